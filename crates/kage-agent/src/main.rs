@@ -1,0 +1,2 @@
+//! kage-agent
+fn main() {}

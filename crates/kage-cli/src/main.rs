@@ -1,0 +1,2 @@
+//! kage
+fn main() {}

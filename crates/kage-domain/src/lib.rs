@@ -1,0 +1,35 @@
+//! Kage's domain: the pure model of a subscription pool.
+//!
+//! Everything here is a value or a pure function: validated names, the five
+//! subscription states and their transitions, routing rules, the three
+//! selection strategies, and the classification of what an agent reported into
+//! an [`Outcome`]. Nothing here reads a clock, a file, a socket or the
+//! environment; callers pass `now` and the policies in.
+
+mod ids;
+mod names;
+mod outcome;
+mod policy;
+pub mod reset_text;
+mod routing;
+mod selection;
+pub mod signal;
+mod state;
+mod subscription;
+mod transition;
+
+pub use ids::{LeaseId, SubscriptionId};
+pub use jiff::{SignedDuration, Timestamp};
+pub use names::{
+    CredentialKind, InvalidName, Namespace, Priority, PriorityLevel, SubscriptionName, Tag,
+};
+pub use outcome::{ErrorKind, Outcome, Usage};
+pub use policy::{StatePolicy, Strategy, UnknownStrategy};
+pub use routing::{RouteEntry, RouteTarget, RoutingRules, UnknownRouteTarget};
+pub use selection::{
+    PassOverReason, PoolEntry, PoolSnapshot, Ranked, Selection, SelectionPolicy, SelectionRequest,
+    explain, is_approaching_limit, select,
+};
+pub use state::{Health, StateKind, SubscriptionState, UnknownStateKind};
+pub use subscription::{CredentialSource, Subscription};
+pub use transition::{StateTransition, TransitionResult, apply_outcome, disable, enable};

@@ -1,0 +1,102 @@
+//! What an agent reports when it gives a lease back (or mid-lease).
+
+use jiff::Timestamp;
+
+/// Tokens and money one lease spent. Every field is a total for the lease.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// `cache_creation_input_tokens`.
+    pub cache_write_tokens: u64,
+    /// `cache_read_input_tokens`.
+    pub cache_read_tokens: u64,
+    /// Cost in millionths of a US dollar, when the agent reported one.
+    pub cost_micros_usd: Option<u64>,
+    pub model: Option<String>,
+}
+
+impl Usage {
+    /// All tokens of every kind: what "usage" means on the status screen.
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total_tokens() == 0 && self.cost_micros_usd.unwrap_or(0) == 0
+    }
+
+    /// Add another lease's usage to this one.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cost_micros_usd = match (self.cost_micros_usd, other.cost_micros_usd) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        if other.model.is_some() {
+            self.model.clone_from(&other.model);
+        }
+    }
+}
+
+/// The kind of a plain error, for the `unhealthy` rule.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ErrorKind {
+    /// A 5xx other than 529.
+    Server,
+    Timeout,
+    Network,
+    /// The agent failed for a reason that says nothing about the subscription
+    /// (bad prompt, max turns, crashed child).
+    Agent,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Server => "server error",
+            Self::Timeout => "timeout",
+            Self::Network => "connection error",
+            Self::Agent => "agent error",
+        }
+    }
+
+    /// Whether the error counts toward `unhealthy_threshold`.
+    pub fn counts_against_subscription(self) -> bool {
+        !matches!(self, Self::Agent)
+    }
+}
+
+/// What happened on a subscription, as classified by [`crate::signal`].
+#[derive(Clone, PartialEq, Debug)]
+pub enum Outcome {
+    Success,
+    /// An `allowed_warning`: still usable, but near a window limit.
+    ApproachingLimit { utilization: f64, resets_at: Option<Timestamp> },
+    /// A burst / per-minute limit. `retry_at` from `retry-after` when known.
+    RateLimited { retry_at: Option<Timestamp>, reason: String },
+    /// A window quota or credit is spent until `resets_at` when known.
+    QuotaExhausted { resets_at: Option<Timestamp>, reason: String },
+    /// The service refused the credential itself (401, disabled org).
+    CredentialRejected { reason: String },
+    Error { kind: ErrorKind, detail: String },
+    /// 529: the service's trouble, not the subscription's.
+    Overloaded,
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::ApproachingLimit { .. } => "approaching_limit",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::QuotaExhausted { .. } => "quota_exhausted",
+            Self::CredentialRejected { .. } => "credential_rejected",
+            Self::Error { .. } => "error",
+            Self::Overloaded => "overloaded",
+        }
+    }
+}

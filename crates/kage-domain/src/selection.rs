@@ -1,0 +1,369 @@
+//! Selection: which subscription an agent gets now.
+//!
+//! `design.md` fixes the order: routing restricts the candidates, health keeps
+//! the effectively active ones, capacity drops the full ones, subscriptions
+//! approaching a limit go last, and the strategy orders the rest. The result
+//! is deterministic for a given input: the final tie-breaker is the unique
+//! subscription name.
+
+use std::cmp::{Ordering, Reverse};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{
+    Namespace, PriorityLevel, RouteEntry, RouteTarget, RoutingRules, StateKind, Strategy,
+    Subscription, SubscriptionId, SubscriptionState, Tag,
+};
+
+/// One subscription as the store sees it at the moment of selection.
+#[derive(Clone, PartialEq, Debug)]
+pub struct PoolEntry {
+    pub subscription: Subscription,
+    /// Unexpired leases on it now.
+    pub live_leases: u32,
+    /// When its newest lease was granted.
+    pub last_leased_at: Option<Timestamp>,
+    /// Tokens spent in the current `rate_limit_window`.
+    pub window_tokens: u64,
+    /// When the first of its live leases expires, if it has any.
+    pub earliest_lease_expiry: Option<Timestamp>,
+}
+
+impl PoolEntry {
+    /// An entry with no leases and no usage.
+    pub fn idle(subscription: Subscription) -> Self {
+        Self {
+            subscription,
+            live_leases: 0,
+            last_leased_at: None,
+            window_tokens: 0,
+            earliest_lease_expiry: None,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct PoolSnapshot {
+    pub entries: Vec<PoolEntry>,
+}
+
+/// What the agent asks for.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct SelectionRequest {
+    pub namespace: Option<Namespace>,
+    pub level: PriorityLevel,
+    /// Only subscriptions carrying every one of these tags qualify.
+    pub required_tags: Vec<Tag>,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct SelectionPolicy {
+    pub strategy: Strategy,
+    /// Utilization at or above this puts a subscription after all others.
+    pub approaching_threshold: f64,
+    /// A limit signal this recent also counts as approaching the limit.
+    pub rate_limit_window: Duration,
+    /// A utilization report older than this no longer counts (the five-hour
+    /// window it described has moved on).
+    pub utilization_ttl: Duration,
+}
+
+impl Default for SelectionPolicy {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Priority,
+            approaching_threshold: 0.8,
+            rate_limit_window: Duration::from_secs(60),
+            utilization_ttl: Duration::from_secs(5 * 60 * 60),
+        }
+    }
+}
+
+/// Why a subscription was not chosen.
+#[derive(Clone, PartialEq, Debug)]
+pub enum PassOverReason {
+    /// A routing rule for the request does not list it.
+    NotRouted { rule: RouteTarget },
+    /// It lacks tags the request requires.
+    MissingTags { missing: Vec<Tag> },
+    /// Its effective state is not `active`.
+    NotActive { state: SubscriptionState },
+    /// It already has as many live leases as its cap.
+    AtCapacity { live_leases: u32, max_concurrent: u32, frees_at: Option<Timestamp> },
+    /// Eligible, but another one ranked first (only in [`explain`]).
+    RankedLower { approaching_limit: bool },
+}
+
+/// The outcome of [`select`].
+#[derive(Clone, PartialEq, Debug)]
+pub enum Selection {
+    /// `index` points into the snapshot's entries.
+    Chosen { index: usize, id: SubscriptionId },
+    Unavailable {
+        /// The earliest time a candidate could become available: a timed
+        /// state ending or a lease expiring. `None` when nothing recovers on
+        /// its own (everything disabled, unrouted or missing tags).
+        earliest_recovery: Option<Timestamp>,
+        /// Every subscription with the reason it was passed over.
+        passed_over: Vec<(usize, PassOverReason)>,
+    },
+}
+
+/// One line of [`explain`]: a subscription and its verdict.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Ranked {
+    pub index: usize,
+    /// `Ok(rank)` (0 = would be chosen) or why it is out.
+    pub verdict: Result<usize, PassOverReason>,
+    /// Eligible but near a limit, so ranked after every other eligible one.
+    pub approaching_limit: bool,
+}
+
+/// The cheap result of checking one entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Eligible { approaching: bool },
+    NotRoutedByNamespace,
+    NotRoutedByLevel,
+    MissingTags,
+    NotActive,
+    AtCapacity,
+}
+
+struct Context<'a> {
+    namespace_rule: Option<&'a [RouteEntry]>,
+    level_rule: Option<&'a [RouteEntry]>,
+    request: &'a SelectionRequest,
+    policy: &'a SelectionPolicy,
+    now: Timestamp,
+    limited_since: Timestamp,
+    utilization_since: Timestamp,
+}
+
+impl<'a> Context<'a> {
+    fn new(
+        rules: &'a RoutingRules,
+        policy: &'a SelectionPolicy,
+        request: &'a SelectionRequest,
+        now: Timestamp,
+    ) -> Self {
+        let (namespace_rule, level_rule) = rules.applicable(request.namespace.as_ref(), request.level);
+        Self {
+            namespace_rule,
+            level_rule,
+            request,
+            policy,
+            now,
+            limited_since: before(now, policy.rate_limit_window),
+            utilization_since: before(now, policy.utilization_ttl),
+        }
+    }
+
+    /// Checks in the order of `design.md`, so the first failing one is the
+    /// reason shown.
+    fn check(&self, entry: &PoolEntry) -> Check {
+        let subscription = &entry.subscription;
+        let routed = |rule: Option<&[RouteEntry]>| {
+            rule.is_none_or(|entries| entries.iter().any(|e| e.matches(subscription)))
+        };
+        if !routed(self.namespace_rule) {
+            return Check::NotRoutedByNamespace;
+        }
+        if !routed(self.level_rule) {
+            return Check::NotRoutedByLevel;
+        }
+        if !self.request.required_tags.iter().all(|tag| subscription.has_tag(tag)) {
+            return Check::MissingTags;
+        }
+        if subscription.health.state.effective_kind(self.now) != StateKind::Active {
+            return Check::NotActive;
+        }
+        if subscription.max_concurrent.is_some_and(|cap| entry.live_leases >= cap) {
+            return Check::AtCapacity;
+        }
+        let health = &subscription.health;
+        let high_utilization = health.last_utilization.is_some_and(|(utilization, at)| {
+            at >= self.utilization_since && utilization >= self.policy.approaching_threshold
+        });
+        let recently_limited = health.last_limited_at.is_some_and(|at| at > self.limited_since);
+        Check::Eligible { approaching: high_utilization || recently_limited }
+    }
+
+    fn reason(&self, entry: &PoolEntry, check: Check) -> PassOverReason {
+        let subscription = &entry.subscription;
+        match check {
+            Check::NotRoutedByNamespace => PassOverReason::NotRouted {
+                rule: RouteTarget::Namespace(
+                    self.request.namespace.clone().expect("a namespace rule implies a namespace"),
+                ),
+            },
+            Check::NotRoutedByLevel => {
+                PassOverReason::NotRouted { rule: RouteTarget::Level(self.request.level) }
+            }
+            Check::MissingTags => PassOverReason::MissingTags {
+                missing: self
+                    .request
+                    .required_tags
+                    .iter()
+                    .filter(|tag| !subscription.has_tag(tag))
+                    .cloned()
+                    .collect(),
+            },
+            Check::NotActive => {
+                PassOverReason::NotActive { state: subscription.health.state.effective(self.now) }
+            }
+            Check::AtCapacity => PassOverReason::AtCapacity {
+                live_leases: entry.live_leases,
+                max_concurrent: subscription.max_concurrent.unwrap_or(0),
+                frees_at: entry.earliest_lease_expiry,
+            },
+            Check::Eligible { approaching } => {
+                PassOverReason::RankedLower { approaching_limit: approaching }
+            }
+        }
+    }
+
+    /// Orders two eligible entries: `Less` means `a` is preferred.
+    fn compare(&self, a: (&PoolEntry, bool), b: (&PoolEntry, bool)) -> Ordering {
+        let (entry_a, approaching_a) = a;
+        let (entry_b, approaching_b) = b;
+        let (sub_a, sub_b) = (&entry_a.subscription, &entry_b.subscription);
+        let by_strategy = match self.policy.strategy {
+            Strategy::Priority => Reverse(sub_a.priority)
+                .cmp(&Reverse(sub_b.priority))
+                .then(entry_a.last_leased_at.cmp(&entry_b.last_leased_at)),
+            Strategy::RoundRobin => entry_a
+                .last_leased_at
+                .cmp(&entry_b.last_leased_at)
+                .then(Reverse(sub_a.priority).cmp(&Reverse(sub_b.priority))),
+            Strategy::LeastUsed => entry_a
+                .window_tokens
+                .cmp(&entry_b.window_tokens)
+                .then(Reverse(sub_a.priority).cmp(&Reverse(sub_b.priority)))
+                .then(entry_a.last_leased_at.cmp(&entry_b.last_leased_at)),
+        };
+        approaching_a
+            .cmp(&approaching_b)
+            .then(by_strategy)
+            .then_with(|| sub_a.name.cmp(&sub_b.name))
+    }
+
+    /// When a passed-over candidate could come back by itself.
+    fn recovery_time(&self, entry: &PoolEntry, check: Check) -> Option<Timestamp> {
+        match check {
+            Check::NotActive => entry.subscription.health.state.until(),
+            Check::AtCapacity => entry.earliest_lease_expiry,
+            _ => None,
+        }
+    }
+}
+
+fn before(now: Timestamp, duration: Duration) -> Timestamp {
+    let duration = SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX);
+    now.checked_sub(duration).unwrap_or(Timestamp::MIN)
+}
+
+/// Choose a subscription for `request`, or say why none is available.
+///
+/// One pass over the snapshot, no allocation when one is chosen.
+pub fn select(
+    snapshot: &PoolSnapshot,
+    rules: &RoutingRules,
+    policy: &SelectionPolicy,
+    request: &SelectionRequest,
+    now: Timestamp,
+) -> Selection {
+    let context = Context::new(rules, policy, request, now);
+    let mut best: Option<(usize, bool)> = None;
+    for (index, entry) in snapshot.entries.iter().enumerate() {
+        if let Check::Eligible { approaching } = context.check(entry) {
+            let better = match best {
+                None => true,
+                Some((best_index, best_approaching)) => {
+                    let best_entry = &snapshot.entries[best_index];
+                    context.compare((entry, approaching), (best_entry, best_approaching))
+                        == Ordering::Less
+                }
+            };
+            if better {
+                best = Some((index, approaching));
+            }
+        }
+    }
+    if let Some((index, _)) = best {
+        return Selection::Chosen { index, id: snapshot.entries[index].subscription.id };
+    }
+
+    let mut earliest_recovery: Option<Timestamp> = None;
+    let mut passed_over = Vec::with_capacity(snapshot.entries.len());
+    for (index, entry) in snapshot.entries.iter().enumerate() {
+        let check = context.check(entry);
+        if let Some(at) = context.recovery_time(entry, check) {
+            earliest_recovery = Some(earliest_recovery.map_or(at, |known| known.min(at)));
+        }
+        passed_over.push((index, context.reason(entry, check)));
+    }
+    Selection::Unavailable { earliest_recovery, passed_over }
+}
+
+/// Every subscription with its verdict, best first: the eligible ones in the
+/// order [`select`] would prefer them, then the passed-over ones in snapshot
+/// order. `explain(..)[0]` is what `select` chooses, when anything is eligible.
+pub fn explain(
+    snapshot: &PoolSnapshot,
+    rules: &RoutingRules,
+    policy: &SelectionPolicy,
+    request: &SelectionRequest,
+    now: Timestamp,
+) -> Vec<Ranked> {
+    let context = Context::new(rules, policy, request, now);
+    let checks: Vec<(usize, Check)> = snapshot
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| (index, context.check(entry)))
+        .collect();
+    let mut eligible: Vec<(usize, bool)> = checks
+        .iter()
+        .filter_map(|(index, check)| match check {
+            Check::Eligible { approaching } => Some((*index, *approaching)),
+            _ => None,
+        })
+        .collect();
+    eligible.sort_by(|a, b| {
+        context.compare(
+            (&snapshot.entries[a.0], a.1),
+            (&snapshot.entries[b.0], b.1),
+        )
+    });
+    let mut ranked: Vec<Ranked> = eligible
+        .iter()
+        .enumerate()
+        .map(|(rank, (index, approaching))| Ranked {
+            index: *index,
+            verdict: Ok(rank),
+            approaching_limit: *approaching,
+        })
+        .collect();
+    ranked.extend(checks.iter().filter(|(_, check)| !matches!(check, Check::Eligible { .. })).map(
+        |(index, check)| Ranked {
+            index: *index,
+            verdict: Err(context.reason(&snapshot.entries[*index], *check)),
+            approaching_limit: false,
+        },
+    ));
+    ranked
+}
+
+/// Whether an eligible entry counts as approaching its limit (for screens).
+pub fn is_approaching_limit(
+    entry: &PoolEntry,
+    policy: &SelectionPolicy,
+    now: Timestamp,
+) -> bool {
+    let request = SelectionRequest::default();
+    let rules = RoutingRules::default();
+    let context = Context::new(&rules, policy, &request, now);
+    matches!(context.check(entry), Check::Eligible { approaching: true })
+}
