@@ -1,1 +1,35 @@
-//! kage-ports
+//! Ports: what Kage's application services need from the outside world.
+//!
+//! - [`SubscriptionStore`]: the pool's persistent state (subscriptions,
+//!   routes, leases, usage, state events), implemented by `kage-store-sql`.
+//! - [`SecretStore`]: where credentials live, implemented by `kage-secrets`.
+//! - [`Clock`]: the current time, the local zone, and waiting.
+//! - [`UsageMetrics`]: events worth counting.
+//!
+//! With the `mocks` feature every trait has a mockall mock (`MockClock`, …).
+
+mod clock;
+mod metrics;
+mod secrets;
+mod store;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use metrics::{NoopMetrics, UsageMetrics};
+pub use secrets::{SecretError, SecretStore};
+pub use store::{
+    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,
+    RecordedTransition, ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore,
+    UsageQuery,
+};
+
+#[cfg(feature = "mocks")]
+pub use clock::MockClock;
+#[cfg(feature = "mocks")]
+pub use metrics::MockUsageMetrics;
+#[cfg(feature = "mocks")]
+pub use secrets::MockSecretStore;
+#[cfg(feature = "mocks")]
+pub use store::MockSubscriptionStore;
+
+/// Re-exported so adapters and apps name the same secret type.
+pub use secrecy::{ExposeSecret, SecretString};

@@ -1,0 +1,249 @@
+//! The pool's persistent state.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::civil::Date;
+use kage_domain::{
+    CredentialKind, LeaseId, Namespace, Outcome, PassOverReason, PriorityLevel, PoolSnapshot,
+    RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, SelectionRequest, StateKind,
+    StatePolicy, StateTransition, Subscription, SubscriptionId, SubscriptionName, Timestamp,
+    TransitionResult, Usage,
+};
+
+/// Why a store operation failed. Messages name what and where, and never
+/// hold a secret (the database holds none).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a subscription named {0} already exists; pick another name or `kage subscription edit {0}`")]
+    NameTaken(SubscriptionName),
+    #[error("no subscription with id {0}")]
+    SubscriptionNotFound(SubscriptionId),
+    #[error("the database at {location} was written by a newer Kage (schema version {found}, this Kage knows up to {supported}); upgrade Kage or point it at another database")]
+    NewerSchema { location: String, found: i64, supported: i64 },
+    #[error("{location} is not a Kage database ({detail}); it was left untouched; move it away or set another path")]
+    NotADatabase { location: String, detail: String },
+    #[error("cannot open the database at {location}: {detail}")]
+    Unavailable { location: String, detail: String },
+    #[error("the database at {location} stayed busy for {seconds}s; another Kage process holds it; try again")]
+    Busy { location: String, seconds: u64 },
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Why a lease operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("no lease with id {0}; see `kage lease list`")]
+    NotFound(LeaseId),
+    #[error("lease {id} expired at {expired_at} without a heartbeat; acquire a new one")]
+    Expired { id: LeaseId, expired_at: Timestamp },
+    #[error("lease {0} was already released")]
+    AlreadyReleased(LeaseId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A lease as stored.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Lease {
+    pub id: LeaseId,
+    pub subscription_id: SubscriptionId,
+    pub subscription_name: SubscriptionName,
+    pub kind: CredentialKind,
+    pub namespace: Option<Namespace>,
+    pub level: PriorityLevel,
+    /// Who holds it: a label such as `kage-agent@host:1234`.
+    pub holder: String,
+    pub acquired_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub released_at: Option<Timestamp>,
+}
+
+/// Everything one acquire needs; the store runs domain selection inside its
+/// transaction with exactly these inputs.
+#[derive(Clone, PartialEq, Debug)]
+pub struct AcquireLeaseRequest {
+    /// Made by the caller, so a retried acquire cannot grant twice.
+    pub lease_id: LeaseId,
+    pub selection: SelectionRequest,
+    /// Saved routes merged with the config file's (the file wins).
+    pub rules: RoutingRules,
+    pub policy: SelectionPolicy,
+    pub ttl: Duration,
+    pub holder: String,
+}
+
+/// A subscription passed over by an acquire, with the reason.
+#[derive(Clone, PartialEq, Debug)]
+pub struct PassedOver {
+    pub name: SubscriptionName,
+    pub reason: PassOverReason,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub enum AcquireOutcome {
+    Granted(Lease),
+    Unavailable { earliest_recovery: Option<Timestamp>, passed_over: Vec<PassedOver> },
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct ReleaseLeaseRequest {
+    pub lease_id: LeaseId,
+    pub outcome: Outcome,
+    pub usage: Usage,
+    pub policy: StatePolicy,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct ReleaseReport {
+    pub lease: Lease,
+    /// The state change the outcome caused, if any.
+    pub transition: Option<StateTransition>,
+    /// The lease had expired before this release; usage and outcome were
+    /// recorded all the same.
+    pub was_expired: bool,
+}
+
+/// A transition as stored, with the lease that caused it.
+#[derive(Clone, PartialEq, Debug)]
+pub struct RecordedTransition {
+    pub subscription_id: SubscriptionId,
+    pub transition: StateTransition,
+    pub lease_id: Option<LeaseId>,
+}
+
+/// Usage per subscription and local day in `[from, to)`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UsageQuery {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// The local zone's offset from UTC, in seconds, that days are cut by.
+    pub utc_offset_seconds: i32,
+    pub subscription: Option<SubscriptionId>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DailyUsage {
+    pub subscription_id: SubscriptionId,
+    pub day: Date,
+    pub usage: Usage,
+    /// Leases released with usage on that day.
+    pub leases: u64,
+}
+
+/// The pool's persistent state. Every method is one transaction.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    /// # Errors
+    /// [`StoreError::NameTaken`] when the name is in use.
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError>;
+
+    /// Save the settings (name, description, priority, tags, kind,
+    /// credential source, cap); the health is left as stored.
+    ///
+    /// # Errors
+    /// [`StoreError::NameTaken`], [`StoreError::SubscriptionNotFound`].
+    async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError>;
+
+    /// Delete a subscription with its leases, usage and events.
+    ///
+    /// # Errors
+    /// [`StoreError::SubscriptionNotFound`].
+    async fn delete_subscription(&self, id: SubscriptionId) -> Result<(), StoreError>;
+
+    /// Every subscription, by name.
+    async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
+
+    async fn subscription_by_name(
+        &self,
+        name: &SubscriptionName,
+    ) -> Result<Option<Subscription>, StoreError>;
+
+    /// Apply an outcome outside a release (a mid-lease signal) with
+    /// [`kage_domain::apply_outcome`], and record the transition.
+    ///
+    /// # Errors
+    /// [`StoreError::SubscriptionNotFound`].
+    async fn record_outcome(
+        &self,
+        id: SubscriptionId,
+        outcome: &Outcome,
+        lease_id: Option<LeaseId>,
+        policy: &StatePolicy,
+        now: Timestamp,
+    ) -> Result<TransitionResult, StoreError>;
+
+    /// `disable` (with a reason) or `enable`, recording the transition.
+    ///
+    /// # Errors
+    /// [`StoreError::SubscriptionNotFound`].
+    async fn set_disabled(
+        &self,
+        id: SubscriptionId,
+        disabled: Option<String>,
+        now: Timestamp,
+    ) -> Result<TransitionResult, StoreError>;
+
+    /// The newest `limit` transitions of a subscription, newest first.
+    async fn transitions(
+        &self,
+        id: SubscriptionId,
+        limit: u32,
+    ) -> Result<Vec<RecordedTransition>, StoreError>;
+
+    /// How many transitions into each state every subscription has made.
+    async fn transition_counts(&self) -> Result<Vec<(SubscriptionId, StateKind, u64)>, StoreError>;
+
+    /// Save (or replace) a route.
+    async fn save_route(&self, target: &RouteTarget, entries: &[RouteEntry]) -> Result<(), StoreError>;
+
+    /// Delete a saved route; `false` if there was none.
+    async fn delete_route(&self, target: &RouteTarget) -> Result<bool, StoreError>;
+
+    /// The saved routes.
+    async fn load_routes(&self) -> Result<RoutingRules, StoreError>;
+
+    /// Read the snapshot, select with [`kage_domain::select`] and insert the
+    /// lease, in one transaction serialised against every other acquire.
+    async fn acquire_lease(
+        &self,
+        request: &AcquireLeaseRequest,
+        now: Timestamp,
+    ) -> Result<AcquireOutcome, StoreError>;
+
+    /// Push a live lease's expiry to `now + ttl`.
+    ///
+    /// # Errors
+    /// [`LeaseError::NotFound`], [`LeaseError::Expired`], [`LeaseError::AlreadyReleased`].
+    async fn heartbeat_lease(
+        &self,
+        id: LeaseId,
+        ttl: Duration,
+        now: Timestamp,
+    ) -> Result<Lease, LeaseError>;
+
+    /// End a lease: record its usage, apply its outcome and record the
+    /// transition, in one transaction. Releasing an expired lease still
+    /// records everything.
+    ///
+    /// # Errors
+    /// [`LeaseError::NotFound`]; [`LeaseError::AlreadyReleased`] on a second
+    /// release, which records nothing (so a retried release never counts
+    /// usage twice).
+    async fn release_lease(
+        &self,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+    ) -> Result<ReleaseReport, LeaseError>;
+
+    /// Unreleased, unexpired leases.
+    async fn live_leases(&self, now: Timestamp) -> Result<Vec<Lease>, StoreError>;
+
+    /// The pool as selection sees it, with usage in `[now - window, now)`.
+    async fn pool_snapshot(&self, window: Duration, now: Timestamp) -> Result<PoolSnapshot, StoreError>;
+
+    /// Usage per subscription and day.
+    async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError>;
+}
