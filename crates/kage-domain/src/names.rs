@@ -15,7 +15,8 @@ pub struct InvalidName {
     pub rule: &'static str,
 }
 
-const NAME_RULE: &str = "use 1 to 64 characters: letters, digits, '-', '_' or '.', starting with a letter or digit";
+const NAME_RULE: &str =
+    "use 1 to 64 characters: letters, digits, '-', '_' or '.', starting with a letter or digit";
 const LABEL_RULE: &str = "use 1 to 64 characters: lowercase letters, digits, '-', '_' or '.', starting with a letter or digit";
 
 fn check_name(
@@ -23,8 +24,16 @@ fn check_name(
     value: &str,
     lowercase_only: bool,
 ) -> Result<String, InvalidName> {
-    let rule = if lowercase_only { LABEL_RULE } else { NAME_RULE };
-    let invalid = || InvalidName { what, value: value.to_owned(), rule };
+    let rule = if lowercase_only {
+        LABEL_RULE
+    } else {
+        NAME_RULE
+    };
+    let invalid = || InvalidName {
+        what,
+        value: value.to_owned(),
+        rule,
+    };
     let first = value.chars().next().ok_or_else(invalid)?;
     if value.len() > 64 || !first.is_ascii_alphanumeric() {
         return Err(invalid());
@@ -124,11 +133,15 @@ impl FromStr for Priority {
     type Err = InvalidName;
 
     fn from_str(value: &str) -> Result<Self, InvalidName> {
-        value.trim().parse::<u8>().map(Priority).map_err(|_| InvalidName {
-            what: "priority",
-            value: value.to_owned(),
-            rule: "use a whole number from 0 to 255",
-        })
+        value
+            .trim()
+            .parse::<u8>()
+            .map(Priority)
+            .map_err(|_| InvalidName {
+                what: "priority",
+                value: value.to_owned(),
+                rule: "use a whole number from 0 to 255",
+            })
     }
 }
 

@@ -75,14 +75,28 @@ impl ErrorKind {
 pub enum Outcome {
     Success,
     /// An `allowed_warning`: still usable, but near a window limit.
-    ApproachingLimit { utilization: f64, resets_at: Option<Timestamp> },
+    ApproachingLimit {
+        utilization: f64,
+        resets_at: Option<Timestamp>,
+    },
     /// A burst / per-minute limit. `retry_at` from `retry-after` when known.
-    RateLimited { retry_at: Option<Timestamp>, reason: String },
+    RateLimited {
+        retry_at: Option<Timestamp>,
+        reason: String,
+    },
     /// A window quota or credit is spent until `resets_at` when known.
-    QuotaExhausted { resets_at: Option<Timestamp>, reason: String },
+    QuotaExhausted {
+        resets_at: Option<Timestamp>,
+        reason: String,
+    },
     /// The service refused the credential itself (401, disabled org).
-    CredentialRejected { reason: String },
-    Error { kind: ErrorKind, detail: String },
+    CredentialRejected {
+        reason: String,
+    },
+    Error {
+        kind: ErrorKind,
+        detail: String,
+    },
     /// 529: the service's trouble, not the subscription's.
     Overloaded,
 }

@@ -42,7 +42,11 @@ pub fn parse_reset_time(text: &str, now: Timestamp, local: &TimeZone) -> Option<
 /// `…limit reached|1795729572` → that instant.
 fn parse_pipe_epoch(text: &str) -> Option<Timestamp> {
     let (_, after) = text.split_once('|')?;
-    let digits: String = after.trim().chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = after
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     let value: i64 = digits.parse().ok()?;
     epoch_to_timestamp(value)
 }
@@ -66,7 +70,10 @@ fn parse_clock_phrase(phrase: &str, now: Timestamp, local: &TimeZone) -> Option<
     let now_zoned = now.to_zoned(zone.clone());
     let today = now_zoned.date();
     let candidate = |date: Date| -> Option<Timestamp> {
-        DateTime::from_parts(date, time).to_zoned(zone.clone()).ok().map(|z| z.timestamp())
+        DateTime::from_parts(date, time)
+            .to_zoned(zone.clone())
+            .ok()
+            .map(|z| z.timestamp())
     };
     match month_day {
         Some((month, day)) => {
@@ -89,8 +96,9 @@ fn parse_clock_phrase(phrase: &str, now: Timestamp, local: &TimeZone) -> Option<
     }
 }
 
-const MONTHS: [&str; 12] =
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 
 /// `Nov 26, ` → (11, 26) and the rest; otherwise nothing and the input.
 fn parse_month_day(phrase: &str) -> (Option<(i8, i8)>, &str) {
@@ -102,7 +110,9 @@ fn parse_month_day(phrase: &str) -> (Option<(i8, i8)>, &str) {
         return (None, phrase);
     };
     let rest = rest.trim_start();
-    let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     let Ok(day) = rest[..digits_end].parse::<i8>() else {
         return (None, phrase);
     };
@@ -156,5 +166,7 @@ pub fn first_of_next_month_utc(now: Timestamp) -> Timestamp {
     let today = now.to_zoned(TimeZone::UTC).date();
     let first = today.first_of_month();
     let next = first.checked_add(1.month()).unwrap_or(first);
-    next.to_zoned(TimeZone::UTC).map(|z| z.timestamp()).unwrap_or(now)
+    next.to_zoned(TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .unwrap_or(now)
 }

@@ -136,10 +136,12 @@ impl RoutingRules {
 
     /// Every rule, namespaces first, each in key order.
     pub fn iter(&self) -> impl Iterator<Item = (RouteTarget, &[RouteEntry])> {
-        let namespaces = self
-            .namespaces
-            .iter()
-            .map(|(namespace, entries)| (RouteTarget::Namespace(namespace.clone()), entries.as_slice()));
+        let namespaces = self.namespaces.iter().map(|(namespace, entries)| {
+            (
+                RouteTarget::Namespace(namespace.clone()),
+                entries.as_slice(),
+            )
+        });
         let levels = self
             .levels
             .iter()
@@ -164,7 +166,10 @@ impl RoutingRules {
                 if let RouteEntry::Subscription(name) = entry
                     && !pool.iter().any(|subscription| subscription.name == *name)
                 {
-                    return Err(UnknownRouteTarget { target, name: name.clone() });
+                    return Err(UnknownRouteTarget {
+                        target,
+                        name: name.clone(),
+                    });
                 }
             }
         }

@@ -90,7 +90,11 @@ pub enum PassOverReason {
     /// Its effective state is not `active`.
     NotActive { state: SubscriptionState },
     /// It already has as many live leases as its cap.
-    AtCapacity { live_leases: u32, max_concurrent: u32, frees_at: Option<Timestamp> },
+    AtCapacity {
+        live_leases: u32,
+        max_concurrent: u32,
+        frees_at: Option<Timestamp>,
+    },
     /// Eligible, but another one ranked first (only in [`explain`]).
     RankedLower { approaching_limit: bool },
 }
@@ -148,7 +152,8 @@ impl<'a> Context<'a> {
         request: &'a SelectionRequest,
         now: Timestamp,
     ) -> Self {
-        let (namespace_rule, level_rule) = rules.applicable(request.namespace.as_ref(), request.level);
+        let (namespace_rule, level_rule) =
+            rules.applicable(request.namespace.as_ref(), request.level);
         Self {
             namespace_rule,
             level_rule,
@@ -173,21 +178,33 @@ impl<'a> Context<'a> {
         if !routed(self.level_rule) {
             return Check::NotRoutedByLevel;
         }
-        if !self.request.required_tags.iter().all(|tag| subscription.has_tag(tag)) {
+        if !self
+            .request
+            .required_tags
+            .iter()
+            .all(|tag| subscription.has_tag(tag))
+        {
             return Check::MissingTags;
         }
         if subscription.health.state.effective_kind(self.now) != StateKind::Active {
             return Check::NotActive;
         }
-        if subscription.max_concurrent.is_some_and(|cap| entry.live_leases >= cap) {
+        if subscription
+            .max_concurrent
+            .is_some_and(|cap| entry.live_leases >= cap)
+        {
             return Check::AtCapacity;
         }
         let health = &subscription.health;
         let high_utilization = health.last_utilization.is_some_and(|(utilization, at)| {
             at >= self.utilization_since && utilization >= self.policy.approaching_threshold
         });
-        let recently_limited = health.last_limited_at.is_some_and(|at| at > self.limited_since);
-        Check::Eligible { approaching: high_utilization || recently_limited }
+        let recently_limited = health
+            .last_limited_at
+            .is_some_and(|at| at > self.limited_since);
+        Check::Eligible {
+            approaching: high_utilization || recently_limited,
+        }
     }
 
     fn reason(&self, entry: &PoolEntry, check: Check) -> PassOverReason {
@@ -195,12 +212,15 @@ impl<'a> Context<'a> {
         match check {
             Check::NotRoutedByNamespace => PassOverReason::NotRouted {
                 rule: RouteTarget::Namespace(
-                    self.request.namespace.clone().expect("a namespace rule implies a namespace"),
+                    self.request
+                        .namespace
+                        .clone()
+                        .expect("a namespace rule implies a namespace"),
                 ),
             },
-            Check::NotRoutedByLevel => {
-                PassOverReason::NotRouted { rule: RouteTarget::Level(self.request.level) }
-            }
+            Check::NotRoutedByLevel => PassOverReason::NotRouted {
+                rule: RouteTarget::Level(self.request.level),
+            },
             Check::MissingTags => PassOverReason::MissingTags {
                 missing: self
                     .request
@@ -210,17 +230,17 @@ impl<'a> Context<'a> {
                     .cloned()
                     .collect(),
             },
-            Check::NotActive => {
-                PassOverReason::NotActive { state: subscription.health.state.effective(self.now) }
-            }
+            Check::NotActive => PassOverReason::NotActive {
+                state: subscription.health.state.effective(self.now),
+            },
             Check::AtCapacity => PassOverReason::AtCapacity {
                 live_leases: entry.live_leases,
                 max_concurrent: subscription.max_concurrent.unwrap_or(0),
                 frees_at: entry.earliest_lease_expiry,
             },
-            Check::Eligible { approaching } => {
-                PassOverReason::RankedLower { approaching_limit: approaching }
-            }
+            Check::Eligible { approaching } => PassOverReason::RankedLower {
+                approaching_limit: approaching,
+            },
         }
     }
 
@@ -292,7 +312,10 @@ pub fn select(
         }
     }
     if let Some((index, _)) = best {
-        return Selection::Chosen { index, id: snapshot.entries[index].subscription.id };
+        return Selection::Chosen {
+            index,
+            id: snapshot.entries[index].subscription.id,
+        };
     }
 
     let mut earliest_recovery: Option<Timestamp> = None;
@@ -304,7 +327,10 @@ pub fn select(
         }
         passed_over.push((index, context.reason(entry, check)));
     }
-    Selection::Unavailable { earliest_recovery, passed_over }
+    Selection::Unavailable {
+        earliest_recovery,
+        passed_over,
+    }
 }
 
 /// Every subscription with its verdict, best first: the eligible ones in the
@@ -332,10 +358,7 @@ pub fn explain(
         })
         .collect();
     eligible.sort_by(|a, b| {
-        context.compare(
-            (&snapshot.entries[a.0], a.1),
-            (&snapshot.entries[b.0], b.1),
-        )
+        context.compare((&snapshot.entries[a.0], a.1), (&snapshot.entries[b.0], b.1))
     });
     let mut ranked: Vec<Ranked> = eligible
         .iter()
@@ -346,22 +369,21 @@ pub fn explain(
             approaching_limit: *approaching,
         })
         .collect();
-    ranked.extend(checks.iter().filter(|(_, check)| !matches!(check, Check::Eligible { .. })).map(
-        |(index, check)| Ranked {
-            index: *index,
-            verdict: Err(context.reason(&snapshot.entries[*index], *check)),
-            approaching_limit: false,
-        },
-    ));
+    ranked.extend(
+        checks
+            .iter()
+            .filter(|(_, check)| !matches!(check, Check::Eligible { .. }))
+            .map(|(index, check)| Ranked {
+                index: *index,
+                verdict: Err(context.reason(&snapshot.entries[*index], *check)),
+                approaching_limit: false,
+            }),
+    );
     ranked
 }
 
 /// Whether an eligible entry counts as approaching its limit (for screens).
-pub fn is_approaching_limit(
-    entry: &PoolEntry,
-    policy: &SelectionPolicy,
-    now: Timestamp,
-) -> bool {
+pub fn is_approaching_limit(entry: &PoolEntry, policy: &SelectionPolicy, now: Timestamp) -> bool {
     let request = SelectionRequest::default();
     let rules = RoutingRules::default();
     let context = Context::new(&rules, policy, &request, now);

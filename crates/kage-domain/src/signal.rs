@@ -10,7 +10,9 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::reset_text::{epoch_to_timestamp, first_of_next_month_utc, is_window_limit_text, parse_reset_time};
+use crate::reset_text::{
+    epoch_to_timestamp, first_of_next_month_utc, is_window_limit_text, parse_reset_time,
+};
 use crate::{ErrorKind, Outcome};
 
 /// `rate_limit_info.status` of a `rate_limit_event`.
@@ -96,22 +98,31 @@ impl ClassifyContext {
 /// fault, an unknown error shape).
 pub fn classify(signal: &Signal, context: &ClassifyContext) -> Option<Outcome> {
     match signal {
-        Signal::RateLimitEvent { status, rate_limit_type, resets_at, utilization } => {
+        Signal::RateLimitEvent {
+            status,
+            rate_limit_type,
+            resets_at,
+            utilization,
+        } => {
             let resets_at = resets_at.and_then(epoch_to_timestamp);
             match status {
                 RateLimitStatus::Allowed => None,
-                RateLimitStatus::AllowedWarning => utilization.map(|utilization| {
-                    Outcome::ApproachingLimit { utilization, resets_at }
-                }),
+                RateLimitStatus::AllowedWarning => {
+                    utilization.map(|utilization| Outcome::ApproachingLimit {
+                        utilization,
+                        resets_at,
+                    })
+                }
                 RateLimitStatus::Rejected => Some(Outcome::QuotaExhausted {
                     resets_at,
                     reason: window_reason(rate_limit_type.as_deref(), resets_at, context),
                 }),
             }
         }
-        Signal::ApiRetry { error_status, error } => {
-            classify_status(*error_status, error.as_deref(), "", context)
-        }
+        Signal::ApiRetry {
+            error_status,
+            error,
+        } => classify_status(*error_status, error.as_deref(), "", context),
         Signal::HttpResponse {
             status,
             retry_after,
@@ -130,11 +141,17 @@ pub fn classify(signal: &Signal, context: &ClassifyContext) -> Option<Outcome> {
             message,
             context,
         ),
-        Signal::ErrorResult { api_error_status, error, text } => {
-            classify_status(*api_error_status, error.as_deref(), text, context)
-        }
+        Signal::ErrorResult {
+            api_error_status,
+            error,
+            text,
+        } => classify_status(*api_error_status, error.as_deref(), text, context),
         Signal::Transport { timed_out, detail } => Some(Outcome::Error {
-            kind: if *timed_out { ErrorKind::Timeout } else { ErrorKind::Network },
+            kind: if *timed_out {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Network
+            },
             detail: detail.clone(),
         }),
     }
@@ -214,7 +231,10 @@ fn classify_status(
     // Texts that name a window limit carry the reset time: the strongest fact.
     if is_window_limit_text(text) {
         let resets_at = parse_reset_time(text, context.now, &context.local_zone);
-        return Some(Outcome::QuotaExhausted { resets_at, reason: limit_text_reason(text, resets_at, context) });
+        return Some(Outcome::QuotaExhausted {
+            resets_at,
+            reason: limit_text_reason(text, resets_at, context),
+        });
     }
     if is_burst_text(text) {
         return Some(Outcome::RateLimited {
@@ -223,37 +243,76 @@ fn classify_status(
         });
     }
     if error == Some("billing_error") || is_credit_text(text) {
-        return Some(Outcome::QuotaExhausted { resets_at: None, reason: "credit balance too low".to_owned() });
+        return Some(Outcome::QuotaExhausted {
+            resets_at: None,
+            reason: "credit balance too low".to_owned(),
+        });
     }
-    if matches!(error, Some("authentication_failed" | "oauth_org_not_allowed"))
-        || matches!(status, Some(401 | 403))
+    if matches!(
+        error,
+        Some("authentication_failed" | "oauth_org_not_allowed")
+    ) || matches!(status, Some(401 | 403))
         || is_rejected_credential_text(text)
     {
         let reason = match (error, status) {
-            (Some("oauth_org_not_allowed"), _) | (_, Some(403)) => "organization not allowed or disabled",
+            (Some("oauth_org_not_allowed"), _) | (_, Some(403)) => {
+                "organization not allowed or disabled"
+            }
             _ => "authentication failed (401)",
         };
-        return Some(Outcome::CredentialRejected { reason: reason.to_owned() });
+        return Some(Outcome::CredentialRejected {
+            reason: reason.to_owned(),
+        });
     }
-    if status == Some(529) || error == Some("overloaded") || lowercase_contains(text, "529 overloaded") || lowercase_contains(text, "repeated 529") {
+    if status == Some(529)
+        || error == Some("overloaded")
+        || lowercase_contains(text, "529 overloaded")
+        || lowercase_contains(text, "repeated 529")
+    {
         return Some(Outcome::Overloaded);
     }
     if status == Some(429) || error == Some("rate_limit") {
-        return Some(Outcome::RateLimited { retry_at: None, reason: "rate limited (429)".to_owned() });
+        return Some(Outcome::RateLimited {
+            retry_at: None,
+            reason: "rate limited (429)".to_owned(),
+        });
     }
     match status {
-        Some(code @ 500..=599) => Some(Outcome::Error { kind: ErrorKind::Server, detail: format!("HTTP {code}") }),
-        Some(408) => Some(Outcome::Error { kind: ErrorKind::Timeout, detail: "HTTP 408".to_owned() }),
-        Some(_) => Some(Outcome::Error { kind: ErrorKind::Agent, detail: first_line(text) }),
+        Some(code @ 500..=599) => Some(Outcome::Error {
+            kind: ErrorKind::Server,
+            detail: format!("HTTP {code}"),
+        }),
+        Some(408) => Some(Outcome::Error {
+            kind: ErrorKind::Timeout,
+            detail: "HTTP 408".to_owned(),
+        }),
+        Some(_) => Some(Outcome::Error {
+            kind: ErrorKind::Agent,
+            detail: first_line(text),
+        }),
         None => {
             if error == Some("server_error") {
-                Some(Outcome::Error { kind: ErrorKind::Server, detail: first_line(text) })
+                Some(Outcome::Error {
+                    kind: ErrorKind::Server,
+                    detail: first_line(text),
+                })
             } else if lowercase_contains(text, "timed out") {
-                Some(Outcome::Error { kind: ErrorKind::Timeout, detail: first_line(text) })
-            } else if lowercase_contains(text, "connection error") || lowercase_contains(text, "econnrefused") {
-                Some(Outcome::Error { kind: ErrorKind::Network, detail: first_line(text) })
+                Some(Outcome::Error {
+                    kind: ErrorKind::Timeout,
+                    detail: first_line(text),
+                })
+            } else if lowercase_contains(text, "connection error")
+                || lowercase_contains(text, "econnrefused")
+            {
+                Some(Outcome::Error {
+                    kind: ErrorKind::Network,
+                    detail: first_line(text),
+                })
             } else if error.is_some() || !text.is_empty() {
-                Some(Outcome::Error { kind: ErrorKind::Agent, detail: first_line(text) })
+                Some(Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: first_line(text),
+                })
             } else {
                 None
             }
@@ -262,10 +321,19 @@ fn classify_status(
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or("").chars().take(200).collect()
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
 }
 
-fn limit_text_reason(text: &str, resets_at: Option<Timestamp>, context: &ClassifyContext) -> String {
+fn limit_text_reason(
+    text: &str,
+    resets_at: Option<Timestamp>,
+    context: &ClassifyContext,
+) -> String {
     let lower = text.to_ascii_lowercase();
     let name = if lower.contains("5-hour") || lower.contains("session limit") {
         "5-hour limit"
@@ -319,23 +387,35 @@ fn classify_http(
         });
     }
     if error_type == Some("billing_error") || status == 402 || is_credit_text(message) {
-        return Some(Outcome::QuotaExhausted { resets_at: None, reason: "credit balance too low".to_owned() });
+        return Some(Outcome::QuotaExhausted {
+            resets_at: None,
+            reason: "credit balance too low".to_owned(),
+        });
     }
     if status == 400 && lowercase_contains(message, "usage limits") {
-        return Some(Outcome::QuotaExhausted { resets_at: None, reason: "API usage limit reached".to_owned() });
+        return Some(Outcome::QuotaExhausted {
+            resets_at: None,
+            reason: "API usage limit reached".to_owned(),
+        });
     }
     let error = match error_type {
         Some("authentication_error") => Some("authentication_failed"),
-        Some("permission_error") if is_rejected_credential_text(message) || status == 403 => Some("oauth_org_not_allowed"),
+        Some("permission_error") if is_rejected_credential_text(message) || status == 403 => {
+            Some("oauth_org_not_allowed")
+        }
         Some("overloaded_error") => Some("overloaded"),
         _ => None,
     };
     if status == 400 && error.is_none() && !is_rejected_credential_text(message) {
-        return Some(Outcome::Error { kind: ErrorKind::Agent, detail: first_line(message) });
+        return Some(Outcome::Error {
+            kind: ErrorKind::Agent,
+            detail: first_line(message),
+        });
     }
     classify_status(Some(status), error, message, context)
 }
 
 fn add(now: Timestamp, duration: Duration) -> Option<Timestamp> {
-    now.checked_add(SignedDuration::try_from(duration).ok()?).ok()
+    now.checked_add(SignedDuration::try_from(duration).ok()?)
+        .ok()
 }

@@ -65,10 +65,21 @@ impl FromStr for StateKind {
 pub enum SubscriptionState {
     #[default]
     Active,
-    RateLimited { until: Timestamp, reason: String },
-    Exhausted { until: Timestamp, reason: String },
-    Disabled { reason: String },
-    Unhealthy { until: Timestamp, reason: String },
+    RateLimited {
+        until: Timestamp,
+        reason: String,
+    },
+    Exhausted {
+        until: Timestamp,
+        reason: String,
+    },
+    Disabled {
+        reason: String,
+    },
+    Unhealthy {
+        until: Timestamp,
+        reason: String,
+    },
 }
 
 impl SubscriptionState {

@@ -90,7 +90,11 @@ pub fn apply_outcome(
             if !disabled {
                 let until = until_or(now, *retry_at, policy.rate_limit_cooldown);
                 let reason = reason.clone();
-                limit(&mut next, now, SubscriptionState::RateLimited { until, reason });
+                limit(
+                    &mut next,
+                    now,
+                    SubscriptionState::RateLimited { until, reason },
+                );
             }
         }
         Outcome::QuotaExhausted { resets_at, reason } => {
@@ -98,7 +102,11 @@ pub fn apply_outcome(
             if !disabled {
                 let until = until_or(now, *resets_at, policy.exhausted_cooldown);
                 let reason = reason.clone();
-                limit(&mut next, now, SubscriptionState::Exhausted { until, reason });
+                limit(
+                    &mut next,
+                    now,
+                    SubscriptionState::Exhausted { until, reason },
+                );
             }
         }
         Outcome::CredentialRejected { reason } => {
@@ -135,14 +143,24 @@ fn unhealthy_backoff(policy: &StatePolicy, relapses: u32) -> Duration {
 fn error_reason(kind: ErrorKind, detail: &str, in_a_row: u32) -> String {
     let plural = if kind == ErrorKind::Server { "s" } else { "" };
     let base = format!("{in_a_row} consecutive {}{plural}", kind.as_str());
-    if detail.is_empty() { base } else { format!("{base} ({detail})") }
+    if detail.is_empty() {
+        base
+    } else {
+        format!("{base} ({detail})")
+    }
 }
 
 /// `kage subscription disable`: out of the pool until enabled.
 pub fn disable(health: &Health, reason: &str, now: Timestamp) -> TransitionResult {
     let mut next = health.clone();
-    let reason = if reason.is_empty() { "disabled by user" } else { reason };
-    next.state = SubscriptionState::Disabled { reason: reason.to_owned() };
+    let reason = if reason.is_empty() {
+        "disabled by user"
+    } else {
+        reason
+    };
+    next.state = SubscriptionState::Disabled {
+        reason: reason.to_owned(),
+    };
     finish(health, next, now)
 }
 

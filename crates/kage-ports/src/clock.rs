@@ -25,7 +25,10 @@ pub struct SystemClock;
 
 #[async_trait]
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods, reason = "this is the one place that reads system time")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "this is the one place that reads system time"
+    )]
     fn now(&self) -> Timestamp {
         Timestamp::now()
     }
@@ -51,7 +54,10 @@ pub struct FixedClock {
 
 impl FixedClock {
     pub fn new(now: Timestamp, zone: TimeZone) -> Self {
-        Self { now: Mutex::new(now), zone }
+        Self {
+            now: Mutex::new(now),
+            zone,
+        }
     }
 
     pub fn utc(now: Timestamp) -> Self {
@@ -64,7 +70,9 @@ impl FixedClock {
 
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().expect("clock lock");
-        *now = now.saturating_add(SignedDuration::try_from(by).unwrap_or(SignedDuration::MAX)).unwrap_or(*now);
+        *now = now
+            .saturating_add(SignedDuration::try_from(by).unwrap_or(SignedDuration::MAX))
+            .unwrap_or(*now);
     }
 }
 

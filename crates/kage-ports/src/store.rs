@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use jiff::civil::Date;
 use kage_domain::{
-    CredentialKind, LeaseId, Namespace, Outcome, PassOverReason, PriorityLevel, PoolSnapshot,
+    CredentialKind, LeaseId, Namespace, Outcome, PassOverReason, PoolSnapshot, PriorityLevel,
     RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, SelectionRequest, StateKind,
     StatePolicy, StateTransition, Subscription, SubscriptionId, SubscriptionName, Timestamp,
     TransitionResult, Usage,
@@ -15,17 +17,29 @@ use kage_domain::{
 /// hold a secret (the database holds none).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("a subscription named {0} already exists; pick another name or `kage subscription edit {0}`")]
+    #[error(
+        "a subscription named {0} already exists; pick another name or `kage subscription edit {0}`"
+    )]
     NameTaken(SubscriptionName),
     #[error("no subscription with id {0}")]
     SubscriptionNotFound(SubscriptionId),
-    #[error("the database at {location} was written by a newer Kage (schema version {found}, this Kage knows up to {supported}); upgrade Kage or point it at another database")]
-    NewerSchema { location: String, found: i64, supported: i64 },
-    #[error("{location} is not a Kage database ({detail}); it was left untouched; move it away or set another path")]
+    #[error(
+        "the database at {location} was written by a newer Kage (schema version {found}, this Kage knows up to {supported}); upgrade Kage or point it at another database"
+    )]
+    NewerSchema {
+        location: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "{location} is not a Kage database ({detail}); it was left untouched; move it away or set another path"
+    )]
     NotADatabase { location: String, detail: String },
     #[error("cannot open the database at {location}: {detail}")]
     Unavailable { location: String, detail: String },
-    #[error("the database at {location} stayed busy for {seconds}s; another Kage process holds it; try again")]
+    #[error(
+        "the database at {location} stayed busy for {seconds}s; another Kage process holds it; try again"
+    )]
     Busy { location: String, seconds: u64 },
     #[error(transparent)]
     Unknown(#[from] anyhow::Error),
@@ -84,7 +98,10 @@ pub struct PassedOver {
 #[derive(Clone, PartialEq, Debug)]
 pub enum AcquireOutcome {
     Granted(Lease),
-    Unavailable { earliest_recovery: Option<Timestamp>, passed_over: Vec<PassedOver> },
+    Unavailable {
+        earliest_recovery: Option<Timestamp>,
+        passed_over: Vec<PassedOver>,
+    },
 }
 
 #[derive(Clone, PartialEq, Debug)]
@@ -197,7 +214,11 @@ pub trait SubscriptionStore: Send + Sync {
     async fn transition_counts(&self) -> Result<Vec<(SubscriptionId, StateKind, u64)>, StoreError>;
 
     /// Save (or replace) a route.
-    async fn save_route(&self, target: &RouteTarget, entries: &[RouteEntry]) -> Result<(), StoreError>;
+    async fn save_route(
+        &self,
+        target: &RouteTarget,
+        entries: &[RouteEntry],
+    ) -> Result<(), StoreError>;
 
     /// Delete a saved route; `false` if there was none.
     async fn delete_route(&self, target: &RouteTarget) -> Result<bool, StoreError>;
@@ -242,8 +263,129 @@ pub trait SubscriptionStore: Send + Sync {
     async fn live_leases(&self, now: Timestamp) -> Result<Vec<Lease>, StoreError>;
 
     /// The pool as selection sees it, with usage in `[now - window, now)`.
-    async fn pool_snapshot(&self, window: Duration, now: Timestamp) -> Result<PoolSnapshot, StoreError>;
+    async fn pool_snapshot(
+        &self,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<PoolSnapshot, StoreError>;
 
     /// Usage per subscription and day.
     async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError>;
 }
+
+/// Lets apps choose the backend at run time: `Box<dyn SubscriptionStore>`
+/// and `Arc<…>` are stores too.
+macro_rules! delegate_store {
+    ($wrapper:ident) => {
+        #[async_trait]
+        impl<T: SubscriptionStore + ?Sized> SubscriptionStore for $wrapper<T> {
+            async fn insert_subscription(
+                &self,
+                subscription: &Subscription,
+            ) -> Result<(), StoreError> {
+                (**self).insert_subscription(subscription).await
+            }
+            async fn update_subscription(
+                &self,
+                subscription: &Subscription,
+            ) -> Result<(), StoreError> {
+                (**self).update_subscription(subscription).await
+            }
+            async fn delete_subscription(&self, id: SubscriptionId) -> Result<(), StoreError> {
+                (**self).delete_subscription(id).await
+            }
+            async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+                (**self).list_subscriptions().await
+            }
+            async fn subscription_by_name(
+                &self,
+                name: &SubscriptionName,
+            ) -> Result<Option<Subscription>, StoreError> {
+                (**self).subscription_by_name(name).await
+            }
+            async fn record_outcome(
+                &self,
+                id: SubscriptionId,
+                outcome: &Outcome,
+                lease_id: Option<LeaseId>,
+                policy: &StatePolicy,
+                now: Timestamp,
+            ) -> Result<TransitionResult, StoreError> {
+                (**self)
+                    .record_outcome(id, outcome, lease_id, policy, now)
+                    .await
+            }
+            async fn set_disabled(
+                &self,
+                id: SubscriptionId,
+                disabled: Option<String>,
+                now: Timestamp,
+            ) -> Result<TransitionResult, StoreError> {
+                (**self).set_disabled(id, disabled, now).await
+            }
+            async fn transitions(
+                &self,
+                id: SubscriptionId,
+                limit: u32,
+            ) -> Result<Vec<RecordedTransition>, StoreError> {
+                (**self).transitions(id, limit).await
+            }
+            async fn transition_counts(
+                &self,
+            ) -> Result<Vec<(SubscriptionId, StateKind, u64)>, StoreError> {
+                (**self).transition_counts().await
+            }
+            async fn save_route(
+                &self,
+                target: &RouteTarget,
+                entries: &[RouteEntry],
+            ) -> Result<(), StoreError> {
+                (**self).save_route(target, entries).await
+            }
+            async fn delete_route(&self, target: &RouteTarget) -> Result<bool, StoreError> {
+                (**self).delete_route(target).await
+            }
+            async fn load_routes(&self) -> Result<RoutingRules, StoreError> {
+                (**self).load_routes().await
+            }
+            async fn acquire_lease(
+                &self,
+                request: &AcquireLeaseRequest,
+                now: Timestamp,
+            ) -> Result<AcquireOutcome, StoreError> {
+                (**self).acquire_lease(request, now).await
+            }
+            async fn heartbeat_lease(
+                &self,
+                id: LeaseId,
+                ttl: Duration,
+                now: Timestamp,
+            ) -> Result<Lease, LeaseError> {
+                (**self).heartbeat_lease(id, ttl, now).await
+            }
+            async fn release_lease(
+                &self,
+                request: &ReleaseLeaseRequest,
+                now: Timestamp,
+            ) -> Result<ReleaseReport, LeaseError> {
+                (**self).release_lease(request, now).await
+            }
+            async fn live_leases(&self, now: Timestamp) -> Result<Vec<Lease>, StoreError> {
+                (**self).live_leases(now).await
+            }
+            async fn pool_snapshot(
+                &self,
+                window: Duration,
+                now: Timestamp,
+            ) -> Result<PoolSnapshot, StoreError> {
+                (**self).pool_snapshot(window, now).await
+            }
+            async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
+                (**self).daily_usage(query).await
+            }
+        }
+    };
+}
+
+delegate_store!(Box);
+delegate_store!(Arc);

@@ -1,0 +1,242 @@
+//! Leases: acquire (with waiting), heartbeat, release, mid-lease signals,
+//! and the credential a lease grants.
+
+use std::time::Duration;
+
+use kage_domain::{
+    LeaseId, Outcome, PassOverReason, SelectionRequest, SignedDuration, SubscriptionName,
+    Timestamp, TransitionResult, Usage,
+};
+use kage_ports::{
+    AcquireLeaseRequest, AcquireOutcome, Clock, Lease, LeaseError, PassedOver, ReleaseLeaseRequest,
+    ReleaseReport, SecretStore, SecretString, SubscriptionStore,
+};
+use uuid::Uuid;
+
+use crate::errors::{AcquireError, CredentialError};
+use crate::pool::Pool;
+
+/// While a subscription is at its cap, a waiter looks again this often:
+/// a lease may be released long before it expires.
+const CAPACITY_RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug)]
+pub struct AcquireRequest {
+    pub selection: SelectionRequest,
+    /// Lease TTL; the config's `lease_ttl` when `None`.
+    pub ttl: Option<Duration>,
+    /// Wait up to this long for a subscription to become available.
+    pub max_wait: Option<Duration>,
+    /// Who holds the lease (`kage-agent@host:pid`).
+    pub holder: String,
+}
+
+/// A granted lease.
+#[derive(Clone, Debug)]
+pub struct LeaseGrant {
+    pub lease: Lease,
+    /// How long it waited for it.
+    pub waited: Duration,
+}
+
+/// Told to the caller each time an acquire starts to wait.
+#[derive(Clone, Debug)]
+pub struct WaitNotice {
+    /// When it will look again.
+    pub until: Timestamp,
+    /// The earliest time a candidate comes back, and which one.
+    pub earliest_recovery: Option<Timestamp>,
+    pub earliest_name: Option<SubscriptionName>,
+    pub passed_over: Vec<PassedOver>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ReleaseRequest {
+    pub lease_id: LeaseId,
+    pub outcome: Outcome,
+    pub usage: Usage,
+}
+
+fn add(at: Timestamp, duration: Duration) -> Timestamp {
+    at.checked_add(SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX))
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// The name of the candidate that recovers first.
+fn earliest_name(
+    passed_over: &[PassedOver],
+    earliest: Option<Timestamp>,
+) -> Option<SubscriptionName> {
+    let earliest = earliest?;
+    passed_over
+        .iter()
+        .find(|passed| match &passed.reason {
+            PassOverReason::NotActive { state } => state.until() == Some(earliest),
+            PassOverReason::AtCapacity { frees_at, .. } => *frees_at == Some(earliest),
+            _ => false,
+        })
+        .map(|passed| passed.name.clone())
+}
+
+impl<S, K, C> Pool<S, K, C>
+where
+    S: SubscriptionStore,
+    K: SecretStore,
+    C: Clock,
+{
+    /// Lease the best subscription for a request. With `max_wait`, waits for
+    /// the earliest recovery the store reports (never spinning), telling
+    /// `on_wait` each time it starts to wait.
+    pub async fn acquire(
+        &self,
+        request: &AcquireRequest,
+        mut on_wait: impl FnMut(&WaitNotice),
+    ) -> Result<LeaseGrant, AcquireError> {
+        let started = self.clock.now();
+        let deadline = request.max_wait.map(|max_wait| add(started, max_wait));
+        let store_request = AcquireLeaseRequest {
+            lease_id: LeaseId::from_uuid(Uuid::new_v4()),
+            selection: request.selection.clone(),
+            rules: self.effective_rules().await?,
+            policy: self.settings.selection_policy.clone(),
+            ttl: request.ttl.unwrap_or(self.settings.lease_ttl),
+            holder: request.holder.clone(),
+        };
+        loop {
+            let now = self.clock.now();
+            match self.store.acquire_lease(&store_request, now).await? {
+                AcquireOutcome::Granted(lease) => {
+                    self.metrics.record_request_routed(&lease.subscription_name);
+                    tracing::debug!(lease = %lease.id, subscription = %lease.subscription_name, "lease granted");
+                    let waited =
+                        Duration::try_from(now.duration_since(started)).unwrap_or_default();
+                    return Ok(LeaseGrant { lease, waited });
+                }
+                AcquireOutcome::Unavailable {
+                    earliest_recovery,
+                    passed_over,
+                } => {
+                    self.metrics.record_pool_unavailable();
+                    let earliest = earliest_name(&passed_over, earliest_recovery);
+                    let next_look = match (deadline, earliest_recovery) {
+                        (Some(deadline), Some(recovery)) if now < deadline => {
+                            let capacity_bound = passed_over
+                                .iter()
+                                .any(|p| matches!(p.reason, PassOverReason::AtCapacity { .. }));
+                            let mut until = recovery.min(deadline);
+                            if capacity_bound {
+                                until = until.min(add(now, CAPACITY_RECHECK));
+                            }
+                            Some(until.max(now))
+                        }
+                        _ => None,
+                    };
+                    let Some(until) = next_look else {
+                        return Err(AcquireError::Unavailable {
+                            earliest_recovery,
+                            earliest_name: earliest,
+                            passed_over,
+                            waited: now > started,
+                        });
+                    };
+                    on_wait(&WaitNotice {
+                        until,
+                        earliest_recovery,
+                        earliest_name: earliest,
+                        passed_over,
+                    });
+                    self.clock.sleep_until(until).await;
+                }
+            }
+        }
+    }
+
+    /// Keep a lease alive for another TTL.
+    pub async fn heartbeat(
+        &self,
+        lease_id: LeaseId,
+        ttl: Option<Duration>,
+    ) -> Result<Lease, LeaseError> {
+        let ttl = ttl.unwrap_or(self.settings.lease_ttl);
+        self.store
+            .heartbeat_lease(lease_id, ttl, self.clock.now())
+            .await
+    }
+
+    /// End a lease with its outcome and usage, in one transaction.
+    pub async fn release(&self, request: ReleaseRequest) -> Result<ReleaseReport, LeaseError> {
+        let is_limit = matches!(
+            request.outcome,
+            Outcome::RateLimited { .. } | Outcome::QuotaExhausted { .. }
+        );
+        let report = self
+            .store
+            .release_lease(
+                &ReleaseLeaseRequest {
+                    lease_id: request.lease_id,
+                    outcome: request.outcome,
+                    usage: request.usage,
+                    policy: self.settings.state_policy.clone(),
+                },
+                self.clock.now(),
+            )
+            .await?;
+        let name = &report.lease.subscription_name;
+        if is_limit {
+            self.metrics.record_rate_limited(name);
+        }
+        if let Some(transition) = &report.transition {
+            self.metrics
+                .record_state_changed(name, transition.from, transition.to);
+            tracing::info!(subscription = %name, from = %transition.from, to = %transition.to, reason = %transition.reason, "state changed");
+        }
+        Ok(report)
+    }
+
+    /// Record a signal seen while a lease is still held (an approaching
+    /// limit, or a limit that is about to end the lease).
+    pub async fn record_signal(
+        &self,
+        lease: &Lease,
+        outcome: &Outcome,
+    ) -> Result<TransitionResult, crate::PoolError> {
+        let result = self
+            .store
+            .record_outcome(
+                lease.subscription_id,
+                outcome,
+                Some(lease.id),
+                &self.settings.state_policy,
+                self.clock.now(),
+            )
+            .await?;
+        if let Some(transition) = &result.transition {
+            self.metrics.record_state_changed(
+                &lease.subscription_name,
+                transition.from,
+                transition.to,
+            );
+        }
+        Ok(result)
+    }
+
+    /// Live leases of the whole pool.
+    pub async fn live_leases(&self) -> Result<Vec<Lease>, crate::PoolError> {
+        Ok(self.store.live_leases(self.clock.now()).await?)
+    }
+
+    /// The credential of the leased subscription, read from its source.
+    /// A failure here never marks the subscription: Kage could not read
+    /// the credential, the service did not reject it.
+    pub async fn credential(&self, lease: &Lease) -> Result<SecretString, CredentialError> {
+        let subscription = self.find(&lease.subscription_name).await?;
+        Ok(self
+            .secrets
+            .fetch(
+                subscription.id,
+                &subscription.name,
+                &subscription.credential,
+            )
+            .await?)
+    }
+}

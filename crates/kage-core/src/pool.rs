@@ -1,0 +1,90 @@
+//! The [`Pool`] service and its settings.
+
+use std::time::Duration;
+
+use kage_domain::{RoutingRules, SelectionPolicy, StatePolicy, Subscription, SubscriptionName};
+use kage_ports::{Clock, NoopMetrics, SecretStore, SubscriptionStore, UsageMetrics};
+
+use crate::errors::PoolError;
+
+/// The settings the config file gives the services.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    pub state_policy: StatePolicy,
+    pub selection_policy: SelectionPolicy,
+    pub lease_ttl: Duration,
+    /// Routes from the config file; they win over saved routes.
+    pub config_routes: RoutingRules,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            state_policy: StatePolicy::default(),
+            selection_policy: SelectionPolicy::default(),
+            lease_ttl: Duration::from_secs(120),
+            config_routes: RoutingRules::default(),
+        }
+    }
+}
+
+/// The application services over one pool.
+pub struct Pool<S, K, C> {
+    pub(crate) store: S,
+    pub(crate) secrets: K,
+    pub(crate) clock: C,
+    pub(crate) metrics: Box<dyn UsageMetrics>,
+    pub(crate) settings: PoolSettings,
+}
+
+impl<S, K, C> Pool<S, K, C>
+where
+    S: SubscriptionStore,
+    K: SecretStore,
+    C: Clock,
+{
+    pub fn new(store: S, secrets: K, clock: C, settings: PoolSettings) -> Self {
+        Self {
+            store,
+            secrets,
+            clock,
+            metrics: Box::new(NoopMetrics),
+            settings,
+        }
+    }
+
+    pub fn with_metrics(mut self, metrics: Box<dyn UsageMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn settings(&self) -> &PoolSettings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The subscription with this name, or an error that suggests the
+    /// nearest existing name.
+    pub async fn find(&self, name: &SubscriptionName) -> Result<Subscription, PoolError> {
+        if let Some(subscription) = self.store.subscription_by_name(name).await? {
+            return Ok(subscription);
+        }
+        let known = self.store.list_subscriptions().await?;
+        Err(PoolError::not_found(
+            name,
+            known.iter().map(|s| s.name.as_str()),
+        ))
+    }
+
+    /// Every subscription, by name.
+    pub async fn list(&self) -> Result<Vec<Subscription>, PoolError> {
+        Ok(self.store.list_subscriptions().await?)
+    }
+}
