@@ -6,6 +6,7 @@
 //! has its own error enum.
 
 mod errors;
+pub mod launch;
 mod leases;
 mod pool;
 mod reports;
