@@ -8,8 +8,11 @@
 use kage_domain::{CredentialKind, LeaseId, SubscriptionName};
 
 /// Every variable Claude Code may take a credential from.
-pub const CREDENTIAL_VARIABLES: [&str; 3] =
-    ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"];
+pub const CREDENTIAL_VARIABLES: [&str; 3] = [
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+];
 
 /// Set in a leased child: the subscription's name.
 pub const SUBSCRIPTION_VARIABLE: &str = "KAGE_SUBSCRIPTION";
