@@ -1,0 +1,324 @@
+//! The scalar config keys: their names, environment variables, and how a
+//! value for each is checked.
+//!
+//! File values arrive typed from TOML; environment and flag values arrive as
+//! strings and are parsed first. Both then go through the same checks, so a
+//! value is refused the same way wherever it comes from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kage_domain::Strategy;
+
+use crate::DatabaseUrl;
+
+/// Every scalar key, in the order `config show --resolved` lists them.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub(crate) enum Key {
+    DefaultPriority,
+    RateLimitWindow,
+    RateLimitCooldown,
+    ExhaustedCooldown,
+    UnhealthyThreshold,
+    ApproachingThreshold,
+    LeaseTtl,
+    DatabaseUrl,
+    DatabasePath,
+    Command,
+    MaxApiRetries,
+    MaxWait,
+    Parallel,
+}
+
+/// What kind of value a key holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Strategy,
+    /// A humantime duration no shorter than the minimum.
+    Duration {
+        min: Duration,
+    },
+    /// A whole number in the range.
+    Count {
+        min: u32,
+        max: u32,
+    },
+    Fraction,
+    Url,
+    Path,
+    Command,
+}
+
+/// A checked value, ready to be stored.
+#[derive(Clone, PartialEq, Debug)]
+pub(crate) enum Value {
+    Strategy(Strategy),
+    Duration(Duration),
+    Count(u32),
+    Fraction(f64),
+    Url(DatabaseUrl),
+    Path(PathBuf),
+    Command(Vec<String>),
+}
+
+/// The longest duration any key accepts, so that adding it to a timestamp
+/// can never overflow.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+impl Key {
+    pub(crate) const ALL: [Key; 13] = [
+        Self::DefaultPriority,
+        Self::RateLimitWindow,
+        Self::RateLimitCooldown,
+        Self::ExhaustedCooldown,
+        Self::UnhealthyThreshold,
+        Self::ApproachingThreshold,
+        Self::LeaseTtl,
+        Self::DatabaseUrl,
+        Self::DatabasePath,
+        Self::Command,
+        Self::MaxApiRetries,
+        Self::MaxWait,
+        Self::Parallel,
+    ];
+
+    pub(crate) fn section(self) -> &'static str {
+        match self {
+            Self::DefaultPriority
+            | Self::RateLimitWindow
+            | Self::RateLimitCooldown
+            | Self::ExhaustedCooldown
+            | Self::UnhealthyThreshold
+            | Self::ApproachingThreshold
+            | Self::LeaseTtl => "subscriptions",
+            Self::DatabaseUrl | Self::DatabasePath => "storage",
+            Self::Command | Self::MaxApiRetries | Self::MaxWait | Self::Parallel => "agent",
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::DefaultPriority => "default_priority",
+            Self::RateLimitWindow => "rate_limit_window",
+            Self::RateLimitCooldown => "rate_limit_cooldown",
+            Self::ExhaustedCooldown => "exhausted_cooldown",
+            Self::UnhealthyThreshold => "unhealthy_threshold",
+            Self::ApproachingThreshold => "approaching_threshold",
+            Self::LeaseTtl => "lease_ttl",
+            Self::DatabaseUrl => "database_url",
+            Self::DatabasePath => "database_path",
+            Self::Command => "command",
+            Self::MaxApiRetries => "max_api_retries",
+            Self::MaxWait => "max_wait",
+            Self::Parallel => "parallel",
+        }
+    }
+
+    /// `subscriptions.rate_limit_window`.
+    pub(crate) fn path(self) -> String {
+        format!("{}.{}", self.section(), self.name())
+    }
+
+    pub(crate) fn from_path(path: &str) -> Option<Key> {
+        Self::ALL.into_iter().find(|key| key.path() == path)
+    }
+
+    /// `KAGE_SUBSCRIPTIONS__RATE_LIMIT_WINDOW`.
+    pub(crate) fn env_var(self) -> String {
+        format!("KAGE_{}__{}", self.section(), self.name()).to_ascii_uppercase()
+    }
+
+    /// The short variable that also sets this key, and wins over
+    /// [`Key::env_var`] when both are set.
+    pub(crate) fn alias_var(self) -> Option<&'static str> {
+        match self {
+            Self::DatabaseUrl => Some("KAGE_DATABASE_URL"),
+            Self::DatabasePath => Some("KAGE_DATABASE_PATH"),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn kind(self) -> Kind {
+        let second = Duration::from_secs(1);
+        match self {
+            Self::DefaultPriority => Kind::Strategy,
+            Self::RateLimitWindow | Self::RateLimitCooldown | Self::ExhaustedCooldown => {
+                Kind::Duration { min: second }
+            }
+            Self::LeaseTtl => Kind::Duration { min: 3 * second },
+            Self::MaxWait => Kind::Duration {
+                min: Duration::ZERO,
+            },
+            Self::UnhealthyThreshold => Kind::Count { min: 1, max: 1000 },
+            Self::MaxApiRetries => Kind::Count { min: 0, max: 100 },
+            Self::Parallel => Kind::Count { min: 1, max: 1024 },
+            Self::ApproachingThreshold => Kind::Fraction,
+            Self::DatabaseUrl => Kind::Url,
+            Self::DatabasePath => Kind::Path,
+            Self::Command => Kind::Command,
+        }
+    }
+
+    /// What the key wants, in a user's words, for wrong-type errors.
+    pub(crate) fn expected(self) -> &'static str {
+        match self.kind() {
+            Kind::Strategy => "a string: \"priority\", \"round-robin\" or \"least-used\"",
+            Kind::Duration { .. } => "a duration string such as \"30s\", \"5m\" or \"1h\"",
+            Kind::Count { .. } => "a whole number",
+            Kind::Fraction => "a number from 0 to 1",
+            Kind::Url => "a string: a postgres:// URL",
+            Kind::Path => "a string: a file path",
+            Kind::Command => "an array of strings",
+        }
+    }
+
+    /// Parse a value given as text (an environment variable or a flag).
+    pub(crate) fn parse_text(self, text: &str) -> Result<Value, String> {
+        match self.kind() {
+            Kind::Strategy | Kind::Duration { .. } | Kind::Url | Kind::Path => self.check_str(text),
+            Kind::Count { .. } => {
+                let number = text
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("expected a whole number, found {text:?}"))?;
+                self.check_integer(number)
+            }
+            Kind::Fraction => {
+                let number = text
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| format!("expected a number from 0 to 1, found {text:?}"))?;
+                self.check_float(number)
+            }
+            Kind::Command => {
+                let words = shell_words::split(text).map_err(|error| {
+                    format!("cannot split {text:?} into words ({error}); check its quotes")
+                })?;
+                self.check_command(words)
+            }
+        }
+    }
+
+    /// Check a string value. Paths come back as written; the caller
+    /// resolves them.
+    pub(crate) fn check_str(self, text: &str) -> Result<Value, String> {
+        match self.kind() {
+            Kind::Strategy => check_strategy(text).map(Value::Strategy),
+            Kind::Duration { min } => check_duration(text, min).map(Value::Duration),
+            Kind::Url => DatabaseUrl::new(text).map(Value::Url),
+            Kind::Path if text.trim().is_empty() => {
+                Err("the path is empty; remove the key to use the default location".to_owned())
+            }
+            Kind::Path => Ok(Value::Path(PathBuf::from(text))),
+            _ => Err(format!("expected {}", self.expected())),
+        }
+    }
+
+    pub(crate) fn check_integer(self, number: i64) -> Result<Value, String> {
+        match self.kind() {
+            Kind::Count { min, max } => u32::try_from(number)
+                .ok()
+                .filter(|count| (min..=max).contains(count))
+                .map(Value::Count)
+                .ok_or_else(|| {
+                    format!("{number} is out of range: use a whole number from {min} to {max}")
+                }),
+            _ => Err(format!("expected {}", self.expected())),
+        }
+    }
+
+    pub(crate) fn check_float(self, number: f64) -> Result<Value, String> {
+        if (0.0..=1.0).contains(&number) {
+            Ok(Value::Fraction(number))
+        } else {
+            Err(format!(
+                "{number} is out of range: use a number from 0 to 1, such as 0.8"
+            ))
+        }
+    }
+
+    pub(crate) fn check_command(self, words: Vec<String>) -> Result<Value, String> {
+        match words.first() {
+            None => Err("the command is empty; name the agent program, such as [\"claude\", \"-p\", \"{prompt}\"]".to_owned()),
+            Some(program) if program.trim().is_empty() => {
+                Err("the program name (the first word) is empty".to_owned())
+            }
+            Some(_) => Ok(Value::Command(words)),
+        }
+    }
+}
+
+fn check_strategy(text: &str) -> Result<Strategy, String> {
+    text.parse::<Strategy>().map_err(|error| {
+        let names = Strategy::ALL.map(Strategy::as_str);
+        match crate::error::nearest(text, names) {
+            Some(name) => format!("{error}; did you mean \"{name}\"?"),
+            None => error.to_string(),
+        }
+    })
+}
+
+fn check_duration(text: &str, min: Duration) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim()).map_err(|_| {
+        format!("{text:?} is not a duration: write a number and a unit, such as \"30s\", \"5m\" or \"1h\"")
+    })?;
+    if duration < min {
+        let min = humantime::format_duration(min);
+        return Err(format!("{text:?} is too short: use at least {min}"));
+    }
+    if duration > MAX_DURATION {
+        return Err(format!("{text:?} is too long: use at most 365d"));
+    }
+    Ok(duration)
+}
+
+/// A section's name as the user writes it, and the keys valid in it, for
+/// unknown-key errors (`""` is the top level).
+pub(crate) fn section_keys(section: &str) -> (&'static str, &'static [&'static str]) {
+    match section {
+        "subscriptions" => (
+            "[subscriptions]",
+            &[
+                "default_priority",
+                "rate_limit_window",
+                "rate_limit_cooldown",
+                "exhausted_cooldown",
+                "unhealthy_threshold",
+                "approaching_threshold",
+                "lease_ttl",
+                "routing",
+            ],
+        ),
+        "storage" => ("[storage]", &["database_url", "database_path"]),
+        "agent" => (
+            "[agent]",
+            &["command", "max_api_retries", "max_wait", "parallel"],
+        ),
+        _ => ("the top level", &["subscriptions", "storage", "agent"]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_keys_list_every_scalar_key() {
+        for key in Key::ALL {
+            let (_, valid) = section_keys(key.section());
+            assert!(
+                valid.contains(&key.name()),
+                "{key:?} missing from its section's list"
+            );
+        }
+        let listed: usize = ["subscriptions", "storage", "agent"]
+            .into_iter()
+            .map(|section| section_keys(section).1.len())
+            .sum();
+        assert_eq!(
+            listed,
+            Key::ALL.len() + 1,
+            "only `routing` is not a scalar key"
+        );
+    }
+}
