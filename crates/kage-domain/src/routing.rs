@@ -85,7 +85,7 @@ impl fmt::Display for RouteTarget {
 
 /// A rule names a subscription the pool does not have.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
-#[error("the route for {target} names {name:?}, which is not a registered subscription")]
+#[error("the route for {target} names {name}, which is not a registered subscription")]
 pub struct UnknownRouteTarget {
     pub target: RouteTarget,
     pub name: SubscriptionName,

@@ -6,7 +6,7 @@
 //! is deterministic for a given input: the final tie-breaker is the unique
 //! subscription name.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Ordering;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -168,43 +168,61 @@ impl<'a> Context<'a> {
     /// Checks in the order of `design.md`, so the first failing one is the
     /// reason shown.
     fn check(&self, entry: &PoolEntry) -> Check {
-        let subscription = &entry.subscription;
-        let routed = |rule: Option<&[RouteEntry]>| {
-            rule.is_none_or(|entries| entries.iter().any(|e| e.matches(subscription)))
-        };
-        if !routed(self.namespace_rule) {
+        if !routed(self.namespace_rule, &entry.subscription) {
             return Check::NotRoutedByNamespace;
         }
-        if !routed(self.level_rule) {
+        if !routed(self.level_rule, &entry.subscription) {
             return Check::NotRoutedByLevel;
         }
-        if !self
-            .request
-            .required_tags
-            .iter()
-            .all(|tag| subscription.has_tag(tag))
-        {
+        if !self.has_required_tags(entry) {
             return Check::MissingTags;
         }
+        match self.availability(entry) {
+            Ok(approaching) => Check::Eligible { approaching },
+            Err(check) => check,
+        }
+    }
+
+    /// Whether routing rules and required tags let the request use `entry`:
+    /// the costly part of [`Context::check`] (string comparisons).
+    fn is_candidate(&self, entry: &PoolEntry) -> bool {
+        routed(self.namespace_rule, &entry.subscription)
+            && routed(self.level_rule, &entry.subscription)
+            && self.has_required_tags(entry)
+    }
+
+    fn has_required_tags(&self, entry: &PoolEntry) -> bool {
+        self.request
+            .required_tags
+            .iter()
+            .all(|tag| carries(&entry.subscription, tag))
+    }
+
+    /// Health, then capacity: `Ok(approaching)` when `entry` could take a
+    /// lease now. Only number and time comparisons, so cheap.
+    fn availability(&self, entry: &PoolEntry) -> Result<bool, Check> {
+        let subscription = &entry.subscription;
         if subscription.health.state.effective_kind(self.now) != StateKind::Active {
-            return Check::NotActive;
+            return Err(Check::NotActive);
         }
         if subscription
             .max_concurrent
             .is_some_and(|cap| entry.live_leases >= cap)
         {
-            return Check::AtCapacity;
+            return Err(Check::AtCapacity);
         }
-        let health = &subscription.health;
+        Ok(self.is_approaching(entry))
+    }
+
+    fn is_approaching(&self, entry: &PoolEntry) -> bool {
+        let health = &entry.subscription.health;
         let high_utilization = health.last_utilization.is_some_and(|(utilization, at)| {
             at >= self.utilization_since && utilization >= self.policy.approaching_threshold
         });
         let recently_limited = health
             .last_limited_at
             .is_some_and(|at| at > self.limited_since);
-        Check::Eligible {
-            approaching: high_utilization || recently_limited,
-        }
+        high_utilization || recently_limited
     }
 
     fn reason(&self, entry: &PoolEntry, check: Check) -> PassOverReason {
@@ -244,28 +262,27 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// Orders two eligible entries: `Less` means `a` is preferred.
+    /// Orders two eligible entries: `Less` means `a` is preferred. Every
+    /// key after the first is computed only on a tie.
+    #[inline]
     fn compare(&self, a: (&PoolEntry, bool), b: (&PoolEntry, bool)) -> Ordering {
         let (entry_a, approaching_a) = a;
         let (entry_b, approaching_b) = b;
         let (sub_a, sub_b) = (&entry_a.subscription, &entry_b.subscription);
-        let by_strategy = match self.policy.strategy {
-            Strategy::Priority => Reverse(sub_a.priority)
-                .cmp(&Reverse(sub_b.priority))
-                .then(entry_a.last_leased_at.cmp(&entry_b.last_leased_at)),
-            Strategy::RoundRobin => entry_a
-                .last_leased_at
-                .cmp(&entry_b.last_leased_at)
-                .then(Reverse(sub_a.priority).cmp(&Reverse(sub_b.priority))),
-            Strategy::LeastUsed => entry_a
-                .window_tokens
-                .cmp(&entry_b.window_tokens)
-                .then(Reverse(sub_a.priority).cmp(&Reverse(sub_b.priority)))
-                .then(entry_a.last_leased_at.cmp(&entry_b.last_leased_at)),
-        };
+        // Higher priority first; least recently leased (never leased: first) first.
+        let by_priority = || sub_b.priority.cmp(&sub_a.priority);
+        let by_lease = || entry_a.last_leased_at.cmp(&entry_b.last_leased_at);
         approaching_a
             .cmp(&approaching_b)
-            .then(by_strategy)
+            .then_with(|| match self.policy.strategy {
+                Strategy::Priority => by_priority().then_with(by_lease),
+                Strategy::RoundRobin => by_lease().then_with(by_priority),
+                Strategy::LeastUsed => entry_a
+                    .window_tokens
+                    .cmp(&entry_b.window_tokens)
+                    .then_with(by_priority)
+                    .then_with(by_lease),
+            })
             .then_with(|| sub_a.name.cmp(&sub_b.name))
     }
 
@@ -277,6 +294,35 @@ impl<'a> Context<'a> {
             _ => None,
         }
     }
+}
+
+/// Whether a rule, if there is one, lists `subscription`.
+fn routed(rule: Option<&[RouteEntry]>, subscription: &Subscription) -> bool {
+    rule.is_none_or(|entries| entries.iter().any(|entry| lists(entry, subscription)))
+}
+
+/// [`RouteEntry::matches`] for the hot loop: a subscription carries few
+/// tags, so a scan with [`same_text`] beats a tree search of string
+/// comparisons.
+fn lists(entry: &RouteEntry, subscription: &Subscription) -> bool {
+    match entry {
+        RouteEntry::Subscription(name) => same_text(name.as_str(), subscription.name.as_str()),
+        RouteEntry::Tag(tag) => carries(subscription, tag),
+    }
+}
+
+fn carries(subscription: &Subscription, tag: &Tag) -> bool {
+    subscription
+        .tags
+        .iter()
+        .any(|own| same_text(own.as_str(), tag.as_str()))
+}
+
+/// String equality that compares the lengths, then the bytes from the end:
+/// names in one pool often share a prefix (`team-01`, `team-02`) and differ
+/// at the end, so a mismatch is usually found at the first byte compared.
+fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().rev().eq(b.bytes().rev())
 }
 
 fn before(now: Timestamp, duration: Duration) -> Timestamp {
@@ -295,20 +341,25 @@ pub fn select(
     now: Timestamp,
 ) -> Selection {
     let context = Context::new(rules, policy, request, now);
+    // Eligibility is the conjunction of every check, so the first pass may
+    // test the cheap ones first and pay for routing and tags (string
+    // comparisons) only for an entry that would beat the best so far. The
+    // order of the checks matters only for the reasons, built below.
     let mut best: Option<(usize, bool)> = None;
     for (index, entry) in snapshot.entries.iter().enumerate() {
-        if let Check::Eligible { approaching } = context.check(entry) {
-            let better = match best {
-                None => true,
-                Some((best_index, best_approaching)) => {
-                    let best_entry = &snapshot.entries[best_index];
-                    context.compare((entry, approaching), (best_entry, best_approaching))
-                        == Ordering::Less
-                }
-            };
-            if better {
-                best = Some((index, approaching));
+        let Ok(approaching) = context.availability(entry) else {
+            continue;
+        };
+        if let Some((best_index, best_approaching)) = best {
+            let best_entry = &snapshot.entries[best_index];
+            if context.compare((entry, approaching), (best_entry, best_approaching))
+                != Ordering::Less
+            {
+                continue;
             }
+        }
+        if context.is_candidate(entry) {
+            best = Some((index, approaching));
         }
     }
     if let Some((index, _)) = best {

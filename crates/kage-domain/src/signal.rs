@@ -119,6 +119,15 @@ pub fn classify(signal: &Signal, context: &ClassifyContext) -> Option<Outcome> {
                 }),
             }
         }
+        // A retry without an HTTP status is a timeout or a connection error
+        // (`claude-code-signals.md`); Claude Code then reports `unknown`.
+        Signal::ApiRetry {
+            error_status: None,
+            error,
+        } if error.as_deref().is_none_or(|error| error == "unknown") => Some(Outcome::Error {
+            kind: ErrorKind::Network,
+            detail: "timeout or connection error".to_owned(),
+        }),
         Signal::ApiRetry {
             error_status,
             error,
@@ -254,11 +263,13 @@ fn classify_status(
     ) || matches!(status, Some(401 | 403))
         || is_rejected_credential_text(text)
     {
-        let reason = match (error, status) {
-            (Some("oauth_org_not_allowed"), _) | (_, Some(403)) => {
-                "organization not allowed or disabled"
-            }
-            _ => "authentication failed (401)",
+        let organization = error == Some("oauth_org_not_allowed")
+            || status == Some(403)
+            || lowercase_contains(text, "organization");
+        let reason = if organization {
+            "organization not allowed or disabled"
+        } else {
+            "authentication failed (401)"
         };
         return Some(Outcome::CredentialRejected {
             reason: reason.to_owned(),

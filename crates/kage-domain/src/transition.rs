@@ -121,10 +121,18 @@ pub fn apply_outcome(
                 next.consecutive_errors += 1;
                 if next.consecutive_errors >= policy.unhealthy_threshold.max(1) && !disabled {
                     let backoff = unhealthy_backoff(policy, next.unhealthy_relapses);
-                    next.unhealthy_relapses += 1;
                     let until = after(now, backoff);
-                    let reason = error_reason(*kind, detail, next.consecutive_errors);
-                    next.state = SubscriptionState::Unhealthy { until, reason };
+                    // Errors that other leases report while the subscription
+                    // is already out for at least as long (already unhealthy,
+                    // or limited for longer) are no relapse: they neither
+                    // escalate the backoff nor shorten a window limit.
+                    let already_out = next.state.kind() == StateKind::Unhealthy
+                        || next.state.until().is_some_and(|current| current >= until);
+                    if !already_out {
+                        next.unhealthy_relapses += 1;
+                        let reason = error_reason(*kind, detail, next.consecutive_errors);
+                        next.state = SubscriptionState::Unhealthy { until, reason };
+                    }
                 }
             }
         }
