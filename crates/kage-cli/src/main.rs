@@ -1,2 +1,5 @@
-//! kage
-fn main() {}
+//! The `kage` binary: everything lives in the `kage_cli` library.
+
+fn main() -> std::process::ExitCode {
+    kage_cli::main()
+}

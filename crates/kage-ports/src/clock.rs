@@ -1,6 +1,6 @@
 //! Time as a port: every "now" in Kage comes from a [`Clock`].
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +18,30 @@ pub trait Clock: Send + Sync {
     /// Wait until `deadline` (returns at once if it has passed).
     async fn sleep_until(&self, deadline: Timestamp);
 }
+
+/// Lets apps choose the clock at run time: `Box<dyn Clock>` and `Arc<…>`
+/// are clocks too.
+macro_rules! delegate_clock {
+    ($wrapper:ident) => {
+        #[async_trait]
+        impl<T: Clock + ?Sized> Clock for $wrapper<T> {
+            fn now(&self) -> Timestamp {
+                (**self).now()
+            }
+
+            fn time_zone(&self) -> TimeZone {
+                (**self).time_zone()
+            }
+
+            async fn sleep_until(&self, deadline: Timestamp) {
+                (**self).sleep_until(deadline).await
+            }
+        }
+    };
+}
+
+delegate_clock!(Box);
+delegate_clock!(Arc);
 
 /// The real clock: system time, the system's zone, tokio's timer.
 #[derive(Clone, Debug, Default)]

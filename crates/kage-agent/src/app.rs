@@ -1,0 +1,258 @@
+//! `kage-agent run`: config, pool, tasks and screen wired to the runner.
+//!
+//! The pool is opened the way `kage` opens it (`kage_cli::app`), so both
+//! see the same config, database and credentials.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use kage_cli::app::{GlobalOptions, check_config_routes, load_config, open_pool_with};
+use kage_config::Env;
+use kage_core::Pool;
+use kage_core::launch::is_nested;
+use kage_domain::Timestamp;
+use kage_ports::{Clock, SecretStore, SubscriptionStore};
+use tokio::sync::{mpsc, watch};
+
+use crate::cli::RunArgs;
+use crate::run::events::{EventSink, RunEvent, RunReport};
+use crate::run::task::{CommandTemplate, TaskDefaults, collect_tasks};
+use crate::run::watch::WatchSettings;
+use crate::run::{RunOptions, Runner};
+use crate::screen::{self, Mode, TimeView};
+
+/// Exit status of a config error (sysexits `CONFIG`).
+pub const EXIT_CONFIG: u8 = 78;
+/// Exit status of a usage error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// An error with the exit status it should end the process with.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: anyhow::Error,
+    pub code: u8,
+}
+
+impl Failure {
+    fn new(code: u8, error: anyhow::Error) -> Self {
+        Self { error, code }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        let code = if error
+            .chain()
+            .any(|cause| cause.downcast_ref::<kage_config::ConfigError>().is_some())
+        {
+            EXIT_CONFIG
+        } else {
+            1
+        };
+        Self { error, code }
+    }
+}
+
+/// `kage-agent@host:pid`.
+pub fn holder() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("kage-agent@{host}:{}", std::process::id())
+}
+
+/// `$XDG_STATE_HOME/kage/runs`, else `~/.local/state/kage/runs`.
+pub fn runs_folder(env: &Env) -> Option<PathBuf> {
+    let state = env
+        .get("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|path| path.is_absolute())
+        .or_else(|| env.home_dir().map(|home| home.join(".local").join("state")))?;
+    Some(state.join("kage").join("runs"))
+}
+
+/// A new run folder name: `20261120T120000Z-1a2b3c4d`.
+pub fn run_folder_name(now: Timestamp) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{}-{}",
+        now.strftime("%Y%m%dT%H%M%SZ"),
+        id.get(..8).unwrap_or(&id)
+    )
+}
+
+/// Create the run folder (private to the user: agent output may hold
+/// anything).
+pub fn create_run_dir(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("cannot create the run folder {}", path.display()))
+}
+
+/// Ctrl-C and SIGTERM set the cancel flag and say so.
+pub fn watch_signals(
+    cancel: watch::Sender<bool>,
+    events: EventSink,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        events.send(RunEvent::Interrupting);
+        let _ = cancel.send(true);
+        // Further signals are absorbed: the children are being stopped.
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+    }))
+}
+
+/// Run the runner with a screen and Ctrl-C handling; print the summary.
+pub async fn run_with_screen<S, K, C>(
+    pool: Arc<Pool<S, K, C>>,
+    mut options: RunOptions,
+    tasks: Vec<crate::run::task::Task>,
+    mode: Mode,
+) -> anyhow::Result<RunReport>
+where
+    S: SubscriptionStore + 'static,
+    K: SecretStore + 'static,
+    C: Clock + 'static,
+{
+    if mode == Mode::Live {
+        options.pool_summary_every = Some(Duration::from_secs(1));
+    }
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let events = EventSink::new(sender);
+    let (cancel_sender, cancel) = watch::channel(false);
+    let signals = watch_signals(cancel_sender, events.clone())?;
+    let clock_pool = Arc::clone(&pool);
+    let times = TimeView::new(
+        pool.clock().time_zone(),
+        Arc::new(move || clock_pool.clock().now()),
+    );
+    let screen_task = tokio::spawn(screen::show(mode, times, receiver));
+    let runner = Arc::new(Runner::new(pool, options, events, cancel));
+    let report = runner.run(tasks).await;
+    signals.abort();
+    let _ = signals.await;
+    let _ = screen_task.await;
+    screen::print_summary(mode, &report);
+    Ok(report)
+}
+
+/// `kage-agent run`.
+pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Failure> {
+    let options = GlobalOptions::from_process().with_config_file(config_file);
+    if !args.nested
+        && let Some(name) = is_nested(|variable| options.env.get(variable).map(str::to_owned))
+    {
+        return Err(Failure::new(
+            1,
+            anyhow::anyhow!(
+                "kage-agent is running inside an agent that holds a Kage lease (KAGE_SUBSCRIPTION={name}); pass --nested to run agents from here anyway"
+            ),
+        ));
+    }
+    let config = load_config(&options).map_err(|error| Failure::new(EXIT_CONFIG, error.into()))?;
+    let agent = config.agent();
+
+    let command = if args.command.is_empty() {
+        CommandTemplate::new(agent.command.clone())
+    } else {
+        CommandTemplate::new(args.command.clone())
+    }
+    .map_err(|error| Failure::new(EXIT_USAGE, error))?;
+
+    let file_content = match &args.tasks_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the tasks file {}", path.display()))
+                .map_err(|error| Failure::new(EXIT_USAGE, error))?,
+        ),
+        None => None,
+    };
+    let defaults = TaskDefaults {
+        namespace: args.namespace.clone(),
+        level: args.priority,
+        tags: args.tags.clone(),
+        cwd: args.cwd.clone(),
+    };
+    let tasks = collect_tasks(
+        &args.tasks,
+        args.tasks_file.as_deref().zip(file_content.as_deref()),
+        &defaults,
+    )
+    .map_err(|error| Failure::new(EXIT_USAGE, error))?;
+    if tasks.is_empty() {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            anyhow::anyhow!("no tasks to run; give --task TEXT or --tasks FILE"),
+        ));
+    }
+
+    let pool = open_pool_with(&options, &config).await?;
+    check_config_routes(&pool, &config).await?;
+    let pool = Arc::new(pool);
+
+    let run_dir = match &args.run_dir {
+        Some(dir) => dir.clone(),
+        None => runs_folder(&options.env)
+            .context("cannot tell where to keep the run's output (neither XDG_STATE_HOME nor HOME is set); pass --run-dir DIR")?
+            .join(run_folder_name(pool.clock().now())),
+    };
+    create_run_dir(&run_dir)?;
+
+    let mut run_options = RunOptions::new(command, run_dir, holder());
+    run_options.parallel = usize::try_from(args.parallel.unwrap_or(agent.parallel))
+        .unwrap_or(1)
+        .max(1);
+    run_options.max_wait = Some(args.max_wait.unwrap_or(agent.max_wait));
+    run_options.max_attempts = args.max_attempts;
+    run_options.watch = WatchSettings {
+        max_api_retries: args.max_api_retries.unwrap_or(agent.max_api_retries),
+    };
+    let report = run_with_screen(pool, run_options, tasks, Mode::choose(args.json)).await?;
+    Ok(report.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_go_under_the_state_folder() {
+        let env = Env::empty().with("HOME", "/home/me");
+        assert_eq!(
+            runs_folder(&env).unwrap(),
+            PathBuf::from("/home/me/.local/state/kage/runs")
+        );
+        let env = env.with("XDG_STATE_HOME", "/state");
+        assert_eq!(
+            runs_folder(&env).unwrap(),
+            PathBuf::from("/state/kage/runs")
+        );
+        let env = Env::empty().with("XDG_STATE_HOME", "relative");
+        assert_eq!(runs_folder(&env), None);
+    }
+
+    #[test]
+    fn run_folder_names_sort_by_time() {
+        let name = run_folder_name(Timestamp::from_second(1_795_694_400).unwrap());
+        assert!(name.starts_with("20261126T120000Z-"), "{name}");
+        assert_eq!(name.len(), "20261126T120000Z-".len() + 8);
+    }
+}

@@ -1,0 +1,221 @@
+//! The command line of `kage-agent` (clap derive).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use kage_domain::{Namespace, PriorityLevel, Tag};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kage-agent",
+    version,
+    about = "Run coding agents on leased subscriptions from the Kage pool",
+    long_about = "Run coding agents on leased subscriptions from the Kage pool.\n\n\
+Each agent gets the best subscription right now; when one hits its limit the agent \
+is stopped at once and its conversation resumed on another subscription.\n\n\
+Exit status: 0 every task succeeded, 1 a task failed, 2 usage error, \
+75 no subscription became available, 78 config error, 130 interrupted."
+)]
+pub struct Cli {
+    /// Read this config file instead of looking for one.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run tasks, each with an agent on a leased subscription.
+    Run(RunArgs),
+    /// Show Kage at work on a throwaway pool: three fake subscriptions,
+    /// a simulated agent, no credentials and no network.
+    Demo(DemoArgs),
+    /// A simulated Claude Code (used by `demo` and the benchmark).
+    #[command(hide = true)]
+    SimulateClaude(SimulateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A task's prompt (repeat for more tasks).
+    #[arg(long = "task", value_name = "TEXT", help_heading = "Tasks")]
+    pub tasks: Vec<String>,
+
+    /// A file of tasks: one prompt a line, or JSON Lines with
+    /// id, prompt, namespace, priority, tags, cwd.
+    #[arg(long = "tasks", value_name = "FILE", help_heading = "Tasks")]
+    pub tasks_file: Option<PathBuf>,
+
+    /// Working directory of every agent (default: the current one).
+    #[arg(long, value_name = "DIR", help_heading = "Tasks")]
+    pub cwd: Option<PathBuf>,
+
+    /// Agents at once [default: config `agent.parallel`, 4].
+    #[arg(long, short = 'j', value_name = "N", help_heading = "Running")]
+    pub parallel: Option<u32>,
+
+    /// Namespace the tasks run under (routing rules pick subscriptions per namespace).
+    #[arg(long, short = 'n', value_name = "NS", help_heading = "Routing")]
+    pub namespace: Option<Namespace>,
+
+    /// Priority level of the tasks: high, normal, low or batch.
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "normal",
+        help_heading = "Routing"
+    )]
+    pub priority: PriorityLevel,
+
+    /// Use only subscriptions carrying every one of these tags.
+    #[arg(
+        long,
+        value_name = "TAG,…",
+        value_delimiter = ',',
+        help_heading = "Routing"
+    )]
+    pub tags: Vec<Tag>,
+
+    /// Wait at most this long for a subscription when all are limited
+    /// ("30s", "10m") [default: config `agent.max_wait`, 30m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Running")]
+    pub max_wait: Option<Duration>,
+
+    /// Attempts per task, failovers included.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Running")]
+    pub max_attempts: u32,
+
+    /// Rate-limit retries an agent may make before it is stopped and moved
+    /// [default: config `agent.max_api_retries`, 2].
+    #[arg(long, value_name = "N", help_heading = "Running")]
+    pub max_api_retries: Option<u32>,
+
+    /// Keep each task's output here instead of a new folder under
+    /// $XDG_STATE_HOME/kage/runs.
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub run_dir: Option<PathBuf>,
+
+    /// Print events and the summary as JSON Lines on standard output.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+
+    /// Run even inside an agent that already holds a Kage lease.
+    #[arg(long)]
+    pub nested: bool,
+
+    /// The agent command; `{prompt}` becomes the prompt (one argument, no
+    /// shell) [default: config `agent.command`, Claude Code].
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Print events and the summary as JSON Lines on standard output.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Keep the demo's data folder (its database and run folder) and print
+    /// where it is.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Claude Code's arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{error}; write a duration such as 30s, 10m or 1h"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_tasks_options_and_a_command_after_the_separator() {
+        let cli = Cli::try_parse_from([
+            "kage-agent",
+            "run",
+            "--task",
+            "one",
+            "--task",
+            "two words",
+            "-j",
+            "3",
+            "--namespace",
+            "backend",
+            "--priority",
+            "high",
+            "--tags",
+            "api,fast",
+            "--max-wait",
+            "90s",
+            "--",
+            "my-agent",
+            "--flag",
+            "{prompt}",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(args.tasks, ["one", "two words"]);
+        assert_eq!(args.parallel, Some(3));
+        assert_eq!(args.namespace.unwrap().as_str(), "backend");
+        assert_eq!(args.priority, PriorityLevel::High);
+        assert_eq!(args.tags.len(), 2);
+        assert_eq!(args.max_wait, Some(Duration::from_secs(90)));
+        assert_eq!(args.max_attempts, 5);
+        assert_eq!(args.command, ["my-agent", "--flag", "{prompt}"]);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            &["kage-agent", "run", "--priority", "urgent"][..],
+            &["kage-agent", "run", "--max-wait", "soon"],
+            &["kage-agent", "run", "--namespace", "Bad Name"],
+            &["kage-agent", "run", "--max-attempts", "0"],
+        ] {
+            let error = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn simulate_takes_claude_arguments_verbatim() {
+        let cli = Cli::try_parse_from([
+            "kage-agent",
+            "simulate-claude",
+            "-p",
+            "x",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ])
+        .unwrap();
+        let Command::SimulateClaude(args) = cli.command else {
+            panic!("not simulate");
+        };
+        assert_eq!(
+            args.args,
+            ["-p", "x", "--output-format", "stream-json", "--verbose"]
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! `kage-agent`: runs coding agents on leased subscriptions.
+//!
+//! - [`run`]: the runner (leases, child processes, failover with resume,
+//!   waiting, usage), generic over the ports;
+//! - [`stream_json`]: Claude Code's stream-json output, parsed line by line;
+//! - [`screen`]: everything the binary prints (live view, log lines, JSON
+//!   Lines, the summary table);
+//! - [`cli`]: the command line; [`app`]: `kage-agent run` wired to the pool
+//!   `kage` uses; [`demo`]: the throwaway demo pool; [`simulate`]: the
+//!   built-in simulated Claude Code the demo and the benchmark run.
+
+pub mod app;
+pub mod cli;
+pub mod demo;
+pub mod run;
+pub mod screen;
+pub mod simulate;
+pub mod stream_json;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Run `kage-agent` with the process's arguments; returns its exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    if let Command::SimulateClaude(args) = &cli.command {
+        let code = simulate::simulate(&args.args, &mut std::io::stdout().lock());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            screen::error(&anyhow::Error::new(error).context("could not start the async runtime"));
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => match app::run(args, cli.config).await {
+                Ok(code) => code,
+                Err(failure) => {
+                    screen::error(&failure.error);
+                    failure.code
+                }
+            },
+            Command::Demo(args) => match demo::run(args).await {
+                Ok(code) => code,
+                Err(error) => {
+                    screen::error(&error);
+                    1
+                }
+            },
+            Command::SimulateClaude(_) => unreachable!("handled above"),
+        }
+    });
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// Warnings to stderr (`RUST_LOG` overrides). sqlx's slow-statement
+/// warnings are left out: a lease waiting for SQLite's write lock is
+/// normal when many agents start at once, and the screen says what matters.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

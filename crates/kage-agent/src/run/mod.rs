@@ -1,0 +1,553 @@
+//! The runner: N agents at once, each on a leased subscription, with
+//! failover that keeps the work.
+//!
+//! For every task: acquire a lease for its namespace and level (waiting for
+//! the earliest recovery up to `max_wait`), read the credential, run one
+//! [`attempt`], release the lease with the attempt's outcome and usage, and
+//! then either finish, fail over to another subscription resuming the same
+//! session, back off and retry, or fail. Ctrl-C (a `true` on the cancel
+//! channel) stops every child, releases every lease with the usage seen so
+//! far, and ends the run.
+
+pub mod attempt;
+pub mod child;
+pub mod events;
+pub mod task;
+pub mod watch;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kage_core::{AcquireError, AcquireRequest, Pool, ReleaseRequest, WaitNotice};
+use kage_domain::{
+    ErrorKind, Outcome, PassOverReason, SelectionRequest, SignedDuration, StateKind, Timestamp,
+};
+use kage_ports::{Clock, SecretStore, SubscriptionStore};
+use tokio::sync::{Semaphore, watch as channel};
+use tokio::task::JoinSet;
+
+use self::attempt::{AttemptPlan, run_attempt};
+use self::events::{
+    AttemptRecord, EventSink, PoolSummary, RunEvent, RunReport, StateChange, TaskRef, TaskReport,
+    TaskStatus,
+};
+use self::task::{CommandTemplate, Task};
+use self::watch::{Next, WatchSettings, backoff};
+
+/// How a run behaves.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub command: CommandTemplate,
+    /// Agents at once.
+    pub parallel: usize,
+    /// Wait at most this long for a subscription, per lease.
+    pub max_wait: Option<Duration>,
+    /// Attempts per task, failovers included.
+    pub max_attempts: u32,
+    pub watch: WatchSettings,
+    /// Between TERM and KILL when stopping an agent.
+    pub stop_grace: Duration,
+    /// First pause after an overload or a plain error; doubles.
+    pub retry_backoff: Duration,
+    /// The lease TTL; the pool's `lease_ttl` when `None`.
+    pub lease_ttl: Option<Duration>,
+    /// Where `task-N.stdout` and `task-N.stderr` go; must exist.
+    pub run_dir: PathBuf,
+    /// `kage-agent@host:pid`.
+    pub holder: String,
+    /// Send a [`RunEvent::Pool`] this often (for the live view).
+    pub pool_summary_every: Option<Duration>,
+}
+
+impl RunOptions {
+    pub fn new(command: CommandTemplate, run_dir: PathBuf, holder: String) -> Self {
+        Self {
+            command,
+            parallel: 4,
+            max_wait: Some(Duration::from_secs(30 * 60)),
+            max_attempts: 5,
+            watch: WatchSettings::default(),
+            stop_grace: Duration::from_secs(5),
+            retry_backoff: Duration::from_secs(2),
+            lease_ttl: None,
+            run_dir,
+            holder,
+            pool_summary_every: None,
+        }
+    }
+}
+
+/// Runs tasks on a pool.
+pub struct Runner<S, K, C> {
+    pool: Arc<Pool<S, K, C>>,
+    options: RunOptions,
+    events: EventSink,
+    cancel: channel::Receiver<bool>,
+}
+
+impl<S, K, C> Runner<S, K, C>
+where
+    S: SubscriptionStore + 'static,
+    K: SecretStore + 'static,
+    C: Clock + 'static,
+{
+    /// `cancel`: set to `true` to stop the run (Ctrl-C).
+    pub fn new(
+        pool: Arc<Pool<S, K, C>>,
+        options: RunOptions,
+        events: EventSink,
+        cancel: channel::Receiver<bool>,
+    ) -> Self {
+        Self {
+            pool,
+            options,
+            events,
+            cancel,
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    fn ttl(&self) -> Duration {
+        self.options
+            .lease_ttl
+            .unwrap_or(self.pool.settings().lease_ttl)
+    }
+
+    /// Run every task; returns when all have ended or the run was
+    /// interrupted and every child stopped.
+    pub async fn run(self: Arc<Self>, tasks: Vec<Task>) -> RunReport {
+        let started = std::time::Instant::now();
+        let total = tasks.len();
+        let parallel = self.options.parallel.max(1);
+        self.events.send(RunEvent::Started {
+            run_dir: self.options.run_dir.clone(),
+            tasks: total,
+            parallel,
+        });
+        let summary_poller = self.options.pool_summary_every.map(|every| {
+            let runner = Arc::clone(&self);
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(summary) = runner.pool_summary().await {
+                        runner.events.send(RunEvent::Pool(summary));
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            })
+        });
+
+        let semaphore = Arc::new(Semaphore::new(parallel));
+        let mut running = JoinSet::new();
+        let mut reports: Vec<Option<TaskReport>> = vec![None; total];
+        let mut not_started = Vec::new();
+        let mut cancel = self.cancel.clone();
+        let mut tasks = tasks.into_iter().enumerate();
+        for (slot, task) in tasks.by_ref() {
+            if self.cancelled() {
+                not_started.push((slot, task));
+                break;
+            }
+            let permit = tokio::select! {
+                permit = Arc::clone(&semaphore).acquire_owned() => permit.expect("semaphore open"),
+                () = wait_cancelled(&mut cancel) => {
+                    not_started.push((slot, task));
+                    break;
+                }
+            };
+            let runner = Arc::clone(&self);
+            running.spawn(async move {
+                let report = runner.run_task(task).await;
+                drop(permit);
+                (slot, report)
+            });
+        }
+        not_started.extend(tasks);
+        while let Some(joined) = running.join_next().await {
+            match joined {
+                Ok((slot, report)) => reports[slot] = Some(report),
+                Err(error) => self.events.send(RunEvent::Warning {
+                    text: format!("a task ended abnormally: {error}"),
+                }),
+            }
+        }
+        for (slot, task) in not_started {
+            let report = TaskReport {
+                index: task.index,
+                id: task.id.clone(),
+                prompt: task.prompt.clone(),
+                status: TaskStatus::NotStarted,
+                attempts: Vec::new(),
+            };
+            self.events.send(RunEvent::TaskFinished {
+                task: TaskRef {
+                    index: task.index,
+                    id: task.id,
+                },
+                status: TaskStatus::NotStarted,
+                attempts: 0,
+                usage: Default::default(),
+            });
+            reports[slot] = Some(report);
+        }
+        if let Some(poller) = summary_poller {
+            poller.abort();
+        }
+        if let Ok(summary) = self.pool_summary().await {
+            self.events.send(RunEvent::Pool(summary));
+        }
+        RunReport {
+            run_dir: self.options.run_dir.clone(),
+            tasks: reports.into_iter().flatten().collect(),
+            interrupted: self.cancelled(),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    async fn pool_summary(&self) -> Result<PoolSummary, kage_core::PoolError> {
+        let status = self.pool.status().await?;
+        Ok(PoolSummary {
+            total: status.subscriptions.len(),
+            active: status.count(StateKind::Active),
+            rate_limited: status.count(StateKind::RateLimited),
+            exhausted: status.count(StateKind::Exhausted),
+            unhealthy: status.count(StateKind::Unhealthy),
+            disabled: status.count(StateKind::Disabled),
+            live_leases: status.subscriptions.iter().map(|s| s.live_leases).sum(),
+        })
+    }
+
+    async fn run_task(&self, task: Task) -> TaskReport {
+        let task_ref = TaskRef {
+            index: task.index,
+            id: task.id.clone(),
+        };
+        let (status, attempts) = self.drive(&task, &task_ref).await;
+        let report = TaskReport {
+            index: task.index,
+            id: task.id.clone(),
+            prompt: task.prompt.clone(),
+            status,
+            attempts,
+        };
+        self.events.send(RunEvent::TaskFinished {
+            task: task_ref,
+            status: report.status.clone(),
+            attempts: u32::try_from(report.attempts.len()).unwrap_or(u32::MAX),
+            usage: report.usage(),
+        });
+        report
+    }
+
+    fn open_log(&self, task: &Task, stream: &str) -> std::io::Result<File> {
+        let path = log_path(&self.options.run_dir, task.index, stream);
+        OpenOptions::new().create(true).append(true).open(path)
+    }
+
+    /// The attempts of one task until it ends.
+    async fn drive(&self, task: &Task, task_ref: &TaskRef) -> (TaskStatus, Vec<AttemptRecord>) {
+        let mut attempts: Vec<AttemptRecord> = Vec::new();
+        let mut session: Option<String> = None;
+        let mut retries_after_errors = 0;
+        let mut last_reason = String::new();
+        let mut cancel = self.cancel.clone();
+        let mut stdout_log = match self.open_log(task, "stdout") {
+            Ok(file) => file,
+            Err(error) => {
+                return (
+                    TaskStatus::Failed(format!(
+                        "cannot write the output of {} to {}: {error}",
+                        task.id,
+                        self.options.run_dir.display()
+                    )),
+                    attempts,
+                );
+            }
+        };
+        let ttl = self.ttl();
+        let request = AcquireRequest {
+            selection: SelectionRequest {
+                namespace: task.namespace.clone(),
+                level: task.level,
+                required_tags: task.tags.clone(),
+            },
+            ttl: Some(ttl),
+            max_wait: self.options.max_wait,
+            holder: self.options.holder.clone(),
+        };
+
+        loop {
+            if self.cancelled() {
+                return (TaskStatus::Interrupted, attempts);
+            }
+            let number = u32::try_from(attempts.len()).unwrap_or(u32::MAX) + 1;
+            if number > self.options.max_attempts {
+                let plural = if self.options.max_attempts == 1 {
+                    ""
+                } else {
+                    "s"
+                };
+                return (
+                    TaskStatus::Failed(format!(
+                        "gave up after {} attempt{plural} (last: {last_reason}); raise --max-attempts or see `kage subscription status`",
+                        self.options.max_attempts
+                    )),
+                    attempts,
+                );
+            }
+
+            // Lease.
+            let events = self.events.clone();
+            let on_wait = |notice: &WaitNotice| {
+                events.send(waiting_event(task_ref, notice));
+            };
+            let grant = tokio::select! {
+                grant = self.pool.acquire(&request, on_wait) => grant,
+                () = wait_cancelled(&mut cancel) => return (TaskStatus::Interrupted, attempts),
+            };
+            let grant = match grant {
+                Ok(grant) => grant,
+                Err(error @ AcquireError::Unavailable { .. }) => {
+                    return (TaskStatus::Unavailable(error.to_string()), attempts);
+                }
+                Err(error) => return (TaskStatus::Failed(error.to_string()), attempts),
+            };
+            let lease = grant.lease;
+            let credential = match self.pool.credential(&lease).await {
+                Ok(credential) => credential,
+                Err(error) => {
+                    let reason = format!(
+                        "could not read the credential of {}: {error}",
+                        lease.subscription_name
+                    );
+                    self.release(
+                        &lease,
+                        Outcome::Error {
+                            kind: ErrorKind::Agent,
+                            detail: "credential unreadable".to_owned(),
+                        },
+                        Default::default(),
+                    )
+                    .await;
+                    return (TaskStatus::Failed(reason), attempts);
+                }
+            };
+            self.events.send(RunEvent::Leased {
+                task: task_ref.clone(),
+                attempt: number,
+                subscription: lease.subscription_name.clone(),
+                lease_id: lease.id,
+                waited: grant.waited,
+                resume: session.clone(),
+            });
+
+            // Run.
+            let argv = self.options.command.build(&task.prompt, session.as_deref());
+            let stderr_log = match self.open_log(task, "stderr") {
+                Ok(file) => file,
+                Err(error) => {
+                    self.release(
+                        &lease,
+                        Outcome::Error {
+                            kind: ErrorKind::Agent,
+                            detail: "run folder not writable".to_owned(),
+                        },
+                        Default::default(),
+                    )
+                    .await;
+                    return (
+                        TaskStatus::Failed(format!("cannot write the run folder: {error}")),
+                        attempts,
+                    );
+                }
+            };
+            let run = run_attempt(
+                &self.pool,
+                AttemptPlan {
+                    task: task_ref,
+                    attempt: number,
+                    lease: &lease,
+                    credential: &credential,
+                    argv: &argv,
+                    cwd: task.cwd.as_deref(),
+                    resume: session.clone(),
+                    stdout_log: &mut stdout_log,
+                    stderr_log,
+                    settings: self.options.watch,
+                    heartbeat_every: (ttl / 3).max(Duration::from_millis(50)),
+                    ttl,
+                    stop_grace: self.options.stop_grace,
+                },
+                &self.events,
+                &mut cancel,
+            )
+            .await;
+            drop(credential);
+            let end = run.end;
+
+            // Release with what the attempt spent.
+            let change = self
+                .release(&lease, end.outcome.clone(), end.usage.clone())
+                .await;
+            attempts.push(AttemptRecord {
+                subscription: lease.subscription_name.clone(),
+                outcome: end.outcome.clone(),
+                reason: end.reason.clone(),
+                usage: end.usage.clone(),
+                session_id: end.session_id.clone(),
+                resumed: session.clone(),
+            });
+            let next_words = match (&end.next, run.interrupted) {
+                (Next::Done, _) => "done",
+                (_, true) => "interrupted",
+                (Next::Failover, _) if end.session_id.is_some() => "resume on another subscription",
+                (Next::Failover, _) => "retry on another subscription",
+                (Next::RetryAfterBackoff, _) => "retry after a pause",
+                (Next::RestartFresh, _) => "start a new session",
+                (Next::Fail(_), _) => "failed",
+            };
+            self.events.send(RunEvent::AttemptEnded {
+                task: task_ref.clone(),
+                attempt: number,
+                subscription: lease.subscription_name.clone(),
+                outcome: end.outcome.clone(),
+                reason: end.reason.clone(),
+                usage: end.usage.clone(),
+                change,
+                next: next_words.to_owned(),
+            });
+            if end.next == Next::Done {
+                return (TaskStatus::Succeeded, attempts);
+            }
+            if run.interrupted {
+                return (TaskStatus::Interrupted, attempts);
+            }
+            if end.session_id.is_some() {
+                session.clone_from(&end.session_id);
+            }
+            last_reason = end.reason.clone();
+            match end.next {
+                Next::Done => unreachable!("handled above"),
+                Next::Failover => {}
+                Next::RestartFresh => session = None,
+                Next::RetryAfterBackoff => {
+                    retries_after_errors += 1;
+                    let pause = backoff(self.options.retry_backoff, retries_after_errors);
+                    let until = add(self.pool.clock().now(), pause);
+                    self.events.send(RunEvent::Backoff {
+                        task: task_ref.clone(),
+                        until,
+                        reason: end.reason.clone(),
+                    });
+                    tokio::select! {
+                        () = self.pool.clock().sleep_until(until) => {}
+                        () = wait_cancelled(&mut cancel) => return (TaskStatus::Interrupted, attempts),
+                    }
+                }
+                Next::Fail(reason) => return (TaskStatus::Failed(reason), attempts),
+            }
+        }
+    }
+
+    /// Release a lease; a failure is a warning (the lease expires by
+    /// itself, but its usage would be lost, so say so).
+    async fn release(
+        &self,
+        lease: &kage_ports::Lease,
+        outcome: Outcome,
+        usage: kage_domain::Usage,
+    ) -> Option<StateChange> {
+        match self
+            .pool
+            .release(ReleaseRequest {
+                lease_id: lease.id,
+                outcome,
+                usage,
+            })
+            .await
+        {
+            Ok(report) => report.transition.map(|transition| StateChange {
+                from: transition.from,
+                to: transition.to,
+                until: transition.until,
+                reason: transition.reason,
+            }),
+            Err(error) => {
+                self.events.send(RunEvent::Warning {
+                    text: format!(
+                        "could not release the lease on {} ({error}); its usage was not recorded",
+                        lease.subscription_name
+                    ),
+                });
+                None
+            }
+        }
+    }
+}
+
+/// `run_dir/task-N.stdout` or `.stderr`.
+pub fn log_path(run_dir: &Path, index: usize, stream: &str) -> PathBuf {
+    run_dir.join(format!("task-{index}.{stream}"))
+}
+
+fn add(at: Timestamp, duration: Duration) -> Timestamp {
+    at.checked_add(SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX))
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// Resolves when the cancel channel says `true`; never if its sender is
+/// gone without saying so.
+async fn wait_cancelled(cancel: &mut channel::Receiver<bool>) {
+    if cancel.wait_for(|cancelled| *cancelled).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn waiting_event(task: &TaskRef, notice: &WaitNotice) -> RunEvent {
+    RunEvent::Waiting {
+        task: task.clone(),
+        until: notice.until,
+        earliest: notice.earliest_name.clone().zip(notice.earliest_recovery),
+        earliest_reason: notice.earliest_name.as_ref().and_then(|name| {
+            notice
+                .passed_over
+                .iter()
+                .find(|passed| &passed.name == name)
+                .map(|passed| pass_over_words(&passed.reason))
+        }),
+        passed_over: notice
+            .passed_over
+            .iter()
+            .map(|passed| format!("{}: {}", passed.name, pass_over_words(&passed.reason)))
+            .collect(),
+    }
+}
+
+fn pass_over_words(reason: &PassOverReason) -> String {
+    match reason {
+        PassOverReason::NotRouted { rule } => format!("not routed by {rule}"),
+        PassOverReason::MissingTags { missing } => {
+            let tags: Vec<&str> = missing.iter().map(|tag| tag.as_str()).collect();
+            format!("lacks tags {}", tags.join(","))
+        }
+        PassOverReason::NotActive { state } => match state.reason() {
+            Some(reason) if !reason.is_empty() => format!("{}: {reason}", state.kind()),
+            _ => state.kind().to_string(),
+        },
+        PassOverReason::AtCapacity {
+            live_leases,
+            max_concurrent,
+            ..
+        } => format!("busy ({live_leases}/{max_concurrent} leases)"),
+        PassOverReason::RankedLower { .. } => "ranked lower".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;

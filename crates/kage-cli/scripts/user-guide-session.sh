@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Replays the scenarios of docs/user-guide.md against a throwaway pool and
+# prints each command with its real output:
+#
+#   crates/kage-cli/scripts/user-guide-session.sh            # print the session
+#   crates/kage-cli/scripts/user-guide-session.sh --write    # regenerate docs/user-guide.md
+#
+# With --write, the session's blocks fill the {B0}, {B1}, … placeholders of
+# user-guide.template.md beside this script (needs python3).
+#
+# It uses the insecure test file secret store and a fixed clock
+# (KAGE_TEST_NOW) so the figures are the same on every run; the output is
+# otherwise exactly what `kage` prints.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+if [ "${1:-}" = "--write" ]; then
+    session=$(mktemp)
+    "$0" > "$session"
+    python3 - "$session" "$(dirname "$0")/user-guide.template.md" "$root/docs/user-guide.md" <<'PY'
+import sys
+session, template, target = sys.argv[1:]
+blocks, current = [], None
+for line in open(session).read().split("\n"):
+    if line.startswith("$ "):
+        if current:
+            blocks.append(current)
+        current = [line]
+    elif line.startswith("## "):
+        if current:
+            blocks.append(current)
+        current = None
+    elif current is not None:
+        current.append(line)
+if current:
+    blocks.append(current)
+text = open(template).read()
+for index, block in enumerate(blocks):
+    text = text.replace("{B%d}" % index, "```console\n" + "\n".join(block).rstrip("\n") + "\n```")
+if "{B" in text:
+    sys.exit("the template has more placeholders than the session has blocks")
+open(target, "w").write(text)
+PY
+    rm -f "$session"
+    echo "wrote $root/docs/user-guide.md"
+    exit 0
+fi
+cargo build --quiet --release -p kage-cli --bin kage --manifest-path "$root/Cargo.toml"
+kage_bin="$root/target/release/kage"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/bin"
+ln -s "$kage_bin" "$work/bin/kage"
+export PATH="$work/bin:$PATH" HOME="$work/home"
+unset XDG_CONFIG_HOME XDG_DATA_HOME KAGE_CONFIG KAGE_CONFIG_DIR KAGE_DATABASE_URL KAGE_DATABASE_PATH
+export KAGE_SECRET_BACKEND="insecure-test-file:$work/secrets" RUST_LOG=error TZ=UTC NO_COLOR=1
+export KAGE_TEST_NOW=2025-06-02T09:30:00Z
+mkdir -p "$HOME"
+cd "$work"
+
+show() { # show CMD...: print the command, then run it (through a shell)
+    printf '$ %s\n' "$*"
+    local code=0
+    bash -c "$*" > "$work/out" 2>&1 || code=$?
+    sed "s|$HOME|~|g" "$work/out"
+    [ "$code" = 0 ] || printf '[exit status %d]\n' "$code"
+    printf '\n'
+}
+typed() { # typed SECRET CMD...: run CMD in a terminal, typing SECRET at the prompt
+    local secret=$1; shift
+    printf '$ %s\n' "$*"
+    # Type only once the prompt is up, as a person would (no echo then).
+    { sleep 1; printf '%s\n' "$secret"; } | script -qec "$*" /dev/null | tr -d '\r'
+    printf '\n'
+}
+quietly() { bash -c "$*" >/dev/null 2>&1; }
+spend() { # spend NAME USAGE COST: one leased, released piece of work on NAME
+    quietly kage subscription route --namespace "only-$1" --subscriptions "$1"
+    local lease
+    lease=$(kage lease acquire --namespace "only-$1" --holder guide | cut -d' ' -f1)
+    quietly kage lease release "$lease" --usage "$2" --cost-usd "$3"
+    quietly kage subscription unroute --namespace "only-$1"
+}
+
+echo "## Adding subscriptions"
+typed sk-ant-oat01-personal kage subscription add --name "personal"
+typed sk-ant-oat01-premium kage subscription add --name "work-premium" --priority 150 --description \"Work account with higher limits\"
+typed sk-ant-oat01-backend kage subscription add --name "backend-dedicated" --tags \"backend,api\" --priority 120
+show kage subscription add --name personal-2
+show "printf 'sk-ant-api03-ci\n' | kage subscription add --name ci --kind api-key --priority 60 --credential-stdin"
+show "printf 'sk-ant-api03-oops\n' | kage subscription add --name overflow --priority 50 --credential-stdin"
+show kage subscription add --name from-pass --credential-command \"pass show claude/work\"
+show kage subscription list
+
+echo "## Routing"
+show kage subscription route --namespace backend --subscriptions \"backend-dedicated,work-premium\"
+show kage subscription route --priority high --subscriptions \"premium-1,premium-2\"
+for name in premium-1 premium-2; do printf 'sk-ant-oat01-%s\n' "$name" | quietly kage subscription add --name $name --priority 200 --credential-stdin; done
+for name in batch-1 batch-2 batch-3; do printf 'sk-ant-oat01-%s\n' "$name" | quietly kage subscription add --name $name --priority 20 --credential-stdin; done
+show kage subscription route --priority high --subscriptions \"premium-1,premium-2\"
+show kage subscription route --priority batch --subscriptions \"batch-1,batch-2,batch-3\"
+typed sk-ant-oat01-audited kage subscription add --name \"sec-audited\" --tags \"security,compliance\"
+show kage subscription route --namespace security --subscriptions \"sec-audited\"
+show kage subscription routes
+show kage subscription explain --namespace backend
+show kage subscription explain --namespace security --priority high
+
+# History for the monitoring screens (not shown).
+quietly kage subscription remove from-pass
+export KAGE_TEST_NOW=2025-05-30T15:00:00Z
+spend personal input=3000,output=1200,cache-read=4000 0.21
+spend work-premium input=2000,output=800 0.09
+export KAGE_TEST_NOW=2025-06-01T11:00:00Z
+spend work-premium input=5000,output=1000,cache-write=500,cache-read=2500 0.35
+export KAGE_TEST_NOW=2025-06-02T09:30:00Z
+spend work-premium input=8000,output=2450,cache-read=2000 0.52
+spend personal input=10000,output=3200,cache-write=1000,cache-read=4000 0.61
+spend backend-dedicated input=9000,output=2580,cache-read=3000 0.44
+
+echo "## Leases"
+show 'kage exec --namespace backend -- sh -c '"'"'echo "$KAGE_SUBSCRIPTION got ${#CLAUDE_CODE_OAUTH_TOKEN} characters in CLAUDE_CODE_OAUTH_TOKEN"'"'"''
+show 'read -r lease subscription < <(kage lease acquire --namespace backend --holder nightly-job); echo "$subscription"; kage lease list; kage lease release "$lease" --outcome rate-limited --resets-at 4m --reason "429 retry-after 240"'
+show kage lease acquire --namespace security --json
+show kage subscription disable sec-audited --reason \"audit renewal\"
+show kage lease acquire --namespace security
+show kage subscription enable sec-audited
+quietly kage subscription route --namespace spill --subscriptions overflow
+lease=$(kage lease acquire --namespace spill --holder guide | cut -d' ' -f1)
+quietly kage lease release "$lease" --outcome rate-limited --resets-at 5m --reason \"429 retry-after 300\"
+show kage lease acquire --namespace spill
+show kage lease acquire --namespace spill --wait 10m --holder overflow-job
+
+echo "## Monitoring"
+show kage subscription status
+show kage subscription usage --period week
+show kage subscription usage --subscription work-premium --period month
+show kage subscription show work-premium
+show "kage subscription status --json | head -n 2"
+show "kage metrics | head -n 8"
+
+echo "## Config file"
+mkdir -p "$HOME/.config/kage"
+cat > "$HOME/.config/kage/config.toml" <<'TOML'
+[subscriptions]
+# Default routing priority
+default_priority = "round-robin"  # or "priority", "least-used"
+
+# Rate limit settings
+rate_limit_window = "1m"
+rate_limit_cooldown = "5m"
+
+[subscriptions.routing]
+# Namespace-specific routing
+backend = ["backend-dedicated", "work-premium"]
+frontend = ["frontend-1", "personal"]
+
+# Priority-level routing
+high = ["premium-1", "premium-2"]
+batch = ["batch-1", "batch-2"]
+TOML
+show kage config path
+show kage config check
+printf 'sk-ant-oat01-frontend\n' | quietly kage subscription add --name frontend-1 --credential-stdin
+show kage config check
+show kage subscription routes
+show KAGE_SUBSCRIPTIONS__LEASE_TTL=5m kage config show --resolved
+sed -i 's/rate_limit_cooldown/rate_limit_cooldwn/' "$HOME/.config/kage/config.toml"
+show kage subscription status

@@ -1,0 +1,259 @@
+//! `kage exec [--namespace NS] -- COMMAND…`: lease one subscription for one
+//! (interactive) command.
+//!
+//! Modelled on aws-vault's `exec`: refuses to nest, removes every Anthropic
+//! credential variable from the child's environment and sets exactly one
+//! (plus `KAGE_SUBSCRIPTION` and `KAGE_LEASE_ID`), never puts the secret in
+//! an argument list, heartbeats the lease every TTL/3 while the child runs,
+//! forwards SIGTERM and SIGHUP (and SIGINT when the child does not share
+//! our terminal, which already delivers Ctrl-C to it), releases the lease
+//! when the child ends, and exits with the child's status.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use kage_core::launch::{ChildEnvironment, is_nested};
+use kage_core::{AcquireRequest, ReleaseRequest};
+use kage_domain::{ErrorKind, Namespace, Outcome, SelectionRequest, Tag, Usage};
+use kage_ports::ExposeSecret;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::app::AppPool;
+use crate::command::{Context, LevelArg, lease};
+use crate::exit::UsageError;
+use crate::time::parse_duration;
+
+const EXAMPLES: &str = "\
+The command gets the leased credential in its environment, as the only
+Anthropic credential variable (CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_API_KEY),
+plus KAGE_SUBSCRIPTION and KAGE_LEASE_ID. kage exits with its status.
+
+Examples:
+  kage exec -- claude
+  kage exec --namespace backend -- claude -p \"fix the failing test\"
+  kage exec --priority batch --wait 30m -- ./nightly-refactor.sh";
+
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES, override_usage = "kage exec [OPTIONS] -- <COMMAND>...")]
+pub(crate) struct ExecArgs {
+    /// The namespace the work runs under
+    #[arg(long, value_name = "NS")]
+    namespace: Option<Namespace>,
+
+    /// The task's priority level
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
+    priority: LevelArg,
+
+    /// Tags the subscription must carry (comma-separated)
+    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
+    tags: Vec<Tag>,
+
+    /// Wait up to DURATION for a subscription to come back
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    wait: Option<Duration>,
+
+    /// Lease TTL; the lease is heartbeaten every TTL/3 (default: the config's lease_ttl)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    ttl: Option<Duration>,
+
+    /// Lease even inside a command that already holds a Kage lease (KAGE_SUBSCRIPTION is set)
+    #[arg(long)]
+    nested: bool,
+
+    /// The command to run and its arguments
+    #[arg(
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    command: Vec<OsString>,
+}
+
+/// The exit code of a finished child: its code, or 128 + the signal.
+fn exit_code(status: ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code.rem_euclid(256)).unwrap_or(crate::exit::FAILURE),
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(crate::exit::FAILURE),
+        (None, None) => crate::exit::FAILURE,
+    }
+}
+
+fn forward(child: Option<u32>, signal: Signal) {
+    if let Some(pid) = child.and_then(|pid| i32::try_from(pid).ok()) {
+        // The child may have exited already; nothing to do then.
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+    }
+}
+
+async fn release(
+    pool: &AppPool,
+    context: &Context<'_>,
+    lease_id: kage_domain::LeaseId,
+    outcome: Outcome,
+) {
+    let request = ReleaseRequest {
+        lease_id,
+        outcome,
+        usage: Usage::default(),
+    };
+    match pool.release(request).await {
+        Ok(report) => {
+            if let Some(transition) = report.transition {
+                context.printer.info(format_args!(
+                    "{}: {} → {} ({})",
+                    report.lease.subscription_name,
+                    transition.from,
+                    transition.to,
+                    transition.reason
+                ));
+            }
+        }
+        Err(error) => context.printer.warn(format_args!(
+            "could not release lease {lease_id}: {error}; it expires by itself"
+        )),
+    }
+}
+
+impl ExecArgs {
+    pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<u8> {
+        let printer = context.printer;
+        if let Some(subscription) = is_nested(|name| std::env::var(name).ok())
+            && !self.nested
+        {
+            return Err(UsageError(format!(
+                "this shell already runs under a Kage lease on {subscription} (KAGE_SUBSCRIPTION is set); pass --nested to lease another subscription anyway"
+            ))
+            .into());
+        }
+        let opened = context.open().await?;
+        let pool = &opened.pool;
+        let zone = pool.clock().time_zone();
+        let ttl = self.ttl.unwrap_or(pool.settings().lease_ttl);
+        let request = AcquireRequest {
+            selection: SelectionRequest {
+                namespace: self.namespace,
+                level: self.priority.into(),
+                required_tags: self.tags,
+            },
+            ttl: Some(ttl),
+            max_wait: self.wait,
+            holder: lease::holder("kage-exec", std::process::id()),
+        };
+        let grant = pool
+            .acquire(&request, |notice| {
+                printer.info(lease::waiting_message(notice, pool.clock().now(), &zone));
+            })
+            .await
+            .map_err(|error| lease::unavailable(error, self.wait, pool.clock().now(), &zone))?;
+        let lease = grant.lease;
+
+        let secret = match pool.credential(&lease).await {
+            Ok(secret) => secret,
+            Err(error) => {
+                let outcome = Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: "kage could not read the credential".to_owned(),
+                };
+                release(pool, context, lease.id, outcome).await;
+                return Err(anyhow::Error::new(error).context(format!(
+                    "could not read the credential of {}",
+                    lease.subscription_name
+                )));
+            }
+        };
+
+        let environment = ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id);
+        let program = self.command[0].clone();
+        let mut command = tokio::process::Command::new(&program);
+        command.args(&self.command[1..]);
+        for variable in &environment.remove {
+            command.env_remove(variable);
+        }
+        command.env(environment.credential_variable, secret.expose_secret());
+        for (variable, value) in &environment.set {
+            command.env(variable, value);
+        }
+        drop(secret);
+        printer.info(format_args!(
+            "kage: leased {} for `{}` (lease {})",
+            lease.subscription_name,
+            program.to_string_lossy(),
+            lease.id
+        ));
+
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                let outcome = Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: format!("could not start `{}`", program.to_string_lossy()),
+                };
+                release(pool, context, lease.id, outcome).await;
+                let code = match error.kind() {
+                    std::io::ErrorKind::NotFound => 127,
+                    std::io::ErrorKind::PermissionDenied => 126,
+                    _ => crate::exit::FAILURE,
+                };
+                printer.error(
+                    &anyhow::Error::new(error)
+                        .context(format!("could not run `{}`", program.to_string_lossy())),
+                );
+                return Ok(code);
+            }
+        };
+        let child_pid = child.id();
+        // With a terminal, Ctrl-C already reaches the child (same process
+        // group); forwarding it too would deliver it twice.
+        let forward_interrupt = !std::io::stdin().is_terminal();
+        let mut interrupt = signal(SignalKind::interrupt()).context("could not watch SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("could not watch SIGTERM")?;
+        let mut hangup = signal(SignalKind::hangup()).context("could not watch SIGHUP")?;
+        let period = (ttl / 3).max(Duration::from_millis(100));
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                _ = heartbeat.tick() => {
+                    if let Err(error) = pool.heartbeat(lease.id, Some(ttl)).await {
+                        printer.warn(format_args!("could not heartbeat lease {}: {error}", lease.id));
+                    }
+                }
+                _ = interrupt.recv() => if forward_interrupt { forward(child_pid, Signal::SIGINT) },
+                _ = terminate.recv() => forward(child_pid, Signal::SIGTERM),
+                _ = hangup.recv() => forward(child_pid, Signal::SIGHUP),
+            }
+        };
+        let status = match status {
+            Ok(status) => status,
+            Err(error) => {
+                let outcome = Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: "lost track of the command".to_owned(),
+                };
+                release(pool, context, lease.id, outcome).await;
+                return Err(anyhow::Error::new(error).context("could not wait for the command"));
+            }
+        };
+        let outcome = if status.success() {
+            Outcome::Success
+        } else {
+            Outcome::Error {
+                kind: ErrorKind::Agent,
+                detail: format!("`{}` exited with {status}", program.to_string_lossy()),
+            }
+        };
+        release(pool, context, lease.id, outcome).await;
+        Ok(exit_code(status))
+    }
+}

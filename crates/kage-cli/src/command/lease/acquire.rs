@@ -1,0 +1,87 @@
+//! `kage lease acquire`: lease the best subscription for a script. Prints
+//! the lease id and the subscription's name, never the credential.
+
+use std::time::Duration;
+
+use clap::Args;
+use kage_core::AcquireRequest;
+use kage_domain::{Namespace, SelectionRequest, Tag};
+
+use crate::command::{Context, LevelArg};
+use crate::output;
+use crate::time::parse_duration;
+
+const EXAMPLES: &str = "\
+Prints `LEASE_ID SUBSCRIPTION` on one line. Exit status 75 when nothing is
+available (after waiting, with --wait); the message says when the first
+subscription comes back.
+
+Example:
+  read -r lease subscription < <(kage lease acquire --namespace backend --wait 10m)
+  …
+  kage lease release \"$lease\" --outcome success --usage input=1200,output=340";
+
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
+pub(crate) struct AcquireArgs {
+    /// The namespace the work runs under
+    #[arg(long, value_name = "NS")]
+    namespace: Option<Namespace>,
+
+    /// The task's priority level
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
+    priority: LevelArg,
+
+    /// Tags the subscription must carry (comma-separated)
+    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
+    tags: Vec<Tag>,
+
+    /// How long the lease lasts without a heartbeat (default: the config's lease_ttl, 2m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    ttl: Option<Duration>,
+
+    /// Wait up to DURATION for a subscription to come back (e.g. 10m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    wait: Option<Duration>,
+
+    /// Who holds the lease, shown by `kage lease list` (default: kage-lease@HOST:PARENT_PID)
+    #[arg(long, value_name = "TEXT")]
+    holder: Option<String>,
+
+    /// Print one JSON record {"type":"lease","data":…}
+    #[arg(long)]
+    json: bool,
+}
+
+impl AcquireArgs {
+    pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
+        let printer = context.printer;
+        let opened = context.open().await?;
+        let pool = &opened.pool;
+        if let Err(error) = crate::app::check_config_routes(pool, &opened.config).await {
+            printer.warn(format_args!("{error:#}"));
+        }
+        let zone = pool.clock().time_zone();
+        let request = AcquireRequest {
+            selection: SelectionRequest {
+                namespace: self.namespace,
+                level: self.priority.into(),
+                required_tags: self.tags,
+            },
+            ttl: self.ttl,
+            max_wait: self.wait,
+            holder: self.holder.unwrap_or_else(|| {
+                super::holder("kage-lease", std::os::unix::process::parent_id())
+            }),
+        };
+        let grant = pool
+            .acquire(&request, |notice| {
+                let now = pool.clock().now();
+                printer.info(super::waiting_message(notice, now, &zone));
+            })
+            .await
+            .map_err(|error| super::unavailable(error, self.wait, pool.clock().now(), &zone))?;
+        output::lease::acquired(printer, &grant.lease, pool.clock().now(), &zone, self.json)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! One module per command (`subscription/add.rs`, `lease/acquire.rs`, …),
+//! each an args struct with `run`; [`dispatch`] runs the one that was asked
+//! for and turns its result into an exit code.
+
+pub(crate) mod completions;
+pub(crate) mod config;
+pub(crate) mod exec;
+pub(crate) mod generate_man;
+pub(crate) mod lease;
+pub(crate) mod metrics;
+pub(crate) mod subscription;
+
+use clap::ValueEnum;
+use kage_config::{Config, ConfigError};
+use kage_domain::{PriorityLevel, SubscriptionName};
+
+use crate::app::{self, AppPool, GlobalOptions};
+use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
+use crate::exit::{self, Interrupted};
+use crate::output::Printer;
+
+/// What every command gets: where to print, and how to open the pool.
+pub(crate) struct Context<'a> {
+    pub(crate) printer: &'a Printer,
+    pub(crate) options: GlobalOptions,
+}
+
+/// The pool and the config it was opened with.
+pub(crate) struct Opened {
+    pub(crate) pool: AppPool,
+    pub(crate) config: Config,
+}
+
+impl Context<'_> {
+    pub(crate) fn config(&self) -> Result<Config, ConfigError> {
+        app::load_config(&self.options)
+    }
+
+    pub(crate) async fn open(&self) -> anyhow::Result<Opened> {
+        let config = self.config()?;
+        let pool = app::open_pool_with(&self.options, &config).await?;
+        Ok(Opened { pool, config })
+    }
+}
+
+/// A priority level as a flag value (`--priority high`), with its
+/// possible values listed in `--help`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LevelArg {
+    High,
+    Normal,
+    Low,
+    Batch,
+}
+
+impl From<LevelArg> for PriorityLevel {
+    fn from(level: LevelArg) -> Self {
+        match level {
+            LevelArg::High => Self::High,
+            LevelArg::Normal => Self::Normal,
+            LevelArg::Low => Self::Low,
+            LevelArg::Batch => Self::Batch,
+        }
+    }
+}
+
+/// The name in `names` nearest to `name`, if it is close enough to be a typo.
+pub(crate) fn nearest<'a>(
+    name: &str,
+    names: impl IntoIterator<Item = &'a SubscriptionName>,
+) -> Option<&'a SubscriptionName> {
+    names
+        .into_iter()
+        .map(|candidate| (strsim::jaro_winkler(name, candidate.as_str()), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
+    match command {
+        Command::Subscription(command) => match command {
+            SubscriptionCommand::Add(args) => args.run(context).await,
+            SubscriptionCommand::List(args) => args.run(context).await,
+            SubscriptionCommand::Show(args) => args.run(context).await,
+            SubscriptionCommand::Edit(args) => args.run(context).await,
+            SubscriptionCommand::Remove(args) => args.run(context).await,
+            SubscriptionCommand::Enable(args) => args.run(context).await,
+            SubscriptionCommand::Disable(args) => args.run(context).await,
+            SubscriptionCommand::Route(args) => args.run(context).await,
+            SubscriptionCommand::Unroute(args) => args.run(context).await,
+            SubscriptionCommand::Routes(args) => args.run(context).await,
+            SubscriptionCommand::Explain(args) => args.run(context).await,
+            SubscriptionCommand::Status(args) => args.run(context).await,
+            SubscriptionCommand::Usage(args) => args.run(context).await,
+        },
+        Command::Lease(command) => match command {
+            LeaseCommand::Acquire(args) => args.run(context).await,
+            LeaseCommand::Heartbeat(args) => args.run(context).await,
+            LeaseCommand::Release(args) => args.run(context).await,
+            LeaseCommand::List(args) => args.run(context).await,
+        },
+        Command::Metrics(args) => args.run(context).await,
+        Command::Config(command) => match command {
+            ConfigCommand::Path(args) => args.run(context),
+            ConfigCommand::Check(args) => args.run(context).await,
+            ConfigCommand::Show(args) => args.run(context),
+        },
+        Command::Completions(args) => args.run(context),
+        Command::GenerateMan(args) => args.run(context),
+        Command::Exec(_) => unreachable!("exec is dispatched on its own"),
+    }
+}
+
+/// Run the parsed command line; the exit code.
+pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> u8 {
+    let options = GlobalOptions::from_process().with_config_file(cli.global.config.clone());
+    let context = Context { printer, options };
+    let result = match cli.command {
+        // exec handles signals itself: they go to the child.
+        Command::Exec(args) => args.run(&context).await,
+        // A credential prompt blocks this thread; Ctrl-C there must end the
+        // process at once (the default action), not wait for the prompt.
+        command @ Command::Subscription(
+            SubscriptionCommand::Add(_) | SubscriptionCommand::Edit(_),
+        ) => run(command, &context).await.map(|()| exit::OK),
+        command => {
+            tokio::select! {
+                result = run(command, &context) => result.map(|()| exit::OK),
+                _ = tokio::signal::ctrl_c() => Err(Interrupted.into()),
+            }
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) if exit::is_broken_pipe(&error) => exit::OK,
+        Err(error) => {
+            printer.error(&error);
+            exit::code_for(&error)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! `kage subscription remove NAME`: delete a subscription, its stored
+//! credential and its mentions in saved routes.
+
+use anyhow::Context as _;
+use clap::Args;
+use kage_domain::SubscriptionName;
+
+use crate::command::Context;
+use crate::output;
+
+#[derive(Args, Debug)]
+pub(crate) struct RemoveArgs {
+    /// The subscription to remove
+    name: SubscriptionName,
+
+    /// Remove it even while agents hold live leases on it
+    #[arg(long)]
+    force: bool,
+}
+
+impl RemoveArgs {
+    pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
+        let opened = context.open().await?;
+        let removed = opened
+            .pool
+            .remove_subscription(&self.name, self.force)
+            .await
+            .with_context(|| format!("could not remove subscription {}", self.name))?;
+        output::subscription::removed(context.printer, &removed);
+        let still_in_config: Vec<String> = opened
+            .config
+            .routing()
+            .iter()
+            .filter(|(_, entries)| {
+                entries.contains(&kage_domain::RouteEntry::Subscription(self.name.clone()))
+            })
+            .map(|(target, _)| target.to_string())
+            .collect();
+        if !still_in_config.is_empty() {
+            context.printer.warn(format_args!(
+                "the config file still routes {} to {}; remove it there too, or `kage config check` will fail",
+                still_in_config.join(" and "),
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! `kage subscription unroute`: delete a saved route.
+
+use clap::Args;
+
+use super::TargetArgs;
+use crate::command::Context;
+use crate::output;
+
+#[derive(Args, Debug)]
+pub(crate) struct UnrouteArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+impl UnrouteArgs {
+    pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
+        let opened = context.open().await?;
+        let change = opened.pool.unroute(self.target.target()).await?;
+        output::routes::unrouted(context.printer, &change);
+        Ok(())
+    }
+}

@@ -1,0 +1,181 @@
+//! Getting a credential from the person or the script: a prompt without
+//! echo, standard input, or a reference (a command or a variable) that the
+//! secret store reads at lease time. Never printed, never in an argument
+//! list, never in an error message.
+
+use std::io::{self, IsTerminal, Read};
+
+use anyhow::Context;
+use clap::Args;
+use kage_core::CredentialInput;
+use kage_domain::{CredentialKind, SubscriptionName};
+use secrecy::SecretString;
+use secrecy::zeroize::Zeroize;
+
+use crate::exit::UsageError;
+use crate::output::Printer;
+
+/// Where the credential comes from; with none of these, `kage` prompts for
+/// it (without echo) when standard input is a terminal.
+#[derive(Args, Debug, Clone, Default)]
+#[group(id = "credential_source", multiple = false)]
+pub(crate) struct CredentialArgs {
+    /// Read the credential from standard input (for scripts); it is stored in the OS keychain
+    #[arg(long, help_heading = "Credential")]
+    pub(crate) credential_stdin: bool,
+
+    /// Run CMD (split like a shell, no shell) at lease time; its stdout is the credential, and Kage stores nothing
+    #[arg(long, value_name = "CMD", help_heading = "Credential")]
+    pub(crate) credential_command: Option<String>,
+
+    /// Read the credential from environment variable VAR at lease time; Kage stores nothing
+    #[arg(long, value_name = "VAR", help_heading = "Credential")]
+    pub(crate) credential_env: Option<String>,
+}
+
+impl CredentialArgs {
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.credential_stdin && self.credential_command.is_none() && self.credential_env.is_none()
+    }
+}
+
+fn what(kind: CredentialKind) -> &'static str {
+    match kind {
+        CredentialKind::OAuth => "the OAuth token `claude setup-token` printed",
+        CredentialKind::ApiKey => "the Anthropic API key",
+    }
+}
+
+/// Read a secret from standard input: everything up to EOF, trimmed.
+fn read_stdin(name: &SubscriptionName) -> anyhow::Result<SecretString> {
+    let mut buffer = String::new();
+    io::stdin()
+        .read_to_string(&mut buffer)
+        .context("could not read the credential from standard input")?;
+    let secret = buffer.trim().to_owned();
+    buffer.zeroize();
+    if secret.is_empty() {
+        return Err(UsageError(format!(
+            "standard input held no credential for {name}; pipe it in, e.g. `kage subscription add --name {name} --credential-stdin < token.txt`"
+        ))
+        .into());
+    }
+    Ok(SecretString::from(secret))
+}
+
+/// Ask on the terminal without echo.
+fn prompt(name: &SubscriptionName, kind: CredentialKind) -> anyhow::Result<SecretString> {
+    let mut typed = rpassword::prompt_password(format!(
+        "Credential for {name} ({}; input is hidden): ",
+        what(kind)
+    ))
+    .context("could not read the credential from the terminal")?;
+    let secret = typed.trim().to_owned();
+    typed.zeroize();
+    if secret.is_empty() {
+        return Err(UsageError(format!(
+            "no credential entered for {name}; nothing was changed"
+        ))
+        .into());
+    }
+    Ok(SecretString::from(secret))
+}
+
+/// A secret to store: from standard input when asked, else a prompt on the
+/// terminal; without a terminal, an error that names `--credential-stdin`.
+fn secret(
+    name: &SubscriptionName,
+    kind: CredentialKind,
+    from_stdin: bool,
+) -> anyhow::Result<SecretString> {
+    if from_stdin {
+        return read_stdin(name);
+    }
+    if !io::stdin().is_terminal() {
+        return Err(UsageError(format!(
+            "no credential given for {name}, and standard input is not a terminal to prompt on; pipe it in with --credential-stdin, or use --credential-command CMD or --credential-env VAR"
+        ))
+        .into());
+    }
+    prompt(name, kind)
+}
+
+/// The credential for `add`, or for `edit` when it changes one. `rotate`
+/// asks for a new secret even without `--credential-stdin`.
+pub(crate) fn obtain(
+    args: &CredentialArgs,
+    name: &SubscriptionName,
+    kind: CredentialKind,
+    printer: &Printer,
+) -> anyhow::Result<CredentialInput> {
+    if let Some(command) = &args.credential_command {
+        if shell_split_is_empty(command) {
+            return Err(UsageError(
+                "--credential-command needs a command, e.g. \"pass show claude/work\"".to_owned(),
+            )
+            .into());
+        }
+        return Ok(CredentialInput::Command(command.clone()));
+    }
+    if let Some(variable) = &args.credential_env {
+        check_variable(variable, name, kind, printer)?;
+        return Ok(CredentialInput::Env(variable.clone()));
+    }
+    let secret = secret(name, kind, args.credential_stdin)?;
+    check_shape(&secret, name, kind, printer);
+    Ok(CredentialInput::Keychain(secret))
+}
+
+fn shell_split_is_empty(command: &str) -> bool {
+    command.split_whitespace().next().is_none()
+}
+
+/// Warn (never quoting the secret) when a credential does not look like
+/// its kind.
+pub(crate) fn check_shape(
+    secret: &SecretString,
+    name: &SubscriptionName,
+    kind: CredentialKind,
+    printer: &Printer,
+) {
+    if let Some(warning) = kage_secrets::check_credential_shape(kind, secret) {
+        printer.warn(format_args!(
+            "the credential for {name} (kind {kind}): {warning}; it was stored anyway, fix it with `kage subscription edit {name} --rotate-credential` or `--kind`"
+        ));
+    }
+}
+
+fn check_variable(
+    variable: &str,
+    name: &SubscriptionName,
+    kind: CredentialKind,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let valid = variable
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && variable
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(UsageError(format!(
+            "--credential-env takes the name of an environment variable (letters, digits and _), not {variable:?}"
+        ))
+        .into());
+    }
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => {
+            let secret = SecretString::from(value);
+            if let Some(warning) = kage_secrets::check_credential_shape(kind, &secret) {
+                printer.warn(format_args!(
+                    "{variable} (the credential of {name}, kind {kind}): {warning}"
+                ));
+            }
+        }
+        _ => printer.warn(format_args!(
+            "{variable} is not set in this environment; Kage reads it each time it leases {name}, so set it wherever agents run"
+        )),
+    }
+    Ok(())
+}

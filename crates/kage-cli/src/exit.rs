@@ -1,0 +1,107 @@
+//! Exit codes, documented in `kage --help` and the man page:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | ok (also a broken pipe, as in ripgrep) |
+//! | 1 | failure |
+//! | 2 | usage error (a bad flag or value) |
+//! | 75 | no subscription available (sysexits `TEMPFAIL`) |
+//! | 78 | config error (sysexits `CONFIG`) |
+//! | 130 | interrupted by Ctrl-C |
+//!
+//! `kage exec` exits with its child's code instead.
+
+use std::io;
+
+use kage_config::ConfigError;
+
+pub const OK: u8 = 0;
+pub const FAILURE: u8 = 1;
+pub const USAGE: u8 = 2;
+pub const UNAVAILABLE: u8 = 75;
+pub const CONFIG: u8 = 78;
+pub const INTERRUPTED: u8 = 130;
+
+/// No subscription could be leased; the message says when one comes back.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Unavailable {
+    pub message: String,
+}
+
+/// The command line was well formed for clap but asks for something that
+/// makes no sense (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Ctrl-C (or SIGTERM) stopped the command.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// The exit code for an error, from the first cause in its chain that
+/// decides one.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if let Some(io_error) = cause.downcast_ref::<io::Error>()
+            && io_error.kind() == io::ErrorKind::BrokenPipe
+        {
+            return OK;
+        }
+        if cause.is::<Interrupted>() {
+            return INTERRUPTED;
+        }
+        if cause.is::<Unavailable>()
+            || matches!(
+                cause.downcast_ref::<kage_core::AcquireError>(),
+                Some(kage_core::AcquireError::Unavailable { .. })
+            )
+        {
+            return UNAVAILABLE;
+        }
+        if cause.is::<ConfigError>() {
+            return CONFIG;
+        }
+        if cause.is::<UsageError>() {
+            return USAGE;
+        }
+    }
+    FAILURE
+}
+
+/// Whether the error is a closed stdout, which is not worth a message.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io_error| io_error.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_first_deciding_cause() {
+        let broken =
+            anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing");
+        assert_eq!(code_for(&broken), OK);
+        assert!(is_broken_pipe(&broken));
+        let unavailable = anyhow::Error::new(Unavailable {
+            message: "none".into(),
+        });
+        assert_eq!(code_for(&unavailable), UNAVAILABLE);
+        let usage = anyhow::Error::new(UsageError("pass --namespace".into())).context("route");
+        assert_eq!(code_for(&usage), USAGE);
+        assert_eq!(code_for(&anyhow::Error::new(Interrupted)), INTERRUPTED);
+        assert_eq!(
+            code_for(&anyhow::Error::new(ConfigError::NoConfigLocation)),
+            CONFIG
+        );
+        let other = anyhow::anyhow!("something else");
+        assert_eq!(code_for(&other), FAILURE);
+        assert!(!is_broken_pipe(&other));
+    }
+}

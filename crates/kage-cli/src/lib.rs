@@ -1,0 +1,48 @@
+//! The `kage` command line, as a library.
+//!
+//! - [`app`] is the composition root: it loads the config, opens the store,
+//!   the secret store and the clock, and builds the [`kage_core::Pool`].
+//!   `kage-agent` reuses it to open the same pool.
+//! - [`main`] parses the command line, runs one command and turns its result
+//!   into an exit code (see [`exit`]).
+//!
+//! Commands live one per file under `command/` (`command/subscription/add.rs`
+//! …), each an args struct with `run`; all printing happens in `output/`.
+
+pub mod app;
+mod cli;
+mod command;
+mod credential;
+pub mod exit;
+mod output;
+mod time;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use cli::command as clap_command;
+
+/// Run `kage` with the process's arguments and environment.
+pub fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return output::clap_error(&error),
+    };
+    let printer = output::Printer::new(&cli.global);
+    app::init_logging(cli.global.verbosity(), printer.stderr_color());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            printer.error(&anyhow::Error::new(error).context("could not start the async runtime"));
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let code = runtime.block_on(command::dispatch(cli, &printer));
+    // The store's background tasks must not keep the process alive.
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}

@@ -1,0 +1,347 @@
+//! The JSON Lines output of `--json`: every line is an envelope
+//! `{"type": …, "data": …}` (ripgrep's shape), and the data types here are
+//! the serializable counterparts of the core's read models, so the core's
+//! types stay free of serde and the JSON stays stable when they change.
+//!
+//! Times are RFC 3339 in UTC; money is US dollars as a number; token counts
+//! are integers.
+
+use jiff::Timestamp;
+use kage_core::{ExplanationLine, RouteView, SubscriptionStatus, UsageRow};
+use kage_domain::{CredentialSource, PassOverReason, Subscription, SubscriptionState, Usage};
+use kage_ports::{Lease, RecordedTransition};
+use serde::Serialize;
+
+use super::format::usd_decimal;
+
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    data: &'a T,
+}
+
+/// One JSON Lines record, with its newline.
+pub(crate) fn record<T: Serialize>(kind: &str, data: &T) -> String {
+    let mut line = serde_json::to_string(&Envelope { kind, data })
+        .unwrap_or_else(|error| format!(r#"{{"type":"error","data":{{"message":"{error}"}}}}"#));
+    line.push('\n');
+    line
+}
+
+fn time(at: Timestamp) -> String {
+    at.to_string()
+}
+
+#[derive(Serialize)]
+pub(crate) struct StateJson {
+    pub(crate) state: &'static str,
+    pub(crate) until: Option<String>,
+    pub(crate) reason: Option<String>,
+}
+
+impl StateJson {
+    pub(crate) fn new(state: &SubscriptionState) -> Self {
+        Self {
+            state: state.kind().as_str(),
+            until: state.until().map(time),
+            reason: state.reason().map(str::to_owned),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct CredentialJson {
+    /// `keychain`, `command` or `env`.
+    pub(crate) source: &'static str,
+    /// The command or the variable; never the secret.
+    pub(crate) reference: Option<String>,
+    /// The variable an agent receives it in.
+    pub(crate) variable: &'static str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct SubscriptionJson {
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) description: Option<String>,
+    pub(crate) priority: u8,
+    pub(crate) tags: Vec<String>,
+    pub(crate) kind: &'static str,
+    pub(crate) credential: CredentialJson,
+    pub(crate) max_concurrent: Option<u32>,
+    pub(crate) created_at: String,
+}
+
+impl SubscriptionJson {
+    pub(crate) fn new(subscription: &Subscription) -> Self {
+        let reference = match &subscription.credential {
+            CredentialSource::Keychain => None,
+            CredentialSource::Command(command) => Some(command.clone()),
+            CredentialSource::Env(variable) => Some(variable.clone()),
+        };
+        Self {
+            name: subscription.name.to_string(),
+            id: subscription.id.to_string(),
+            description: subscription.description.clone(),
+            priority: subscription.priority.value(),
+            tags: subscription.tags.iter().map(ToString::to_string).collect(),
+            kind: subscription.kind.as_str(),
+            credential: CredentialJson {
+                source: subscription.credential.kind_str(),
+                reference,
+                variable: subscription.kind.env_var(),
+            },
+            max_concurrent: subscription.max_concurrent,
+            created_at: time(subscription.created_at),
+        }
+    }
+}
+
+/// `kage subscription list --json`: settings plus the effective state.
+#[derive(Serialize)]
+pub(crate) struct ListedSubscriptionJson {
+    #[serde(flatten)]
+    pub(crate) subscription: SubscriptionJson,
+    pub(crate) state: StateJson,
+}
+
+#[derive(Serialize)]
+pub(crate) struct UsageJson {
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) cache_write_tokens: u64,
+    pub(crate) cache_read_tokens: u64,
+    pub(crate) total_tokens: u64,
+    pub(crate) cost_usd: Option<f64>,
+}
+
+impl UsageJson {
+    pub(crate) fn new(usage: &Usage) -> Self {
+        Self {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cache_write_tokens: usage.cache_write_tokens,
+            cache_read_tokens: usage.cache_read_tokens,
+            total_tokens: usage.total_tokens(),
+            cost_usd: usage.cost_micros_usd.map(usd_decimal),
+        }
+    }
+}
+
+/// One row of `kage subscription status --json`.
+#[derive(Serialize)]
+pub(crate) struct StatusJson {
+    pub(crate) name: String,
+    pub(crate) priority: u8,
+    #[serde(flatten)]
+    pub(crate) state: StateJson,
+    pub(crate) live_leases: u32,
+    pub(crate) approaching_limit: bool,
+    pub(crate) today: UsageJson,
+}
+
+impl StatusJson {
+    pub(crate) fn new(status: &SubscriptionStatus) -> Self {
+        Self {
+            name: status.subscription.name.to_string(),
+            priority: status.subscription.priority.value(),
+            state: StateJson::new(&status.state),
+            live_leases: status.live_leases,
+            approaching_limit: status.approaching_limit,
+            today: UsageJson::new(&status.today),
+        }
+    }
+}
+
+/// The last record of `kage subscription status --json`.
+#[derive(Serialize)]
+pub(crate) struct PoolSummaryJson {
+    pub(crate) now: String,
+    pub(crate) subscriptions: usize,
+    pub(crate) active: usize,
+    pub(crate) rate_limited: usize,
+    pub(crate) exhausted: usize,
+    pub(crate) unhealthy: usize,
+    pub(crate) disabled: usize,
+    pub(crate) live_leases: u64,
+    pub(crate) tokens_today: u64,
+    /// When the first limited subscription comes back.
+    pub(crate) next_recovery: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct TransitionJson {
+    pub(crate) at: String,
+    pub(crate) from: &'static str,
+    pub(crate) to: &'static str,
+    pub(crate) until: Option<String>,
+    pub(crate) reason: String,
+    pub(crate) lease_id: Option<String>,
+}
+
+impl TransitionJson {
+    pub(crate) fn new(recorded: &RecordedTransition) -> Self {
+        let transition = &recorded.transition;
+        Self {
+            at: time(transition.at),
+            from: transition.from.as_str(),
+            to: transition.to.as_str(),
+            until: transition.until.map(time),
+            reason: transition.reason.clone(),
+            lease_id: recorded.lease_id.map(|id| id.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct LeaseJson {
+    pub(crate) id: String,
+    pub(crate) subscription: String,
+    pub(crate) kind: &'static str,
+    /// The variable the credential goes in (never the credential).
+    pub(crate) credential_variable: &'static str,
+    pub(crate) namespace: Option<String>,
+    pub(crate) level: &'static str,
+    pub(crate) holder: String,
+    pub(crate) acquired_at: String,
+    pub(crate) expires_at: String,
+    pub(crate) released_at: Option<String>,
+}
+
+impl LeaseJson {
+    pub(crate) fn new(lease: &Lease) -> Self {
+        Self {
+            id: lease.id.to_string(),
+            subscription: lease.subscription_name.to_string(),
+            kind: lease.kind.as_str(),
+            credential_variable: lease.kind.env_var(),
+            namespace: lease.namespace.as_ref().map(ToString::to_string),
+            level: lease.level.as_str(),
+            holder: lease.holder.clone(),
+            acquired_at: time(lease.acquired_at),
+            expires_at: time(lease.expires_at),
+            released_at: lease.released_at.map(time),
+        }
+    }
+}
+
+/// `kage subscription show --json`.
+#[derive(Serialize)]
+pub(crate) struct DetailsJson {
+    #[serde(flatten)]
+    pub(crate) subscription: SubscriptionJson,
+    pub(crate) state: StateJson,
+    pub(crate) approaching_limit: bool,
+    pub(crate) leases: Vec<LeaseJson>,
+    pub(crate) transitions: Vec<TransitionJson>,
+    pub(crate) usage_today: UsageJson,
+    pub(crate) usage_7_days: UsageJson,
+    pub(crate) usage_30_days: UsageJson,
+}
+
+#[derive(Serialize)]
+pub(crate) struct RouteJson {
+    /// `namespace` or `priority`.
+    pub(crate) target_kind: &'static str,
+    pub(crate) target: String,
+    pub(crate) entries: Vec<String>,
+    /// `saved` or `config file`.
+    pub(crate) source: &'static str,
+    /// A saved rule hidden by the config file's rule for the same target.
+    pub(crate) overridden: bool,
+}
+
+impl RouteJson {
+    pub(crate) fn new(view: &RouteView) -> Self {
+        Self {
+            target_kind: view.target.kind_str(),
+            target: view.target.value_str().to_owned(),
+            entries: view.entries.iter().map(ToString::to_string).collect(),
+            source: view.source.as_str(),
+            overridden: view.overridden,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct ExplainLineJson {
+    pub(crate) name: String,
+    /// 0 = would be leased; absent when passed over.
+    pub(crate) rank: Option<usize>,
+    pub(crate) chosen: bool,
+    pub(crate) priority: u8,
+    #[serde(flatten)]
+    pub(crate) state: StateJson,
+    pub(crate) live_leases: u32,
+    pub(crate) window_tokens: u64,
+    pub(crate) approaching_limit: bool,
+    /// `not_routed`, `missing_tags`, `not_active`, `at_capacity`, `ranked_lower`.
+    pub(crate) verdict: &'static str,
+    /// Why, in words.
+    pub(crate) reason: String,
+}
+
+impl ExplainLineJson {
+    pub(crate) fn new(line: &ExplanationLine, reason: String) -> Self {
+        let verdict = match &line.verdict {
+            Ok(0) => "chosen",
+            Ok(_) => "ranked_lower",
+            Err(PassOverReason::NotRouted { .. }) => "not_routed",
+            Err(PassOverReason::MissingTags { .. }) => "missing_tags",
+            Err(PassOverReason::NotActive { .. }) => "not_active",
+            Err(PassOverReason::AtCapacity { .. }) => "at_capacity",
+            Err(PassOverReason::RankedLower { .. }) => "ranked_lower",
+        };
+        Self {
+            name: line.name.to_string(),
+            rank: line.verdict.as_ref().ok().copied(),
+            chosen: line.verdict == Ok(0),
+            priority: line.priority.value(),
+            state: StateJson::new(&line.state),
+            live_leases: line.live_leases,
+            window_tokens: line.window_tokens,
+            approaching_limit: line.approaching_limit,
+            verdict,
+            reason,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct UsageRowJson {
+    pub(crate) day: String,
+    pub(crate) subscription: String,
+    #[serde(flatten)]
+    pub(crate) usage: UsageJson,
+    pub(crate) leases: u64,
+}
+
+impl UsageRowJson {
+    pub(crate) fn new(row: &UsageRow) -> Self {
+        Self {
+            day: row.day.to_string(),
+            subscription: row.subscription.to_string(),
+            usage: UsageJson::new(&row.usage),
+            leases: row.leases,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct UsageTotalJson {
+    /// A subscription's name, or absent for the whole pool.
+    pub(crate) subscription: Option<String>,
+    pub(crate) period: &'static str,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    #[serde(flatten)]
+    pub(crate) usage: UsageJson,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ResolvedJson {
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) source: String,
+}

@@ -1,0 +1,326 @@
+//! Subscriptions: the add/edit/remove confirmations, `list` and `show`.
+
+use std::io;
+
+use comfy_table::Cell;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use kage_core::{RemovedSubscription, SubscriptionDetails};
+use kage_domain::{Subscription, SubscriptionState, TransitionResult, Usage};
+
+use super::format::{
+    self, NONE, cost, local_datetime, local_time, relative, state_color, state_long, tokens,
+};
+use super::json::{
+    self, DetailsJson, LeaseJson, ListedSubscriptionJson, StateJson, SubscriptionJson,
+    TransitionJson, UsageJson,
+};
+use super::{Printer, table};
+
+fn credential_text(subscription: &Subscription) -> String {
+    subscription.credential.describe()
+}
+
+/// `credential in the OS keychain`, `credential from command `…``.
+fn credential_phrase(subscription: &Subscription) -> String {
+    match subscription.credential {
+        kage_domain::CredentialSource::Keychain => "credential in the OS keychain".to_owned(),
+        _ => format!("credential from {}", subscription.credential.describe()),
+    }
+}
+
+fn cap_text(subscription: &Subscription) -> String {
+    subscription
+        .max_concurrent
+        .map_or_else(|| "no cap".to_owned(), |cap| cap.to_string())
+}
+
+/// After `add`: one line for people.
+pub(crate) fn added(printer: &Printer, subscription: &Subscription) {
+    let tags = if subscription.tags.is_empty() {
+        String::new()
+    } else {
+        format!(", tags {}", format::list(&subscription.tags))
+    };
+    printer.info(format_args!(
+        "Added subscription {} ({}, priority {}{tags}; {})",
+        subscription.name,
+        subscription.kind,
+        subscription.priority,
+        credential_phrase(subscription),
+    ));
+}
+
+/// After `edit`.
+pub(crate) fn edited(printer: &Printer, before: &str, subscription: &Subscription, rotated: bool) {
+    let renamed = if before == subscription.name.as_str() {
+        String::new()
+    } else {
+        format!(" (renamed from {before})")
+    };
+    let rotated = if rotated { "; credential replaced" } else { "" };
+    printer.info(format_args!(
+        "Updated subscription {}{renamed}: priority {}, tags {}, kind {}, max leases {}, {}{rotated}",
+        subscription.name,
+        subscription.priority,
+        format::list(&subscription.tags),
+        subscription.kind,
+        cap_text(subscription),
+        credential_phrase(subscription),
+    ));
+}
+
+/// After `remove`.
+pub(crate) fn removed(printer: &Printer, removed: &RemovedSubscription) {
+    let mut extra = Vec::new();
+    if removed.live_leases_dropped > 0 {
+        extra.push(format!(
+            "{} live lease(s) dropped",
+            removed.live_leases_dropped
+        ));
+    }
+    if removed.routes_updated > 0 {
+        extra.push(format!("{} saved route(s) updated", removed.routes_updated));
+    }
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", extra.join(", "))
+    };
+    printer.info(format_args!(
+        "Removed subscription {}{extra}",
+        removed.subscription.name
+    ));
+}
+
+/// After `enable` / `disable`.
+pub(crate) fn state_changed(printer: &Printer, name: &str, result: &TransitionResult) {
+    match &result.transition {
+        Some(transition) => printer.info(format_args!(
+            "{name}: {} → {} ({})",
+            transition.from, transition.to, transition.reason
+        )),
+        None => printer.info(format_args!(
+            "{name} is already {}",
+            result.health.state.kind()
+        )),
+    }
+}
+
+/// `kage subscription list`.
+pub(crate) fn list(
+    printer: &Printer,
+    subscriptions: &[(Subscription, SubscriptionState)],
+    names_only: bool,
+    as_json: bool,
+) -> io::Result<()> {
+    if as_json {
+        let mut out = String::new();
+        for (subscription, state) in subscriptions {
+            out.push_str(&json::record(
+                "subscription",
+                &ListedSubscriptionJson {
+                    subscription: SubscriptionJson::new(subscription),
+                    state: StateJson::new(state),
+                },
+            ));
+        }
+        return printer.out(&out);
+    }
+    if names_only {
+        let mut out = String::new();
+        for (subscription, _) in subscriptions {
+            out.push_str(subscription.name.as_str());
+            out.push('\n');
+        }
+        return printer.out(&out);
+    }
+    if subscriptions.is_empty() {
+        return printer
+            .line("No subscriptions yet; add one with `kage subscription add --name NAME`.");
+    }
+    let mut grid = table::new(
+        &[
+            "Name",
+            "Priority",
+            "Tags",
+            "Kind",
+            "Max Leases",
+            "Credential",
+            "State",
+            "Description",
+        ],
+        printer,
+    );
+    for (subscription, state) in subscriptions {
+        grid.add_row(vec![
+            Cell::new(subscription.name.as_str()),
+            Cell::new(subscription.priority.to_string()),
+            Cell::new(format::list(&subscription.tags)),
+            Cell::new(subscription.kind.as_str()),
+            Cell::new(
+                subscription
+                    .max_concurrent
+                    .map_or_else(|| NONE.to_owned(), |cap| cap.to_string()),
+            ),
+            Cell::new(credential_text(subscription)),
+            table::colored(state.kind().as_str(), state_color(state.kind()), printer),
+            Cell::new(subscription.description.as_deref().unwrap_or(NONE)),
+        ]);
+    }
+    printer.out(&table::render(&grid))
+}
+
+fn usage_row(label: &str, usage: &Usage) -> Vec<Cell> {
+    vec![
+        Cell::new(label),
+        Cell::new(tokens(usage.input_tokens)),
+        Cell::new(tokens(usage.output_tokens)),
+        Cell::new(tokens(usage.cache_write_tokens)),
+        Cell::new(tokens(usage.cache_read_tokens)),
+        Cell::new(tokens(usage.total_tokens())),
+        Cell::new(cost(usage.cost_micros_usd)),
+    ]
+}
+
+/// `kage subscription show`.
+pub(crate) fn show(
+    printer: &Printer,
+    details: &SubscriptionDetails,
+    now: Timestamp,
+    zone: &TimeZone,
+    as_json: bool,
+) -> io::Result<()> {
+    let status = &details.status;
+    let subscription = &status.subscription;
+    if as_json {
+        let data = DetailsJson {
+            subscription: SubscriptionJson::new(subscription),
+            state: StateJson::new(&status.state),
+            approaching_limit: status.approaching_limit,
+            leases: details.leases.iter().map(LeaseJson::new).collect(),
+            transitions: details
+                .transitions
+                .iter()
+                .map(TransitionJson::new)
+                .collect(),
+            usage_today: UsageJson::new(&status.today),
+            usage_7_days: UsageJson::new(&details.last_7_days),
+            usage_30_days: UsageJson::new(&details.last_30_days),
+        };
+        return printer.out(&json::record("subscription", &data));
+    }
+
+    let mut out = String::new();
+    let field = |out: &mut String, label: &str, value: &str| {
+        out.push_str(&format!("  {:<13} {value}\n", format!("{label}:")));
+    };
+    out.push_str(&format!("{}\n", subscription.name));
+    field(
+        &mut out,
+        "Description",
+        subscription.description.as_deref().unwrap_or(NONE),
+    );
+    field(&mut out, "Priority", &subscription.priority.to_string());
+    field(&mut out, "Tags", &format::list(&subscription.tags));
+    field(
+        &mut out,
+        "Kind",
+        &format!(
+            "{} (agents get it as {})",
+            subscription.kind,
+            subscription.kind.env_var()
+        ),
+    );
+    field(&mut out, "Credential", &credential_text(subscription));
+    field(&mut out, "Max leases", &cap_text(subscription));
+    field(&mut out, "ID", &subscription.id.to_string());
+    field(
+        &mut out,
+        "Added",
+        &local_datetime(subscription.created_at, zone),
+    );
+    let mut state = state_long(&status.state, now, zone);
+    if status.approaching_limit {
+        state.push_str(" (near a limit: leased after the others)");
+    }
+    field(&mut out, "State", &state);
+    if let Some((utilization, at)) = subscription.health.last_utilization {
+        field(
+            &mut out,
+            "Utilization",
+            &format!("{:.0}% reported {}", utilization * 100.0, relative(at, now)),
+        );
+    }
+    if subscription.health.consecutive_errors > 0 {
+        field(
+            &mut out,
+            "Errors",
+            &format!("{} in a row", subscription.health.consecutive_errors),
+        );
+    }
+    field(&mut out, "Live leases", &details.leases.len().to_string());
+
+    out.push_str("\nUsage\n");
+    let mut usage = table::new(
+        &[
+            "Period",
+            "Input",
+            "Output",
+            "Cache Write",
+            "Cache Read",
+            "Total",
+            "Cost",
+        ],
+        printer,
+    );
+    usage.add_row(usage_row("Today", &status.today));
+    usage.add_row(usage_row("Last 7 days", &details.last_7_days));
+    usage.add_row(usage_row("Last 30 days", &details.last_30_days));
+    out.push_str(&table::render(&usage));
+
+    if !details.leases.is_empty() {
+        out.push_str("\nLive leases\n");
+        let mut leases = table::new(
+            &["Lease", "Namespace", "Level", "Holder", "Expires"],
+            printer,
+        );
+        for lease in &details.leases {
+            leases.add_row(vec![
+                Cell::new(lease.id.to_string()),
+                Cell::new(lease.namespace.as_ref().map_or(NONE, |n| n.as_str())),
+                Cell::new(lease.level.as_str()),
+                Cell::new(&lease.holder),
+                Cell::new(format!(
+                    "{} ({})",
+                    local_time(lease.expires_at, now, zone),
+                    relative(lease.expires_at, now)
+                )),
+            ]);
+        }
+        out.push_str(&table::render(&leases));
+    }
+
+    out.push_str("\nRecent transitions\n");
+    if details.transitions.is_empty() {
+        out.push_str("  none yet: it has been active since it was added\n");
+    } else {
+        let mut history = table::new(&["When", "From", "To", "Until", "Reason"], printer);
+        for recorded in &details.transitions {
+            let transition = &recorded.transition;
+            history.add_row(vec![
+                Cell::new(local_time(transition.at, now, zone)),
+                Cell::new(transition.from.as_str()),
+                table::colored(transition.to.as_str(), state_color(transition.to), printer),
+                Cell::new(
+                    transition
+                        .until
+                        .map_or_else(|| NONE.to_owned(), |until| local_time(until, now, zone)),
+                ),
+                Cell::new(&transition.reason),
+            ]);
+        }
+        out.push_str(&table::render(&history));
+    }
+    printer.out(&out)
+}

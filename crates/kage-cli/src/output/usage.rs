@@ -1,0 +1,150 @@
+//! `kage subscription usage`: usage per local day with token kinds and cost.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use comfy_table::Cell;
+use kage_core::{Period, UsageReport};
+use kage_domain::Usage;
+
+use super::format::{cost, thousands, tokens};
+use super::json::{self, UsageJson, UsageRowJson, UsageTotalJson};
+use super::{Printer, table};
+
+fn period_phrase(report: &UsageReport) -> String {
+    match report.period {
+        Period::Day => format!("today ({})", report.to),
+        Period::Week | Period::Month => format!(
+            "last {} days ({} to {})",
+            report.period.days(),
+            report.from,
+            report.to
+        ),
+    }
+}
+
+fn usage_cells(usage: &Usage) -> [Cell; 6] {
+    [
+        Cell::new(tokens(usage.input_tokens)),
+        Cell::new(tokens(usage.output_tokens)),
+        Cell::new(tokens(usage.cache_write_tokens)),
+        Cell::new(tokens(usage.cache_read_tokens)),
+        Cell::new(tokens(usage.total_tokens())),
+        Cell::new(cost(usage.cost_micros_usd)),
+    ]
+}
+
+pub(crate) fn print(
+    printer: &Printer,
+    report: &UsageReport,
+    subscription: Option<&str>,
+    as_json: bool,
+) -> io::Result<()> {
+    let mut leases: BTreeMap<&str, u64> = BTreeMap::new();
+    for row in &report.rows {
+        *leases.entry(row.subscription.as_str()).or_default() += row.leases;
+    }
+    let grand_total = report.grand_total();
+
+    if as_json {
+        let mut out = String::new();
+        for row in &report.rows {
+            out.push_str(&json::record("usage_day", &UsageRowJson::new(row)));
+        }
+        for (name, usage) in &report.totals {
+            out.push_str(&json::record(
+                "usage_total",
+                &UsageTotalJson {
+                    subscription: Some(name.to_string()),
+                    period: report.period.as_str(),
+                    from: report.from.to_string(),
+                    to: report.to.to_string(),
+                    usage: UsageJson::new(usage),
+                },
+            ));
+        }
+        if subscription.is_none() {
+            out.push_str(&json::record(
+                "usage_total",
+                &UsageTotalJson {
+                    subscription: None,
+                    period: report.period.as_str(),
+                    from: report.from.to_string(),
+                    to: report.to.to_string(),
+                    usage: UsageJson::new(&grand_total),
+                },
+            ));
+        }
+        return printer.out(&out);
+    }
+
+    let mut out = String::new();
+    match subscription {
+        Some(name) => out.push_str(&format!("Usage of {name}, {}\n", period_phrase(report))),
+        None => out.push_str(&format!("Usage, {}\n", period_phrase(report))),
+    }
+    out.push_str(&format!(
+        "Total: {} tokens, cost {}\n\n",
+        thousands(grand_total.total_tokens()),
+        cost(grand_total.cost_micros_usd)
+    ));
+
+    out.push_str("By day\n");
+    if report.rows.is_empty() {
+        out.push_str("  no usage recorded in this period\n");
+    } else {
+        let mut headers = vec!["Day"];
+        if subscription.is_none() {
+            headers.push("Subscription");
+        }
+        headers.extend([
+            "Input",
+            "Output",
+            "Cache Write",
+            "Cache Read",
+            "Total",
+            "Cost",
+        ]);
+        let mut grid = table::new(&headers, printer);
+        for row in &report.rows {
+            let mut cells = vec![Cell::new(row.day.to_string())];
+            if subscription.is_none() {
+                cells.push(Cell::new(row.subscription.as_str()));
+            }
+            cells.extend(usage_cells(&row.usage));
+            grid.add_row(cells);
+        }
+        out.push_str(&table::render(&grid));
+    }
+
+    if subscription.is_none() {
+        out.push_str("\nBy subscription\n");
+        let mut grid = table::new(
+            &[
+                "Subscription",
+                "Input",
+                "Output",
+                "Cache Write",
+                "Cache Read",
+                "Total",
+                "Cost",
+                "Leases",
+            ],
+            printer,
+        );
+        for (name, usage) in &report.totals {
+            let mut cells = vec![Cell::new(name.as_str())];
+            cells.extend(usage_cells(usage));
+            cells.push(Cell::new(thousands(
+                leases.get(name.as_str()).copied().unwrap_or(0),
+            )));
+            grid.add_row(cells);
+        }
+        let mut cells = vec![Cell::new("Total")];
+        cells.extend(usage_cells(&grand_total));
+        cells.push(Cell::new(thousands(leases.values().sum())));
+        grid.add_row(cells);
+        out.push_str(&table::render(&grid));
+    }
+    printer.out(&out)
+}

@@ -1,0 +1,785 @@
+//! Every command's output formats (tables and `--json`) and behaviour.
+
+use insta::assert_snapshot;
+use serde_json::Value;
+
+use crate::env::TestEnv;
+
+/// Parse JSON Lines into (type, data) pairs, checking the envelope.
+fn records(stdout: &str) -> Vec<(String, Value)> {
+    stdout
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).expect("a JSON line");
+            let kind = value["type"].as_str().expect("a type").to_owned();
+            assert!(value.get("data").is_some(), "no data in {line}");
+            (kind, value["data"].clone())
+        })
+        .collect()
+}
+
+fn route(env: &TestEnv, namespace: &str, subscriptions: &str) {
+    env.run(&[
+        "subscription",
+        "route",
+        "--namespace",
+        namespace,
+        "--subscriptions",
+        subscriptions,
+    ])
+    .success();
+}
+
+#[test]
+fn list_and_show_in_every_format() {
+    let mut env = TestEnv::new();
+    env.add(
+        "personal",
+        &["--description", "My own Max plan", "--tags", "frontend"],
+    );
+    env.run_with_stdin(
+        &[
+            "subscription",
+            "add",
+            "--name",
+            "ci-key",
+            "--kind",
+            "api-key",
+            "--priority",
+            "60",
+            "--max-concurrent",
+            "2",
+            "--credential-stdin",
+        ],
+        "sk-ant-api03-ci-secret\n",
+    )
+    .success();
+    env.run(&[
+        "subscription",
+        "add",
+        "--name",
+        "from-pass",
+        "--credential-command",
+        "pass show claude/work",
+    ])
+    .success();
+    env.set_env("KAGE_CI_TOKEN", "sk-ant-oat01-from-env");
+    env.run(&[
+        "subscription",
+        "add",
+        "--name",
+        "from-env",
+        "--credential-env",
+        "KAGE_CI_TOKEN",
+    ])
+    .success();
+
+    let list = env.run(&["subscription", "list"]).success();
+    assert_snapshot!("list_table", list.both());
+    let names = env.run(&["subscription", "list", "--names"]).success();
+    assert_eq!(names.stdout, "ci-key\nfrom-env\nfrom-pass\npersonal\n");
+    let json = env.run(&["subscription", "list", "--json"]).success();
+    assert_snapshot!("list_json", json.stdout);
+    let parsed = records(&json.stdout);
+    assert_eq!(parsed.len(), 4);
+    assert!(parsed.iter().all(|(kind, _)| kind == "subscription"));
+    let ci = &parsed[0].1;
+    assert_eq!(ci["kind"], "api-key");
+    assert_eq!(ci["credential"]["variable"], "ANTHROPIC_API_KEY");
+    assert_eq!(ci["max_concurrent"], 2);
+    assert!(
+        !json.stdout.contains("secret"),
+        "a credential leaked: {}",
+        json.stdout
+    );
+
+    // Some history for `show`: used, rate limited, disabled and enabled.
+    route(&env, "solo", "personal");
+    env.set_now("2025-06-02T08:00:00Z");
+    let lease = env.acquire(&["--namespace", "solo"]);
+    env.run(&[
+        "lease",
+        "release",
+        &lease,
+        "--outcome",
+        "exhausted",
+        "--resets-at",
+        "2025-06-02T09:00:00Z",
+        "--reason",
+        "5-hour limit, resets 09:00",
+        "--usage",
+        "input=1500,output=500",
+        "--cost-usd",
+        "0.05",
+    ])
+    .success();
+    env.set_now("2025-06-02T09:10:00Z");
+    env.run(&[
+        "subscription",
+        "disable",
+        "personal",
+        "--reason",
+        "lent to a colleague",
+    ])
+    .success();
+    env.set_now("2025-06-02T09:20:00Z");
+    env.run(&["subscription", "enable", "personal"]).success();
+    env.set_now("2025-06-02T09:30:00Z");
+    let _live = env.acquire(&["--namespace", "solo"]);
+
+    let show = env.run(&["subscription", "show", "personal"]).success();
+    assert_snapshot!("show_table", show.both());
+    let show_json = env
+        .run(&["subscription", "show", "personal", "--json"])
+        .success();
+    let parsed = records(&show_json.stdout);
+    assert_eq!(parsed.len(), 1);
+    let details = &parsed[0].1;
+    assert_eq!(details["name"], "personal");
+    assert_eq!(details["state"]["state"], "active");
+    assert_eq!(details["leases"].as_array().map(Vec::len), Some(1));
+    assert_eq!(details["usage_today"]["total_tokens"], 2000);
+    assert_eq!(details["usage_today"]["cost_usd"], 0.05);
+    let transitions = details["transitions"].as_array().expect("transitions");
+    let kinds: Vec<&str> = transitions
+        .iter()
+        .map(|t| t["to"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(kinds, ["active", "disabled", "exhausted"]);
+}
+
+#[test]
+fn edit_renames_retags_and_rotates_the_credential() {
+    let env = TestEnv::new();
+    env.add("personal", &["--tags", "frontend,api"]);
+    route(&env, "web", "personal");
+    let edited = env
+        .run_with_stdin(
+            &[
+                "subscription",
+                "edit",
+                "personal",
+                "--name",
+                "personal-backup",
+                "--priority",
+                "90",
+                "--add-tag",
+                "backup",
+                "--remove-tag",
+                "api",
+                "--description",
+                "Spare",
+                "--rotate-credential",
+                "--credential-stdin",
+            ],
+            "sk-ant-oat01-rotated\n",
+        )
+        .success();
+    assert_snapshot!("edit_confirmation", edited.both());
+    let list = env.run(&["subscription", "list", "--json"]).success();
+    let parsed = records(&list.stdout);
+    let data = &parsed[0].1;
+    assert_eq!(data["name"], "personal-backup");
+    assert_eq!(data["priority"], 90);
+    assert_eq!(data["tags"], serde_json::json!(["backup", "frontend"]));
+    assert_eq!(data["description"], "Spare");
+    // The saved route followed the rename.
+    let routes = env.run(&["subscription", "routes"]).success();
+    assert!(
+        routes.stdout.contains("personal-backup"),
+        "{}",
+        routes.stdout
+    );
+    // The new credential is the one a leased command gets.
+    let shown = env
+        .run(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$CLAUDE_CODE_OAUTH_TOKEN\"",
+        ])
+        .success();
+    assert_eq!(shown.stdout, "sk-ant-oat01-rotated\n");
+    // In a terminal, --rotate-credential prompts like `add`.
+    let prompted = env
+        .run_in_terminal(
+            &[
+                "subscription",
+                "edit",
+                "personal-backup",
+                "--rotate-credential",
+            ],
+            "sk-ant-oat01-typed",
+        )
+        .success();
+    assert!(
+        prompted.stdout.contains("Credential for personal-backup"),
+        "{}",
+        prompted.stdout
+    );
+    assert!(
+        !prompted.stdout.contains("sk-ant-oat01-typed"),
+        "the secret was echoed"
+    );
+    let shown = env
+        .run(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$CLAUDE_CODE_OAUTH_TOKEN\"",
+        ])
+        .success();
+    assert_eq!(shown.stdout, "sk-ant-oat01-typed\n");
+    // Replace all tags; nothing to change is an error.
+    env.run(&["subscription", "edit", "personal-backup", "--tags", "x,y"])
+        .success();
+    let nothing = env
+        .run(&["subscription", "edit", "personal-backup"])
+        .code(1);
+    assert!(
+        nothing.stderr.contains("nothing to change"),
+        "{}",
+        nothing.stderr
+    );
+}
+
+#[test]
+fn remove_is_refused_while_leases_are_live_unless_forced() {
+    let env = TestEnv::new();
+    env.add("personal", &[]);
+    let _lease = env.acquire(&[]);
+    let refused = env.run(&["subscription", "remove", "personal"]).code(1);
+    assert_snapshot!("remove_refused", refused.both());
+    let forced = env
+        .run(&["subscription", "remove", "personal", "--force"])
+        .success();
+    assert_snapshot!("remove_forced", forced.both());
+    let list = env.run(&["subscription", "list", "--names"]).success();
+    assert_eq!(list.stdout, "");
+}
+
+#[test]
+fn disabled_and_limited_subscriptions_show_when_they_come_back() {
+    let env = TestEnv::new();
+    env.add("alpha", &["--priority", "200"]);
+    env.add("beta", &["--priority", "150"]);
+    env.add("gamma", &["--priority", "100"]);
+    env.add("delta", &["--priority", "50"]);
+    let disabled = env
+        .run(&[
+            "subscription",
+            "disable",
+            "delta",
+            "--reason",
+            "card expired",
+        ])
+        .success();
+    assert_eq!(disabled.stderr, "delta: active → disabled (card expired)\n");
+    // alpha: exhausted; beta: unhealthy after three server errors.
+    let lease = env.acquire(&[]);
+    env.run(&[
+        "lease",
+        "release",
+        &lease,
+        "--outcome",
+        "exhausted",
+        "--resets-at",
+        "3h",
+        "--reason",
+        "weekly limit",
+    ])
+    .success();
+    for _ in 0..3 {
+        let lease = env.acquire(&[]);
+        env.run(&[
+            "lease",
+            "release",
+            &lease,
+            "--outcome",
+            "error",
+            "--reason",
+            "HTTP 500",
+        ])
+        .success();
+    }
+    let status = env.run(&["subscription", "status"]).success();
+    assert_snapshot!("status_mixed_states", status.both());
+    let json = env.run(&["subscription", "status", "--json"]).success();
+    assert_snapshot!("status_json", json.stdout);
+    let parsed = records(&json.stdout);
+    let summary = &parsed.last().expect("a summary").1;
+    assert_eq!(parsed.last().map(|r| r.0.as_str()), Some("pool_summary"));
+    assert_eq!(summary["active"], 1);
+    assert_eq!(summary["exhausted"], 1);
+    assert_eq!(summary["unhealthy"], 1);
+    assert_eq!(summary["disabled"], 1);
+    let enabled = env.run(&["subscription", "enable", "delta"]).success();
+    assert_eq!(
+        enabled.stderr,
+        "delta: disabled → active (enabled by user)\n"
+    );
+}
+
+#[test]
+fn explain_tells_why_each_subscription_was_passed_over() {
+    let env = TestEnv::new();
+    env.add("premium", &["--priority", "200", "--tags", "backend"]);
+    env.add(
+        "dedicated",
+        &[
+            "--priority",
+            "120",
+            "--tags",
+            "backend",
+            "--max-concurrent",
+            "1",
+        ],
+    );
+    env.add("spare", &["--priority", "100", "--tags", "backend"]);
+    env.add(
+        "frontend-only",
+        &["--priority", "100", "--tags", "frontend"],
+    );
+    env.add("limited", &["--priority", "90", "--tags", "backend"]);
+    route(&env, "backend", "tag:backend");
+    route(&env, "limits", "limited");
+    let lease = env.acquire(&["--namespace", "limits"]);
+    env.run(&[
+        "lease",
+        "release",
+        &lease,
+        "--outcome",
+        "rate-limited",
+        "--resets-at",
+        "90s",
+    ])
+    .success();
+    route(&env, "dedicated-only", "dedicated");
+    let _busy = env.acquire(&["--namespace", "dedicated-only"]);
+
+    let explain = env
+        .run(&["subscription", "explain", "--namespace", "backend"])
+        .success();
+    assert_snapshot!("explain_backend", explain.both());
+    let tags = env
+        .run(&["subscription", "explain", "--tags", "frontend", "--json"])
+        .success();
+    let parsed = records(&tags.stdout);
+    assert_eq!(parsed[0].1["name"], "frontend-only");
+    assert_eq!(parsed[0].1["verdict"], "chosen");
+    assert!(
+        parsed
+            .iter()
+            .skip(1)
+            .all(|(_, line)| line["verdict"] != "chosen")
+    );
+    let missing = parsed
+        .iter()
+        .find(|(_, line)| line["name"] == "spare")
+        .expect("spare");
+    assert_eq!(missing.1["verdict"], "missing_tags");
+}
+
+#[test]
+fn routes_show_both_sources_and_flag_conflicts() {
+    let mut env = TestEnv::new();
+    // A relative config path keeps the table's width free of the temporary path.
+    env.set_env("KAGE_CONFIG", "config.toml");
+    env.add("personal", &[]);
+    env.add("work", &[]);
+    env.write_config(
+        "[subscriptions.routing]\nbackend = [\"work\"]\nhigh = [\"personal\", \"tag:premium\"]\n",
+    );
+    let routed = env
+        .run(&[
+            "subscription",
+            "route",
+            "--namespace",
+            "backend",
+            "--subscriptions",
+            "personal",
+        ])
+        .success();
+    assert_snapshot!("route_config_wins", routed.both());
+    route(&env, "frontend", "personal,work");
+    let routes = env.run(&["subscription", "routes"]).success();
+    assert_snapshot!("routes_table", routes.both());
+    let json = env.run(&["subscription", "routes", "--json"]).success();
+    let parsed = records(&json.stdout);
+    assert_eq!(parsed.len(), 4);
+    let overridden: Vec<&Value> = parsed
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r["overridden"] == true)
+        .collect();
+    assert_eq!(overridden.len(), 1);
+    assert_eq!(overridden[0]["target"], "backend");
+    // The file wins in selection too.
+    assert_eq!(env.spend(&["--namespace", "backend"], &[]), "work");
+    let unrouted = env
+        .run(&["subscription", "unroute", "--namespace", "frontend"])
+        .success();
+    assert_eq!(
+        unrouted.stderr,
+        "Removed the saved route for namespace frontend (was personal, work)\n"
+    );
+    let missing = env
+        .run(&["subscription", "unroute", "--priority", "low"])
+        .code(1);
+    assert!(
+        missing.stderr.contains("no saved route for priority low"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn lease_lifecycle_for_scripts() {
+    let env = TestEnv::new();
+    env.add("personal", &["--max-concurrent", "2"]);
+    let acquired = env
+        .run(&[
+            "lease",
+            "acquire",
+            "--namespace",
+            "backend",
+            "--priority",
+            "high",
+            "--holder",
+            "ci-job-17",
+            "--ttl",
+            "5m",
+        ])
+        .success();
+    let mut words = acquired.stdout.split_whitespace();
+    assert_eq!(words.next(), Some("[UUID]"));
+    assert_eq!(words.next(), Some("personal"));
+    assert!(!acquired.both().contains("sk-ant"), "a credential leaked");
+    let json = env
+        .command(&["lease", "acquire", "--holder", "ci-job-18", "--json"])
+        .output()
+        .expect("kage runs");
+    assert!(json.status.success());
+    let stdout = String::from_utf8_lossy(&json.stdout).to_string();
+    let parsed = records(&stdout);
+    assert_eq!(parsed[0].0, "lease");
+    let id = parsed[0].1["id"].as_str().expect("an id").to_owned();
+    assert_eq!(
+        parsed[0].1["credential_variable"],
+        "CLAUDE_CODE_OAUTH_TOKEN"
+    );
+    assert_snapshot!("lease_acquire_json", env.normalize(&stdout));
+
+    let list = env.run(&["lease", "list"]).success();
+    assert_snapshot!("lease_list", list.both());
+
+    let heartbeat = env
+        .run(&["lease", "heartbeat", &id, "--ttl", "10m"])
+        .success();
+    assert_snapshot!("lease_heartbeat", heartbeat.both());
+
+    let released = env
+        .run(&[
+            "lease",
+            "release",
+            &id,
+            "--usage",
+            "input=100,output=20,cache-write=5,cache-read=1000",
+            "--cost-usd",
+            "0.0123",
+        ])
+        .success();
+    assert_snapshot!("lease_release", released.both());
+    let again = env.run(&["lease", "release", &id]).code(1);
+    assert!(
+        again.stderr.contains("was already released"),
+        "{}",
+        again.stderr
+    );
+    let unknown = env
+        .run(&["lease", "heartbeat", "00000000-0000-4000-8000-000000000000"])
+        .code(1);
+    assert!(
+        unknown.stderr.contains("no lease with id"),
+        "{}",
+        unknown.stderr
+    );
+    let leases = env.run(&["lease", "list", "--json"]).success();
+    assert_eq!(records(&leases.stdout).len(), 1);
+}
+
+#[test]
+fn acquire_waits_for_the_first_recovery() {
+    let env = TestEnv::new();
+    env.add("personal", &[]);
+    let lease = env.acquire(&[]);
+    env.run(&[
+        "lease",
+        "release",
+        &lease,
+        "--outcome",
+        "rate-limited",
+        "--resets-at",
+        "5m",
+    ])
+    .success();
+    let short = env.run(&["lease", "acquire", "--wait", "1m"]).code(75);
+    assert_snapshot!("acquire_wait_too_short", short.both());
+    let waited = env
+        .run(&["lease", "acquire", "--wait", "10m", "--holder", "x"])
+        .success();
+    assert!(waited.stdout.ends_with(" personal\n"), "{}", waited.stdout);
+    assert!(
+        waited
+            .stderr
+            .contains("personal is available again at 09:35 (in 5m); waiting"),
+        "{}",
+        waited.stderr
+    );
+}
+
+#[test]
+fn metrics_are_prometheus_text() {
+    let env = TestEnv::new();
+    env.add("personal", &[]);
+    env.add("work", &["--priority", "150"]);
+    env.spend(
+        &[],
+        &[
+            "--usage",
+            "input=1000,output=200,cache-read=50",
+            "--cost-usd",
+            "0.25",
+        ],
+    );
+    let lease = env.acquire(&[]);
+    env.run(&["lease", "release", &lease, "--outcome", "rate-limited"])
+        .success();
+    let _live = env.acquire(&[]);
+    let metrics = env.run(&["metrics"]).success();
+    assert_snapshot!("metrics", metrics.both());
+    for line in metrics.stdout.lines().filter(|line| !line.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').expect("series value");
+        assert!(series.starts_with("kage_"), "{line}");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+}
+
+#[test]
+fn usage_json_has_days_and_totals() {
+    let mut env = TestEnv::new();
+    env.add("personal", &[]);
+    env.set_now("2025-06-01T10:00:00Z");
+    env.spend(&[], &["--usage", "input=10,output=5"]);
+    env.set_now("2025-06-02T09:00:00Z");
+    env.spend(&[], &["--usage", "input=7,output=3", "--cost-usd", "0.01"]);
+    let json = env
+        .run(&["subscription", "usage", "--period", "week", "--json"])
+        .success();
+    assert_snapshot!("usage_json", json.stdout);
+    let day = env
+        .run(&["subscription", "usage", "--period", "day"])
+        .success();
+    assert_snapshot!("usage_day", day.both());
+}
+
+#[test]
+fn today_is_the_local_day() {
+    let mut env = TestEnv::new();
+    env.set_tz("Europe/Berlin");
+    env.add("personal", &[]);
+    // 23:30 Berlin on June 1st: yesterday.
+    env.set_now("2025-06-01T21:30:00Z");
+    env.spend(&[], &["--usage", "input=111"]);
+    // 01:30 Berlin on June 2nd: today, though still June 1st in UTC.
+    env.set_now("2025-06-01T23:30:00Z");
+    env.spend(&[], &["--usage", "input=222"]);
+    env.set_now("2025-06-02T09:30:00Z");
+    let status = env.run(&["subscription", "status"]).success();
+    assert!(
+        status.stdout.contains("Total Usage:  222 tokens today"),
+        "{}",
+        status.stdout
+    );
+    let usage = env
+        .run(&["subscription", "usage", "--period", "week", "--json"])
+        .success();
+    let days: Vec<String> = records(&usage.stdout)
+        .into_iter()
+        .filter(|(kind, _)| kind == "usage_day")
+        .map(|(_, data)| {
+            format!(
+                "{}={}",
+                data["day"].as_str().unwrap_or(""),
+                data["input_tokens"]
+            )
+        })
+        .collect();
+    assert_eq!(days, ["2025-06-01=111", "2025-06-02=222"]);
+}
+
+#[test]
+fn config_path_check_and_show() {
+    let mut env = TestEnv::new();
+    let path = env.run(&["config", "path"]).success();
+    assert_eq!(path.stdout, "$TEST_ENV/config/kage/config.toml\n");
+    // Relative paths keep the tables' widths free of the temporary path.
+    env.set_env("KAGE_CONFIG", "config.toml");
+    env.set_env("KAGE_DATABASE_PATH", "kage.db");
+    let example = env.run(&["config", "show"]).success();
+    assert!(
+        example.stdout.contains("[subscriptions]"),
+        "{}",
+        example.stdout
+    );
+    assert!(
+        example.stderr.contains("does not exist"),
+        "{}",
+        example.stderr
+    );
+    env.add("personal", &[]);
+    env.write_config(
+        "[subscriptions]\ndefault_priority = \"round-robin\"\nrate_limit_cooldown = \"10m\"\n\n[subscriptions.routing]\nbackend = [\"personal\"]\n",
+    );
+    let check = env.run(&["config", "check"]).success();
+    assert_snapshot!("config_check_ok", check.both());
+    let check_json = env.run(&["config", "check", "--json"]).success();
+    assert_eq!(
+        check_json.stdout,
+        "{\"type\":\"config_check\",\"data\":{\"file\":\"config.toml\",\"routes\":1,\"subscriptions\":1}}\n"
+    );
+    let path_json = env.run(&["config", "path", "--json"]).success();
+    assert_eq!(
+        path_json.stdout,
+        "{\"type\":\"config_path\",\"data\":{\"path\":\"config.toml\",\"chosen_by\":\"KAGE_CONFIG\",\"exists\":true}}\n"
+    );
+    let shown = env.run(&["config", "show"]).success();
+    assert!(
+        shown
+            .stdout
+            .starts_with("[subscriptions]\ndefault_priority = \"round-robin\"")
+    );
+    let mut with_env = env;
+    with_env.set_env("KAGE_SUBSCRIPTIONS__LEASE_TTL", "3m");
+    let resolved = with_env.run(&["config", "show", "--resolved"]).success();
+    assert_snapshot!("config_show_resolved", resolved.both());
+    let json = with_env
+        .run(&["config", "show", "--resolved", "--json"])
+        .success();
+    let parsed = records(&json.stdout);
+    let ttl = parsed
+        .iter()
+        .find(|(_, data)| data["key"] == "subscriptions.lease_ttl")
+        .expect("lease_ttl");
+    assert_eq!(ttl.1["source"], "env KAGE_SUBSCRIPTIONS__LEASE_TTL");
+}
+
+#[test]
+fn color_follows_the_flag_and_no_color() {
+    let mut env = TestEnv::new();
+    env.add("personal", &[]);
+    let always = env
+        .command(&["--color", "always", "subscription", "status"])
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&always.stdout).contains("\u{1b}["),
+        "no color with --color always"
+    );
+    let never = env
+        .command(&["--color", "never", "subscription", "status"])
+        .output()
+        .expect("runs");
+    assert!(!String::from_utf8_lossy(&never.stdout).contains("\u{1b}["));
+    env.set_env("NO_COLOR", "1");
+    let auto = env
+        .command(&["subscription", "status"])
+        .output()
+        .expect("runs");
+    assert!(!String::from_utf8_lossy(&auto.stdout).contains("\u{1b}["));
+}
+
+#[test]
+fn quiet_silences_confirmations_and_completions_print() {
+    let env = TestEnv::new();
+    let quiet = env
+        .run_with_stdin(
+            &[
+                "-q",
+                "subscription",
+                "add",
+                "--name",
+                "personal",
+                "--credential-stdin",
+            ],
+            "sk-ant-oat01-x\n",
+        )
+        .success();
+    assert_eq!(quiet.both(), "");
+    for shell in ["bash", "zsh", "fish"] {
+        let script = env.run(&["completions", shell]).success();
+        assert!(
+            script.stdout.contains("subscription"),
+            "{shell}: {}",
+            script.stdout
+        );
+    }
+    let dir = env.root().join("man");
+    let dir_text = dir.display().to_string();
+    env.run(&["generate-man", "--out-dir", &dir_text]).success();
+    assert!(dir.join("kage.1").is_file());
+    assert!(dir.join("kage-subscription-add.1").is_file());
+    let page = std::fs::read_to_string(dir.join("kage.1")).expect("kage.1");
+    assert!(page.contains("subscription"), "{page}");
+}
+
+#[test]
+fn a_closed_pipe_exits_zero() {
+    let env = TestEnv::new();
+    for index in 0..30 {
+        env.add(&format!("sub-{index:02}"), &[]);
+    }
+    let mut child = env
+        .std_command(&["subscription", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kage starts");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("kage ends");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|l| l.starts_with("kage:"))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn ctrl_c_while_waiting_exits_130() {
+    let mut env = TestEnv::new();
+    env.real_clock();
+    env.add("personal", &[]);
+    // A cap of one, taken: the next acquire waits for the lease to end.
+    env.run(&["subscription", "edit", "personal", "--max-concurrent", "1"])
+        .success();
+    let _held = env.acquire(&["--ttl", "10m"]);
+    let child = env
+        .std_command(&["lease", "acquire", "--wait", "10m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kage starts");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal kage");
+    let output = child.wait_with_output().expect("kage ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("waiting"), "{stderr}");
+    assert!(stderr.ends_with("kage: interrupted\n"), "{stderr}");
+}
