@@ -95,8 +95,6 @@ pub enum PassOverReason {
         max_concurrent: u32,
         frees_at: Option<Timestamp>,
     },
-    /// Eligible, but another one ranked first (only in [`explain`]).
-    RankedLower { approaching_limit: bool },
 }
 
 /// The outcome of [`select`].
@@ -225,9 +223,10 @@ impl<'a> Context<'a> {
         high_utilization || recently_limited
     }
 
-    fn reason(&self, entry: &PoolEntry, check: Check) -> PassOverReason {
+    /// Why a checked entry is out; `None` when it is eligible.
+    fn reason(&self, entry: &PoolEntry, check: Check) -> Option<PassOverReason> {
         let subscription = &entry.subscription;
-        match check {
+        let reason = match check {
             Check::NotRoutedByNamespace => PassOverReason::NotRouted {
                 rule: RouteTarget::Namespace(
                     self.request
@@ -256,10 +255,9 @@ impl<'a> Context<'a> {
                 max_concurrent: subscription.max_concurrent.unwrap_or(0),
                 frees_at: entry.earliest_lease_expiry,
             },
-            Check::Eligible { approaching } => PassOverReason::RankedLower {
-                approaching_limit: approaching,
-            },
-        }
+            Check::Eligible { .. } => return None,
+        };
+        Some(reason)
     }
 
     /// Orders two eligible entries: `Less` means `a` is preferred. Every
@@ -376,7 +374,7 @@ pub fn select(
         if let Some(at) = context.recovery_time(entry, check) {
             earliest_recovery = Some(earliest_recovery.map_or(at, |known| known.min(at)));
         }
-        passed_over.push((index, context.reason(entry, check)));
+        passed_over.extend(context.reason(entry, check).map(|reason| (index, reason)));
     }
     Selection::Unavailable {
         earliest_recovery,
@@ -420,16 +418,14 @@ pub fn explain(
             approaching_limit: *approaching,
         })
         .collect();
-    ranked.extend(
-        checks
-            .iter()
-            .filter(|(_, check)| !matches!(check, Check::Eligible { .. }))
-            .map(|(index, check)| Ranked {
-                index: *index,
-                verdict: Err(context.reason(&snapshot.entries[*index], *check)),
-                approaching_limit: false,
-            }),
-    );
+    ranked.extend(checks.iter().filter_map(|(index, check)| {
+        let reason = context.reason(&snapshot.entries[*index], *check)?;
+        Some(Ranked {
+            index: *index,
+            verdict: Err(reason),
+            approaching_limit: false,
+        })
+    }));
     ranked
 }
 

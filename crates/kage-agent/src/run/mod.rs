@@ -543,7 +543,6 @@ fn pass_over_words(reason: &PassOverReason) -> String {
             max_concurrent,
             ..
         } => format!("busy ({live_leases}/{max_concurrent} leases)"),
-        PassOverReason::RankedLower { .. } => "ranked lower".to_owned(),
     }
 }
 

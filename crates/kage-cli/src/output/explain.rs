@@ -23,9 +23,6 @@ pub(crate) fn reason(
     match &line.verdict {
         Ok(0) => "chosen: the best eligible subscription".to_owned(),
         Ok(rank) => ranked_lower(line.approaching_limit, *rank),
-        Err(PassOverReason::RankedLower { approaching_limit }) => {
-            ranked_lower(*approaching_limit, 1)
-        }
         Err(PassOverReason::NotRouted { rule: target }) => {
             format!(
                 "not routed: the rule for {target} allows only {}",

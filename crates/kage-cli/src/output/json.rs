@@ -278,8 +278,8 @@ pub(crate) struct ExplainLineJson {
     pub(crate) approaching_limit: bool,
     /// `not_routed`, `missing_tags`, `not_active`, `at_capacity`, `ranked_lower`.
     pub(crate) verdict: &'static str,
-    /// Why, in words.
-    pub(crate) reason: String,
+    /// The verdict in words (`reason` is the state's).
+    pub(crate) why: String,
 }
 
 impl ExplainLineJson {
@@ -291,7 +291,6 @@ impl ExplainLineJson {
             Err(PassOverReason::MissingTags { .. }) => "missing_tags",
             Err(PassOverReason::NotActive { .. }) => "not_active",
             Err(PassOverReason::AtCapacity { .. }) => "at_capacity",
-            Err(PassOverReason::RankedLower { .. }) => "ranked_lower",
         };
         Self {
             name: line.name.to_string(),
@@ -303,7 +302,7 @@ impl ExplainLineJson {
             window_tokens: line.window_tokens,
             approaching_limit: line.approaching_limit,
             verdict,
-            reason,
+            why: reason,
         }
     }
 }

@@ -283,7 +283,6 @@ fn label(reason: &PassOverReason) -> &'static str {
         PassOverReason::MissingTags { .. } => "tags",
         PassOverReason::NotActive { .. } => "health",
         PassOverReason::AtCapacity { .. } => "capacity",
-        PassOverReason::RankedLower { .. } => "ranked lower",
     }
 }
 
