@@ -1,0 +1,491 @@
+//! Rows as the database holds them, and their conversion to and from the
+//! domain's types. Shared by both backends: the column types are the same
+//! (integers are `i64`, timestamps unix milliseconds, ids UUID text).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use kage_domain::{
+    CredentialKind, CredentialSource, Health, LeaseId, Namespace, Outcome, PoolEntry, Priority,
+    PriorityLevel, RouteEntry, RouteTarget, StateKind, StateTransition, Subscription,
+    SubscriptionId, SubscriptionName, SubscriptionState, Tag, Usage,
+};
+use kage_ports::{Lease, RecordedTransition, StoreError};
+
+/// Milliseconds in one hour: the width of a usage rollup bucket.
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+
+/// The store keeps milliseconds; every `now` is cut to them on the way in so
+/// that what an operation returns equals what a later read returns.
+pub(crate) fn truncate(now: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
+}
+
+pub(crate) fn to_ms(at: Timestamp) -> i64 {
+    at.as_millisecond()
+}
+
+pub(crate) fn from_ms(ms: i64, what: &str) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(ms).map_err(|_| invalid(what, &ms.to_string()))
+}
+
+fn opt_from_ms(ms: Option<i64>, what: &str) -> Result<Option<Timestamp>, StoreError> {
+    ms.map(|ms| from_ms(ms, what)).transpose()
+}
+
+/// `at + duration`, saturating at the end of time.
+pub(crate) fn after(at: Timestamp, duration: Duration) -> Timestamp {
+    let duration = SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX);
+    truncate(at.checked_add(duration).unwrap_or(Timestamp::MAX))
+}
+
+/// `at - duration`, saturating at the start of time.
+pub(crate) fn before(at: Timestamp, duration: Duration) -> Timestamp {
+    let duration = SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX);
+    truncate(at.checked_sub(duration).unwrap_or(Timestamp::MIN))
+}
+
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn to_u32(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
+/// A stored value this Kage cannot read (a hand-edited row, or a bug).
+fn invalid(what: &str, value: &str) -> StoreError {
+    StoreError::Unknown(anyhow!(
+        "the database holds an invalid {what} {value:?}; fix or delete that row"
+    ))
+}
+
+/// The day number (days since 1970-01-01) of a local day, back to a date.
+pub(crate) fn day_to_date(day: i64) -> Result<Date, StoreError> {
+    let epoch = Date::constant(1970, 1, 1);
+    epoch
+        .checked_add(SignedDuration::from_hours(day.saturating_mul(24)))
+        .map_err(|_| invalid("usage day", &day.to_string()))
+}
+
+/// A credential reference must never be a credential.
+pub(crate) fn check_no_secret(subscription: &Subscription) -> Result<(), StoreError> {
+    let reference = match &subscription.credential {
+        CredentialSource::Keychain => return Ok(()),
+        CredentialSource::Command(command) => command,
+        CredentialSource::Env(variable) => variable,
+    };
+    if reference.contains("sk-ant-") {
+        return Err(StoreError::Unknown(anyhow!(
+            "refusing to store the credential reference of {}: it looks like a credential itself \
+             (it holds \"sk-ant-\"); give the command or the variable name, never the token",
+            subscription.name
+        )));
+    }
+    Ok(())
+}
+
+/// The settings columns of a subscription, ready to bind.
+pub(crate) struct SettingsParams {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) priority: i64,
+    pub(crate) tags: String,
+    pub(crate) kind: &'static str,
+    pub(crate) credential_source: &'static str,
+    pub(crate) credential_ref: Option<String>,
+    pub(crate) max_concurrent: Option<i64>,
+    pub(crate) created_at: i64,
+}
+
+impl SettingsParams {
+    pub(crate) fn new(subscription: &Subscription) -> Result<Self, StoreError> {
+        check_no_secret(subscription)?;
+        let credential_ref = match &subscription.credential {
+            CredentialSource::Keychain => None,
+            CredentialSource::Command(command) => Some(command.clone()),
+            CredentialSource::Env(variable) => Some(variable.clone()),
+        };
+        Ok(Self {
+            id: subscription.id.to_string(),
+            name: subscription.name.to_string(),
+            description: subscription.description.clone(),
+            priority: i64::from(subscription.priority.value()),
+            tags: join_tags(&subscription.tags),
+            kind: subscription.kind.as_str(),
+            credential_source: subscription.credential.kind_str(),
+            credential_ref,
+            max_concurrent: subscription.max_concurrent.map(i64::from),
+            created_at: to_ms(subscription.created_at),
+        })
+    }
+}
+
+/// The health columns of a subscription, ready to bind.
+pub(crate) struct HealthParams {
+    pub(crate) state: &'static str,
+    pub(crate) until: Option<i64>,
+    pub(crate) reason: Option<String>,
+    pub(crate) consecutive_errors: i64,
+    pub(crate) unhealthy_relapses: i64,
+    pub(crate) last_utilization: Option<f64>,
+    pub(crate) last_utilization_at: Option<i64>,
+    pub(crate) last_limited_at: Option<i64>,
+}
+
+impl HealthParams {
+    pub(crate) fn new(health: &Health) -> Self {
+        Self {
+            state: health.state.kind().as_str(),
+            until: health.state.until().map(to_ms),
+            reason: health.state.reason().map(str::to_owned),
+            consecutive_errors: i64::from(health.consecutive_errors),
+            unhealthy_relapses: i64::from(health.unhealthy_relapses),
+            last_utilization: health.last_utilization.map(|(utilization, _)| utilization),
+            last_utilization_at: health.last_utilization.map(|(_, at)| to_ms(at)),
+            last_limited_at: health.last_limited_at.map(to_ms),
+        }
+    }
+}
+
+fn join_tags(tags: &BTreeSet<Tag>) -> String {
+    tags.iter().map(Tag::as_str).collect::<Vec<_>>().join(",")
+}
+
+/// The columns of `subscriptions`, selected as `s`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SubscriptionRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) priority: i64,
+    pub(crate) tags: String,
+    pub(crate) kind: String,
+    pub(crate) credential_source: String,
+    pub(crate) credential_ref: Option<String>,
+    pub(crate) max_concurrent: Option<i64>,
+    pub(crate) state: String,
+    pub(crate) state_until: Option<i64>,
+    pub(crate) state_reason: Option<String>,
+    pub(crate) consecutive_errors: i64,
+    pub(crate) unhealthy_relapses: i64,
+    pub(crate) last_utilization: Option<f64>,
+    pub(crate) last_utilization_at: Option<i64>,
+    pub(crate) last_limited_at: Option<i64>,
+    pub(crate) created_at: i64,
+}
+
+pub(crate) fn parse_subscription_id(text: &str) -> Result<SubscriptionId, StoreError> {
+    text.parse().map_err(|_| invalid("subscription id", text))
+}
+
+pub(crate) fn parse_lease_id(text: &str) -> Result<LeaseId, StoreError> {
+    text.parse().map_err(|_| invalid("lease id", text))
+}
+
+pub(crate) fn parse_state(text: &str) -> Result<StateKind, StoreError> {
+    text.parse().map_err(|_| invalid("state", text))
+}
+
+impl SubscriptionRow {
+    pub(crate) fn into_domain(self) -> Result<Subscription, StoreError> {
+        let id = parse_subscription_id(&self.id)?;
+        let name = SubscriptionName::new(&self.name)
+            .map_err(|_| invalid("subscription name", &self.name))?;
+        let priority = u8::try_from(self.priority)
+            .map(Priority)
+            .map_err(|_| invalid("priority", &self.priority.to_string()))?;
+        let tags = self
+            .tags
+            .split(',')
+            .filter(|tag| !tag.is_empty())
+            .map(|tag| Tag::new(tag).map_err(|_| invalid("tag", tag)))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        let kind: CredentialKind = self
+            .kind
+            .parse()
+            .map_err(|_| invalid("credential kind", &self.kind))?;
+        let credential = match (self.credential_source.as_str(), self.credential_ref) {
+            ("keychain", _) => CredentialSource::Keychain,
+            ("command", Some(command)) => CredentialSource::Command(command),
+            ("env", Some(variable)) => CredentialSource::Env(variable),
+            (source, _) => return Err(invalid("credential source", source)),
+        };
+        let state_kind = parse_state(&self.state)?;
+        let until = opt_from_ms(self.state_until, "state end time")?;
+        let state = SubscriptionState::from_parts(state_kind, until, self.state_reason);
+        let last_utilization = match (self.last_utilization, self.last_utilization_at) {
+            (Some(utilization), Some(at)) => Some((utilization, from_ms(at, "utilization time")?)),
+            _ => None,
+        };
+        let health = Health {
+            state,
+            consecutive_errors: to_u32(self.consecutive_errors),
+            unhealthy_relapses: to_u32(self.unhealthy_relapses),
+            last_utilization,
+            last_limited_at: opt_from_ms(self.last_limited_at, "last limit time")?,
+        };
+        Ok(Subscription {
+            id,
+            name,
+            description: self.description,
+            priority,
+            tags,
+            kind,
+            credential,
+            max_concurrent: self.max_concurrent.map(to_u32),
+            health,
+            created_at: from_ms(self.created_at, "creation time")?,
+        })
+    }
+}
+
+/// A subscription with the lease and usage figures selection needs.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SnapshotRow {
+    #[sqlx(flatten)]
+    pub(crate) subscription: SubscriptionRow,
+    pub(crate) live_leases: i64,
+    pub(crate) earliest_lease_expiry: Option<i64>,
+    pub(crate) last_leased_at: Option<i64>,
+    pub(crate) window_tokens: i64,
+}
+
+impl SnapshotRow {
+    pub(crate) fn into_domain(self) -> Result<PoolEntry, StoreError> {
+        Ok(PoolEntry {
+            subscription: self.subscription.into_domain()?,
+            live_leases: to_u32(self.live_leases),
+            last_leased_at: opt_from_ms(self.last_leased_at, "lease time")?,
+            window_tokens: to_u64(self.window_tokens),
+            earliest_lease_expiry: opt_from_ms(self.earliest_lease_expiry, "lease expiry")?,
+        })
+    }
+}
+
+/// A lease joined with its subscription's name and kind.
+#[derive(sqlx::FromRow)]
+pub(crate) struct LeaseRow {
+    pub(crate) lease_id: String,
+    pub(crate) subscription_id: String,
+    pub(crate) subscription_name: String,
+    pub(crate) subscription_kind: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) level: String,
+    pub(crate) holder: String,
+    pub(crate) acquired_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) released_at: Option<i64>,
+}
+
+impl LeaseRow {
+    pub(crate) fn into_domain(self) -> Result<Lease, StoreError> {
+        Ok(Lease {
+            id: parse_lease_id(&self.lease_id)?,
+            subscription_id: parse_subscription_id(&self.subscription_id)?,
+            subscription_name: SubscriptionName::new(&self.subscription_name)
+                .map_err(|_| invalid("subscription name", &self.subscription_name))?,
+            kind: self
+                .subscription_kind
+                .parse()
+                .map_err(|_| invalid("credential kind", &self.subscription_kind))?,
+            namespace: self
+                .namespace
+                .map(|namespace| {
+                    Namespace::new(&namespace).map_err(|_| invalid("namespace", &namespace))
+                })
+                .transpose()?,
+            level: self
+                .level
+                .parse::<PriorityLevel>()
+                .map_err(|_| invalid("priority level", &self.level))?,
+            holder: self.holder,
+            acquired_at: from_ms(self.acquired_at, "lease time")?,
+            expires_at: from_ms(self.expires_at, "lease expiry")?,
+            released_at: opt_from_ms(self.released_at, "release time")?,
+        })
+    }
+}
+
+/// A lease with its subscription's full row, as a release reads it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct LeaseWithSubscriptionRow {
+    #[sqlx(flatten)]
+    pub(crate) lease: LeaseRow,
+    #[sqlx(flatten)]
+    pub(crate) subscription: SubscriptionRow,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    pub(crate) subscription_id: String,
+    pub(crate) at: i64,
+    pub(crate) from_state: String,
+    pub(crate) to_state: String,
+    pub(crate) until: Option<i64>,
+    pub(crate) reason: String,
+    pub(crate) lease_id: Option<String>,
+}
+
+impl EventRow {
+    pub(crate) fn into_domain(self) -> Result<RecordedTransition, StoreError> {
+        Ok(RecordedTransition {
+            subscription_id: parse_subscription_id(&self.subscription_id)?,
+            transition: StateTransition {
+                at: from_ms(self.at, "transition time")?,
+                from: parse_state(&self.from_state)?,
+                to: parse_state(&self.to_state)?,
+                until: opt_from_ms(self.until, "state end time")?,
+                reason: self.reason,
+            },
+            lease_id: self.lease_id.as_deref().map(parse_lease_id).transpose()?,
+        })
+    }
+}
+
+/// The usage columns of one release, ready to bind.
+pub(crate) struct UsageParams {
+    pub(crate) input_tokens: i64,
+    pub(crate) output_tokens: i64,
+    pub(crate) cache_write_tokens: i64,
+    pub(crate) cache_read_tokens: i64,
+    pub(crate) total_tokens: i64,
+    pub(crate) cost_micros: Option<i64>,
+    pub(crate) model: Option<String>,
+}
+
+impl UsageParams {
+    pub(crate) fn new(usage: &Usage) -> Self {
+        Self {
+            input_tokens: to_i64(usage.input_tokens),
+            output_tokens: to_i64(usage.output_tokens),
+            cache_write_tokens: to_i64(usage.cache_write_tokens),
+            cache_read_tokens: to_i64(usage.cache_read_tokens),
+            total_tokens: to_i64(usage.total_tokens()),
+            cost_micros: usage.cost_micros_usd.map(to_i64),
+            model: usage.model.clone(),
+        }
+    }
+}
+
+/// What a release stores about its outcome: the label and a line of text.
+pub(crate) fn outcome_detail(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Success | Outcome::Overloaded => None,
+        Outcome::ApproachingLimit {
+            utilization,
+            resets_at,
+        } => Some(match resets_at {
+            Some(at) => format!("utilization {utilization:.2}, resets {at}"),
+            None => format!("utilization {utilization:.2}"),
+        }),
+        Outcome::RateLimited { retry_at, reason } => Some(match retry_at {
+            Some(at) => format!("{reason} (retry at {at})"),
+            None => reason.clone(),
+        }),
+        Outcome::QuotaExhausted { resets_at, reason } => Some(match resets_at {
+            Some(at) => format!("{reason} (resets {at})"),
+            None => reason.clone(),
+        }),
+        Outcome::CredentialRejected { reason } => Some(reason.clone()),
+        Outcome::Error { kind, detail } if detail.is_empty() => Some(kind.as_str().to_owned()),
+        Outcome::Error { kind, detail } => Some(format!("{}: {detail}", kind.as_str())),
+    }
+}
+
+/// Route storage: the target as (kind, value), entries comma-joined.
+pub(crate) fn route_key(target: &RouteTarget) -> (&'static str, String) {
+    (target.kind_str(), target.value_str().to_owned())
+}
+
+pub(crate) fn join_route_entries(entries: &[RouteEntry]) -> String {
+    entries
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(crate) fn parse_route(
+    kind: &str,
+    value: &str,
+    entries: &str,
+) -> Result<(RouteTarget, Vec<RouteEntry>), StoreError> {
+    let target = match kind {
+        "namespace" => RouteTarget::Namespace(
+            Namespace::new(value).map_err(|_| invalid("route namespace", value))?,
+        ),
+        "priority" => RouteTarget::Level(
+            value
+                .parse()
+                .map_err(|_| invalid("route priority level", value))?,
+        ),
+        other => return Err(invalid("route kind", other)),
+    };
+    let entries = entries
+        .split(',')
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<RouteEntry>()
+                .map_err(|_| invalid("route entry", entry))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((target, entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_numbers_map_to_dates() {
+        assert_eq!(day_to_date(0).unwrap(), Date::constant(1970, 1, 1));
+        assert_eq!(day_to_date(19_723).unwrap(), Date::constant(2024, 1, 1));
+    }
+
+    #[test]
+    fn truncation_keeps_milliseconds() {
+        let at: Timestamp = "2025-03-01T10:00:00.123456789Z".parse().unwrap();
+        assert_eq!(truncate(at).to_string(), "2025-03-01T10:00:00.123Z");
+    }
+
+    #[test]
+    fn routes_round_trip() {
+        let entries: Vec<RouteEntry> = vec![
+            "work-premium".parse().unwrap(),
+            "tag:security".parse().unwrap(),
+        ];
+        let joined = join_route_entries(&entries);
+        assert_eq!(joined, "work-premium,tag:security");
+        let (target, parsed) = parse_route("namespace", "backend", &joined).unwrap();
+        assert_eq!(
+            target,
+            RouteTarget::Namespace(Namespace::new("backend").unwrap())
+        );
+        assert_eq!(parsed, entries);
+    }
+
+    #[test]
+    fn a_token_is_refused_as_a_reference() {
+        let mut subscription = Subscription::new(
+            SubscriptionId::from_uuid(uuid::Uuid::nil()),
+            SubscriptionName::new("work").unwrap(),
+            Timestamp::UNIX_EPOCH,
+        );
+        subscription.credential = CredentialSource::Env("sk-ant-oat01-abc".to_owned());
+        let error = check_no_secret(&subscription).unwrap_err().to_string();
+        assert!(error.contains("looks like a credential"), "{error}");
+        assert!(!error.contains("abc"), "{error}");
+        subscription.credential = CredentialSource::Env("CLAUDE_TOKEN_WORK".to_owned());
+        check_no_secret(&subscription).unwrap();
+    }
+}

@@ -1,0 +1,55 @@
+//! The pure parts of acquire and release that both backends share.
+
+use kage_domain::{PassOverReason, PoolSnapshot, Subscription, Timestamp};
+use kage_ports::{AcquireLeaseRequest, AcquireOutcome, Lease, PassedOver, StoreError};
+
+use crate::codec::{SnapshotRow, after};
+
+/// The pool as selection sees it, by name.
+pub(crate) fn snapshot_from_rows(rows: Vec<SnapshotRow>) -> Result<PoolSnapshot, StoreError> {
+    let mut entries = rows
+        .into_iter()
+        .map(SnapshotRow::into_domain)
+        .collect::<Result<Vec<_>, _>>()?;
+    entries.sort_by(|a, b| a.subscription.name.cmp(&b.subscription.name));
+    Ok(PoolSnapshot { entries })
+}
+
+/// "None available", naming every subscription with its reason.
+pub(crate) fn unavailable(
+    snapshot: &PoolSnapshot,
+    earliest_recovery: Option<Timestamp>,
+    passed_over: Vec<(usize, PassOverReason)>,
+) -> AcquireOutcome {
+    let passed_over = passed_over
+        .into_iter()
+        .map(|(index, reason)| PassedOver {
+            name: snapshot.entries[index].subscription.name.clone(),
+            reason,
+        })
+        .collect();
+    AcquireOutcome::Unavailable {
+        earliest_recovery,
+        passed_over,
+    }
+}
+
+/// The lease an acquire grants on `subscription` at `now`.
+pub(crate) fn new_lease(
+    request: &AcquireLeaseRequest,
+    subscription: &Subscription,
+    now: Timestamp,
+) -> Lease {
+    Lease {
+        id: request.lease_id,
+        subscription_id: subscription.id,
+        subscription_name: subscription.name.clone(),
+        kind: subscription.kind,
+        namespace: request.selection.namespace.clone(),
+        level: request.selection.level,
+        holder: request.holder.clone(),
+        acquired_at: now,
+        expires_at: after(now, request.ttl),
+        released_at: None,
+    }
+}

@@ -1,0 +1,1195 @@
+//! The contract of `SubscriptionStore`: one generic story per concern, run
+//! against every backend by `contract_tests!`.
+
+use std::collections::BTreeSet;
+
+use jiff::civil::Date;
+use kage_domain::{
+    CredentialKind, CredentialSource, ErrorKind, Health, LeaseId, Namespace, Outcome,
+    PassOverReason, Priority, PriorityLevel, RouteEntry, RouteTarget, RoutingRules, StateKind,
+    StatePolicy, Strategy, SubscriptionName, SubscriptionState, Tag, Usage,
+};
+use kage_ports::{AcquireOutcome, LeaseError, StoreError, SubscriptionStore, UsageQuery};
+use uuid::Uuid;
+
+use crate::support::*;
+
+/// Generate one `#[tokio::test]` per contract story, run by `$harness`
+/// (`with_sqlite` or `with_postgres`).
+macro_rules! contract_tests {
+    ($harness:path) => {
+        $crate::contract::contract_tests!(@each $harness,
+            subscriptions_round_trip,
+            names_are_unique_and_updates_keep_the_health,
+            deleting_a_subscription_deletes_its_history,
+            credentials_never_reach_the_database,
+            routes_are_saved_replaced_and_deleted,
+            a_retried_acquire_gets_the_same_lease,
+            caps_hold_and_expired_leases_stop_counting_at_once,
+            selection_follows_priority_turns_routes_and_tags,
+            heartbeats_extend_live_leases_only,
+            release_records_usage_outcome_and_transition_once,
+            an_expired_lease_still_records_its_release,
+            none_available_reports_the_earliest_recovery,
+            outcomes_and_disable_drive_the_state_machine,
+            the_snapshot_counts_live_leases_and_recent_usage,
+            daily_usage_cuts_days_by_offset_and_is_exact_at_the_edges,
+            daily_usage_is_exact_for_any_offset_old_or_new,
+            times_are_kept_to_the_millisecond,
+        );
+    };
+    (@each $harness:path, $($story:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $story() {
+                $harness(|store| async move { crate::contract::$story(&store).await }).await;
+            }
+        )*
+    };
+}
+
+pub(crate) use contract_tests;
+
+fn name(text: &str) -> SubscriptionName {
+    SubscriptionName::new(text).unwrap()
+}
+
+fn tag(text: &str) -> Tag {
+    Tag::new(text).unwrap()
+}
+
+fn day(text: &str) -> Date {
+    text.parse().unwrap()
+}
+
+fn query_all(from: &str, to: &str, offset_hours: i32) -> UsageQuery {
+    UsageQuery {
+        from: t(from),
+        to: t(to),
+        utc_offset_seconds: offset_hours * 3600,
+        subscription: None,
+    }
+}
+
+pub(crate) async fn subscriptions_round_trip<S: SubscriptionStore>(store: &S) {
+    let mut full = subscription("work-premium");
+    full.description = Some("the team's Max plan".to_owned());
+    full.priority = Priority(200);
+    full.tags = BTreeSet::from([tag("backend"), tag("security")]);
+    full.kind = CredentialKind::ApiKey;
+    full.credential = CredentialSource::Command("pass show claude/work".to_owned());
+    full.max_concurrent = Some(3);
+    full.health = Health {
+        state: SubscriptionState::RateLimited {
+            until: t("2025-06-02T10:05:00Z"),
+            reason: "burst limit".to_owned(),
+        },
+        consecutive_errors: 2,
+        unhealthy_relapses: 1,
+        last_utilization: Some((0.85, t("2025-06-02T09:00:00Z"))),
+        last_limited_at: Some(t("2025-06-02T10:00:00Z")),
+    };
+    let mut by_env = subscription("ci-key");
+    by_env.credential = CredentialSource::Env("ANTHROPIC_KEY_CI".to_owned());
+    let keychain = subscription("alpha");
+
+    for subscription in [&full, &by_env, &keychain] {
+        store.insert_subscription(subscription).await.unwrap();
+    }
+    let listed = store.list_subscriptions().await.unwrap();
+    assert_eq!(
+        listed,
+        vec![keychain.clone(), by_env.clone(), full.clone()],
+        "listed by name"
+    );
+    assert_eq!(
+        store
+            .subscription_by_name(&name("work-premium"))
+            .await
+            .unwrap(),
+        Some(full)
+    );
+    assert_eq!(
+        store.subscription_by_name(&name("nope")).await.unwrap(),
+        None
+    );
+}
+
+pub(crate) async fn names_are_unique_and_updates_keep_the_health<S: SubscriptionStore>(store: &S) {
+    let a = subscription("a");
+    let mut b = subscription("b");
+    store.insert_subscription(&a).await.unwrap();
+    store.insert_subscription(&b).await.unwrap();
+
+    let clash = subscription("a");
+    match store.insert_subscription(&clash).await {
+        Err(StoreError::NameTaken(taken)) => assert_eq!(taken, name("a")),
+        other => panic!("expected NameTaken, got {other:?}"),
+    }
+    let mut renamed = b.clone();
+    renamed.name = name("a");
+    assert!(matches!(
+        store.update_subscription(&renamed).await,
+        Err(StoreError::NameTaken(_))
+    ));
+
+    store
+        .set_disabled(
+            b.id,
+            Some("maintenance".to_owned()),
+            t("2025-06-02T10:00:00Z"),
+        )
+        .await
+        .unwrap();
+    b.name = name("b2");
+    b.description = Some("renamed".to_owned());
+    b.priority = Priority(7);
+    b.tags = BTreeSet::from([tag("frontend")]);
+    b.kind = CredentialKind::ApiKey;
+    b.credential = CredentialSource::Env("KEY_B".to_owned());
+    b.max_concurrent = Some(1);
+    // The health in the struct is ignored: an update saves settings only.
+    b.health = Health::default();
+    store.update_subscription(&b).await.unwrap();
+    let stored = store
+        .subscription_by_name(&name("b2"))
+        .await
+        .unwrap()
+        .expect("renamed");
+    assert_eq!(stored.description.as_deref(), Some("renamed"));
+    assert_eq!(stored.priority, Priority(7));
+    assert_eq!(stored.tags, BTreeSet::from([tag("frontend")]));
+    assert_eq!(stored.kind, CredentialKind::ApiKey);
+    assert_eq!(stored.credential, CredentialSource::Env("KEY_B".to_owned()));
+    assert_eq!(stored.max_concurrent, Some(1));
+    assert_eq!(
+        stored.health.state,
+        SubscriptionState::Disabled {
+            reason: "maintenance".to_owned()
+        }
+    );
+    assert_eq!(store.subscription_by_name(&name("b")).await.unwrap(), None);
+
+    let ghost = subscription("ghost");
+    match store.update_subscription(&ghost).await {
+        Err(StoreError::SubscriptionNotFound(id)) => assert_eq!(id, ghost.id),
+        other => panic!("expected SubscriptionNotFound, got {other:?}"),
+    }
+}
+
+pub(crate) async fn deleting_a_subscription_deletes_its_history<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    let doomed = subscription("doomed");
+    let kept = subscription("kept");
+    store.insert_subscription(&doomed).await.unwrap();
+    store.insert_subscription(&kept).await.unwrap();
+    let mut request = acquire(secs(60));
+    request.selection.required_tags = vec![];
+    let lease = granted(store, &request, now).await;
+    assert_eq!(
+        lease.subscription_id, doomed.id,
+        "doomed comes first by name"
+    );
+    let quota = Outcome::QuotaExhausted {
+        resets_at: None,
+        reason: "5-hour limit".to_owned(),
+    };
+    store
+        .release_lease(&release(lease.id, quota, tokens(10, 5)), plus(now, 1))
+        .await
+        .unwrap();
+    let live = granted(store, &acquire(secs(60)), plus(now, 2)).await;
+    assert_eq!(live.subscription_id, kept.id);
+    let live_on_doomed = {
+        store
+            .set_disabled(kept.id, Some("off".to_owned()), plus(now, 2))
+            .await
+            .unwrap();
+        store
+            .set_disabled(doomed.id, None, plus(now, 2))
+            .await
+            .unwrap();
+        granted(store, &acquire(secs(60)), plus(now, 3)).await
+    };
+    assert_eq!(live_on_doomed.subscription_id, doomed.id);
+
+    store.delete_subscription(doomed.id).await.unwrap();
+    assert_eq!(store.list_subscriptions().await.unwrap().len(), 1);
+    assert!(store.transitions(doomed.id, 10).await.unwrap().is_empty());
+    let usage = store
+        .daily_usage(&query_all(
+            "2025-06-01T00:00:00Z",
+            "2025-06-03T00:00:00Z",
+            0,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        usage.iter().all(|line| line.subscription_id != doomed.id),
+        "{usage:?}"
+    );
+    let live_leases = store.live_leases(plus(now, 4)).await.unwrap();
+    assert_eq!(
+        live_leases.iter().map(|lease| lease.id).collect::<Vec<_>>(),
+        vec![live.id]
+    );
+    let counts = store.transition_counts().await.unwrap();
+    assert!(
+        counts.iter().all(|(id, _, _)| *id != doomed.id),
+        "{counts:?}"
+    );
+    match store
+        .release_lease(
+            &release(live_on_doomed.id, Outcome::Success, Usage::default()),
+            plus(now, 5),
+        )
+        .await
+    {
+        Err(LeaseError::NotFound(id)) => assert_eq!(id, live_on_doomed.id),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    match store.delete_subscription(doomed.id).await {
+        Err(StoreError::SubscriptionNotFound(id)) => assert_eq!(id, doomed.id),
+        other => panic!("expected SubscriptionNotFound, got {other:?}"),
+    }
+}
+
+pub(crate) async fn credentials_never_reach_the_database<S: SubscriptionStore>(store: &S) {
+    let mut leaky = subscription("leaky");
+    leaky.credential = CredentialSource::Env("sk-ant-oat01-SECRETVALUE".to_owned());
+    let error = store
+        .insert_subscription(&leaky)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("leaky") && error.contains("looks like a credential"),
+        "{error}"
+    );
+    assert!(!error.contains("SECRETVALUE"), "{error}");
+    assert!(store.list_subscriptions().await.unwrap().is_empty());
+
+    let mut fine = subscription("fine");
+    store.insert_subscription(&fine).await.unwrap();
+    fine.credential = CredentialSource::Command("echo sk-ant-api03-SECRETVALUE".to_owned());
+    let error = store
+        .update_subscription(&fine)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!error.contains("SECRETVALUE"), "{error}");
+    let stored = store
+        .subscription_by_name(&name("fine"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.credential, CredentialSource::Keychain);
+}
+
+pub(crate) async fn routes_are_saved_replaced_and_deleted<S: SubscriptionStore>(store: &S) {
+    let backend = RouteTarget::Namespace(Namespace::new("backend").unwrap());
+    let high = RouteTarget::Level(PriorityLevel::High);
+    let entries: Vec<RouteEntry> = vec![
+        "work-premium".parse().unwrap(),
+        "tag:security".parse().unwrap(),
+    ];
+    assert!(store.load_routes().await.unwrap().is_empty());
+    store.save_route(&backend, &entries).await.unwrap();
+    store
+        .save_route(&high, &["premium-1".parse().unwrap()])
+        .await
+        .unwrap();
+    let mut expected = RoutingRules::new();
+    expected.set(backend.clone(), entries);
+    expected.set(high.clone(), vec!["premium-1".parse().unwrap()]);
+    assert_eq!(store.load_routes().await.unwrap(), expected);
+
+    store
+        .save_route(&backend, &["other".parse().unwrap()])
+        .await
+        .unwrap();
+    expected.set(backend.clone(), vec!["other".parse().unwrap()]);
+    assert_eq!(store.load_routes().await.unwrap(), expected);
+
+    assert!(store.delete_route(&high).await.unwrap());
+    assert!(!store.delete_route(&high).await.unwrap());
+    expected.remove(&high);
+    assert_eq!(store.load_routes().await.unwrap(), expected);
+}
+
+pub(crate) async fn a_retried_acquire_gets_the_same_lease<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    let mut work = subscription("work");
+    work.kind = CredentialKind::ApiKey;
+    store.insert_subscription(&work).await.unwrap();
+    let mut request = acquire(secs(120));
+    request.selection.namespace = Some(Namespace::new("backend").unwrap());
+    request.selection.level = PriorityLevel::High;
+    request.holder = "kage-agent@box:42".to_owned();
+    let lease = granted(store, &request, now).await;
+    assert_eq!(lease.id, request.lease_id);
+    assert_eq!(lease.subscription_id, work.id);
+    assert_eq!(lease.subscription_name, name("work"));
+    assert_eq!(lease.kind, CredentialKind::ApiKey);
+    assert_eq!(lease.namespace, Some(Namespace::new("backend").unwrap()));
+    assert_eq!(lease.level, PriorityLevel::High);
+    assert_eq!(lease.holder, "kage-agent@box:42");
+    assert_eq!(lease.acquired_at, now);
+    assert_eq!(lease.expires_at, plus(now, 120));
+    assert_eq!(lease.released_at, None);
+
+    let again = granted(store, &request, plus(now, 5)).await;
+    assert_eq!(again, lease, "a retried acquire returns the first grant");
+    assert_eq!(
+        store.live_leases(plus(now, 6)).await.unwrap(),
+        vec![lease.clone()]
+    );
+
+    let second = granted(store, &acquire(secs(120)), plus(now, 7)).await;
+    assert_ne!(second.id, lease.id);
+    assert_eq!(
+        store.live_leases(plus(now, 8)).await.unwrap(),
+        vec![lease, second]
+    );
+}
+
+pub(crate) async fn caps_hold_and_expired_leases_stop_counting_at_once<S: SubscriptionStore>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    let mut capped = subscription("capped");
+    capped.max_concurrent = Some(2);
+    store.insert_subscription(&capped).await.unwrap();
+    let first = granted(store, &acquire(secs(30)), now).await;
+    let second = granted(store, &acquire(secs(60)), plus(now, 1)).await;
+    match store
+        .acquire_lease(&acquire(secs(60)), plus(now, 2))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Unavailable {
+            earliest_recovery,
+            passed_over,
+        } => {
+            assert_eq!(earliest_recovery, Some(first.expires_at));
+            assert_eq!(passed_over.len(), 1);
+            assert_eq!(passed_over[0].name, name("capped"));
+            assert_eq!(
+                passed_over[0].reason,
+                PassOverReason::AtCapacity {
+                    live_leases: 2,
+                    max_concurrent: 2,
+                    frees_at: Some(first.expires_at)
+                }
+            );
+        }
+        other => panic!("expected Unavailable at the cap, got {other:?}"),
+    }
+    // The first lease expires at +30s without a heartbeat: from that very
+    // instant it no longer counts, with no sweeper.
+    let third = granted(store, &acquire(secs(60)), first.expires_at).await;
+    let live: Vec<LeaseId> = store
+        .live_leases(first.expires_at)
+        .await
+        .unwrap()
+        .iter()
+        .map(|lease| lease.id)
+        .collect();
+    assert_eq!(live, vec![second.id, third.id]);
+    assert!(matches!(
+        store
+            .acquire_lease(&acquire(secs(60)), first.expires_at)
+            .await
+            .unwrap(),
+        AcquireOutcome::Unavailable { .. }
+    ));
+}
+
+pub(crate) async fn selection_follows_priority_turns_routes_and_tags<S: SubscriptionStore>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    let mut high = subscription("high");
+    high.priority = Priority(200);
+    let x = subscription("x");
+    let y = subscription("y");
+    let mut gpu = subscription("gpu");
+    gpu.priority = Priority(50);
+    gpu.tags = BTreeSet::from([tag("gpu")]);
+    for subscription in [&high, &x, &y, &gpu] {
+        store.insert_subscription(subscription).await.unwrap();
+    }
+    // Highest priority first.
+    assert_eq!(
+        granted(store, &acquire(secs(60)), now)
+            .await
+            .subscription_id,
+        high.id
+    );
+    store
+        .set_disabled(high.id, Some("saving it".to_owned()), now)
+        .await
+        .unwrap();
+    // Equal priorities take turns: the least recently leased goes first.
+    let mut turns = Vec::new();
+    for step in 1..=4 {
+        turns.push(
+            granted(store, &acquire(secs(60)), plus(now, step))
+                .await
+                .subscription_name,
+        );
+    }
+    assert_eq!(turns, vec![name("x"), name("y"), name("x"), name("y")]);
+    // Round-robin ignores priority: gpu has never been leased.
+    let mut round_robin = acquire(secs(60));
+    round_robin.policy.strategy = Strategy::RoundRobin;
+    assert_eq!(
+        granted(store, &round_robin, plus(now, 5))
+            .await
+            .subscription_id,
+        gpu.id
+    );
+    // Required tags.
+    let mut tagged = acquire(secs(60));
+    tagged.selection.required_tags = vec![tag("gpu")];
+    assert_eq!(
+        granted(store, &tagged, plus(now, 6)).await.subscription_id,
+        gpu.id
+    );
+    // A namespace rule restricts the candidates.
+    let frontend = Namespace::new("frontend").unwrap();
+    let mut routed = acquire(secs(60));
+    routed.selection.namespace = Some(frontend.clone());
+    routed.rules.set(
+        RouteTarget::Namespace(frontend.clone()),
+        vec!["y".parse().unwrap()],
+    );
+    assert_eq!(
+        granted(store, &routed, plus(now, 7)).await.subscription_id,
+        y.id
+    );
+    // Nothing fits: every subscription is named with its reason, and
+    // nothing recovers by itself.
+    let mut impossible = acquire(secs(60));
+    impossible.selection.required_tags = vec![tag("quantum")];
+    match store
+        .acquire_lease(&impossible, plus(now, 8))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Unavailable {
+            earliest_recovery,
+            passed_over,
+        } => {
+            assert_eq!(earliest_recovery, None);
+            let names: Vec<String> = passed_over.iter().map(|p| p.name.to_string()).collect();
+            assert_eq!(names, vec!["gpu", "high", "x", "y"]);
+            assert!(passed_over.iter().all(|p| matches!(
+                &p.reason,
+                PassOverReason::MissingTags { missing } if *missing == vec![tag("quantum")]
+            )));
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(
+        store
+            .live_leases(plus(now, 9))
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.id != impossible.lease_id)
+    );
+}
+
+pub(crate) async fn heartbeats_extend_live_leases_only<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    let lease = granted(store, &acquire(secs(60)), now).await;
+    let renewed = store
+        .heartbeat_lease(lease.id, secs(60), plus(now, 30))
+        .await
+        .unwrap();
+    assert_eq!(renewed.expires_at, plus(now, 90));
+    assert_eq!(renewed.acquired_at, now);
+    assert_eq!(
+        store.live_leases(plus(now, 80)).await.unwrap(),
+        vec![renewed.clone()]
+    );
+
+    let unknown = LeaseId::from_uuid(Uuid::new_v4());
+    match store
+        .heartbeat_lease(unknown, secs(60), plus(now, 31))
+        .await
+    {
+        Err(LeaseError::NotFound(id)) => assert_eq!(id, unknown),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    match store
+        .heartbeat_lease(lease.id, secs(60), plus(now, 90))
+        .await
+    {
+        Err(LeaseError::Expired { id, expired_at }) => {
+            assert_eq!(id, lease.id);
+            assert_eq!(expired_at, plus(now, 90));
+        }
+        other => panic!("expected Expired, got {other:?}"),
+    }
+    assert!(
+        store.live_leases(plus(now, 90)).await.unwrap().is_empty(),
+        "an expired lease is not revived"
+    );
+
+    let other = granted(store, &acquire(secs(60)), plus(now, 100)).await;
+    store
+        .release_lease(
+            &release(other.id, Outcome::Success, Usage::default()),
+            plus(now, 101),
+        )
+        .await
+        .unwrap();
+    match store
+        .heartbeat_lease(other.id, secs(60), plus(now, 102))
+        .await
+    {
+        Err(LeaseError::AlreadyReleased(id)) => assert_eq!(id, other.id),
+        other => panic!("expected AlreadyReleased, got {other:?}"),
+    }
+}
+
+pub(crate) async fn release_records_usage_outcome_and_transition_once<S: SubscriptionStore>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    let work = subscription("work");
+    store.insert_subscription(&work).await.unwrap();
+    let lease = granted(store, &acquire(secs(60)), now).await;
+    let usage = Usage {
+        input_tokens: 1000,
+        output_tokens: 200,
+        cache_write_tokens: 30,
+        cache_read_tokens: 4000,
+        cost_micros_usd: Some(12_345),
+        model: Some("claude-sonnet-4".to_owned()),
+    };
+    let limited = Outcome::RateLimited {
+        retry_at: Some(plus(now, 130)),
+        reason: "429 from the API".to_owned(),
+    };
+    let report = store
+        .release_lease(
+            &release(lease.id, limited.clone(), usage.clone()),
+            plus(now, 10),
+        )
+        .await
+        .unwrap();
+    assert!(!report.was_expired);
+    assert_eq!(report.lease.released_at, Some(plus(now, 10)));
+    assert_eq!(report.lease.id, lease.id);
+    let transition = report.transition.expect("active to rate_limited");
+    assert_eq!(
+        (transition.from, transition.to),
+        (StateKind::Active, StateKind::RateLimited)
+    );
+    assert_eq!(transition.until, Some(plus(now, 130)));
+
+    let stored = store
+        .subscription_by_name(&name("work"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.health.state,
+        SubscriptionState::RateLimited {
+            until: plus(now, 130),
+            reason: "429 from the API".to_owned()
+        }
+    );
+    assert_eq!(stored.health.last_limited_at, Some(plus(now, 10)));
+    let history = store.transitions(work.id, 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].transition, transition);
+    assert_eq!(history[0].lease_id, Some(lease.id));
+    assert_eq!(
+        store.transition_counts().await.unwrap(),
+        vec![(work.id, StateKind::RateLimited, 1)]
+    );
+    let today = query_all("2025-06-02T00:00:00Z", "2025-06-03T00:00:00Z", 0);
+    let expected_usage = Usage {
+        model: None,
+        ..usage
+    };
+    let lines = store.daily_usage(&today).await.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].subscription_id, work.id);
+    assert_eq!(lines[0].day, day("2025-06-02"));
+    assert_eq!(lines[0].usage, expected_usage);
+    assert_eq!(lines[0].leases, 1);
+
+    // A release retried after a timeout records nothing.
+    match store
+        .release_lease(&release(lease.id, limited, tokens(999, 999)), plus(now, 11))
+        .await
+    {
+        Err(LeaseError::AlreadyReleased(id)) => assert_eq!(id, lease.id),
+        other => panic!("expected AlreadyReleased, got {other:?}"),
+    }
+    let lines = store.daily_usage(&today).await.unwrap();
+    assert_eq!(
+        (lines[0].usage.clone(), lines[0].leases),
+        (expected_usage, 1)
+    );
+    assert_eq!(store.transitions(work.id, 10).await.unwrap().len(), 1);
+    assert!(store.live_leases(plus(now, 12)).await.unwrap().is_empty());
+
+    let unknown = LeaseId::from_uuid(Uuid::new_v4());
+    match store
+        .release_lease(
+            &release(unknown, Outcome::Success, tokens(1, 1)),
+            plus(now, 13),
+        )
+        .await
+    {
+        Err(LeaseError::NotFound(id)) => {
+            assert_eq!(id, unknown);
+            assert!(
+                LeaseError::NotFound(id)
+                    .to_string()
+                    .contains(&unknown.to_string())
+            );
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert_eq!(store.daily_usage(&today).await.unwrap()[0].leases, 1);
+}
+
+pub(crate) async fn an_expired_lease_still_records_its_release<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    let work = subscription("work");
+    store.insert_subscription(&work).await.unwrap();
+    let lease = granted(store, &acquire(secs(10)), now).await;
+    let report = store
+        .release_lease(
+            &release(lease.id, Outcome::Success, tokens(70, 7)),
+            plus(now, 60),
+        )
+        .await
+        .unwrap();
+    assert!(report.was_expired);
+    assert_eq!(report.transition, None);
+    let lines = store
+        .daily_usage(&query_all(
+            "2025-06-02T00:00:00Z",
+            "2025-06-03T00:00:00Z",
+            0,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].usage.total_tokens(), 77);
+    assert_eq!(
+        lines[0].usage.cost_micros_usd, None,
+        "no release reported a cost"
+    );
+    assert!(matches!(
+        store
+            .release_lease(
+                &release(lease.id, Outcome::Success, tokens(1, 1)),
+                plus(now, 61)
+            )
+            .await,
+        Err(LeaseError::AlreadyReleased(_))
+    ));
+}
+
+pub(crate) async fn none_available_reports_the_earliest_recovery<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    let policy = StatePolicy::default();
+    let a = subscription("a");
+    let b = subscription("b");
+    store.insert_subscription(&a).await.unwrap();
+    store.insert_subscription(&b).await.unwrap();
+    let limited = Outcome::RateLimited {
+        retry_at: Some(plus(now, 300)),
+        reason: "burst".to_owned(),
+    };
+    let exhausted = Outcome::QuotaExhausted {
+        resets_at: Some(plus(now, 3600)),
+        reason: "5-hour limit".to_owned(),
+    };
+    store
+        .record_outcome(a.id, &limited, None, &policy, now)
+        .await
+        .unwrap();
+    store
+        .record_outcome(b.id, &exhausted, None, &policy, now)
+        .await
+        .unwrap();
+    match store
+        .acquire_lease(&acquire(secs(60)), plus(now, 1))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Unavailable {
+            earliest_recovery,
+            passed_over,
+        } => {
+            assert_eq!(earliest_recovery, Some(plus(now, 300)));
+            assert_eq!(passed_over.len(), 2);
+            assert!(matches!(
+                &passed_over[0].reason,
+                PassOverReason::NotActive {
+                    state: SubscriptionState::RateLimited { .. }
+                }
+            ));
+            assert!(matches!(
+                &passed_over[1].reason,
+                PassOverReason::NotActive {
+                    state: SubscriptionState::Exhausted { .. }
+                }
+            ));
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    // Recovery needs no daemon: at the until time `a` is active again.
+    assert_eq!(
+        granted(store, &acquire(secs(60)), plus(now, 300))
+            .await
+            .subscription_id,
+        a.id
+    );
+
+    store
+        .set_disabled(a.id, Some("off".to_owned()), plus(now, 301))
+        .await
+        .unwrap();
+    store
+        .set_disabled(b.id, Some("off".to_owned()), plus(now, 301))
+        .await
+        .unwrap();
+    match store
+        .acquire_lease(&acquire(secs(60)), plus(now, 302))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Unavailable {
+            earliest_recovery, ..
+        } => assert_eq!(earliest_recovery, None),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+pub(crate) async fn outcomes_and_disable_drive_the_state_machine<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    let policy = StatePolicy::default();
+    let work = subscription("work");
+    store.insert_subscription(&work).await.unwrap();
+    let error = Outcome::Error {
+        kind: ErrorKind::Server,
+        detail: "502".to_owned(),
+    };
+    let lease_id = LeaseId::from_uuid(Uuid::new_v4());
+    for step in 0..2 {
+        let result = store
+            .record_outcome(work.id, &error, Some(lease_id), &policy, plus(now, step))
+            .await
+            .unwrap();
+        assert_eq!(result.transition, None);
+        assert_eq!(
+            result.health.consecutive_errors,
+            u32::try_from(step + 1).unwrap()
+        );
+    }
+    let third = store
+        .record_outcome(work.id, &error, Some(lease_id), &policy, plus(now, 2))
+        .await
+        .unwrap();
+    let to_unhealthy = third.transition.expect("unhealthy after three errors");
+    assert_eq!(to_unhealthy.to, StateKind::Unhealthy);
+    let stored = store
+        .subscription_by_name(&name("work"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.health, third.health);
+    assert_eq!(stored.health.consecutive_errors, 3);
+    assert_eq!(stored.health.unhealthy_relapses, 1);
+
+    let disabled = store
+        .set_disabled(work.id, Some("maintenance".to_owned()), plus(now, 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        disabled.transition.as_ref().map(|t| t.to),
+        Some(StateKind::Disabled)
+    );
+    let enabled = store
+        .set_disabled(work.id, None, plus(now, 4))
+        .await
+        .unwrap();
+    assert_eq!(
+        enabled.transition.as_ref().map(|t| (t.from, t.to)),
+        Some((StateKind::Disabled, StateKind::Active))
+    );
+    let stored = store
+        .subscription_by_name(&name("work"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.health.state, SubscriptionState::Active);
+    assert_eq!(stored.health.consecutive_errors, 0);
+
+    let history = store.transitions(work.id, 10).await.unwrap();
+    let kinds: Vec<StateKind> = history.iter().map(|r| r.transition.to).collect();
+    assert_eq!(
+        kinds,
+        vec![StateKind::Active, StateKind::Disabled, StateKind::Unhealthy],
+        "newest first"
+    );
+    assert_eq!(history[2].lease_id, Some(lease_id));
+    assert_eq!(history[0].lease_id, None);
+    assert_eq!(store.transitions(work.id, 1).await.unwrap().len(), 1);
+    let mut counts = store.transition_counts().await.unwrap();
+    counts.sort_by_key(|(_, state, _)| *state);
+    assert_eq!(
+        counts,
+        vec![
+            (work.id, StateKind::Active, 1),
+            (work.id, StateKind::Disabled, 1),
+            (work.id, StateKind::Unhealthy, 1)
+        ]
+    );
+
+    let warning = Outcome::ApproachingLimit {
+        utilization: 0.91,
+        resets_at: None,
+    };
+    store
+        .record_outcome(work.id, &warning, None, &policy, plus(now, 5))
+        .await
+        .unwrap();
+    let stored = store
+        .subscription_by_name(&name("work"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.health.last_utilization, Some((0.91, plus(now, 5))));
+
+    let ghost = subscription("ghost");
+    assert!(matches!(
+        store.record_outcome(ghost.id, &error, None, &policy, now).await,
+        Err(StoreError::SubscriptionNotFound(id)) if id == ghost.id
+    ));
+    assert!(matches!(
+        store.set_disabled(ghost.id, None, now).await,
+        Err(StoreError::SubscriptionNotFound(id)) if id == ghost.id
+    ));
+}
+
+pub(crate) async fn the_snapshot_counts_live_leases_and_recent_usage<S: SubscriptionStore>(
+    store: &S,
+) {
+    let t0 = t("2025-06-02T10:00:00Z");
+    let work = subscription("work");
+    let idle = subscription("idle");
+    store.insert_subscription(&work).await.unwrap();
+    store.insert_subscription(&idle).await.unwrap();
+    let mut on_work = acquire(secs(60));
+    on_work.rules.set(
+        RouteTarget::Level(PriorityLevel::Normal),
+        vec!["work".parse().unwrap()],
+    );
+    let first = granted(store, &on_work, t0).await;
+    on_work.lease_id = LeaseId::from_uuid(Uuid::new_v4());
+    on_work.ttl = secs(30);
+    let second = granted(store, &on_work, plus(t0, 1)).await;
+    store
+        .release_lease(
+            &release(first.id, Outcome::Success, tokens(60, 40)),
+            plus(t0, 10),
+        )
+        .await
+        .unwrap();
+
+    let snapshot = store.pool_snapshot(secs(60), plus(t0, 20)).await.unwrap();
+    let names: Vec<String> = snapshot
+        .entries
+        .iter()
+        .map(|e| e.subscription.name.to_string())
+        .collect();
+    assert_eq!(names, vec!["idle", "work"]);
+    let entry = &snapshot.entries[1];
+    assert_eq!(entry.live_leases, 1);
+    assert_eq!(entry.last_leased_at, Some(plus(t0, 1)));
+    assert_eq!(entry.earliest_lease_expiry, Some(second.expires_at));
+    assert_eq!(entry.window_tokens, 100);
+    let idle_entry = &snapshot.entries[0];
+    assert_eq!(
+        (
+            idle_entry.live_leases,
+            idle_entry.last_leased_at,
+            idle_entry.window_tokens
+        ),
+        (0, None, 0)
+    );
+
+    let later = store.pool_snapshot(secs(60), plus(t0, 80)).await.unwrap();
+    let entry = &later.entries[1];
+    assert_eq!(entry.live_leases, 0, "the second lease expired at +31s");
+    assert_eq!(entry.earliest_lease_expiry, None);
+    assert_eq!(
+        entry.window_tokens, 0,
+        "the usage at +10s is out of [+20s, +80s)"
+    );
+    assert_eq!(entry.last_leased_at, Some(plus(t0, 1)));
+}
+
+pub(crate) async fn daily_usage_cuts_days_by_offset_and_is_exact_at_the_edges<
+    S: SubscriptionStore,
+>(
+    store: &S,
+) {
+    let a = subscription("a");
+    let b = subscription("b");
+    store.insert_subscription(&a).await.unwrap();
+    store.insert_subscription(&b).await.unwrap();
+    let only = |id| {
+        let mut request = acquire(secs(600));
+        request.rules.set(
+            RouteTarget::Level(PriorityLevel::Normal),
+            vec![if id == a.id { "a" } else { "b" }.parse().unwrap()],
+        );
+        request
+    };
+    let spend = async |id, at: &str, usage: Usage| {
+        let at = t(at);
+        let lease = granted(store, &only(id), at).await;
+        store
+            .release_lease(&release(lease.id, Outcome::Success, usage), at)
+            .await
+            .unwrap();
+    };
+    let costed = |input| Usage {
+        input_tokens: input,
+        cost_micros_usd: Some(input * 10),
+        ..Usage::default()
+    };
+    spend(a.id, "2025-06-01T23:30:00Z", tokens(100, 0)).await;
+    spend(a.id, "2025-06-02T00:30:00Z", tokens(10, 0)).await;
+    spend(a.id, "2025-06-02T10:15:00Z", costed(1)).await;
+    spend(a.id, "2025-06-02T10:45:00Z", costed(2)).await;
+    spend(b.id, "2025-06-02T12:00:00Z", tokens(5000, 0)).await;
+
+    let input_by_day =
+        |lines: &[kage_ports::DailyUsage]| -> Vec<(String, String, u64, Option<u64>, u64)> {
+            lines
+                .iter()
+                .map(|line| {
+                    let who = if line.subscription_id == a.id {
+                        "a"
+                    } else {
+                        "b"
+                    };
+                    (
+                        line.day.to_string(),
+                        who.to_owned(),
+                        line.usage.input_tokens,
+                        line.usage.cost_micros_usd,
+                        line.leases,
+                    )
+                })
+                .collect()
+        };
+    let utc = store
+        .daily_usage(&query_all(
+            "2025-06-01T00:00:00Z",
+            "2025-06-03T00:00:00Z",
+            0,
+        ))
+        .await
+        .unwrap();
+    let day2_a = ("2025-06-02".to_owned(), "a".to_owned(), 13, Some(30), 3);
+    let day2_b = ("2025-06-02".to_owned(), "b".to_owned(), 5000, None, 1);
+    let mut expected = vec![("2025-06-01".to_owned(), "a".to_owned(), 100, None, 1)];
+    // Lines of one day come by subscription id.
+    if a.id < b.id {
+        expected.extend([day2_a.clone(), day2_b.clone()]);
+    } else {
+        expected.extend([day2_b.clone(), day2_a.clone()]);
+    }
+    assert_eq!(
+        input_by_day(&utc),
+        expected,
+        "UTC days, by day then subscription id"
+    );
+
+    // At UTC+2 the 23:30 UTC release falls on the 2nd, local time.
+    let plus_two = store
+        .daily_usage(&query_all(
+            "2025-06-01T22:00:00Z",
+            "2025-06-02T22:00:00Z",
+            2,
+        ))
+        .await
+        .unwrap();
+    let a_lines: Vec<_> = input_by_day(&plus_two)
+        .into_iter()
+        .filter(|l| l.1 == "a")
+        .collect();
+    assert_eq!(
+        a_lines,
+        vec![("2025-06-02".to_owned(), "a".to_owned(), 113, Some(30), 4)]
+    );
+    // At UTC-1 the 00:30 UTC release falls on the 1st.
+    let minus_one = store
+        .daily_usage(&query_all(
+            "2025-06-01T01:00:00Z",
+            "2025-06-03T01:00:00Z",
+            -1,
+        ))
+        .await
+        .unwrap();
+    let a_lines: Vec<_> = input_by_day(&minus_one)
+        .into_iter()
+        .filter(|l| l.1 == "a")
+        .collect();
+    assert_eq!(
+        a_lines,
+        vec![
+            ("2025-06-01".to_owned(), "a".to_owned(), 110, None, 2),
+            ("2025-06-02".to_owned(), "a".to_owned(), 3, Some(30), 2),
+        ]
+    );
+
+    // Mid-hour edges are exact: [10:30, 10:50) holds only the 10:45 release,
+    // [10:00, 10:30) only the 10:15 one.
+    let mut edge = query_all("2025-06-02T10:30:00Z", "2025-06-02T10:50:00Z", 0);
+    edge.subscription = Some(a.id);
+    assert_eq!(
+        input_by_day(&store.daily_usage(&edge).await.unwrap()),
+        vec![("2025-06-02".to_owned(), "a".to_owned(), 2, Some(20), 1)]
+    );
+    let edge = query_all("2025-06-02T10:00:00Z", "2025-06-02T10:30:00Z", 0);
+    assert_eq!(
+        input_by_day(&store.daily_usage(&edge).await.unwrap()),
+        vec![("2025-06-02".to_owned(), "a".to_owned(), 1, Some(10), 1)]
+    );
+    // A range with whole hours in the middle and partial ones at both ends.
+    let mixed = query_all("2025-06-01T23:45:00Z", "2025-06-02T10:20:00Z", 0);
+    assert_eq!(
+        input_by_day(&store.daily_usage(&mixed).await.unwrap()),
+        vec![("2025-06-02".to_owned(), "a".to_owned(), 11, Some(10), 2)]
+    );
+    // A day cut at `to`: read from the day's row when nothing lies after
+    // `to` that day (12:30: the last release was at 12:00)...
+    let until_now = query_all("2025-06-02T00:00:00Z", "2025-06-02T12:30:00Z", 0);
+    let mut expected_day2 = vec![day2_a.clone(), day2_b.clone()];
+    expected_day2.sort_by_key(|line| if line.1 == "a" { a.id } else { b.id });
+    assert_eq!(
+        input_by_day(&store.daily_usage(&until_now).await.unwrap()),
+        expected_day2
+    );
+    // ...and from its hours and records when something does (b at 12:00).
+    let before_noon = query_all("2025-06-02T00:00:00Z", "2025-06-02T11:00:00Z", 0);
+    assert_eq!(
+        input_by_day(&store.daily_usage(&before_noon).await.unwrap()),
+        vec![day2_a.clone()]
+    );
+    // One subscription only.
+    let mut only_b = query_all("2025-06-01T00:00:00Z", "2025-06-03T00:00:00Z", 0);
+    only_b.subscription = Some(b.id);
+    assert_eq!(
+        input_by_day(&store.daily_usage(&only_b).await.unwrap()),
+        vec![day2_b]
+    );
+    // Nothing outside the range.
+    let empty = query_all("2025-06-03T00:00:00Z", "2025-06-04T00:00:00Z", 0);
+    assert!(store.daily_usage(&empty).await.unwrap().is_empty());
+}
+
+pub(crate) async fn daily_usage_is_exact_for_any_offset_old_or_new<S: SubscriptionStore>(
+    store: &S,
+) {
+    let work = subscription("work");
+    store.insert_subscription(&work).await.unwrap();
+    let spend = async |at: &str, input: u64| {
+        let at = t(at);
+        let lease = granted(store, &acquire(secs(600)), at).await;
+        store
+            .release_lease(&release(lease.id, Outcome::Success, tokens(input, 0)), at)
+            .await
+            .unwrap();
+    };
+    // India, UTC+5:30: local midnight is 18:30 UTC.
+    spend("2025-06-01T18:15:00Z", 1).await; // 23:45 on the 1st, local
+    spend("2025-06-01T18:45:00Z", 10).await; // 00:15 on the 2nd
+    spend("2025-06-02T12:00:00Z", 100).await; // 17:30 on the 2nd
+    let india = UsageQuery {
+        from: t("2025-05-31T18:30:00Z"),
+        to: t("2025-06-02T18:30:00Z"),
+        utc_offset_seconds: 5 * 3600 + 1800,
+        subscription: None,
+    };
+    let by_day = |lines: Vec<kage_ports::DailyUsage>| -> Vec<(Date, u64, u64)> {
+        lines
+            .iter()
+            .map(|line| (line.day, line.usage.input_tokens, line.leases))
+            .collect()
+    };
+    // The first query in a new offset fills its daily rollup from the records.
+    assert_eq!(
+        by_day(store.daily_usage(&india).await.unwrap()),
+        vec![(day("2025-06-01"), 1, 1), (day("2025-06-02"), 110, 2)]
+    );
+    // Usage after that is kept in it as it arrives.
+    spend("2025-06-02T13:00:00Z", 1000).await;
+    assert_eq!(
+        by_day(store.daily_usage(&india).await.unwrap()),
+        vec![(day("2025-06-01"), 1, 1), (day("2025-06-02"), 1110, 3)]
+    );
+    // Queries in five other offsets push India out of the rollup...
+    for hours in 1..=5 {
+        let other = UsageQuery {
+            from: t("2025-05-30T00:00:00Z"),
+            to: t("2025-06-04T00:00:00Z"),
+            utc_offset_seconds: hours * 3600,
+            subscription: None,
+        };
+        let total: u64 = store
+            .daily_usage(&other)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| l.usage.input_tokens)
+            .sum();
+        assert_eq!(total, 1111, "UTC+{hours}");
+    }
+    spend("2025-06-02T14:00:00Z", 10_000).await;
+    // ...and coming back fills it again, counting nothing twice.
+    assert_eq!(
+        by_day(store.daily_usage(&india).await.unwrap()),
+        vec![(day("2025-06-01"), 1, 1), (day("2025-06-02"), 11_110, 4)]
+    );
+    // A range cut mid-day in that offset.
+    let part = UsageQuery {
+        from: t("2025-06-01T18:40:00Z"),
+        ..india
+    };
+    assert_eq!(
+        by_day(store.daily_usage(&part).await.unwrap()),
+        vec![(day("2025-06-02"), 11_110, 4)]
+    );
+}
+
+pub(crate) async fn times_are_kept_to_the_millisecond<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00.123456789Z");
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    let lease = granted(store, &acquire(secs(60)), now).await;
+    assert_eq!(lease.acquired_at, t("2025-06-02T10:00:00.123Z"));
+    assert_eq!(store.live_leases(now).await.unwrap(), vec![lease]);
+}

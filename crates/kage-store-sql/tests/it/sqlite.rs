@@ -1,0 +1,361 @@
+//! SQLite: the contract, plus the file itself: where and how it is created,
+//! and what happens with a folder that cannot be written, a file that is not
+//! Kage's, and databases of newer and older schema versions.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use kage_domain::Outcome;
+use kage_ports::{StoreError, SubscriptionStore, UsageQuery};
+use kage_store_sql::{AnyStore, SCHEMA_VERSION, SqliteStore, open_store, sqlite_migrations};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
+
+use crate::contract::contract_tests;
+use crate::support::*;
+
+mod contract {
+    use crate::support::with_sqlite;
+
+    super::contract_tests!(with_sqlite);
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+async fn raw_connection(path: &Path) -> SqliteConnection {
+    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_file_and_its_folder_are_created_private() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("data").join("kage").join("kage.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    for suffix in ["-wal", "-shm"] {
+        let side = path.with_file_name(format!("kage.db{suffix}"));
+        if side.exists() {
+            assert_eq!(mode(&side), 0o600, "{}", side.display());
+        }
+    }
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut raw_connection(&path).await)
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn everything_survives_a_reopen() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let work = subscription("work");
+    store.insert_subscription(&work).await.unwrap();
+    let now = t("2025-06-02T10:00:00Z");
+    let lease = granted(&store, &acquire(secs(60)), now).await;
+    store
+        .release_lease(&release(lease.id, Outcome::Success, tokens(5, 6)), now)
+        .await
+        .unwrap();
+    store.close().await;
+
+    let reopened = match open_store(path.to_str().unwrap()).await.unwrap() {
+        AnyStore::Sqlite(store) => store,
+        other => panic!("a path opens SQLite, got {other:?}"),
+    };
+    assert_eq!(reopened.list_subscriptions().await.unwrap(), vec![work]);
+    let query = UsageQuery {
+        from: t("2025-06-02T00:00:00Z"),
+        to: t("2025-06-03T00:00:00Z"),
+        utc_offset_seconds: 0,
+        subscription: None,
+    };
+    assert_eq!(
+        reopened.daily_usage(&query).await.unwrap()[0]
+            .usage
+            .total_tokens(),
+        11
+    );
+    reopened.close().await;
+}
+
+#[tokio::test]
+async fn an_unwritable_folder_is_a_clear_error() {
+    let root = tempfile::tempdir().unwrap();
+    let blocker = root.path().join("not-a-folder");
+    std::fs::write(&blocker, "a file where the data folder should be").unwrap();
+    let path = blocker.join("kage").join("kage.db");
+    match SqliteStore::open(&path).await {
+        Err(error @ StoreError::Unavailable { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains("cannot create its folder"), "{message}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_to_string(&blocker).unwrap(),
+        "a file where the data folder should be"
+    );
+
+    // A read-only folder stops everyone but root.
+    let locked = root.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let is_root = std::fs::write(locked.join("probe"), "").is_ok();
+    if !is_root {
+        match SqliteStore::open(locked.join("kage.db")).await {
+            Err(StoreError::Unavailable { location, detail }) => {
+                assert!(location.ends_with("locked/kage.db"), "{location}");
+                assert!(detail.contains("cannot create the file"), "{detail}");
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+}
+
+/// Open must refuse the file and leave every byte of it as it was.
+async fn assert_refused_untouched(path: &Path, expected_detail: &str) {
+    let before = std::fs::read(path).unwrap();
+    match SqliteStore::open(path).await {
+        Err(error @ StoreError::NotADatabase { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains(expected_detail), "{message}");
+            assert!(message.contains("left untouched"), "{message}");
+        }
+        other => panic!(
+            "expected NotADatabase for {}, got {other:?}",
+            path.display()
+        ),
+    }
+    assert_eq!(std::fs::read(path).unwrap(), before, "the file was changed");
+    for suffix in ["-wal", "-journal"] {
+        let side = path.with_file_name(format!(
+            "{}{suffix}",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        assert!(
+            !side.exists() || std::fs::metadata(&side).unwrap().len() == 0,
+            "{}",
+            side.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_sqlite_is_refused_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    std::fs::write(&path, "these are my notes, not a database\n").unwrap();
+    assert_refused_untouched(&path, "does not start with the SQLite header").await;
+}
+
+#[tokio::test]
+async fn a_corrupt_database_is_refused_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.extend((0..8192u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    std::fs::write(&path, &bytes).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    match SqliteStore::open(&path).await {
+        Err(StoreError::NotADatabase { location, .. }) => {
+            assert_eq!(location, path.display().to_string())
+        }
+        other => panic!("expected NotADatabase, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[tokio::test]
+async fn another_programs_database_is_refused_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut connection = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('soup');")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    assert_refused_untouched(&path, "another program").await;
+
+    let other_app = root.path().join("other.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&other_app)
+        .create_if_missing(true);
+    let mut connection = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::raw_sql("PRAGMA application_id = 42; CREATE TABLE t (x);")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    assert_refused_untouched(&other_app, "application id 0x2a").await;
+}
+
+#[tokio::test]
+async fn a_folder_at_the_path_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    match SqliteStore::open(root.path()).await {
+        Err(StoreError::NotADatabase { detail, .. }) => {
+            assert!(detail.contains("folder"), "{detail}")
+        }
+        other => panic!("expected NotADatabase, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_kage_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    store.close().await;
+    let mut connection = raw_connection(&path).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES ($1, 'from the future', TRUE, x'00', 0)",
+    )
+    .bind(SCHEMA_VERSION + 1)
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    connection.close().await.unwrap();
+
+    match SqliteStore::open(&path).await {
+        Err(error @ StoreError::NewerSchema { .. }) => {
+            let StoreError::NewerSchema {
+                ref location,
+                found,
+                supported,
+            } = error
+            else {
+                unreachable!()
+            };
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            assert_eq!(location, &path.display().to_string());
+            assert!(error.to_string().contains("newer Kage"), "{error}");
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    // Nothing was lost: with the row gone the data is all there.
+    let mut connection = raw_connection(&path).await;
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version > $1")
+        .bind(SCHEMA_VERSION)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.list_subscriptions().await.unwrap().len(), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_older_database_is_migrated_with_its_data() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    // A database at schema version 1, as an older Kage left it.
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut connection = SqliteConnection::connect_with(&options).await.unwrap();
+    let first = sqlite_migrations().iter().find(|m| m.version == 1).unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL)",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    sqlx::raw_sql(&first.sql)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO _sqlx_migrations VALUES (1, $1, CURRENT_TIMESTAMP, TRUE, $2, 0)")
+        .bind(first.description.as_ref())
+        .bind(first.checksum.as_ref())
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let work = subscription("work");
+    sqlx::raw_sql(&format!(
+        "INSERT INTO subscriptions (id, name, priority, kind, credential_source, created_at) \
+         VALUES ('{id}', 'work', 100, 'oauth', 'keychain', 1748736000000);
+         INSERT INTO usage_records (lease_id, subscription_id, at, input_tokens, output_tokens, \
+           cache_write_tokens, cache_read_tokens, total_tokens, cost_micros) VALUES \
+           ('old-1', '{id}', 1748858400000, 40, 2, 0, 0, 42, 5), \
+           ('old-2', '{id}', 1748858460000, 8, 0, 0, 0, 8, NULL);",
+        id = work.id
+    ))
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    connection.close().await.unwrap();
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.list_subscriptions().await.unwrap(),
+        vec![work.clone()]
+    );
+    let query = UsageQuery {
+        from: t("2025-06-02T00:00:00Z"),
+        to: t("2025-06-03T00:00:00Z"),
+        utc_offset_seconds: 0,
+        subscription: None,
+    };
+    let lines = store.daily_usage(&query).await.unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (
+            lines[0].usage.input_tokens,
+            lines[0].usage.cost_micros_usd,
+            lines[0].leases
+        ),
+        (48, Some(5), 2)
+    );
+    store.close().await;
+    let mut connection = raw_connection(&path).await;
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    let hourly: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_hourly")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(hourly, 1, "the old records were rolled up once");
+}
+
+#[tokio::test]
+async fn an_empty_file_becomes_a_database() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    std::fs::write(&path, "").unwrap();
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    store.close().await;
+}

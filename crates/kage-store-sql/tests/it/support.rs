@@ -1,0 +1,199 @@
+//! Fixtures: subscriptions, requests, a temporary SQLite store, and a fresh
+//! PostgreSQL database per test (created from `KAGE_TEST_DB_URL`, dropped at
+//! the end whether the test passed or not).
+
+use std::future::Future;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kage_domain::{
+    LeaseId, Outcome, SelectionPolicy, SelectionRequest, StatePolicy, Subscription, SubscriptionId,
+    SubscriptionName, Usage,
+};
+use kage_ports::{
+    AcquireLeaseRequest, AcquireOutcome, Lease, ReleaseLeaseRequest, SubscriptionStore,
+};
+use kage_store_sql::{PostgresStore, SqliteStore};
+use sqlx::{Connection, Executor, PgConnection};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+pub(crate) const PG_URL_ENV: &str = "KAGE_TEST_DB_URL";
+
+pub(crate) fn t(text: &str) -> Timestamp {
+    text.parse()
+        .unwrap_or_else(|e| panic!("bad test timestamp {text}: {e}"))
+}
+
+pub(crate) fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+pub(crate) fn plus(at: Timestamp, seconds: i64) -> Timestamp {
+    at.checked_add(jiff::SignedDuration::from_secs(seconds))
+        .unwrap()
+}
+
+pub(crate) fn subscription(name: &str) -> Subscription {
+    Subscription::new(
+        SubscriptionId::from_uuid(Uuid::new_v4()),
+        SubscriptionName::new(name).unwrap(),
+        t("2025-06-01T00:00:00Z"),
+    )
+}
+
+pub(crate) fn acquire(ttl: Duration) -> AcquireLeaseRequest {
+    AcquireLeaseRequest {
+        lease_id: LeaseId::from_uuid(Uuid::new_v4()),
+        selection: SelectionRequest::default(),
+        rules: Default::default(),
+        policy: SelectionPolicy::default(),
+        ttl,
+        holder: "test@host:1".to_owned(),
+    }
+}
+
+pub(crate) fn release(lease_id: LeaseId, outcome: Outcome, usage: Usage) -> ReleaseLeaseRequest {
+    ReleaseLeaseRequest {
+        lease_id,
+        outcome,
+        usage,
+        policy: StatePolicy::default(),
+    }
+}
+
+pub(crate) fn tokens(input: u64, output: u64) -> Usage {
+    Usage {
+        input_tokens: input,
+        output_tokens: output,
+        ..Usage::default()
+    }
+}
+
+/// Acquire and insist on a lease.
+pub(crate) async fn granted<S: SubscriptionStore>(
+    store: &S,
+    request: &AcquireLeaseRequest,
+    now: Timestamp,
+) -> Lease {
+    match store.acquire_lease(request, now).await.expect("acquire") {
+        AcquireOutcome::Granted(lease) => lease,
+        other => panic!("expected a lease at {now}, got {other:?}"),
+    }
+}
+
+/// A store in a fresh temporary folder.
+pub(crate) async fn sqlite_store() -> (TempDir, SqliteStore) {
+    let folder = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(folder.path().join("kage.db"))
+        .await
+        .expect("open sqlite store");
+    (folder, store)
+}
+
+/// Run a test body against a fresh SQLite store.
+pub(crate) async fn with_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(SqliteStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (_folder, store) = sqlite_store().await;
+    body(store.clone()).await;
+    store.close().await;
+}
+
+/// `KAGE_TEST_DB_URL`, or a failure saying how to run these tests.
+pub(crate) fn pg_admin_url() -> String {
+    match std::env::var(PG_URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "{PG_URL_ENV} is not set: the PostgreSQL tests need a server, e.g. \
+             {PG_URL_ENV}=postgres://postgres@127.0.0.1:5432/test (or exclude them with \
+             `-E 'not test(postgres)'`)"
+        ),
+    }
+}
+
+/// `url` with its database name replaced.
+pub(crate) fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |at| at + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// A database made for one test.
+pub(crate) struct PgTestDb {
+    pub(crate) url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgTestDb {
+    pub(crate) async fn create() -> Self {
+        let admin_url = pg_admin_url();
+        let name = format!("kage_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {PG_URL_ENV}: {e}"));
+        admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        Self {
+            url: with_database(&admin_url, &name),
+            admin_url,
+            name,
+        }
+    }
+
+    pub(crate) async fn drop_database(self) {
+        let mut admin = PgConnection::connect(&self.admin_url).await.unwrap();
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name).as_str())
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+    }
+}
+
+/// Run a test body with the URL of a fresh database; the database is
+/// dropped afterwards even when the body panics.
+pub(crate) async fn with_pg_database<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let database = PgTestDb::create().await;
+    let outcome = tokio::spawn(body(database.url.clone())).await;
+    database.drop_database().await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// Run a test body against a fresh PostgreSQL store.
+pub(crate) async fn with_postgres<F, Fut>(body: F)
+where
+    F: FnOnce(PostgresStore) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    with_pg_database(|url| async move {
+        let store = PostgresStore::connect(&url)
+            .await
+            .expect("connect to the test database");
+        body(store.clone()).await;
+        store.close().await;
+    })
+    .await;
+}
