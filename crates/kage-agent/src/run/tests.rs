@@ -25,7 +25,7 @@ type TestPool = Pool<MemoryStore, Arc<MemorySecrets>, SystemClock>;
 const SCRIPT: &str = r#"
 log="$KAGE_TEST_LOG"
 cred="${CLAUDE_CODE_OAUTH_TOKEN:-$ANTHROPIC_API_KEY}"
-names=$(env | cut -d= -f1 | grep -E '^(ANTHROPIC_|CLAUDE_CODE_OAUTH|KAGE_)' | sort | tr '\n' ' ')
+names=$(env | cut -d= -f1 | grep -E '^(ANTHROPIC_|CLAUDE_CODE_OAUTH|KAGE_SUBSCRIPTION$|KAGE_LEASE_ID$)' | sort | tr '\n' ' ')
 args="$#:$(printf '%s' "$*" | tr '\n' '~')"
 echo "$KAGE_SUBSCRIPTION|$args|$names" >> "$log"
 if [ "$2" = "--resume" ]; then session="$3"; else session="sess-$KAGE_SUBSCRIPTION"; fi
