@@ -10,7 +10,7 @@
 //! Apps pick one with [`StoreLocation`] and [`open_store`], which returns an
 //! [`AnyStore`]. Both backends run the same SQL from one implementation
 //! (`store_impl`); the schema, the locking and the usage rollup are
-//! described in this crate's `README.md`.
+//! described in `docs/storage.md`.
 
 mod codec;
 mod error;
