@@ -661,6 +661,41 @@ async fn status_rows(
         Ok(())
     })
     .await?;
+    let parts = [
+        (
+            "daily_usage(today)",
+            time_queries(runs, async || {
+                store.daily_usage(&today).await?;
+                Ok(())
+            })
+            .await?,
+        ),
+        (
+            "pool_snapshot",
+            time_queries(runs, async || {
+                store
+                    .pool_snapshot(Duration::from_secs(60), SystemClock.now())
+                    .await?;
+                Ok(())
+            })
+            .await?,
+        ),
+        (
+            "list_subscriptions",
+            time_queries(runs, async || {
+                store.list_subscriptions().await?;
+                Ok(())
+            })
+            .await?,
+        ),
+    ];
+    for (part, sample) in &parts {
+        notes.push(format!(
+            "{backend}: status part {part}: p50 {:.3} ms, p99 {:.3} ms",
+            sample.percentile(50.0).as_secs_f64() * 1e3,
+            sample.percentile(99.0).as_secs_f64() * 1e3
+        ));
+    }
     let usage_month = time_queries(runs, async || {
         let lines = store.daily_usage(&month).await?;
         anyhow::ensure!(
