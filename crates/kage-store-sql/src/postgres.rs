@@ -37,7 +37,7 @@ use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, LeaseError, ReleaseLeaseRequest, ReleaseReport,
 };
 
-use crate::codec::{HealthParams, UsageParams, outcome_detail, to_ms, truncate};
+use crate::codec::{HealthParams, UsageParams, to_ms, truncate};
 use crate::error::{Backend, Place, redact_url};
 use crate::lease;
 use crate::schema;
@@ -475,35 +475,20 @@ impl PostgresStore {
         let parts = usize::from(!request.usage.is_empty())
             | usize::from(result.health != subscription.health) << 1
             | usize::from(transition.is_some()) << 2;
-        let released: i64 = sqlx::query_scalar(&RELEASE_SQL[parts])
-            .bind(id.to_string())
-            .bind(to_ms(now))
-            .bind(request.outcome.label())
-            .bind(outcome_detail(&request.outcome))
-            .bind(i64::from(was_expired))
-            .bind(subscription.id.to_string())
-            .bind(usage.input_tokens)
-            .bind(usage.output_tokens)
-            .bind(usage.cache_write_tokens)
-            .bind(usage.cache_read_tokens)
-            .bind(usage.total_tokens)
-            .bind(usage.cost_micros)
-            .bind(usage.model)
-            .bind(health.state)
-            .bind(health.until)
-            .bind(health.reason)
-            .bind(health.consecutive_errors)
-            .bind(health.unhealthy_relapses)
-            .bind(health.last_utilization)
-            .bind(health.last_utilization_at)
-            .bind(health.last_limited_at)
-            .bind(transition.map(|t| t.from.as_str()))
-            .bind(transition.map(|t| t.to.as_str()))
-            .bind(transition.and_then(|t| t.until).map(to_ms))
-            .bind(transition.map(|t| t.reason.as_str()))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.place.error(&what, e))?;
+        let released: i64 = crate::store_impl::bind_release!(
+            sqlx::query_scalar(&RELEASE_SQL[parts]),
+            id,
+            now,
+            request,
+            was_expired,
+            subscription,
+            usage,
+            health,
+            transition
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.place.error(&what, e))?;
         if released != 1 {
             return Err(LeaseError::AlreadyReleased(id));
         }

@@ -46,8 +46,7 @@ use kage_ports::{
 use sqlx::pool::PoolConnection;
 
 use crate::codec::{
-    HealthParams, LeaseWithSubscriptionRow, SnapshotRow, UsageParams, before, outcome_detail,
-    to_ms, truncate,
+    HealthParams, LeaseWithSubscriptionRow, SnapshotRow, UsageParams, before, to_ms, truncate,
 };
 use crate::error::{Backend, Place, is_sqlite_busy};
 use crate::lease;
@@ -586,34 +585,19 @@ impl SqliteStore {
         let parts = usize::from(!request.usage.is_empty())
             | usize::from(result.health != subscription.health) << 1
             | usize::from(transition.is_some()) << 2;
-        let written = sqlx::query(&RELEASE_COMMIT_SQL[parts])
-            .bind(id.to_string())
-            .bind(to_ms(now))
-            .bind(request.outcome.label())
-            .bind(outcome_detail(&request.outcome))
-            .bind(i64::from(was_expired))
-            .bind(subscription.id.to_string())
-            .bind(usage.input_tokens)
-            .bind(usage.output_tokens)
-            .bind(usage.cache_write_tokens)
-            .bind(usage.cache_read_tokens)
-            .bind(usage.total_tokens)
-            .bind(usage.cost_micros)
-            .bind(usage.model)
-            .bind(health.state)
-            .bind(health.until)
-            .bind(health.reason)
-            .bind(health.consecutive_errors)
-            .bind(health.unhealthy_relapses)
-            .bind(health.last_utilization)
-            .bind(health.last_utilization_at)
-            .bind(health.last_limited_at)
-            .bind(transition.map(|t| t.from.as_str()))
-            .bind(transition.map(|t| t.to.as_str()))
-            .bind(transition.and_then(|t| t.until).map(to_ms))
-            .bind(transition.map(|t| t.reason.as_str()))
-            .execute(&mut *writer.connection)
-            .await;
+        let written = crate::store_impl::bind_release!(
+            sqlx::query(&RELEASE_COMMIT_SQL[parts]),
+            id,
+            now,
+            request,
+            was_expired,
+            subscription,
+            usage,
+            health,
+            transition
+        )
+        .execute(&mut *writer.connection)
+        .await;
         match written {
             Ok(_) => writer.open = false,
             Err(error) => {

@@ -745,7 +745,40 @@ macro_rules! impl_subscription_store {
     };
 }
 
+/// Bind the parameters of a release statement (`$1..$25`), in the order
+/// both backends' release SQL expects them.
+macro_rules! bind_release {
+    ($query:expr, $id:ident, $now:ident, $request:ident, $was_expired:ident, $subscription:ident, $usage:ident, $health:ident, $transition:ident) => {
+        $query
+            .bind($id.to_string())
+            .bind(crate::codec::to_ms($now))
+            .bind($request.outcome.label())
+            .bind(crate::codec::outcome_detail(&$request.outcome))
+            .bind(i64::from($was_expired))
+            .bind($subscription.id.to_string())
+            .bind($usage.input_tokens)
+            .bind($usage.output_tokens)
+            .bind($usage.cache_write_tokens)
+            .bind($usage.cache_read_tokens)
+            .bind($usage.total_tokens)
+            .bind($usage.cost_micros)
+            .bind($usage.model)
+            .bind($health.state)
+            .bind($health.until)
+            .bind($health.reason)
+            .bind($health.consecutive_errors)
+            .bind($health.unhealthy_relapses)
+            .bind($health.last_utilization)
+            .bind($health.last_utilization_at)
+            .bind($health.last_limited_at)
+            .bind($transition.map(|t| t.from.as_str()))
+            .bind($transition.map(|t| t.to.as_str()))
+            .bind($transition.and_then(|t| t.until).map(crate::codec::to_ms))
+            .bind($transition.map(|t| t.reason.as_str()))
+    };
+}
+
 pub(crate) use {
-    daily_usage_sql, impl_subscription_store, lease_columns, subscription_columns, tail_from_daily,
-    usage_sums,
+    bind_release, daily_usage_sql, impl_subscription_store, lease_columns, subscription_columns,
+    tail_from_daily, usage_sums,
 };
