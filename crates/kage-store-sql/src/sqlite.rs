@@ -572,19 +572,14 @@ impl SqliteStore {
             writer.rollback().await;
             return Err(LeaseError::AlreadyReleased(id));
         }
-        let was_expired = lease.expires_at <= now;
-        let result = kage_domain::apply_outcome(
-            &subscription.health,
-            &request.outcome,
-            now,
-            &request.policy,
-        );
+        let crate::store_impl::ReleasePlan {
+            was_expired,
+            result,
+            parts,
+        } = crate::store_impl::ReleasePlan::new(&lease, &subscription, request, now);
         let usage = UsageParams::new(&request.usage);
         let health = HealthParams::new(&result.health);
         let transition = result.transition.as_ref();
-        let parts = usize::from(!request.usage.is_empty())
-            | usize::from(result.health != subscription.health) << 1
-            | usize::from(transition.is_some()) << 2;
         let written = crate::store_impl::bind_release!(
             sqlx::query(&RELEASE_COMMIT_SQL[parts]),
             id,

@@ -745,6 +745,40 @@ macro_rules! impl_subscription_store {
     };
 }
 
+/// What a release changes, decided the same way on both backends: whether
+/// the lease had expired, the outcome applied to the subscription's health,
+/// and which optional parts of the release statement run (bit 0: the usage
+/// record, bit 1: the health, bit 2: the transition event).
+pub(crate) struct ReleasePlan {
+    pub(crate) was_expired: bool,
+    pub(crate) result: kage_domain::TransitionResult,
+    pub(crate) parts: usize,
+}
+
+impl ReleasePlan {
+    pub(crate) fn new(
+        lease: &kage_ports::Lease,
+        subscription: &kage_domain::Subscription,
+        request: &kage_ports::ReleaseLeaseRequest,
+        now: jiff::Timestamp,
+    ) -> Self {
+        let result = kage_domain::apply_outcome(
+            &subscription.health,
+            &request.outcome,
+            now,
+            &request.policy,
+        );
+        let parts = usize::from(!request.usage.is_empty())
+            | usize::from(result.health != subscription.health) << 1
+            | usize::from(result.transition.is_some()) << 2;
+        Self {
+            was_expired: lease.expires_at <= now,
+            result,
+            parts,
+        }
+    }
+}
+
 /// Bind the parameters of a release statement (`$1..$25`), in the order
 /// both backends' release SQL expects them.
 macro_rules! bind_release {
