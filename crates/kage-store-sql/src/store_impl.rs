@@ -71,52 +71,89 @@ macro_rules! tail_from_daily {
 ///
 /// When the partial last day may come from its daily row
 /// ([`tail_from_daily!`]), the day numbers are `$17..$18` instead and the
-/// last day's hours and records are left out. The choice sits in the range
-/// bounds so that every part stays an index range scan.
+/// last day's hours and records are left out. Every range is its own part
+/// with plain bind values as bounds, and the choice is a separate condition
+/// that does not name the table (evaluated once): range bounds computed by
+/// an expression, or ranges joined by OR, let the planner (SQLite's STAT4
+/// estimates in particular) fall back to scanning the whole table. The
+/// parts may repeat a (subscription, day); the merge adds them up.
 macro_rules! daily_usage_sql {
     ($filter:literal) => {
+        $crate::store_impl::daily_usage_sql!(
+            @parts $filter,
+            concat!(" AND ", $crate::store_impl::tail_from_daily!()),
+            concat!(" AND NOT ", $crate::store_impl::tail_from_daily!())
+        )
+    };
+    (@parts $filter:literal, $tail:expr, $no_tail:expr) => {
         concat!(
             // One text value instead of thousands of rows: a row costs more
             // to carry than to compute.
             "SELECT string_agg(subscription_id || ' ' || day || ' ' || input_tokens || ' ' || ",
             "output_tokens || ' ' || cache_write_tokens || ' ' || cache_read_tokens || ' ' || ",
             "cost_micros || ' ' || costed || ' ' || leases, ',') FROM (",
+            $crate::store_impl::daily_usage_sql!(@daily "$17", "$18", $filter, $tail),
+            " UNION ALL ",
+            $crate::store_impl::daily_usage_sql!(@daily "$2", "$3", $filter, $no_tail),
+            " UNION ALL ",
+            $crate::store_impl::daily_usage_sql!(@hourly "$4", "$5", $filter, ""),
+            " UNION ALL ",
+            $crate::store_impl::daily_usage_sql!(@hourly "$6", "$7", $filter, $no_tail),
+            " UNION ALL ",
+            $crate::store_impl::daily_usage_sql!(@raw "$8", "$9", $filter, ""),
+            " UNION ALL ",
+            $crate::store_impl::daily_usage_sql!(@raw "$10", "$11", $filter, ""),
+            " UNION ALL ",
+            $crate::store_impl::daily_usage_sql!(@raw "$12", "$13", $filter, $no_tail),
+            " UNION ALL ",
+            $crate::store_impl::daily_usage_sql!(@raw "$14", "$15", $filter, $no_tail),
+            ") parts"
+        )
+    };
+    (@daily $first:literal, $end:literal, $filter:literal, $when:expr) => {
+        concat!(
             "SELECT subscription_id, day, input_tokens, output_tokens, cache_write_tokens, ",
             "cache_read_tokens, cost_micros, costed, leases FROM usage_daily ",
-            "WHERE utc_offset_ms = $1 AND day >= CASE WHEN ",
-            $crate::store_impl::tail_from_daily!(),
-            " THEN $17 ELSE $2 END AND day < CASE WHEN ",
-            $crate::store_impl::tail_from_daily!(),
-            " THEN $18 ELSE $3 END",
+            "WHERE utc_offset_ms = $1 AND day >= ",
+            $first,
+            " AND day < ",
+            $end,
             $filter,
-            " UNION ALL ",
+            $when
+        )
+    };
+    (@hourly $start:literal, $end:literal, $filter:literal, $when:expr) => {
+        concat!(
             "SELECT subscription_id, (hour_start + $1) / 86400000 AS day, ",
             $crate::store_impl::usage_sums!(
                 "CAST(SUM(cost_micros) AS BIGINT)",
                 "CAST(SUM(costed) AS BIGINT)",
                 "CAST(SUM(leases) AS BIGINT)"
             ),
-            " FROM usage_hourly WHERE ((hour_start >= $4 AND hour_start < $5) ",
-            "OR (hour_start >= $6 AND hour_start < CASE WHEN ",
-            $crate::store_impl::tail_from_daily!(),
-            " THEN $6 ELSE $7 END))",
+            " FROM usage_hourly WHERE hour_start >= ",
+            $start,
+            " AND hour_start < ",
+            $end,
             $filter,
-            " GROUP BY 1, 2",
-            " UNION ALL ",
+            $when,
+            " GROUP BY 1, 2"
+        )
+    };
+    (@raw $start:literal, $end:literal, $filter:literal, $when:expr) => {
+        concat!(
             "SELECT subscription_id, (at + $1) / 86400000 AS day, ",
             $crate::store_impl::usage_sums!(
                 "CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)",
                 "CAST(COUNT(cost_micros) AS BIGINT)",
                 "CAST(COUNT(*) AS BIGINT)"
             ),
-            " FROM usage_records WHERE ((at >= $8 AND at < $9) OR (at >= $10 AND at < $11) ",
-            "OR (at >= $12 AND at < CASE WHEN ",
-            $crate::store_impl::tail_from_daily!(),
-            " THEN $12 ELSE $13 END) OR (at >= $14 AND at < CASE WHEN ",
-            $crate::store_impl::tail_from_daily!(),
-            " THEN $14 ELSE $15 END))",
+            " FROM usage_records WHERE at >= ",
+            $start,
+            " AND at < ",
+            $end,
             $filter,
-            " GROUP BY 1, 2) parts"
+            $when,
+            " GROUP BY 1, 2"
         )
     };
 }
