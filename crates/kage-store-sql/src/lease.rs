@@ -16,6 +16,21 @@ pub(crate) fn snapshot_from_rows(rows: Vec<SnapshotRow>) -> Result<PoolSnapshot,
 }
 
 /// "None available", naming every subscription with its reason.
+/// Domain selection with exactly the inputs of the request.
+pub(crate) fn select(
+    snapshot: &PoolSnapshot,
+    request: &AcquireLeaseRequest,
+    now: Timestamp,
+) -> kage_domain::Selection {
+    kage_domain::select(
+        snapshot,
+        &request.rules,
+        &request.policy,
+        &request.selection,
+        now,
+    )
+}
+
 pub(crate) fn unavailable(
     snapshot: &PoolSnapshot,
     earliest_recovery: Option<Timestamp>,

@@ -370,13 +370,7 @@ impl PostgresStore {
             let snapshot = self
                 .read_snapshot(&mut *tx, request.policy.rate_limit_window, now)
                 .await?;
-            let selection = kage_domain::select(
-                &snapshot,
-                &request.rules,
-                &request.policy,
-                &request.selection,
-                now,
-            );
+            let selection = lease::select(&snapshot, request, now);
             let index = match selection {
                 Selection::Chosen { index, .. } => index,
                 Selection::Unavailable {

@@ -465,13 +465,7 @@ impl SqliteStore {
                 return Err(error);
             }
         };
-        let selection = kage_domain::select(
-            &snapshot,
-            &request.rules,
-            &request.policy,
-            &request.selection,
-            now,
-        );
+        let selection = lease::select(&snapshot, request, now);
         let index = match selection {
             Selection::Chosen { index, .. } => index,
             Selection::Unavailable {
