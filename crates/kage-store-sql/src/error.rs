@@ -55,7 +55,7 @@ impl Place {
         }
     }
 
-    fn unknown(&self, what: &str, error: &sqlx::Error) -> StoreError {
+    fn unknown(&self, what: &str, error: &dyn std::fmt::Display) -> StoreError {
         StoreError::Unknown(anyhow!(
             "{what} in the database at {}: {error}",
             self.location
@@ -63,7 +63,18 @@ impl Place {
     }
 
     fn sqlite_error(&self, what: &str, code: &str, error: sqlx::Error) -> StoreError {
-        let primary = code.parse::<i32>().map(|code| code & 0xff).unwrap_or(-1);
+        let code = code.parse::<i32>().unwrap_or(-1);
+        self.sqlite_code_error(what, code, &error)
+    }
+
+    /// Map a SQLite error by its (extended) result code; -1 when it has none.
+    pub(crate) fn sqlite_code_error(
+        &self,
+        what: &str,
+        code: i32,
+        error: &dyn std::fmt::Display,
+    ) -> StoreError {
+        let primary = if code < 0 { -1 } else { code & 0xff };
         let location = self.location.clone();
         match primary {
             // SQLITE_BUSY, SQLITE_LOCKED
@@ -81,7 +92,7 @@ impl Place {
                 location,
                 detail: format!("{what}: {error}"),
             },
-            _ => self.unknown(what, &error),
+            _ => self.unknown(what, error),
         }
     }
 

@@ -53,6 +53,10 @@ use crate::lease;
 use crate::schema;
 use crate::store_impl::impl_subscription_store;
 
+mod direct;
+
+use direct::{Attempt, DirectWriter};
+
 /// `PRAGMA application_id` of a Kage database: "KAGE" in ASCII.
 pub const APPLICATION_ID: i32 = 0x4B41_4745;
 
@@ -76,6 +80,10 @@ pub struct SqliteOptions {
     pub busy_retries: u32,
     /// Read connections per process (writes use one more, their own).
     pub max_connections: u32,
+    /// Run acquire and release on the caller's thread when the write lock
+    /// is free, on a SQLite connection of its own (no hand-off to sqlx's
+    /// connection thread); off, every write goes through sqlx.
+    pub direct_hot_path: bool,
 }
 
 impl Default for SqliteOptions {
@@ -84,6 +92,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             busy_retries: 5,
             max_connections: 4,
+            direct_hot_path: true,
         }
     }
 }
@@ -97,6 +106,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Connections for reads, which WAL lets run beside the writer.
     pool: SqlitePool,
+    /// Acquire and release on the caller's thread, when the lock is free.
+    direct: Option<Arc<DirectWriter>>,
     place: Place,
     path: PathBuf,
     busy_retries: u32,
@@ -209,6 +220,7 @@ impl SqliteStore {
         let store = Self {
             writer,
             pool,
+            direct: None,
             place,
             path,
             busy_retries: options.busy_retries,
@@ -219,7 +231,19 @@ impl SqliteStore {
         tx.commit()
             .await
             .map_err(|e| store.place.error("applying the schema migrations", e))?;
-        Ok(store)
+        if !options.direct_hot_path {
+            return Ok(store);
+        }
+        let direct = DirectWriter::open(
+            &store.path,
+            &store.place,
+            WAL_AUTOCHECKPOINT_PAGES,
+            WAL_SIZE_LIMIT_BYTES,
+        )?;
+        Ok(Self {
+            direct: Some(Arc::new(direct)),
+            ..store
+        })
     }
 
     /// The database file.
@@ -229,6 +253,9 @@ impl SqliteStore {
 
     /// Close every connection (the last one checkpoints the WAL).
     pub async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            direct.close();
+        }
         self.pool.close().await;
         self.writer.close().await;
     }
@@ -307,11 +334,15 @@ static BEGIN_SNAPSHOT_SQL: LazyLock<String> =
 static BEGIN_LEASE_SQL: LazyLock<String> =
     LazyLock::new(|| format!("BEGIN IMMEDIATE; {LEASE_FOR_CHANGE_SQL}"));
 
+/// The granted lease; no change when a retried acquire already took its id.
+const INSERT_LEASE_SQL: &str = "INSERT INTO leases (id, subscription_id, namespace, level, \
+    holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    ON CONFLICT (id) DO NOTHING";
+
 /// The granted lease and the commit, in one round trip (no row back: the
 /// lease id was taken by a retried acquire).
-const INSERT_LEASE_COMMIT_SQL: &str = "INSERT INTO leases (id, subscription_id, namespace, level, \
-    holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-    ON CONFLICT (id) DO NOTHING RETURNING id; COMMIT";
+static INSERT_LEASE_COMMIT_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("{INSERT_LEASE_SQL} RETURNING id; COMMIT"));
 
 // The writes of a release, numbered as one argument list: $1 lease, $2 now,
 // $3..$5 outcome, $6 subscription, $7..$13 usage, $14..$21 health,
@@ -447,6 +478,11 @@ impl SqliteStore {
         let now = truncate(now);
         let lease_id = request.lease_id;
         let what = format!("acquiring lease {lease_id}");
+        if let Some(direct) = &self.direct
+            && let Attempt::Done(outcome) = direct.acquire(request, now, &what)?
+        {
+            return Ok(outcome);
+        }
         let window_start = before(now, request.policy.rate_limit_window);
         let (mut writer, rows) = self
             .begin_batch::<SnapshotRow>(
@@ -487,16 +523,17 @@ impl SqliteStore {
             }
         };
         let lease = lease::new_lease(request, &snapshot.entries[index].subscription, now);
-        let inserted: Result<Vec<(String,)>, sqlx::Error> = sqlx::query_as(INSERT_LEASE_COMMIT_SQL)
-            .bind(lease_id.to_string())
-            .bind(lease.subscription_id.to_string())
-            .bind(lease.namespace.as_ref().map(|namespace| namespace.as_str()))
-            .bind(lease.level.as_str())
-            .bind(lease.holder.as_str())
-            .bind(to_ms(lease.acquired_at))
-            .bind(to_ms(lease.expires_at))
-            .fetch_all(&mut *writer.connection)
-            .await;
+        let inserted: Result<Vec<(String,)>, sqlx::Error> =
+            sqlx::query_as(INSERT_LEASE_COMMIT_SQL.as_str())
+                .bind(lease_id.to_string())
+                .bind(lease.subscription_id.to_string())
+                .bind(lease.namespace.as_ref().map(|namespace| namespace.as_str()))
+                .bind(lease.level.as_str())
+                .bind(lease.holder.as_str())
+                .bind(to_ms(lease.acquired_at))
+                .bind(to_ms(lease.expires_at))
+                .fetch_all(&mut *writer.connection)
+                .await;
         let inserted = match inserted {
             Ok(inserted) => {
                 writer.open = false;
@@ -539,6 +576,11 @@ impl SqliteStore {
         let now = truncate(now);
         let id = request.lease_id;
         let what = format!("releasing lease {id}");
+        if let Some(direct) = &self.direct
+            && let Attempt::Done(report) = direct.release(request, now, &what)?
+        {
+            return Ok(report);
+        }
         let (mut writer, mut rows) = self
             .begin_batch::<LeaseWithSubscriptionRow>(
                 &what,

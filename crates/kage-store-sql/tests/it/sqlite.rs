@@ -20,6 +20,12 @@ mod contract {
     super::contract_tests!(with_sqlite);
 }
 
+mod contract_through_sqlx {
+    use crate::support::with_sqlite_through_sqlx;
+
+    super::contract_tests!(with_sqlite_through_sqlx);
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -357,5 +363,94 @@ async fn an_empty_file_becomes_a_database() {
         .insert_subscription(&subscription("work"))
         .await
         .unwrap();
+    store.close().await;
+}
+
+/// Another process's write transaction, held open on a raw connection.
+async fn hold_write_lock(path: &Path) -> SqliteConnection {
+    let mut other = raw_connection(path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    other
+}
+
+#[tokio::test]
+async fn acquire_and_release_wait_for_another_writer_instead_of_failing() {
+    let (_folder, store) = sqlite_store().await;
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    let now = t("2025-06-02T10:00:00Z");
+
+    let mut other = hold_write_lock(store.path()).await;
+    let acquiring = tokio::spawn({
+        let store = store.clone();
+        async move { granted(&store, &acquire(secs(60)), now).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !acquiring.is_finished(),
+        "the acquire must wait for the lock"
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let lease = acquiring.await.unwrap();
+
+    let mut other = hold_write_lock(store.path()).await;
+    let releasing = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .release_lease(&release(lease.id, Outcome::Success, tokens(7, 8)), now)
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !releasing.is_finished(),
+        "the release must wait for the lock"
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    releasing.await.unwrap().expect("release after the lock");
+
+    let day = store
+        .daily_usage(&UsageQuery {
+            subscription: None,
+            from: t("2025-06-02T00:00:00Z"),
+            to: t("2025-06-03T00:00:00Z"),
+            utc_offset_seconds: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(day.len(), 1);
+    assert_eq!(day[0].usage.total_tokens(), 15, "counted once: {day:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_write_lock_held_past_the_busy_timeout_is_a_clear_busy_error() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("kage.db");
+    let options = kage_store_sql::SqliteOptions {
+        busy_timeout: std::time::Duration::from_millis(100),
+        busy_retries: 1,
+        ..Default::default()
+    };
+    let store = SqliteStore::open_with(&path, options).await.unwrap();
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    let _other = hold_write_lock(&path).await;
+
+    let error = store
+        .acquire_lease(&acquire(secs(60)), t("2025-06-02T10:00:00Z"))
+        .await
+        .expect_err("the lock is never given up");
+    assert!(matches!(error, StoreError::Busy { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains(path.to_str().unwrap()), "{message}");
     store.close().await;
 }

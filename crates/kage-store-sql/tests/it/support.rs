@@ -13,7 +13,7 @@ use kage_domain::{
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Lease, ReleaseLeaseRequest, SubscriptionStore,
 };
-use kage_store_sql::{PostgresStore, SqliteStore};
+use kage_store_sql::{PostgresStore, SqliteOptions, SqliteStore};
 use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -91,13 +91,33 @@ pub(crate) async fn sqlite_store() -> (TempDir, SqliteStore) {
     (folder, store)
 }
 
-/// Run a test body against a fresh SQLite store.
+/// Run a test body against a fresh SQLite store (acquire and release on the
+/// caller's thread whenever the write lock is free, as in production).
 pub(crate) async fn with_sqlite<F, Fut>(body: F)
 where
     F: FnOnce(SqliteStore) -> Fut,
     Fut: Future<Output = ()>,
 {
     let (_folder, store) = sqlite_store().await;
+    body(store.clone()).await;
+    store.close().await;
+}
+
+/// Run a test body against a fresh SQLite store whose every write goes
+/// through sqlx (the path taken when another process holds the write lock).
+pub(crate) async fn with_sqlite_through_sqlx<F, Fut>(body: F)
+where
+    F: FnOnce(SqliteStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let folder = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        direct_hot_path: false,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(folder.path().join("kage.db"), options)
+        .await
+        .expect("open sqlite store");
     body(store.clone()).await;
     store.close().await;
 }
