@@ -14,9 +14,13 @@
 //! - Writes of one process go through one connection (they are serial in
 //!   SQLite anyway): they queue in order in the process instead of polling
 //!   SQLite's lock. Reads use up to four more connections, beside it.
-//! - The hot paths, acquire and release, each take two round trips to the
-//!   connection's thread: `BEGIN IMMEDIATE` with the read, then the writes
-//!   with `COMMIT`, as statement batches.
+//! - The hot paths, acquire and release, first run on the caller's thread
+//!   through a connection of their own ([`direct`]) when the write lock is
+//!   free: no hand-off to sqlx's connection thread, which costs more than
+//!   the SQLite work on a small VM. When another process holds the lock
+//!   they take the sqlx path, which waits for it on sqlx's thread in two
+//!   round trips: `BEGIN IMMEDIATE` with the read, then the writes with
+//!   `COMMIT`, as statement batches.
 //! - Every write is one `BEGIN IMMEDIATE` transaction: it takes the file's
 //!   write lock up front, so two processes never both read the last free
 //!   slot of a capped subscription, and a transaction never has to upgrade

@@ -28,7 +28,7 @@ use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Clock, ReleaseLeaseRequest, SubscriptionStore,
     SystemClock, UsageQuery,
 };
-use kage_store_sql::{AnyStore, open_store, redact_url};
+use kage_store_sql::{AnyStore, SqliteOptions, SqliteStore, open_store, redact_url};
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
@@ -38,6 +38,7 @@ const USAGE_RECORDS: i64 = 1_000_000;
 const PROCESSES: usize = 16;
 
 /// Latencies of one measured case, with the wall time they took.
+#[derive(Clone)]
 struct Sample {
     latencies_ns: Vec<u64>,
     wall: Duration,
@@ -159,7 +160,11 @@ async fn cycle(store: &AnyStore) -> anyhow::Result<bool> {
 #[derive(Clone, Copy)]
 enum Work {
     Cycles,
-    /// Two plain write transactions (as many as one cycle has).
+    /// Cycles on a SQLite store whose every write goes through sqlx (the
+    /// path taken when another process holds the write lock).
+    CyclesThroughSqlx,
+    /// Two plain write transactions (as many as one cycle has), straight
+    /// into SQLite on the calling thread: the engine's own floor.
     BaselineSqlite,
     /// Two plain single-statement commits.
     BaselinePostgres,
@@ -169,6 +174,7 @@ impl Work {
     fn name(self) -> &'static str {
         match self {
             Self::Cycles => "cycles",
+            Self::CyclesThroughSqlx => "cycles-through-sqlx",
             Self::BaselineSqlite => "baseline-sqlite",
             Self::BaselinePostgres => "baseline-postgres",
         }
@@ -177,6 +183,7 @@ impl Work {
     fn parse(text: &str) -> anyhow::Result<Self> {
         Ok(match text {
             "cycles" => Self::Cycles,
+            "cycles-through-sqlx" => Self::CyclesThroughSqlx,
             "baseline-sqlite" => Self::BaselineSqlite,
             "baseline-postgres" => Self::BaselinePostgres,
             other => bail!("unknown work {other:?}"),
@@ -194,8 +201,16 @@ async fn run_ops(
     let mut latencies_ns = Vec::with_capacity(count);
     let mut errors = 0;
     match work {
-        Work::Cycles => {
-            let store = open_store(location).await?;
+        Work::Cycles | Work::CyclesThroughSqlx => {
+            let store = if matches!(work, Work::CyclesThroughSqlx) {
+                let options = SqliteOptions {
+                    direct_hot_path: false,
+                    ..SqliteOptions::default()
+                };
+                AnyStore::Sqlite(SqliteStore::open_with(location, options).await?)
+            } else {
+                open_store(location).await?
+            };
             for _ in 0..warmup {
                 cycle(&store).await?;
             }
@@ -220,39 +235,35 @@ async fn run_ops(
             })
         }
         Work::BaselineSqlite => {
-            let options = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(location)
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options)
-                .await?;
-            let op = async |pool: &sqlx::SqlitePool| -> anyhow::Result<()> {
+            let connection = rusqlite::Connection::open(location)?;
+            connection.busy_timeout(Duration::from_secs(5))?;
+            connection.execute_batch("PRAGMA synchronous = NORMAL")?;
+            let op = |connection: &rusqlite::Connection| -> anyhow::Result<()> {
                 for _ in 0..2 {
-                    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                    sqlx::query("INSERT INTO bench_baseline (at) VALUES ($1)")
-                        .bind(1_i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
+                    connection.execute_batch("BEGIN IMMEDIATE")?;
+                    let inserted = connection
+                        .prepare_cached("INSERT INTO bench_baseline (at) VALUES (?1)")
+                        .and_then(|mut insert| insert.execute([1_i64]));
+                    if let Err(error) = inserted {
+                        connection.execute_batch("ROLLBACK")?;
+                        return Err(error.into());
+                    }
+                    connection.execute_batch("COMMIT")?;
                 }
                 Ok(())
             };
             for _ in 0..warmup {
-                op(&pool).await?;
+                op(&connection)?;
             }
             let started = Instant::now();
             for _ in 0..count {
                 let at = Instant::now();
-                match op(&pool).await {
+                match op(&connection) {
                     Ok(()) => latencies_ns.push(at.elapsed().as_nanos() as u64),
                     Err(_) => errors += 1,
                 }
             }
             let wall = started.elapsed();
-            pool.close().await;
             Ok(Sample {
                 latencies_ns,
                 wall,
@@ -404,7 +415,7 @@ async fn cycle_rows(
         Work::BaselinePostgres
     };
     let baseline_what = if is_sqlite {
-        "2 plain write txns (IMMEDIATE)"
+        "2 plain write txns, raw SQLite"
     } else {
         "2 plain commits (INSERT)"
     };
@@ -436,9 +447,20 @@ async fn cycle_rows(
             case: "sqlite, 1 process: acquire+release".to_owned(),
             sample,
             baseline_what: baseline_what.to_owned(),
-            baseline,
+            baseline: baseline.clone(),
             target: ">= 3000/s, p99 < 2 ms".to_owned(),
             pass,
+        });
+        // For comparison: the same cycles with every write through sqlx's
+        // connection thread (Kage's path when the lock is taken).
+        let through_sqlx = run_ops(location, Work::CyclesThroughSqlx, count, 200).await?;
+        rows.push(Row {
+            case: "sqlite, 1 process, all through sqlx".to_owned(),
+            sample: through_sqlx,
+            baseline_what: baseline_what.to_owned(),
+            baseline,
+            target: "(comparison, no goal)".to_owned(),
+            pass: true,
         });
     }
     let count = if quick { 100 } else { 1000 };
