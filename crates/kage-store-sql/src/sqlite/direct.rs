@@ -13,11 +13,15 @@
 //!   and the whole transaction runs at once, or it is not and
 //!   [`Attempt::Busy`] sends the caller to the sqlx path, which waits for
 //!   the lock on sqlx's thread without holding this one.
-//! - Once begun, nothing here waits: the reads and writes touch pages in
-//!   memory and the WAL file, a commit with `synchronous = NORMAL` does not
-//!   sync, and the background task checkpoints. The caller's thread is held
-//!   for the SQLite work alone (tens of microseconds), never for a lock or a
-//!   disk flush.
+//! - Once begun, nothing here waits for a lock: the reads and writes touch
+//!   pages in memory and the WAL file, and a commit with
+//!   `synchronous = NORMAL` does not sync. The caller's thread is held for
+//!   the SQLite work (tens of microseconds). The one exception is SQLite's
+//!   own safety net: when writes outrun the background checkpointer until
+//!   the WAL holds `wal_autocheckpoint` pages (10,000, about 40 MB), the
+//!   commit that crosses the line checkpoints and syncs, as a commit on any
+//!   SQLite connection would; without it the WAL of a pool under constant
+//!   writes would grow without bound.
 //! - The statements, the domain calls and the release plan are the ones the
 //!   sqlx path uses, so both paths write the same rows; the contract suite
 //!   runs against the store with and without this path.
