@@ -30,7 +30,10 @@
 //! - Both hot paths run on one pooled connection each and begin their
 //!   transactions by hand (see `Session`), with `BEGIN` in the same
 //!   simple-query batch as the statement after it; such a batch holds only
-//!   integers and UUIDs formatted by Kage, never text from a request.
+//!   integers and UUIDs formatted by Kage, never text from a request. The
+//!   connection of the last one is kept for the next (see `Kept`): sqlx
+//!   pings every connection that goes back to its pool, one more round trip
+//!   per operation.
 //! - Migrations run under their own advisory lock, in one transaction.
 
 use std::time::Duration;
@@ -40,7 +43,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, FromRow, PgConnection, Postgres, Transaction};
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use kage_domain::{LeaseId, Selection, SubscriptionId};
@@ -64,6 +68,8 @@ pub const SUBSCRIPTION_LOCK_CLASS: i32 = 0x4B41_4745;
 /// How long a pooled connection may sit idle before it is pinged again
 /// when taken out of the pool.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// How long one connection may be kept out of the pool (see [`Kept`]).
+const KEEP_AT_MOST: Duration = Duration::from_secs(60);
 /// Acquire attempts that may lose a race for a capped subscription's last
 /// slot before one takes the pool-wide lock.
 const OPTIMISTIC_ATTEMPTS: u32 = 3;
@@ -94,6 +100,8 @@ impl Default for PostgresOptions {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The connection of the last acquire or release, for the next one.
+    kept: Arc<Kept>,
     place: Place,
 }
 
@@ -191,7 +199,16 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(connect);
-        let store = Self { pool, place };
+        let store = Self {
+            pool,
+            // Never the pool's only connection: everything else waits for
+            // the pool.
+            kept: Arc::new(Kept {
+                session: Mutex::new(None),
+                enabled: options.max_connections >= 2,
+            }),
+            place,
+        };
         let what = "applying the schema migrations";
         let mut tx = store
             .pool
@@ -215,6 +232,8 @@ impl PostgresStore {
 
     /// Close every connection.
     pub async fn close(&self) {
+        // The pool waits for every connection taken from it.
+        drop(self.kept.take());
         self.pool.close().await;
     }
 
@@ -375,26 +394,47 @@ struct ReadLeaseRow {
 /// connection is closed, which rolls it back: it never goes back to the
 /// pool mid-transaction.
 struct Session {
-    connection: PoolConnection<Postgres>,
+    /// Always present; taken only by [`Kept`]'s drop.
+    connection: Option<PoolConnection<Postgres>>,
     open: bool,
+    /// When the connection was taken from the pool.
+    taken_at: Instant,
+    /// When its last operation ended, while it is kept.
+    idle_since: Instant,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if self.open {
-            self.connection.close_on_drop();
+        if let (true, Some(connection)) = (self.open, &mut self.connection) {
+            connection.close_on_drop();
         }
     }
 }
 
 impl Session {
+    fn new(connection: PoolConnection<Postgres>) -> Self {
+        let now = Instant::now();
+        Self {
+            connection: Some(connection),
+            open: false,
+            taken_at: now,
+            idle_since: now,
+        }
+    }
+
+    fn connection(&mut self) -> &mut PgConnection {
+        self.connection
+            .as_deref_mut()
+            .expect("a session holds its connection until it is dropped")
+    }
+
     /// Run `batch`, which starts with `BEGIN`, and return its rows. A simple
     /// query takes no bind values: the batch holds integer and UUID
     /// literals formatted by Kage, never text from a request.
     async fn begin(&mut self, batch: &str) -> Result<Vec<PgRow>, sqlx::Error> {
         // Open from here on: a batch that fails halfway may have begun.
         self.open = true;
-        let rows = self.connection.fetch_all(batch).await;
+        let rows = self.connection().fetch_all(batch).await;
         if rows.is_err() {
             self.rollback().await;
         }
@@ -406,15 +446,64 @@ impl Session {
         if !self.open {
             return Ok(());
         }
-        self.connection.execute("COMMIT").await?;
+        self.connection().execute("COMMIT").await?;
         self.open = false;
         Ok(())
     }
 
     /// Roll back, or leave the connection to be closed.
     async fn rollback(&mut self) {
-        if self.open && self.connection.execute("ROLLBACK").await.is_ok() {
+        if self.open && self.connection().execute("ROLLBACK").await.is_ok() {
             self.open = false;
+        }
+    }
+}
+
+/// The connection of the last acquire or release, kept out of the pool for
+/// the next one: sqlx pings every connection that goes back to the pool, a
+/// round trip per operation. Errors and open transactions are never kept.
+struct Kept {
+    session: Mutex<Option<Session>>,
+    enabled: bool,
+}
+
+impl Kept {
+    fn take(&self) -> Option<Session> {
+        self.session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Keep `session` (the one kept before goes back to the pool), unless
+    /// it has been out of the pool for long: back there, the pool's limits
+    /// on a connection's age apply to it again.
+    fn keep(&self, mut session: Session) {
+        if !self.enabled || session.open || session.taken_at.elapsed() >= KEEP_AT_MOST {
+            return;
+        }
+        session.idle_since = Instant::now();
+        let previous = self
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(session);
+        drop(previous);
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        // A connection goes back to the pool in a task of the runtime; a
+        // store dropped after its runtime ended only closes it.
+        if tokio::runtime::Handle::try_current().is_err() {
+            let kept = self
+                .session
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(connection) = kept.as_mut().and_then(|session| session.connection.take()) {
+                drop(connection.detach());
+            }
         }
     }
 }
@@ -464,6 +553,23 @@ fn lease_id_taken(what: &str) -> StoreError {
 }
 
 impl PostgresStore {
+    /// The kept connection, or one from the pool. One kept for longer than
+    /// [`PING_IDLE_AFTER`] is pinged first, as the pool would.
+    async fn session(&self, what: &str) -> Result<Session, StoreError> {
+        if let Some(mut session) = self.kept.take()
+            && (session.idle_since.elapsed() < PING_IDLE_AFTER
+                || session.connection().ping().await.is_ok())
+        {
+            return Ok(session);
+        }
+        let connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| self.place.error(what, e))?;
+        Ok(Session::new(connection))
+    }
+
     /// Acquire on one connection. The first [`OPTIMISTIC_ATTEMPTS`] read the
     /// snapshot outside any transaction (selection only; a capped claim
     /// checks again under its lock) and then insert: for an uncapped choice
@@ -485,24 +591,25 @@ impl PostgresStore {
         request: &AcquireLeaseRequest,
         now: Timestamp,
     ) -> Result<AcquireOutcome, StoreError> {
-        let now = truncate(now);
         let what = format!("acquiring lease {}", request.lease_id);
-        let connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| self.place.error(&what, e))?;
-        let mut session = Session {
-            connection,
-            open: false,
-        };
+        let mut session = self.session(&what).await?;
+        let outcome = self
+            .acquire_on(&mut session, request, truncate(now), &what)
+            .await?;
+        self.kept.keep(session);
+        Ok(outcome)
+    }
+
+    async fn acquire_on(
+        &self,
+        session: &mut Session,
+        request: &AcquireLeaseRequest,
+        now: Timestamp,
+        what: &str,
+    ) -> Result<AcquireOutcome, StoreError> {
         for _ in 0..OPTIMISTIC_ATTEMPTS {
             let snapshot = self
-                .read_snapshot(
-                    &mut *session.connection,
-                    request.policy.rate_limit_window,
-                    now,
-                )
+                .read_snapshot(session.connection(), request.policy.rate_limit_window, now)
                 .await?;
             let index = match lease::select(&snapshot, request, now) {
                 Selection::Chosen { index, .. } => index,
@@ -511,13 +618,7 @@ impl PostgresStore {
                     passed_over,
                 } => {
                     return self
-                        .unavailable(
-                            &mut session,
-                            request,
-                            &snapshot,
-                            earliest_recovery,
-                            passed_over,
-                        )
+                        .unavailable(session, request, &snapshot, earliest_recovery, passed_over)
                         .await;
                 }
             };
@@ -527,26 +628,25 @@ impl PostgresStore {
                 session
                     .begin(&begin_claim_sql(subscription.id))
                     .await
-                    .map_err(|e| self.place.error(&what, e))?;
+                    .map_err(|e| self.place.error(what, e))?;
             }
             match self
-                .insert_lease(&mut session, request, subscription, cap, now, &what)
+                .insert_lease(session, request, subscription, cap, now, what)
                 .await?
             {
                 Some(lease) => {
                     session
                         .commit()
                         .await
-                        .map_err(|e| self.place.error(&what, e))?;
+                        .map_err(|e| self.place.error(what, e))?;
                     return Ok(AcquireOutcome::Granted(lease));
                 }
                 // Another host took its last slot since the snapshot.
                 None if cap.is_some() => session.rollback().await,
-                None => return Err(lease_id_taken(&what)),
+                None => return Err(lease_id_taken(what)),
             }
         }
-        self.acquire_serialized(&mut session, request, now, &what)
-            .await
+        self.acquire_serialized(session, request, now, what).await
     }
 
     /// The last attempt: the pool-wide lock exclusively, then the snapshot,
@@ -564,11 +664,7 @@ impl PostgresStore {
             .await
             .map_err(|e| self.place.error(what, e))?;
         let snapshot = self
-            .read_snapshot(
-                &mut *session.connection,
-                request.policy.rate_limit_window,
-                now,
-            )
+            .read_snapshot(session.connection(), request.policy.rate_limit_window, now)
             .await?;
         let index = match lease::select(&snapshot, request, now) {
             Selection::Chosen { index, .. } => index,
@@ -616,13 +712,13 @@ impl PostgresStore {
             .bind(to_ms(lease.acquired_at))
             .bind(to_ms(lease.expires_at))
             .bind(cap.map(i64::from))
-            .execute(&mut *session.connection)
+            .execute(session.connection())
             .await
             .map_err(|e| self.place.error(what, e))?;
         if inserted.rows_affected() == 1 {
             return Ok(Some(lease));
         }
-        self.fetch_lease(&mut session.connection, lease.id).await
+        self.fetch_lease(session.connection(), lease.id).await
     }
 
     /// Nothing to choose: a retried acquire whose first try was granted
@@ -636,7 +732,7 @@ impl PostgresStore {
         passed_over: Vec<(usize, kage_domain::PassOverReason)>,
     ) -> Result<AcquireOutcome, StoreError> {
         let existing = self
-            .fetch_lease(&mut session.connection, request.lease_id)
+            .fetch_lease(session.connection(), request.lease_id)
             .await?;
         session.rollback().await;
         Ok(match existing {
@@ -663,25 +759,30 @@ impl PostgresStore {
         request: &ReleaseLeaseRequest,
         now: Timestamp,
     ) -> Result<ReleaseReport, LeaseError> {
-        let now = truncate(now);
+        let what = format!("releasing lease {}", request.lease_id);
+        let mut session = self.session(&what).await?;
+        let report = self
+            .release_on(&mut session, request, truncate(now), &what)
+            .await?;
+        self.kept.keep(session);
+        Ok(report)
+    }
+
+    async fn release_on(
+        &self,
+        session: &mut Session,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+        what: &str,
+    ) -> Result<ReleaseReport, LeaseError> {
         let id = request.lease_id;
-        let what = format!("releasing lease {id}");
-        let connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| self.place.error(&what, e))?;
-        let mut session = Session {
-            connection,
-            open: false,
-        };
         let read: Option<ReadLeaseRow> = sqlx::query_as(READ_LEASE_SQL)
             .bind(id.to_string())
-            .fetch_optional(&mut *session.connection)
+            .fetch_optional(session.connection())
             .await
-            .map_err(|e| self.place.error(&what, e))?;
+            .map_err(|e| self.place.error(what, e))?;
         if let Some(report) = self
-            .write_release(&mut session, request, read, false, now, &what)
+            .write_release(session, request, read, false, now, what)
             .await?
         {
             return Ok(report);
@@ -689,15 +790,15 @@ impl PostgresStore {
         let rows = session
             .begin(&begin_locked_release_sql(id))
             .await
-            .map_err(|e| self.place.error(&what, e))?;
+            .map_err(|e| self.place.error(what, e))?;
         let read = rows
             .first()
             .map(ReadLeaseRow::from_row)
             .transpose()
-            .map_err(|e| self.place.error(&what, e));
+            .map_err(|e| self.place.error(what, e));
         let written = match read {
             Ok(read) => {
-                self.write_release(&mut session, request, read, true, now, &what)
+                self.write_release(session, request, read, true, now, what)
                     .await
             }
             Err(error) => Err(error.into()),
@@ -707,7 +808,7 @@ impl PostgresStore {
                 session
                     .commit()
                     .await
-                    .map_err(|e| self.place.error(&what, e))?;
+                    .map_err(|e| self.place.error(what, e))?;
                 Ok(report)
             }
             // Both rows are locked: only a release earlier in this
@@ -777,7 +878,7 @@ impl PostgresStore {
                 .bind(read.subscription_version)
         };
         let released: i64 = statement
-            .fetch_one(&mut *session.connection)
+            .fetch_one(session.connection())
             .await
             .map_err(|e| self.place.error(what, e))?;
         if released != 1 {
