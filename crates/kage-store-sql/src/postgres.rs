@@ -22,11 +22,11 @@
 //!   no transaction: the lease and its subscription read, then every write
 //!   in one statement of data-modifying CTEs that does nothing if either row
 //!   changed since the read (by its `xmin`; see `release_lease_impl`). One
-//!   that changes the health, or whose rows changed, locks both instead:
-//!   `BEGIN` with the read, the lease `FOR UPDATE` and the subscription
-//!   `FOR NO KEY UPDATE` (so health changes never interleave), the writes,
-//!   `COMMIT`. Either way a retried release waits for the first on the lease
-//!   row and then finds it released. Releases commit durably.
+//!   that changes the health, or whose rows changed, then locks both in
+//!   three more: `BEGIN` with the read, the lease `FOR UPDATE` and the
+//!   subscription `FOR NO KEY UPDATE` (so health changes never interleave),
+//!   the writes, `COMMIT`. Either way a retried release waits for the first
+//!   on the lease row and then finds it released. Releases commit durably.
 //! - Both hot paths run on one pooled connection each and begin their
 //!   transactions by hand (see `Session`), with `BEGIN` in the same
 //!   simple-query batch as the statement after it; such a batch holds only
@@ -746,8 +746,8 @@ impl PostgresStore {
     /// subscription without a lock or a transaction, then write everything
     /// in one statement that checks that neither row changed since (two
     /// round trips). Releases that change the health, and those whose rows
-    /// changed since they were read, lock both rows instead: `BEGIN` with
-    /// the read, every write in one statement, `COMMIT` (three).
+    /// changed since they were read, then lock both rows: `BEGIN` with the
+    /// read again, every write in one statement, `COMMIT` (three more).
     ///
     /// The unlocked form is as safe as the locked one: the lease row is
     /// locked by the `UPDATE` that releases it, so a retried release (or a
