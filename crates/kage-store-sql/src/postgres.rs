@@ -4,40 +4,55 @@
 //! - Connecting is bounded by a timeout (5 s by default): an unreachable
 //!   server or a wrong password is a clear [`StoreError::Unavailable`] naming
 //!   the URL without its password, never a hang.
-//! - An acquire reads the pool and selects without a lock. When the chosen
-//!   subscription has a cap, it then takes that subscription's advisory lock
-//!   (transaction-level, so held until commit) and counts its live leases
-//!   again; if another host took the last slot meanwhile, the attempt starts
-//!   over. After a few lost races an attempt takes the pool-wide lock
-//!   exclusively instead (capped claims hold it shared), so it cannot lose
-//!   again. Uncapped subscriptions need no lock at all: nothing can overfill
-//!   them. This is correct under any number of hosts, and acquires on
-//!   different subscriptions never wait for each other. Their commits do not
-//!   wait for the WAL flush (see `begin_acquire`); releases, which carry
-//!   usage and outcomes, do.
-//! - A release takes four round trips: `BEGIN`, the lease and its
-//!   subscription read and locked, every write in one statement of
-//!   data-modifying CTEs, `COMMIT`.
-//! - A release locks its lease row (`FOR UPDATE`), so a retried release waits
-//!   for the first and then finds it released; it locks its subscription row
-//!   (`FOR NO KEY UPDATE`) so health changes never interleave.
+//! - An acquire reads the pool and selects without a lock or a transaction.
+//!   An uncapped choice is then one `INSERT` (two round trips in all):
+//!   nothing can overfill it. A capped one takes, in the same round trip as
+//!   `BEGIN`, that subscription's advisory lock (transaction-level, so held
+//!   until commit), then inserts the lease only if its live leases, counted
+//!   again in that statement, are below the cap, then commits (four round
+//!   trips); if another host took the last slot meanwhile, the attempt
+//!   starts over. After a few lost races an attempt takes the pool-wide lock
+//!   exclusively before reading the pool (capped claims hold it shared), so
+//!   it cannot lose again. This is correct under any number of hosts, and
+//!   acquires on different subscriptions never wait for each other. Their
+//!   commits do not wait for the WAL flush (see `acquire_lease_impl`);
+//!   releases, which carry usage and outcomes, do.
+//! - A release that leaves the subscription's health as it was (a success
+//!   on a healthy subscription, the common case) takes two round trips and
+//!   no transaction: the lease and its subscription read, then every write
+//!   in one statement of data-modifying CTEs that does nothing if either row
+//!   changed since the read (by its `xmin`; see `release_lease_impl`). One
+//!   that changes the health, or whose rows changed, then locks both in
+//!   three more: `BEGIN` with the read, the lease `FOR UPDATE` and the
+//!   subscription `FOR NO KEY UPDATE` (so health changes never interleave),
+//!   the writes, `COMMIT`. Either way a retried release waits for the first
+//!   on the lease row and then finds it released. Releases commit durably.
+//! - Both hot paths run on one pooled connection each and begin their
+//!   transactions by hand (see `Session`), with `BEGIN` in the same
+//!   simple-query batch as the statement after it; such a batch holds only
+//!   integers and UUIDs formatted by Kage, never text from a request. The
+//!   connection of the last one is kept for the next (see `Kept`): sqlx
+//!   pings every connection that goes back to its pool, one more round trip
+//!   per operation.
 //! - Migrations run under their own advisory lock, in one transaction.
 
 use std::time::Duration;
 
 use kage_ports::StoreError;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection, Postgres, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, Executor, FromRow, PgConnection, Postgres, Transaction};
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::Instant;
 
 use jiff::Timestamp;
-use kage_domain::Selection;
+use kage_domain::{LeaseId, Selection, SubscriptionId};
 use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, LeaseError, ReleaseLeaseRequest, ReleaseReport,
+    AcquireLeaseRequest, AcquireOutcome, Lease, LeaseError, ReleaseLeaseRequest, ReleaseReport,
 };
 
-use crate::codec::{HealthParams, UsageParams, to_ms, truncate};
+use crate::codec::{HealthParams, LeaseWithSubscriptionRow, UsageParams, to_ms, truncate};
 use crate::error::{Backend, Place, redact_url};
 use crate::lease;
 use crate::schema;
@@ -50,6 +65,11 @@ pub const MIGRATE_LOCK_KEY: i64 = 0x4B41_4745_0000_0002;
 /// The first key of the two-key advisory locks of capped subscriptions
 /// ("KAGE"); the second is `hashtext(subscription id)`.
 pub const SUBSCRIPTION_LOCK_CLASS: i32 = 0x4B41_4745;
+/// How long a pooled connection may sit idle before it is pinged again
+/// when taken out of the pool.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// How long one connection may be kept out of the pool (see [`Kept`]).
+const KEEP_AT_MOST: Duration = Duration::from_secs(60);
 /// Acquire attempts that may lose a race for a capped subscription's last
 /// slot before one takes the pool-wide lock.
 const OPTIMISTIC_ATTEMPTS: u32 = 3;
@@ -80,6 +100,8 @@ impl Default for PostgresOptions {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The connection of the last acquire or release, for the next one.
+    kept: Arc<Kept>,
     place: Place,
 }
 
@@ -161,8 +183,32 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection when it goes back to the pool, and
+            // by default again when it is taken out: a round trip per
+            // operation. A connection back for less than `PING_IDLE_AFTER`
+            // answered that first ping just now; one idle for longer (the
+            // server may have restarted, a firewall may have dropped it) is
+            // pinged, and replaced if it does not answer.
+            .test_before_acquire(false)
+            .before_acquire(|connection, metadata| {
+                Box::pin(async move {
+                    if metadata.idle_for >= PING_IDLE_AFTER {
+                        connection.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(connect);
-        let store = Self { pool, place };
+        let store = Self {
+            pool,
+            // Never the pool's only connection: everything else waits for
+            // the pool.
+            kept: Arc::new(Kept {
+                session: Mutex::new(None),
+                enabled: options.max_connections >= 2,
+            }),
+            place,
+        };
         let what = "applying the schema migrations";
         let mut tx = store
             .pool
@@ -186,6 +232,8 @@ impl PostgresStore {
 
     /// Close every connection.
     pub async fn close(&self) {
+        // The pool waits for every connection taken from it.
+        drop(self.kept.take());
         self.pool.close().await;
     }
 
@@ -202,81 +250,6 @@ impl PostgresStore {
             .begin()
             .await
             .map_err(|e| self.place.error(what, e))
-    }
-
-    /// One acquire attempt's transaction. The first attempts are optimistic
-    /// (the snapshot is read without a lock and the choice checked in
-    /// [`Self::claim`]); after [`OPTIMISTIC_ATTEMPTS`] lost races the attempt
-    /// takes the pool-wide acquire lock exclusively, which waits for every
-    /// capped claim in flight and keeps new ones out, so its snapshot is
-    /// final.
-    ///
-    /// Every acquire commits without waiting for the WAL flush
-    /// (`synchronous_commit` off for that transaction only): locks are held
-    /// for round trips, not for a disk flush. The lease is visible to every
-    /// other transaction at once and durable at the next flush (any release,
-    /// which stays synchronous, flushes it); only a server crash in that
-    /// fraction of a second can lose it, and then its holder's heartbeat or
-    /// release gets [`kage_ports::LeaseError::NotFound`].
-    async fn begin_acquire(
-        &self,
-        attempt: u32,
-        what: &str,
-    ) -> Result<(Transaction<'static, Postgres>, bool), StoreError> {
-        // One round trip: the simple-query protocol takes both statements.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
-            .await
-            .map_err(|e| self.place.error(what, e))?;
-        let serialized = attempt >= OPTIMISTIC_ATTEMPTS;
-        if serialized {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(ACQUIRE_LOCK_KEY)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.place.error(what, e))?;
-        }
-        Ok((tx, serialized))
-    }
-
-    /// Make sure the chosen subscription still has room. A capped one is
-    /// locked (its own advisory lock, plus the pool-wide one shared) and its
-    /// live leases counted again: any acquire that filled it since the
-    /// snapshot held the same lock until it committed, so the count sees it.
-    async fn claim(
-        &self,
-        tx: &mut Transaction<'static, Postgres>,
-        serialized: bool,
-        subscription: &kage_domain::Subscription,
-        now: jiff::Timestamp,
-        what: &str,
-    ) -> Result<bool, StoreError> {
-        if serialized {
-            return Ok(true);
-        }
-        let Some(cap) = subscription.max_concurrent else {
-            return Ok(true);
-        };
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2, hashtext($3))",
-        )
-        .bind(ACQUIRE_LOCK_KEY)
-        .bind(SUBSCRIPTION_LOCK_CLASS)
-        .bind(subscription.id.to_string())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.place.error(what, e))?;
-        let live: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM leases WHERE subscription_id = $1 AND released_at IS NULL \
-             AND expires_at > $2",
-        )
-        .bind(subscription.id.to_string())
-        .bind(now.as_millisecond())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(|e| self.place.error(what, e))?;
-        Ok(live < i64::from(cap))
     }
 
     /// Keep usage records from being written until the transaction ends
@@ -317,10 +290,21 @@ impl_subscription_store!(
 
 // The writes of a release as one statement of data-modifying CTEs, numbered
 // as one argument list: $1 lease, $2 now, $3..$5 outcome, $6 subscription,
-// $7..$13 usage, $14..$21 health, $22..$25 transition.
+// $7..$13 usage, $14..$21 health, $22..$25 transition, and in the checked
+// form $26..$27 the versions of the lease and subscription rows read.
 const RELEASE_LEASE_CTE: &str = "WITH released AS (UPDATE leases SET released_at = $2, \
     outcome = $3, outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL \
     RETURNING id)";
+/// [`RELEASE_LEASE_CTE`] only if neither row changed since it was read
+/// (see [`PostgresStore::release_lease_impl`]). A row's `xmin` is the
+/// transaction that wrote that version: any update makes a new one, a row
+/// lock does not. The lease's is checked by the `UPDATE`, which locks the
+/// row and, if another transaction changed it meanwhile, checks its newest
+/// version again; the subscription's is read, not locked.
+const RELEASE_LEASE_CHECKED_CTE: &str = "WITH released AS (UPDATE leases SET released_at = $2, \
+    outcome = $3, outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL \
+    AND CAST(xmin AS TEXT) = $26 AND EXISTS (SELECT 1 FROM subscriptions \
+    WHERE id = $6 AND CAST(xmin AS TEXT) = $27) RETURNING id)";
 const RELEASE_USAGE_CTE: &str = ", usage AS (INSERT INTO usage_records (lease_id, \
     subscription_id, at, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, \
     total_tokens, cost_micros, model) SELECT $1, $6, $2, $7, $8, $9, $10, $11, $12, $13 \
@@ -333,12 +317,20 @@ const RELEASE_EVENT_CTE: &str = ", event AS (INSERT INTO state_events (subscript
     from_state, to_state, until, reason, lease_id) SELECT $6, $2, $22, $23, $24, $25, $1 \
     FROM released RETURNING 1)";
 
+/// Bit 8 of a release statement's index: the checked form.
+const CHECKED: usize = 8;
+
 /// Every combination of a release's writes: bit 1 usage, bit 2 health,
-/// bit 4 transition. The statement returns how many leases it released.
+/// bit 4 transition, bit 8 [`CHECKED`]. The statement returns how many
+/// leases it released.
 static RELEASE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
-    (0..8)
-        .map(|parts: u8| {
-            let mut sql = RELEASE_LEASE_CTE.to_owned();
+    (0..16)
+        .map(|parts: usize| {
+            let mut sql = if parts & CHECKED != 0 {
+                RELEASE_LEASE_CHECKED_CTE.to_owned()
+            } else {
+                RELEASE_LEASE_CTE.to_owned()
+            };
             for (bit, part) in [
                 (1, RELEASE_USAGE_CTE),
                 (2, RELEASE_HEALTH_CTE),
@@ -354,104 +346,502 @@ static RELEASE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The lease to release with its subscription's full row, and the versions
+/// of both rows; the id follows.
+macro_rules! read_lease_sql {
+    () => {
+        concat!(
+            "SELECT ",
+            crate::store_impl::lease_columns!(),
+            ", ",
+            crate::store_impl::subscription_columns!(),
+            ", CAST(l.xmin AS TEXT) AS lease_version, CAST(s.xmin AS TEXT) AS subscription_version \
+             FROM leases l JOIN subscriptions s ON s.id = l.subscription_id WHERE l.id = "
+        )
+    };
+}
+
+/// The lease to release, read without a lock.
+const READ_LEASE_SQL: &str = concat!(read_lease_sql!(), "$1");
+
+/// `BEGIN` and the lease to release with its subscription, both locked. The
+/// id is a UUID formatted here, safe as a literal.
+fn begin_locked_release_sql(lease: LeaseId) -> String {
+    format!(
+        concat!(
+            "BEGIN; ",
+            read_lease_sql!(),
+            "'{}' FOR UPDATE OF l FOR NO KEY UPDATE OF s"
+        ),
+        lease.as_uuid().hyphenated()
+    )
+}
+
+/// A lease as a release reads it.
+#[derive(sqlx::FromRow)]
+struct ReadLeaseRow {
+    #[sqlx(flatten)]
+    row: LeaseWithSubscriptionRow,
+    lease_version: String,
+    subscription_version: String,
+}
+
+/// A pooled connection whose transaction is begun and ended by hand, so
+/// that `BEGIN` travels in one simple-query batch with the statement after
+/// it (sqlx's `Transaction` discards the rows of its `BEGIN` batch, and
+/// cannot tell whether a failed batch left a transaction open). Dropped
+/// while the transaction may be open (an error, or a cancelled future), the
+/// connection is closed, which rolls it back: it never goes back to the
+/// pool mid-transaction.
+struct Session {
+    /// Always present; taken only by [`Kept`]'s drop.
+    connection: Option<PoolConnection<Postgres>>,
+    open: bool,
+    /// When the connection was taken from the pool.
+    taken_at: Instant,
+    /// When its last operation ended, while it is kept.
+    idle_since: Instant,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let (true, Some(connection)) = (self.open, &mut self.connection) {
+            connection.close_on_drop();
+        }
+    }
+}
+
+impl Session {
+    fn new(connection: PoolConnection<Postgres>) -> Self {
+        let now = Instant::now();
+        Self {
+            connection: Some(connection),
+            open: false,
+            taken_at: now,
+            idle_since: now,
+        }
+    }
+
+    fn connection(&mut self) -> &mut PgConnection {
+        self.connection
+            .as_deref_mut()
+            .expect("a session holds its connection until it is dropped")
+    }
+
+    /// Run `batch`, which starts with `BEGIN`, and return its rows. A simple
+    /// query takes no bind values: the batch holds integer and UUID
+    /// literals formatted by Kage, never text from a request.
+    async fn begin(&mut self, batch: &str) -> Result<Vec<PgRow>, sqlx::Error> {
+        // Open from here on: a batch that fails halfway may have begun.
+        self.open = true;
+        let rows = self.connection().fetch_all(batch).await;
+        if rows.is_err() {
+            self.rollback().await;
+        }
+        rows
+    }
+
+    /// Commit the transaction, if one is open.
+    async fn commit(&mut self) -> Result<(), sqlx::Error> {
+        if !self.open {
+            return Ok(());
+        }
+        self.connection().execute("COMMIT").await?;
+        self.open = false;
+        Ok(())
+    }
+
+    /// Roll back, or leave the connection to be closed.
+    async fn rollback(&mut self) {
+        if self.open && self.connection().execute("ROLLBACK").await.is_ok() {
+            self.open = false;
+        }
+    }
+}
+
+/// The connection of the last acquire or release, kept out of the pool for
+/// the next one: sqlx pings every connection that goes back to the pool, a
+/// round trip per operation. Errors and open transactions are never kept.
+struct Kept {
+    session: Mutex<Option<Session>>,
+    enabled: bool,
+}
+
+impl Kept {
+    fn take(&self) -> Option<Session> {
+        self.session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Keep `session` (the one kept before goes back to the pool), unless
+    /// it has been out of the pool for long: back there, the pool's limits
+    /// on a connection's age apply to it again.
+    fn keep(&self, mut session: Session) {
+        if !self.enabled || session.open || session.taken_at.elapsed() >= KEEP_AT_MOST {
+            return;
+        }
+        session.idle_since = Instant::now();
+        let previous = self
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(session);
+        drop(previous);
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        // A connection goes back to the pool in a task of the runtime; a
+        // store dropped after its runtime ended only closes it.
+        if tokio::runtime::Handle::try_current().is_err() {
+            let kept = self
+                .session
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(connection) = kept.as_mut().and_then(|session| session.connection.take()) {
+                drop(connection.detach());
+            }
+        }
+    }
+}
+
+/// `BEGIN` and the locks of a capped claim: the pool-wide key shared, the
+/// subscription's own key exclusively. The id is a UUID formatted here (hex
+/// digits and hyphens), safe as a literal; the key stays
+/// `hashtext(id)`, as every Kage version computes it, so that hosts of
+/// different versions still exclude each other.
+fn begin_claim_sql(subscription: SubscriptionId) -> String {
+    format!(
+        "BEGIN; SELECT pg_advisory_xact_lock_shared({ACQUIRE_LOCK_KEY}), \
+         pg_advisory_xact_lock({SUBSCRIPTION_LOCK_CLASS}, hashtext('{}'))",
+        subscription.as_uuid().hyphenated()
+    )
+}
+
+/// `BEGIN` and the pool-wide key exclusively: the serialized attempt.
+static BEGIN_SERIALIZED_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock({ACQUIRE_LOCK_KEY})"));
+
+/// The lease, when `$8` is NULL (no cap to check) or its subscription has
+/// fewer than `$8` live leases; `$1..$7` as in the `leases` columns listed.
+/// No row is inserted when the subscription is full or the lease id exists
+/// (a retried acquire).
+///
+/// Its commit does not wait for the WAL flush: `set_config(..., true)`
+/// lasts until the end of the transaction, the implicit one of a statement
+/// run alone included, where `SET LOCAL` would need a `BEGIN`.
+///
+/// For a capped claim this runs after the statement that took the locks:
+/// in READ COMMITTED each statement reads the commits made before it
+/// started, so the count sees every claim that held the subscription's lock
+/// before this one.
+const INSERT_LEASE_SQL: &str = "INSERT INTO leases (id, subscription_id, namespace, level, \
+    holder, acquired_at, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
+    FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit \
+    WHERE $8::BIGINT IS NULL OR (SELECT COUNT(*) FROM leases WHERE subscription_id = $2 \
+    AND released_at IS NULL AND expires_at > $6) < $8 \
+    ON CONFLICT (id) DO NOTHING";
+
+/// The error of an acquire whose lease id exists but cannot be read.
+fn lease_id_taken(what: &str) -> StoreError {
+    StoreError::Unknown(anyhow::anyhow!(
+        "{what}: the lease id is taken but its lease cannot be read"
+    ))
+}
+
 impl PostgresStore {
+    /// The kept connection, or one from the pool. One kept for longer than
+    /// [`PING_IDLE_AFTER`] is pinged first, as the pool would.
+    async fn session(&self, what: &str) -> Result<Session, StoreError> {
+        if let Some(mut session) = self.kept.take()
+            && (session.idle_since.elapsed() < PING_IDLE_AFTER
+                || session.connection().ping().await.is_ok())
+        {
+            return Ok(session);
+        }
+        let connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| self.place.error(what, e))?;
+        Ok(Session::new(connection))
+    }
+
+    /// Acquire on one connection. The first [`OPTIMISTIC_ATTEMPTS`] read the
+    /// snapshot outside any transaction (selection only; a capped claim
+    /// checks again under its lock) and then insert: for an uncapped choice
+    /// one statement and no transaction (two round trips in all), for a
+    /// capped one `BEGIN` with its locks, the insert with the cap check,
+    /// `COMMIT` (four). If another host took the last slot meanwhile, the
+    /// attempt starts over. The last attempt takes the pool-wide lock
+    /// exclusively before its snapshot, which waits for every capped claim
+    /// in flight and keeps new ones out, so its choice is final.
+    ///
+    /// Every acquire commits without waiting for the WAL flush: locks are
+    /// held for round trips, not for a disk flush. The lease is visible to
+    /// every other transaction at once and durable at the next flush (any
+    /// release, which stays synchronous, flushes it); only a server crash in
+    /// that fraction of a second can lose it, and then its holder's
+    /// heartbeat or release gets [`kage_ports::LeaseError::NotFound`].
     async fn acquire_lease_impl(
         &self,
         request: &AcquireLeaseRequest,
         now: Timestamp,
     ) -> Result<AcquireOutcome, StoreError> {
-        let now = truncate(now);
-        let lease_id = request.lease_id;
-        let what = format!("acquiring lease {lease_id}");
-        let mut attempt = 0;
-        loop {
-            let (mut tx, serialized) = self.begin_acquire(attempt, &what).await?;
-            attempt += 1;
+        let what = format!("acquiring lease {}", request.lease_id);
+        let mut session = self.session(&what).await?;
+        let outcome = self
+            .acquire_on(&mut session, request, truncate(now), &what)
+            .await?;
+        self.kept.keep(session);
+        Ok(outcome)
+    }
+
+    async fn acquire_on(
+        &self,
+        session: &mut Session,
+        request: &AcquireLeaseRequest,
+        now: Timestamp,
+        what: &str,
+    ) -> Result<AcquireOutcome, StoreError> {
+        for _ in 0..OPTIMISTIC_ATTEMPTS {
             let snapshot = self
-                .read_snapshot(&mut *tx, request.policy.rate_limit_window, now)
+                .read_snapshot(session.connection(), request.policy.rate_limit_window, now)
                 .await?;
-            let selection = lease::select(&snapshot, request, now);
-            let index = match selection {
+            let index = match lease::select(&snapshot, request, now) {
                 Selection::Chosen { index, .. } => index,
                 Selection::Unavailable {
                     earliest_recovery,
                     passed_over,
                 } => {
-                    // A retried acquire whose first try was granted (and now
-                    // fills the pool) gets that lease.
-                    let existing = self.fetch_lease(&mut tx, lease_id).await?;
-                    tx.rollback()
-                        .await
-                        .map_err(|e| self.place.error(&what, e))?;
-                    if let Some(lease) = existing {
-                        return Ok(AcquireOutcome::Granted(lease));
-                    }
-                    return Ok(lease::unavailable(
-                        &snapshot,
-                        earliest_recovery,
-                        passed_over,
-                    ));
+                    return self
+                        .unavailable(session, request, &snapshot, earliest_recovery, passed_over)
+                        .await;
                 }
             };
             let subscription = &snapshot.entries[index].subscription;
-            if !self
-                .claim(&mut tx, serialized, subscription, now, &what)
+            let cap = subscription.max_concurrent;
+            if cap.is_some() {
+                session
+                    .begin(&begin_claim_sql(subscription.id))
+                    .await
+                    .map_err(|e| self.place.error(what, e))?;
+            }
+            match self
+                .insert_lease(session, request, subscription, cap, now, what)
                 .await?
             {
+                Some(lease) => {
+                    session
+                        .commit()
+                        .await
+                        .map_err(|e| self.place.error(what, e))?;
+                    return Ok(AcquireOutcome::Granted(lease));
+                }
                 // Another host took its last slot since the snapshot.
-                tx.rollback()
-                    .await
-                    .map_err(|e| self.place.error(&what, e))?;
-                continue;
+                None if cap.is_some() => session.rollback().await,
+                None => return Err(lease_id_taken(what)),
             }
-            let lease = lease::new_lease(request, subscription, now);
-            let inserted = sqlx::query(
-                "INSERT INTO leases (id, subscription_id, namespace, level, holder, acquired_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(lease_id.to_string())
+        }
+        self.acquire_serialized(session, request, now, what).await
+    }
+
+    /// The last attempt: the pool-wide lock exclusively, then the snapshot,
+    /// whose choice no capped claim can overtake (so no cap is checked
+    /// again).
+    async fn acquire_serialized(
+        &self,
+        session: &mut Session,
+        request: &AcquireLeaseRequest,
+        now: Timestamp,
+        what: &str,
+    ) -> Result<AcquireOutcome, StoreError> {
+        session
+            .begin(&BEGIN_SERIALIZED_SQL)
+            .await
+            .map_err(|e| self.place.error(what, e))?;
+        let snapshot = self
+            .read_snapshot(session.connection(), request.policy.rate_limit_window, now)
+            .await?;
+        let index = match lease::select(&snapshot, request, now) {
+            Selection::Chosen { index, .. } => index,
+            Selection::Unavailable {
+                earliest_recovery,
+                passed_over,
+            } => {
+                return self
+                    .unavailable(session, request, &snapshot, earliest_recovery, passed_over)
+                    .await;
+            }
+        };
+        let subscription = &snapshot.entries[index].subscription;
+        let lease = self
+            .insert_lease(session, request, subscription, None, now, what)
+            .await?
+            .ok_or_else(|| lease_id_taken(what))?;
+        session
+            .commit()
+            .await
+            .map_err(|e| self.place.error(what, e))?;
+        Ok(AcquireOutcome::Granted(lease))
+    }
+
+    /// Insert the lease, checking `cap` (if any) in the same statement.
+    /// When no row is inserted, a retried acquire whose first try was
+    /// granted gets that lease rather than a second one; `None` means
+    /// neither: the subscription was full.
+    async fn insert_lease(
+        &self,
+        session: &mut Session,
+        request: &AcquireLeaseRequest,
+        subscription: &kage_domain::Subscription,
+        cap: Option<u32>,
+        now: Timestamp,
+        what: &str,
+    ) -> Result<Option<Lease>, StoreError> {
+        let lease = lease::new_lease(request, subscription, now);
+        let inserted = sqlx::query(INSERT_LEASE_SQL)
+            .bind(lease.id.to_string())
             .bind(subscription.id.to_string())
             .bind(lease.namespace.as_ref().map(|namespace| namespace.as_str()))
             .bind(lease.level.as_str())
             .bind(lease.holder.as_str())
             .bind(to_ms(lease.acquired_at))
             .bind(to_ms(lease.expires_at))
-            .execute(&mut *tx)
+            .bind(cap.map(i64::from))
+            .execute(session.connection())
             .await
-            .map_err(|e| self.place.error(&what, e))?;
-            if inserted.rows_affected() == 0 {
-                // A retried acquire: the lease exists; grant it again rather
-                // than a second one.
-                let existing = self.fetch_lease(&mut tx, lease_id).await?;
-                tx.rollback()
-                    .await
-                    .map_err(|e| self.place.error(&what, e))?;
-                return existing.map(AcquireOutcome::Granted).ok_or_else(|| {
-                    StoreError::Unknown(anyhow::anyhow!(
-                        "{what}: the lease id is taken but its lease cannot be read"
-                    ))
-                });
-            }
-            tx.commit().await.map_err(|e| self.place.error(&what, e))?;
-            return Ok(AcquireOutcome::Granted(lease));
+            .map_err(|e| self.place.error(what, e))?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Some(lease));
         }
+        self.fetch_lease(session.connection(), lease.id).await
     }
 
-    /// Release in four round trips: `BEGIN`, the lease and its subscription
-    /// locked, every write in one statement, `COMMIT`.
+    /// Nothing to choose: a retried acquire whose first try was granted
+    /// (and now fills the pool) gets that lease; otherwise "unavailable".
+    async fn unavailable(
+        &self,
+        session: &mut Session,
+        request: &AcquireLeaseRequest,
+        snapshot: &kage_domain::PoolSnapshot,
+        earliest_recovery: Option<Timestamp>,
+        passed_over: Vec<(usize, kage_domain::PassOverReason)>,
+    ) -> Result<AcquireOutcome, StoreError> {
+        let existing = self
+            .fetch_lease(session.connection(), request.lease_id)
+            .await?;
+        session.rollback().await;
+        Ok(match existing {
+            Some(lease) => AcquireOutcome::Granted(lease),
+            None => lease::unavailable(snapshot, earliest_recovery, passed_over),
+        })
+    }
+
+    /// Release. Most releases leave the subscription's health as it was
+    /// (a success on a healthy subscription): those read the lease and its
+    /// subscription without a lock or a transaction, then write everything
+    /// in one statement that checks that neither row changed since (two
+    /// round trips). Releases that change the health, and those whose rows
+    /// changed since they were read, then lock both rows: `BEGIN` with the
+    /// read again, every write in one statement, `COMMIT` (three more).
+    ///
+    /// The unlocked form is as safe as the locked one: the lease row is
+    /// locked by the `UPDATE` that releases it, so a retried release (or a
+    /// heartbeat) in between is seen, and a health change committed before
+    /// the write is seen too; one committed after it did not depend on this
+    /// release, which did not change the health.
     async fn release_lease_impl(
         &self,
         request: &ReleaseLeaseRequest,
         now: Timestamp,
     ) -> Result<ReleaseReport, LeaseError> {
-        let now = truncate(now);
+        let what = format!("releasing lease {}", request.lease_id);
+        let mut session = self.session(&what).await?;
+        let report = self
+            .release_on(&mut session, request, truncate(now), &what)
+            .await?;
+        self.kept.keep(session);
+        Ok(report)
+    }
+
+    async fn release_on(
+        &self,
+        session: &mut Session,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+        what: &str,
+    ) -> Result<ReleaseReport, LeaseError> {
         let id = request.lease_id;
-        let what = format!("releasing lease {id}");
-        let mut tx = self.begin_write(&what).await?;
-        let Some((mut lease, subscription)) = self.fetch_lease_for_change(&mut tx, id).await?
-        else {
+        let read: Option<ReadLeaseRow> = sqlx::query_as(READ_LEASE_SQL)
+            .bind(id.to_string())
+            .fetch_optional(session.connection())
+            .await
+            .map_err(|e| self.place.error(what, e))?;
+        if let Some(report) = self
+            .write_release(session, request, read, false, now, what)
+            .await?
+        {
+            return Ok(report);
+        }
+        let rows = session
+            .begin(&begin_locked_release_sql(id))
+            .await
+            .map_err(|e| self.place.error(what, e))?;
+        let read = rows
+            .first()
+            .map(ReadLeaseRow::from_row)
+            .transpose()
+            .map_err(|e| self.place.error(what, e));
+        let written = match read {
+            Ok(read) => {
+                self.write_release(session, request, read, true, now, what)
+                    .await
+            }
+            Err(error) => Err(error.into()),
+        };
+        match written {
+            Ok(Some(report)) => {
+                session
+                    .commit()
+                    .await
+                    .map_err(|e| self.place.error(what, e))?;
+                Ok(report)
+            }
+            // Both rows are locked: only a release earlier in this
+            // transaction could have released it, and there is none.
+            Ok(None) => {
+                session.rollback().await;
+                Err(LeaseError::AlreadyReleased(id))
+            }
+            Err(error) => {
+                session.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Write the release of the lease `read`: under the locks of `locked`,
+    /// or else only if it leaves the health as it was and neither row
+    /// changed since it was read. `None` when that was not the case.
+    async fn write_release(
+        &self,
+        session: &mut Session,
+        request: &ReleaseLeaseRequest,
+        read: Option<ReadLeaseRow>,
+        locked: bool,
+        now: Timestamp,
+        what: &str,
+    ) -> Result<Option<ReleaseReport>, LeaseError> {
+        let id = request.lease_id;
+        let Some(read) = read else {
             return Err(LeaseError::NotFound(id));
         };
+        let mut lease = read.row.lease.into_domain()?;
+        let subscription = read.row.subscription.into_domain()?;
         if lease.released_at.is_some() {
             // Retried after a timeout: the first release counted everything.
             return Err(LeaseError::AlreadyReleased(id));
@@ -461,11 +851,16 @@ impl PostgresStore {
             result,
             parts,
         } = crate::store_impl::ReleasePlan::new(&lease, &subscription, request, now);
+        let changes_health = result.health != subscription.health;
+        if !locked && changes_health {
+            return Ok(None);
+        }
         let usage = UsageParams::new(&request.usage);
         let health = HealthParams::new(&result.health);
         let transition = result.transition.as_ref();
-        let released: i64 = crate::store_impl::bind_release!(
-            sqlx::query_scalar(&RELEASE_SQL[parts]),
+        let sql = &RELEASE_SQL[if locked { parts } else { parts | CHECKED }];
+        let statement = crate::store_impl::bind_release!(
+            sqlx::query_scalar(sql),
             id,
             now,
             request,
@@ -474,19 +869,26 @@ impl PostgresStore {
             usage,
             health,
             transition
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.place.error(&what, e))?;
+        );
+        let statement = if locked {
+            statement
+        } else {
+            statement
+                .bind(read.lease_version)
+                .bind(read.subscription_version)
+        };
+        let released: i64 = statement
+            .fetch_one(session.connection())
+            .await
+            .map_err(|e| self.place.error(what, e))?;
         if released != 1 {
-            return Err(LeaseError::AlreadyReleased(id));
+            return Ok(None);
         }
-        tx.commit().await.map_err(|e| self.place.error(&what, e))?;
         lease.released_at = Some(now);
-        Ok(ReleaseReport {
+        Ok(Some(ReleaseReport {
             lease,
             transition: result.transition,
             was_expired,
-        })
+        }))
     }
 }

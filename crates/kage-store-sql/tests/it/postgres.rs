@@ -263,3 +263,35 @@ async fn postgres_many_hosts_opening_a_new_database_migrate_it_once() {
     })
     .await;
 }
+
+/// A store keeps the connection of its last acquire or release out of the
+/// pool; dropped after its runtime has ended, it closes that connection
+/// instead of handing it to a task of the gone runtime.
+#[test]
+fn postgres_a_store_dropped_after_its_runtime_closes_quietly() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let database = runtime.block_on(PgTestDb::create());
+    let store = runtime.block_on(async {
+        let store = PostgresStore::connect(&database.url).await.unwrap();
+        store
+            .insert_subscription(&subscription("work"))
+            .await
+            .unwrap();
+        let granted = store
+            .acquire_lease(&acquire(secs(60)), t("2025-06-01T00:00:00Z"))
+            .await
+            .unwrap();
+        assert!(matches!(granted, kage_ports::AcquireOutcome::Granted(_)));
+        store
+    });
+    drop(runtime);
+    drop(store);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(database.drop_database());
+}
