@@ -9,8 +9,8 @@
 //! - Connections use WAL, `synchronous = NORMAL` (a commit is durable once
 //!   the OS has written it; a crash of the process never loses it, a power
 //!   cut may lose the last moments; the file is never corrupt), a busy
-//!   timeout and foreign keys. A background task checkpoints the WAL every
-//!   200 ms (`PASSIVE`), so commits never pay for checkpoints.
+//!   timeout and foreign keys. A thread of its own checkpoints the WAL
+//!   ([`checkpointer`]), so commits do not pay for checkpoints.
 //! - Writes of one process go through one connection (they are serial in
 //!   SQLite anyway): they queue in order in the process instead of polling
 //!   SQLite's lock. Reads use up to four more connections, beside it.
@@ -40,7 +40,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::{Arc, LazyLock};
 
 use jiff::Timestamp;
 use kage_domain::Selection;
@@ -57,8 +57,10 @@ use crate::lease;
 use crate::schema;
 use crate::store_impl::impl_subscription_store;
 
+mod checkpointer;
 mod direct;
 
+use checkpointer::Checkpointer;
 use direct::{Attempt, DirectWriter};
 
 /// `PRAGMA application_id` of a Kage database: "KAGE" in ASCII.
@@ -66,9 +68,6 @@ pub const APPLICATION_ID: i32 = 0x4B41_4745;
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-/// How often the background task moves committed pages from the WAL into
-/// the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// WAL pages after which a commit checkpoints by itself (SQLite's default
 /// is 1000): the safety net for processes too short-lived to run the task.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
@@ -115,8 +114,9 @@ pub struct SqliteStore {
     place: Place,
     path: PathBuf,
     busy_retries: u32,
-    /// The checkpointer runs while a clone of the store is alive.
-    _alive: Arc<()>,
+    /// Copies the WAL into the database, on a thread of its own, while a
+    /// clone of the store is alive.
+    checkpointer: Arc<Checkpointer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -190,9 +190,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
-            // Commits do not checkpoint: a background task does (see
-            // `spawn_checkpointer`); this only bounds the WAL of processes
-            // that live too briefly to run it.
+            // Commits do not checkpoint: a thread of its own does (see
+            // `checkpointer`); this only bounds the WAL if it cannot keep up.
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
             .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
         let acquire_timeout = options
@@ -219,8 +218,7 @@ impl SqliteStore {
             }
         };
         let pool = pool_options(options.max_connections).connect_lazy_with(connect);
-        let alive = Arc::new(());
-        spawn_checkpointer(pool.clone(), Arc::downgrade(&alive), &place);
+        let checkpointer = Arc::new(Checkpointer::start(&path, &place)?);
         let store = Self {
             writer,
             pool,
@@ -228,7 +226,7 @@ impl SqliteStore {
             place,
             path,
             busy_retries: options.busy_retries,
-            _alive: alive,
+            checkpointer,
         };
         let mut tx = store.begin_write("applying the schema migrations").await?;
         migrate(&mut tx, &store.place).await?;
@@ -257,6 +255,7 @@ impl SqliteStore {
 
     /// Close every connection (the last one checkpoints the WAL).
     pub async fn close(&self) {
+        self.checkpointer.stop();
         if let Some(direct) = &self.direct {
             direct.close();
         }
@@ -485,6 +484,7 @@ impl SqliteStore {
         if let Some(direct) = &self.direct
             && let Attempt::Done(outcome) = direct.acquire(request, now, &what)?
         {
+            yield_after_direct().await;
             return Ok(outcome);
         }
         let window_start = before(now, request.policy.rate_limit_window);
@@ -583,6 +583,7 @@ impl SqliteStore {
         if let Some(direct) = &self.direct
             && let Attempt::Done(report) = direct.release(request, now, &what)?
         {
+            yield_after_direct().await;
             return Ok(report);
         }
         let (mut writer, mut rows) = self
@@ -649,6 +650,15 @@ impl SqliteStore {
     }
 }
 
+/// Let the runtime run its other tasks once. The direct path never waits, so
+/// without this a caller acquiring and releasing in a loop would never give
+/// the runtime back: on a single-threaded runtime the WAL checkpointer (and
+/// every other task) would starve, and the WAL would only be checkpointed by
+/// SQLite's 10,000-page safety net, on the caller's thread.
+async fn yield_after_direct() {
+    tokio::task::yield_now().await;
+}
+
 /// A value bound to a batch (the few types the batches need).
 enum BatchValue {
     Int(i64),
@@ -665,29 +675,6 @@ impl BatchValue {
             Self::Text(value) => query.bind(value.as_str()),
         }
     }
-}
-
-/// Checkpoint the WAL in the background, `PASSIVE` (never waiting for a
-/// reader or a writer, never making them wait), so that no commit pays for
-/// the copy and the fsync; ends when the store is dropped or closed.
-fn spawn_checkpointer(pool: SqlitePool, alive: Weak<()>, place: &Place) {
-    let location = place.location.clone();
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            if alive.upgrade().is_none() || pool.is_closed() {
-                break;
-            }
-            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::debug!(%location, %error, "background checkpoint failed; the next one will try again");
-            }
-        }
-    });
 }
 
 /// Make the folder and the file if needed, and look at an existing file's
