@@ -652,9 +652,8 @@ impl SqliteStore {
 
 /// Let the runtime run its other tasks once. The direct path never waits, so
 /// without this a caller acquiring and releasing in a loop would never give
-/// the runtime back: on a single-threaded runtime the WAL checkpointer (and
-/// every other task) would starve, and the WAL would only be checkpointed by
-/// SQLite's 10,000-page safety net, on the caller's thread.
+/// the runtime back, and on a single-threaded runtime every other task
+/// (timers, heartbeats, the agents' output) would starve.
 async fn yield_after_direct() {
     tokio::task::yield_now().await;
 }
