@@ -608,19 +608,9 @@ impl PostgresStore {
         what: &str,
     ) -> Result<AcquireOutcome, StoreError> {
         for _ in 0..OPTIMISTIC_ATTEMPTS {
-            let snapshot = self
-                .read_snapshot(session.connection(), request.policy.rate_limit_window, now)
-                .await?;
-            let index = match lease::select(&snapshot, request, now) {
-                Selection::Chosen { index, .. } => index,
-                Selection::Unavailable {
-                    earliest_recovery,
-                    passed_over,
-                } => {
-                    return self
-                        .unavailable(session, request, &snapshot, earliest_recovery, passed_over)
-                        .await;
-                }
+            let (snapshot, index) = match self.choose(session, request, now).await? {
+                Ok(chosen) => chosen,
+                Err(outcome) => return Ok(outcome),
             };
             let subscription = &snapshot.entries[index].subscription;
             let cap = subscription.max_concurrent;
@@ -663,19 +653,9 @@ impl PostgresStore {
             .begin(&BEGIN_SERIALIZED_SQL)
             .await
             .map_err(|e| self.place.error(what, e))?;
-        let snapshot = self
-            .read_snapshot(session.connection(), request.policy.rate_limit_window, now)
-            .await?;
-        let index = match lease::select(&snapshot, request, now) {
-            Selection::Chosen { index, .. } => index,
-            Selection::Unavailable {
-                earliest_recovery,
-                passed_over,
-            } => {
-                return self
-                    .unavailable(session, request, &snapshot, earliest_recovery, passed_over)
-                    .await;
-            }
+        let (snapshot, index) = match self.choose(session, request, now).await? {
+            Ok(chosen) => chosen,
+            Err(outcome) => return Ok(outcome),
         };
         let subscription = &snapshot.entries[index].subscription;
         let lease = self
@@ -721,24 +701,34 @@ impl PostgresStore {
         self.fetch_lease(session.connection(), lease.id).await
     }
 
-    /// Nothing to choose: a retried acquire whose first try was granted
-    /// (and now fills the pool) gets that lease; otherwise "unavailable".
-    async fn unavailable(
+    /// Read the pool and let the domain choose. `Err` carries the outcome
+    /// when nothing can be chosen: a retried acquire whose first try was
+    /// granted (and now fills the pool) gets that lease, any other
+    /// "unavailable".
+    async fn choose(
         &self,
         session: &mut Session,
         request: &AcquireLeaseRequest,
-        snapshot: &kage_domain::PoolSnapshot,
-        earliest_recovery: Option<Timestamp>,
-        passed_over: Vec<(usize, kage_domain::PassOverReason)>,
-    ) -> Result<AcquireOutcome, StoreError> {
+        now: Timestamp,
+    ) -> Result<Result<(kage_domain::PoolSnapshot, usize), AcquireOutcome>, StoreError> {
+        let snapshot = self
+            .read_snapshot(session.connection(), request.policy.rate_limit_window, now)
+            .await?;
+        let (earliest_recovery, passed_over) = match lease::select(&snapshot, request, now) {
+            Selection::Chosen { index, .. } => return Ok(Ok((snapshot, index))),
+            Selection::Unavailable {
+                earliest_recovery,
+                passed_over,
+            } => (earliest_recovery, passed_over),
+        };
         let existing = self
             .fetch_lease(session.connection(), request.lease_id)
             .await?;
         session.rollback().await;
-        Ok(match existing {
+        Ok(Err(match existing {
             Some(lease) => AcquireOutcome::Granted(lease),
-            None => lease::unavailable(snapshot, earliest_recovery, passed_over),
-        })
+            None => lease::unavailable(&snapshot, earliest_recovery, passed_over),
+        }))
     }
 
     /// Release. Most releases leave the subscription's health as it was
