@@ -52,7 +52,7 @@ use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Lease, LeaseError, ReleaseLeaseRequest, ReleaseReport,
 };
 
-use crate::codec::{HealthParams, LeaseWithSubscriptionRow, UsageParams, to_ms, truncate};
+use crate::codec::{LeaseWithSubscriptionRow, to_ms, truncate};
 use crate::error::{Backend, Place, redact_url};
 use crate::lease;
 use crate::schema;
@@ -836,30 +836,18 @@ impl PostgresStore {
             // Retried after a timeout: the first release counted everything.
             return Err(LeaseError::AlreadyReleased(id));
         }
-        let crate::store_impl::ReleasePlan {
-            was_expired,
-            result,
-            parts,
-        } = crate::store_impl::ReleasePlan::new(&lease, &subscription, request, now);
-        let changes_health = result.health != subscription.health;
+        let plan = crate::store_impl::ReleasePlan::new(&lease, &subscription, request, now);
+        let changes_health = plan.result.health != subscription.health;
         if !locked && changes_health {
             return Ok(None);
         }
-        let usage = UsageParams::new(&request.usage);
-        let health = HealthParams::new(&result.health);
-        let transition = result.transition.as_ref();
-        let sql = &RELEASE_SQL[if locked { parts } else { parts | CHECKED }];
-        let statement = crate::store_impl::bind_release!(
-            sqlx::query_scalar(sql),
-            id,
-            now,
-            request,
-            was_expired,
-            subscription,
-            usage,
-            health,
-            transition
-        );
+        let values = plan.values(request, now, &subscription);
+        let sql = &RELEASE_SQL[if locked {
+            plan.parts
+        } else {
+            plan.parts | CHECKED
+        }];
+        let statement = crate::store_impl::bind_values!(sqlx::query_scalar(sql), &values);
         let statement = if locked {
             statement
         } else {
@@ -877,8 +865,8 @@ impl PostgresStore {
         lease.released_at = Some(now);
         Ok(Some(ReleaseReport {
             lease,
-            transition: result.transition,
-            was_expired,
+            transition: plan.result.transition,
+            was_expired: plan.was_expired,
         }))
     }
 }

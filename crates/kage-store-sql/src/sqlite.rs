@@ -49,13 +49,11 @@ use kage_ports::{
 };
 use sqlx::pool::PoolConnection;
 
-use crate::codec::{
-    HealthParams, LeaseWithSubscriptionRow, SnapshotRow, UsageParams, before, to_ms, truncate,
-};
+use crate::codec::{LeaseWithSubscriptionRow, SnapshotRow, before, to_ms, truncate};
 use crate::error::{Backend, Place, is_sqlite_busy};
 use crate::lease;
 use crate::schema;
-use crate::store_impl::impl_subscription_store;
+use crate::store_impl::{SqlValue, bind_values, impl_subscription_store};
 
 mod checkpointer;
 mod direct;
@@ -422,7 +420,7 @@ impl SqliteStore {
         &self,
         what: &str,
         sql: &'static str,
-        binds: &[BatchValue],
+        binds: &[SqlValue],
     ) -> Result<(Writer, Vec<O>), StoreError>
     where
         O: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
@@ -438,10 +436,7 @@ impl SqliteStore {
         };
         let mut attempt = 0;
         loop {
-            let mut query = sqlx::query_as::<_, O>(sql);
-            for value in binds {
-                query = value.bind_to(query);
-            }
+            let query = bind_values!(sqlx::query_as::<_, O>(sql), binds);
             writer.open = true;
             match query.fetch_all(&mut *writer.connection).await {
                 Ok(rows) => return Ok((writer, rows)),
@@ -493,8 +488,8 @@ impl SqliteStore {
                 &what,
                 BEGIN_SNAPSHOT_SQL.as_str(),
                 &[
-                    BatchValue::Int(to_ms(now)),
-                    BatchValue::Int(to_ms(window_start)),
+                    SqlValue::Int(Some(to_ms(now))),
+                    SqlValue::Int(Some(to_ms(window_start))),
                 ],
             )
             .await?;
@@ -590,7 +585,7 @@ impl SqliteStore {
             .begin_batch::<LeaseWithSubscriptionRow>(
                 &what,
                 BEGIN_LEASE_SQL.as_str(),
-                &[BatchValue::Text(id.to_string())],
+                &[SqlValue::Text(Some(id.to_string()))],
             )
             .await?;
         let Some(row) = rows.pop() else {
@@ -613,27 +608,11 @@ impl SqliteStore {
             writer.rollback().await;
             return Err(LeaseError::AlreadyReleased(id));
         }
-        let crate::store_impl::ReleasePlan {
-            was_expired,
-            result,
-            parts,
-        } = crate::store_impl::ReleasePlan::new(&lease, &subscription, request, now);
-        let usage = UsageParams::new(&request.usage);
-        let health = HealthParams::new(&result.health);
-        let transition = result.transition.as_ref();
-        let written = crate::store_impl::bind_release!(
-            sqlx::query(&RELEASE_COMMIT_SQL[parts]),
-            id,
-            now,
-            request,
-            was_expired,
-            subscription,
-            usage,
-            health,
-            transition
-        )
-        .execute(&mut *writer.connection)
-        .await;
+        let plan = crate::store_impl::ReleasePlan::new(&lease, &subscription, request, now);
+        let values = plan.values(request, now, &subscription);
+        let written = bind_values!(sqlx::query(&RELEASE_COMMIT_SQL[plan.parts]), &values)
+            .execute(&mut *writer.connection)
+            .await;
         match written {
             Ok(_) => writer.open = false,
             Err(error) => {
@@ -644,8 +623,8 @@ impl SqliteStore {
         lease.released_at = Some(now);
         Ok(ReleaseReport {
             lease,
-            transition: result.transition,
-            was_expired,
+            transition: plan.result.transition,
+            was_expired: plan.was_expired,
         })
     }
 }
@@ -656,24 +635,6 @@ impl SqliteStore {
 /// (timers, heartbeats, the agents' output) would starve.
 async fn yield_after_direct() {
     tokio::task::yield_now().await;
-}
-
-/// A value bound to a batch (the few types the batches need).
-enum BatchValue {
-    Int(i64),
-    Text(String),
-}
-
-impl BatchValue {
-    fn bind_to<'q, O>(
-        &'q self,
-        query: sqlx::query::QueryAs<'q, Sqlite, O, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> sqlx::query::QueryAs<'q, Sqlite, O, sqlx::sqlite::SqliteArguments<'q>> {
-        match self {
-            Self::Int(value) => query.bind(*value),
-            Self::Text(value) => query.bind(value.as_str()),
-        }
-    }
 }
 
 /// Make the folder and the file if needed, and look at an existing file's

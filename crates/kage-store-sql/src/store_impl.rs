@@ -816,40 +816,75 @@ impl ReleasePlan {
     }
 }
 
-/// Bind the parameters of a release statement (`$1..$25`), in the order
-/// both backends' release SQL expects them.
-macro_rules! bind_release {
-    ($query:expr, $id:ident, $now:ident, $request:ident, $was_expired:ident, $subscription:ident, $usage:ident, $health:ident, $transition:ident) => {
-        $query
-            .bind($id.to_string())
-            .bind(crate::codec::to_ms($now))
-            .bind($request.outcome.label())
-            .bind(crate::codec::outcome_detail(&$request.outcome))
-            .bind(i64::from($was_expired))
-            .bind($subscription.id.to_string())
-            .bind($usage.input_tokens)
-            .bind($usage.output_tokens)
-            .bind($usage.cache_write_tokens)
-            .bind($usage.cache_read_tokens)
-            .bind($usage.total_tokens)
-            .bind($usage.cost_micros)
-            .bind($usage.model)
-            .bind($health.state)
-            .bind($health.until)
-            .bind($health.reason)
-            .bind($health.consecutive_errors)
-            .bind($health.unhealthy_relapses)
-            .bind($health.last_utilization)
-            .bind($health.last_utilization_at)
-            .bind($health.last_limited_at)
-            .bind($transition.map(|t| t.from.as_str()))
-            .bind($transition.map(|t| t.to.as_str()))
-            .bind($transition.and_then(|t| t.until).map(crate::codec::to_ms))
-            .bind($transition.map(|t| t.reason.as_str()))
-    };
+/// One value bound to a statement, typed even when NULL (PostgreSQL takes a
+/// parameter's type from what is bound).
+pub(crate) enum SqlValue {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Text(Option<String>),
+}
+
+impl ReleasePlan {
+    /// The parameters of a release statement (`$1..$25`), in the order both
+    /// backends' release SQL numbers them: $1 lease, $2 now, $3..$5 outcome,
+    /// $6 subscription, $7..$13 usage, $14..$21 health, $22..$25 transition.
+    pub(crate) fn values(
+        &self,
+        request: &kage_ports::ReleaseLeaseRequest,
+        now: jiff::Timestamp,
+        subscription: &kage_domain::Subscription,
+    ) -> Vec<SqlValue> {
+        use crate::codec::to_ms;
+        use SqlValue::{Int, Real, Text};
+        let usage = crate::codec::UsageParams::new(&request.usage);
+        let health = crate::codec::HealthParams::new(&self.result.health);
+        let transition = self.result.transition.as_ref();
+        vec![
+            Text(Some(request.lease_id.to_string())),
+            Int(Some(to_ms(now))),
+            Text(Some(request.outcome.label().to_owned())),
+            Text(crate::codec::outcome_detail(&request.outcome)),
+            Int(Some(i64::from(self.was_expired))),
+            Text(Some(subscription.id.to_string())),
+            Int(Some(usage.input_tokens)),
+            Int(Some(usage.output_tokens)),
+            Int(Some(usage.cache_write_tokens)),
+            Int(Some(usage.cache_read_tokens)),
+            Int(Some(usage.total_tokens)),
+            Int(usage.cost_micros),
+            Text(usage.model),
+            Text(Some(health.state.to_owned())),
+            Int(health.until),
+            Text(health.reason),
+            Int(Some(health.consecutive_errors)),
+            Int(Some(health.unhealthy_relapses)),
+            Real(health.last_utilization),
+            Int(health.last_utilization_at),
+            Int(health.last_limited_at),
+            Text(transition.map(|t| t.from.as_str().to_owned())),
+            Text(transition.map(|t| t.to.as_str().to_owned())),
+            Int(transition.and_then(|t| t.until).map(to_ms)),
+            Text(transition.map(|t| t.reason.clone())),
+        ]
+    }
+}
+
+/// Bind `$values` (a slice of [`SqlValue`]) to a sqlx query, in order.
+macro_rules! bind_values {
+    ($query:expr, $values:expr) => {{
+        let mut query = $query;
+        for value in $values {
+            query = match value {
+                $crate::store_impl::SqlValue::Int(value) => query.bind(*value),
+                $crate::store_impl::SqlValue::Real(value) => query.bind(*value),
+                $crate::store_impl::SqlValue::Text(value) => query.bind(value.as_deref()),
+            };
+        }
+        query
+    }};
 }
 
 pub(crate) use {
-    bind_release, daily_usage_sql, impl_subscription_store, lease_columns, subscription_columns,
+    bind_values, daily_usage_sql, impl_subscription_store, lease_columns, subscription_columns,
     tail_from_daily, usage_sums,
 };

@@ -54,7 +54,7 @@ impl Checkpointer {
     /// Start checkpointing the database at `path` (already in WAL mode).
     pub(super) fn start(path: &Path, place: &Place) -> Result<Self, StoreError> {
         let what = "opening the database for checkpoints";
-        let error = |e: rusqlite::Error| place.sqlite_code_error(what, code(&e), &e);
+        let error = |e: rusqlite::Error| super::direct::sqlite_error(place, what, &e);
         let connection = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -127,11 +127,4 @@ fn checkpoint(connection: &Connection) -> rusqlite::Result<Log> {
         }
     }
     Ok(Log::Long)
-}
-
-fn code(error: &rusqlite::Error) -> i32 {
-    match error {
-        rusqlite::Error::SqliteFailure(failure, _) => failure.extended_code,
-        _ => -1,
-    }
 }

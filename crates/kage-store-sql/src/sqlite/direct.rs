@@ -40,12 +40,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, Row, TransactionBehavior};
 
 use crate::codec::{
-    HealthParams, LeaseRow, LeaseWithSubscriptionRow, SnapshotRow, SubscriptionRow, UsageParams,
-    before, outcome_detail, to_ms,
+    LeaseRow, LeaseWithSubscriptionRow, SnapshotRow, SubscriptionRow, before, to_ms,
 };
 use crate::error::Place;
 use crate::lease;
-use crate::store_impl::ReleasePlan;
+use crate::store_impl::{ReleasePlan, SqlValue};
 
 /// What a direct attempt came to.
 pub(super) enum Attempt<T> {
@@ -239,7 +238,11 @@ impl DirectWriter {
             return Err(LeaseError::AlreadyReleased(id));
         }
         let plan = ReleasePlan::new(&lease, &subscription, request, now);
-        let values = release_values(request, now, &plan, &subscription);
+        let values: Vec<Value> = plan
+            .values(request, now, &subscription)
+            .iter()
+            .map(to_value)
+            .collect();
         for (bit, sql) in [
             (0, super::RELEASE_LEASE_SQL),
             (1, super::RELEASE_USAGE_SQL),
@@ -268,7 +271,9 @@ fn is_busy(error: &rusqlite::Error) -> bool {
     )
 }
 
-fn sqlite_error(place: &Place, what: &str, error: &rusqlite::Error) -> StoreError {
+/// A rusqlite error as the port's error, mapped by SQLite's result code as
+/// the sqlx path maps it.
+pub(super) fn sqlite_error(place: &Place, what: &str, error: &rusqlite::Error) -> StoreError {
     match error {
         rusqlite::Error::SqliteFailure(failure, _) => {
             place.sqlite_code_error(what, failure.extended_code, error)
@@ -396,44 +401,13 @@ fn lease_values(lease: &Lease) -> [Value; 7] {
     ]
 }
 
-/// `$1..$25` of a release, in the order `bind_release!` binds them for the
-/// sqlx path.
-fn release_values(
-    request: &ReleaseLeaseRequest,
-    now: Timestamp,
-    plan: &ReleasePlan,
-    subscription: &kage_domain::Subscription,
-) -> Vec<Value> {
-    let usage = UsageParams::new(&request.usage);
-    let health = HealthParams::new(&plan.result.health);
-    let transition = plan.result.transition.as_ref();
-    vec![
-        Value::Text(request.lease_id.to_string()),
-        Value::Integer(to_ms(now)),
-        Value::Text(request.outcome.label().to_owned()),
-        Value::from(outcome_detail(&request.outcome)),
-        Value::Integer(i64::from(plan.was_expired)),
-        Value::Text(subscription.id.to_string()),
-        Value::Integer(usage.input_tokens),
-        Value::Integer(usage.output_tokens),
-        Value::Integer(usage.cache_write_tokens),
-        Value::Integer(usage.cache_read_tokens),
-        Value::Integer(usage.total_tokens),
-        Value::from(usage.cost_micros),
-        Value::from(usage.model),
-        Value::Text(health.state.to_owned()),
-        Value::from(health.until),
-        Value::from(health.reason),
-        Value::Integer(health.consecutive_errors),
-        Value::Integer(health.unhealthy_relapses),
-        Value::from(health.last_utilization),
-        Value::from(health.last_utilization_at),
-        Value::from(health.last_limited_at),
-        Value::from(transition.map(|t| t.from.as_str().to_owned())),
-        Value::from(transition.map(|t| t.to.as_str().to_owned())),
-        Value::from(transition.and_then(|t| t.until).map(to_ms)),
-        Value::from(transition.map(|t| t.reason.clone())),
-    ]
+/// A value of the sqlx path as rusqlite binds it.
+fn to_value(value: &SqlValue) -> Value {
+    match value {
+        SqlValue::Int(value) => Value::from(*value),
+        SqlValue::Real(value) => Value::from(*value),
+        SqlValue::Text(value) => Value::from(value.clone()),
+    }
 }
 
 #[cfg(test)]
