@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kage_domain::{
-    Health, PoolEntry, PoolSnapshot, Priority, PriorityLevel, RouteEntry, RouteTarget,
-    RoutingRules, Selection, SelectionPolicy, SelectionRequest, SignedDuration, Strategy,
-    Subscription, SubscriptionId, SubscriptionName, SubscriptionState, Tag, Timestamp, explain,
-    select,
+    Health, ModelFamily, ModelLimit, PoolEntry, PoolSnapshot, Priority, PriorityLevel, QuotaReport,
+    QuotaWindow, RouteEntry, RouteTarget, RoutingRules, Selection, SelectionPolicy,
+    SelectionRequest, SignedDuration, Strategy, Subscription, SubscriptionId, SubscriptionName,
+    SubscriptionState, Tag, Timestamp, explain, select,
 };
 use uuid::Uuid;
 
@@ -118,7 +118,23 @@ fn pool(size: usize, now: Timestamp) -> PoolSnapshot {
                 unhealthy_relapses: 0,
                 last_utilization,
                 last_limited_at,
+                ..Health::default()
             };
+            if rng.chance(15) {
+                subscription.health.record_quota(QuotaReport {
+                    window: QuotaWindow::FiveHour,
+                    utilization: rng.below(100) as f64 / 100.0,
+                    resets_at: Some(now + secs(rng.below(18_000) as i64)),
+                    reported_at: now - secs(rng.below(7_200) as i64),
+                });
+            }
+            if rng.chance(5) {
+                subscription.health.model_limits.push(ModelLimit {
+                    family: ModelFamily::Opus,
+                    until: now + secs(rng.below(86_400) as i64),
+                    reason: "weekly Opus limit".into(),
+                });
+            }
             let mut entry = PoolEntry::idle(subscription);
             if rng.chance(20) {
                 let cap = 1 + rng.below(4) as u32;
@@ -184,6 +200,7 @@ fn request() -> SelectionRequest {
         namespace: Some("backend".parse().expect("a valid namespace")),
         level: PriorityLevel::High,
         required_tags: Vec::new(),
+        model: Some(ModelFamily::Opus),
     }
 }
 

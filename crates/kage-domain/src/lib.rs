@@ -10,6 +10,7 @@ mod ids;
 mod names;
 mod outcome;
 mod policy;
+mod quota;
 pub mod reset_text;
 mod routing;
 mod selection;
@@ -25,10 +26,11 @@ pub use names::{
 };
 pub use outcome::{ErrorKind, Outcome, Usage};
 pub use policy::{StatePolicy, Strategy, UnknownStrategy};
+pub use quota::{ModelFamily, ModelLimit, QuotaReport, QuotaWindow};
 pub use routing::{RouteEntry, RouteTarget, RoutingRules, UnknownRouteTarget};
 pub use selection::{
-    PassOverReason, PoolEntry, PoolSnapshot, Ranked, Selection, SelectionPolicy, SelectionRequest,
-    explain, is_approaching_limit, select,
+    PassOverReason, PoolEntry, PoolSnapshot, RankKey, Ranked, Selection, SelectionPolicy,
+    SelectionRequest, explain, is_approaching_limit, select,
 };
 pub use state::{Health, StateKind, SubscriptionState, UnknownStateKind};
 pub use subscription::{CredentialSource, Subscription};

@@ -2,6 +2,8 @@
 
 use jiff::Timestamp;
 
+use crate::{ModelFamily, QuotaWindow};
+
 /// Tokens and money one lease spent. Every field is a total for the lease.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Usage {
@@ -76,8 +78,25 @@ pub enum Outcome {
     Success,
     /// An `allowed_warning`: still usable, but near a window limit.
     ApproachingLimit {
+        /// The window it warns about, when the signal named it.
+        window: Option<QuotaWindow>,
         utilization: f64,
         resets_at: Option<Timestamp>,
+    },
+    /// A utilization report that changes nothing but is remembered (an
+    /// `allowed` event with `utilization`, a status line's "5h 42%").
+    QuotaReported {
+        window: QuotaWindow,
+        utilization: f64,
+        resets_at: Option<Timestamp>,
+    },
+    /// A limit on one model family (`seven_day_opus`, "You've hit your Opus
+    /// limit"): requests for that family pass the subscription over until
+    /// `resets_at`; others may still use it.
+    ModelLimitReached {
+        family: ModelFamily,
+        resets_at: Option<Timestamp>,
+        reason: String,
     },
     /// A burst / per-minute limit. `retry_at` from `retry-after` when known.
     RateLimited {
@@ -106,6 +125,8 @@ impl Outcome {
         match self {
             Self::Success => "success",
             Self::ApproachingLimit { .. } => "approaching_limit",
+            Self::QuotaReported { .. } => "quota_reported",
+            Self::ModelLimitReached { .. } => "model_limit",
             Self::RateLimited { .. } => "rate_limited",
             Self::QuotaExhausted { .. } => "quota_exhausted",
             Self::CredentialRejected { .. } => "credential_rejected",

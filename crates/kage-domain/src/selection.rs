@@ -1,10 +1,11 @@
 //! Selection: which subscription an agent gets now.
 //!
 //! `design.md` fixes the order: routing restricts the candidates, health keeps
-//! the effectively active ones, capacity drops the full ones, subscriptions
-//! approaching a limit go last, and the strategy orders the rest. The result
-//! is deterministic for a given input: the final tie-breaker is the unique
-//! subscription name.
+//! the effectively active ones, a limit on the requested model family drops
+//! those, capacity drops the full ones, subscriptions approaching a limit go
+//! last, fewer live leases go first (parallel work spreads over the pool),
+//! and the strategy orders the rest. The result is deterministic for a given
+//! input: the final tie-breaker is the unique subscription name.
 
 use std::cmp::Ordering;
 use std::time::Duration;
@@ -12,8 +13,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::{
-    Namespace, PriorityLevel, RouteEntry, RouteTarget, RoutingRules, StateKind, Strategy,
-    Subscription, SubscriptionId, SubscriptionState, Tag,
+    ModelFamily, Namespace, PriorityLevel, QuotaWindow, RouteEntry, RouteTarget, RoutingRules,
+    StateKind, Strategy, Subscription, SubscriptionId, SubscriptionState, Tag,
 };
 
 /// One subscription as the store sees it at the moment of selection.
@@ -24,7 +25,8 @@ pub struct PoolEntry {
     pub live_leases: u32,
     /// When its newest lease was granted.
     pub last_leased_at: Option<Timestamp>,
-    /// Tokens spent in the current `rate_limit_window`.
+    /// Tokens spent in the last `usage_window` (what `least-used` compares
+    /// when no current 5-hour utilization was reported).
     pub window_tokens: u64,
     /// When the first of its live leases expires, if it has any.
     pub earliest_lease_expiry: Option<Timestamp>,
@@ -55,6 +57,9 @@ pub struct SelectionRequest {
     pub level: PriorityLevel,
     /// Only subscriptions carrying every one of these tags qualify.
     pub required_tags: Vec<Tag>,
+    /// The model family the agent will use, when the request named a model:
+    /// subscriptions with a limit on that family are passed over.
+    pub model: Option<ModelFamily>,
 }
 
 #[derive(Clone, PartialEq, Debug)]
@@ -67,6 +72,9 @@ pub struct SelectionPolicy {
     /// A utilization report older than this no longer counts (the five-hour
     /// window it described has moved on).
     pub utilization_ttl: Duration,
+    /// `least-used` compares the 5-hour utilization reported within this
+    /// long, else the tokens spent within it (config key `usage_window`).
+    pub usage_window: Duration,
 }
 
 impl Default for SelectionPolicy {
@@ -76,6 +84,7 @@ impl Default for SelectionPolicy {
             approaching_threshold: 0.8,
             rate_limit_window: Duration::from_secs(60),
             utilization_ttl: Duration::from_secs(5 * 60 * 60),
+            usage_window: Duration::from_secs(5 * 60 * 60),
         }
     }
 }
@@ -89,6 +98,12 @@ pub enum PassOverReason {
     MissingTags { missing: Vec<Tag> },
     /// Its effective state is not `active`.
     NotActive { state: SubscriptionState },
+    /// It reached its limit for the requested model family.
+    ModelLimited {
+        family: ModelFamily,
+        until: Timestamp,
+        reason: String,
+    },
     /// It already has as many live leases as its cap.
     AtCapacity {
         live_leases: u32,
@@ -120,6 +135,20 @@ pub struct Ranked {
     pub verdict: Result<usize, PassOverReason>,
     /// Eligible but near a limit, so ranked after every other eligible one.
     pub approaching_limit: bool,
+    /// For an eligible line after the first: which key put it behind the
+    /// line ranked just before it.
+    pub behind_on: Option<RankKey>,
+}
+
+/// The keys that order eligible subscriptions, in the order they apply.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RankKey {
+    /// It is near a limit and the one before it is not.
+    NearLimit,
+    /// It holds more unexpired leases than the one before it.
+    Leases,
+    /// The strategy's key (priority, last lease, usage) or the name.
+    Strategy,
 }
 
 /// The cheap result of checking one entry.
@@ -130,6 +159,7 @@ enum Check {
     NotRoutedByLevel,
     MissingTags,
     NotActive,
+    ModelLimited,
     AtCapacity,
 }
 
@@ -141,6 +171,7 @@ struct Context<'a> {
     now: Timestamp,
     limited_since: Timestamp,
     utilization_since: Timestamp,
+    usage_since: Timestamp,
 }
 
 impl<'a> Context<'a> {
@@ -160,6 +191,7 @@ impl<'a> Context<'a> {
             now,
             limited_since: before(now, policy.rate_limit_window),
             utilization_since: before(now, policy.utilization_ttl),
+            usage_since: before(now, policy.usage_window),
         }
     }
 
@@ -196,12 +228,19 @@ impl<'a> Context<'a> {
             .all(|tag| carries(&entry.subscription, tag))
     }
 
-    /// Health, then capacity: `Ok(approaching)` when `entry` could take a
-    /// lease now. Only number and time comparisons, so cheap.
+    /// Health, model limit, then capacity: `Ok(approaching)` when `entry`
+    /// could take a lease now. Only number and time comparisons, so cheap.
     fn availability(&self, entry: &PoolEntry) -> Result<bool, Check> {
         let subscription = &entry.subscription;
         if subscription.health.state.effective_kind(self.now) != StateKind::Active {
             return Err(Check::NotActive);
+        }
+        if self
+            .request
+            .model
+            .is_some_and(|family| subscription.health.model_limit(family, self.now).is_some())
+        {
+            return Err(Check::ModelLimited);
         }
         if subscription
             .max_concurrent
@@ -214,9 +253,15 @@ impl<'a> Context<'a> {
 
     fn is_approaching(&self, entry: &PoolEntry) -> bool {
         let health = &entry.subscription.health;
+        let threshold = self.policy.approaching_threshold;
         let high_utilization = health.last_utilization.is_some_and(|(utilization, at)| {
-            at >= self.utilization_since && utilization >= self.policy.approaching_threshold
-        });
+            at >= self.utilization_since && utilization >= threshold
+        }) || health.quota_report(QuotaWindow::FiveHour).is_some_and(
+            |report| {
+                report.is_current(self.utilization_since, self.now)
+                    && report.utilization >= threshold
+            },
+        );
         let recently_limited = health
             .last_limited_at
             .is_some_and(|at| at > self.limited_since);
@@ -250,6 +295,18 @@ impl<'a> Context<'a> {
             Check::NotActive => PassOverReason::NotActive {
                 state: subscription.health.state.effective(self.now),
             },
+            Check::ModelLimited => {
+                let family = self.request.model.expect("a model limit implies a model");
+                let limit = subscription
+                    .health
+                    .model_limit(family, self.now)
+                    .expect("checked in force");
+                PassOverReason::ModelLimited {
+                    family,
+                    until: limit.until,
+                    reason: limit.reason.clone(),
+                }
+            }
             Check::AtCapacity => PassOverReason::AtCapacity {
                 live_leases: entry.live_leases,
                 max_concurrent: subscription.max_concurrent.unwrap_or(0),
@@ -264,33 +321,102 @@ impl<'a> Context<'a> {
     /// key after the first is computed only on a tie.
     #[inline]
     fn compare(&self, a: (&PoolEntry, bool), b: (&PoolEntry, bool)) -> Ordering {
+        self.compare_keyed(a, b).0
+    }
+
+    /// [`Context::compare`] with the key that decided it.
+    #[inline]
+    fn compare_keyed(&self, a: (&PoolEntry, bool), b: (&PoolEntry, bool)) -> (Ordering, RankKey) {
         let (entry_a, approaching_a) = a;
         let (entry_b, approaching_b) = b;
+        let near_limit = approaching_a.cmp(&approaching_b);
+        if near_limit != Ordering::Equal {
+            return (near_limit, RankKey::NearLimit);
+        }
+        // Spread: parallel work goes to the subscriptions with fewer leases.
+        let leases = entry_a.live_leases.cmp(&entry_b.live_leases);
+        if leases != Ordering::Equal {
+            return (leases, RankKey::Leases);
+        }
+        (self.compare_strategy(entry_a, entry_b), RankKey::Strategy)
+    }
+
+    fn compare_strategy(&self, entry_a: &PoolEntry, entry_b: &PoolEntry) -> Ordering {
         let (sub_a, sub_b) = (&entry_a.subscription, &entry_b.subscription);
         // Higher priority first; least recently leased (never leased: first) first.
         let by_priority = || sub_b.priority.cmp(&sub_a.priority);
         let by_lease = || entry_a.last_leased_at.cmp(&entry_b.last_leased_at);
-        approaching_a
-            .cmp(&approaching_b)
-            .then_with(|| match self.policy.strategy {
-                Strategy::Priority => by_priority().then_with(by_lease),
-                Strategy::RoundRobin => by_lease().then_with(by_priority),
-                Strategy::LeastUsed => entry_a
-                    .window_tokens
-                    .cmp(&entry_b.window_tokens)
-                    .then_with(by_priority)
-                    .then_with(by_lease),
+        match self.policy.strategy {
+            Strategy::Priority => by_priority().then_with(by_lease),
+            Strategy::RoundRobin => by_lease().then_with(by_priority),
+            Strategy::LeastUsed => self
+                .consumed(entry_a)
+                .cmp(&self.consumed(entry_b))
+                .then_with(by_priority)
+                .then_with(by_lease),
+        }
+        .then_with(|| sub_a.name.cmp(&sub_b.name))
+    }
+
+    /// What `least-used` compares: the 5-hour utilization reported within
+    /// `usage_window` (and not reset since) when there is one, else the
+    /// tokens spent within it. A subscription without a current report sorts
+    /// before every one with a report: Claude Code reports utilization when
+    /// a window nears its limit, so no report means below that point.
+    fn consumed(&self, entry: &PoolEntry) -> Consumed {
+        entry
+            .subscription
+            .health
+            .quota_report(QuotaWindow::FiveHour)
+            .filter(|report| report.is_current(self.usage_since, self.now))
+            .map_or(Consumed::Tokens(entry.window_tokens), |report| {
+                Consumed::Utilization(Utilization(report.utilization))
             })
-            .then_with(|| sub_a.name.cmp(&sub_b.name))
     }
 
     /// When a passed-over candidate could come back by itself.
     fn recovery_time(&self, entry: &PoolEntry, check: Check) -> Option<Timestamp> {
         match check {
             Check::NotActive => entry.subscription.health.state.until(),
+            Check::ModelLimited => self.request.model.and_then(|family| {
+                let limit = entry.subscription.health.model_limit(family, self.now)?;
+                Some(limit.until)
+            }),
             Check::AtCapacity => entry.earliest_lease_expiry,
             _ => None,
         }
+    }
+}
+
+/// How much of its quota a subscription has used, for `least-used`:
+/// smaller is less used.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Consumed {
+    Tokens(u64),
+    Utilization(Utilization),
+}
+
+/// A utilization with a total order (NaN sorts last).
+#[derive(Clone, Copy, Debug)]
+struct Utilization(f64);
+
+impl PartialEq for Utilization {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Utilization {}
+
+impl PartialOrd for Utilization {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Utilization {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
     }
 }
 
@@ -412,10 +538,22 @@ pub fn explain(
     let mut ranked: Vec<Ranked> = eligible
         .iter()
         .enumerate()
-        .map(|(rank, (index, approaching))| Ranked {
-            index: *index,
-            verdict: Ok(rank),
-            approaching_limit: *approaching,
+        .map(|(rank, &(index, approaching))| {
+            let behind_on = rank.checked_sub(1).map(|previous| {
+                let (previous_index, previous_approaching) = eligible[previous];
+                context
+                    .compare_keyed(
+                        (&snapshot.entries[previous_index], previous_approaching),
+                        (&snapshot.entries[index], approaching),
+                    )
+                    .1
+            });
+            Ranked {
+                index,
+                verdict: Ok(rank),
+                approaching_limit: approaching,
+                behind_on,
+            }
         })
         .collect();
     ranked.extend(checks.iter().filter_map(|(index, check)| {
@@ -424,6 +562,7 @@ pub fn explain(
             index: *index,
             verdict: Err(reason),
             approaching_limit: false,
+            behind_on: None,
         })
     }));
     ranked

@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::reset_text::{
     epoch_to_timestamp, first_of_next_month_utc, is_window_limit_text, parse_reset_time,
 };
-use crate::{ErrorKind, Outcome};
+use crate::{ErrorKind, ModelFamily, Outcome, QuotaWindow};
 
 /// `rate_limit_info.status` of a `rate_limit_event`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -104,19 +104,47 @@ pub fn classify(signal: &Signal, context: &ClassifyContext) -> Option<Outcome> {
             resets_at,
             utilization,
         } => {
-            let resets_at = resets_at.and_then(epoch_to_timestamp);
+            let window = rate_limit_type.as_deref().and_then(QuotaWindow::parse);
+            let resets_at_time = resets_at.and_then(epoch_to_timestamp);
             match status {
-                RateLimitStatus::Allowed => None,
+                RateLimitStatus::Allowed => match (window, utilization) {
+                    (Some(window), Some(utilization)) => Some(Outcome::QuotaReported {
+                        window,
+                        utilization: *utilization,
+                        resets_at: resets_at_time,
+                    }),
+                    _ => None,
+                },
                 RateLimitStatus::AllowedWarning => {
                     utilization.map(|utilization| Outcome::ApproachingLimit {
+                        window,
                         utilization,
-                        resets_at,
+                        resets_at: resets_at_time,
                     })
                 }
-                RateLimitStatus::Rejected => Some(Outcome::QuotaExhausted {
-                    resets_at,
-                    reason: window_reason(rate_limit_type.as_deref(), resets_at, context),
-                }),
+                // A rejection that names no window and no reset is the
+                // server's burst limit ("temporarily limiting requests (not
+                // your usage limit)"), not a spent quota.
+                RateLimitStatus::Rejected if rate_limit_type.is_none() && resets_at.is_none() => {
+                    Some(Outcome::RateLimited {
+                        retry_at: None,
+                        reason: BURST_REASON.to_owned(),
+                    })
+                }
+                RateLimitStatus::Rejected => {
+                    let reason = window_reason(rate_limit_type.as_deref(), resets_at_time, context);
+                    Some(match window.and_then(QuotaWindow::family) {
+                        Some(family) => Outcome::ModelLimitReached {
+                            family,
+                            resets_at: resets_at_time,
+                            reason,
+                        },
+                        None => Outcome::QuotaExhausted {
+                            resets_at: resets_at_time,
+                            reason,
+                        },
+                    })
+                }
             }
         }
         // A retry without an HTTP status is a timeout or a connection error
@@ -205,6 +233,9 @@ fn lowercase_contains(text: &str, needle: &str) -> bool {
     text.to_ascii_lowercase().contains(needle)
 }
 
+/// The reason of a burst limit that is not the usage limit.
+const BURST_REASON: &str = "requests temporarily limited (not the usage limit)";
+
 fn is_burst_text(text: &str) -> bool {
     lowercase_contains(text, "temporarily limiting requests")
 }
@@ -240,15 +271,20 @@ fn classify_status(
     // Texts that name a window limit carry the reset time: the strongest fact.
     if is_window_limit_text(text) {
         let resets_at = parse_reset_time(text, context.now, &context.local_zone);
-        return Some(Outcome::QuotaExhausted {
-            resets_at,
-            reason: limit_text_reason(text, resets_at, context),
+        let reason = limit_text_reason(text, resets_at, context);
+        return Some(match limit_text_family(text) {
+            Some(family) => Outcome::ModelLimitReached {
+                family,
+                resets_at,
+                reason,
+            },
+            None => Outcome::QuotaExhausted { resets_at, reason },
         });
     }
     if is_burst_text(text) {
         return Some(Outcome::RateLimited {
             retry_at: None,
-            reason: "requests temporarily limited (not the usage limit)".to_owned(),
+            reason: BURST_REASON.to_owned(),
         });
     }
     if error == Some("billing_error") || is_credit_text(text) {
@@ -338,6 +374,18 @@ fn first_line(text: &str) -> String {
         .chars()
         .take(200)
         .collect()
+}
+
+/// The model family a window-limit text names ("You've hit your Opus
+/// limit"); `None` for the 5-hour and weekly limits that cover every model.
+fn limit_text_family(text: &str) -> Option<ModelFamily> {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("5-hour") || lower.contains("session limit") {
+        return None;
+    }
+    [ModelFamily::Opus, ModelFamily::Sonnet]
+        .into_iter()
+        .find(|family| lower.contains(&format!("{} limit", family.as_str())))
 }
 
 fn limit_text_reason(

@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use jiff::Timestamp;
 
+use crate::{ModelFamily, ModelLimit, QuotaReport, QuotaWindow};
+
 /// The name of a state, without its data.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum StateKind {
@@ -159,11 +161,51 @@ pub struct Health {
     pub last_utilization: Option<(f64, Timestamp)>,
     /// The latest time this subscription was rate limited or exhausted.
     pub last_limited_at: Option<Timestamp>,
+    /// The latest report per quota window (at most one per window), from
+    /// `rate_limit_event`s or any other utilization source.
+    pub quota: Vec<QuotaReport>,
+    /// Limits on one model family (at most one per family); expired ones
+    /// are dropped on the next write.
+    pub model_limits: Vec<ModelLimit>,
 }
 
 impl Health {
     /// The effective state at `now`.
     pub fn state_at(&self, now: Timestamp) -> SubscriptionState {
         self.state.effective(now)
+    }
+
+    /// The latest report of `window`, current or not.
+    pub fn quota_report(&self, window: QuotaWindow) -> Option<&QuotaReport> {
+        self.quota.iter().find(|report| report.window == window)
+    }
+
+    /// Keep `report` as the latest of its window.
+    pub fn record_quota(&mut self, report: QuotaReport) {
+        match self
+            .quota
+            .iter_mut()
+            .find(|known| known.window == report.window)
+        {
+            Some(known) => *known = report,
+            None => {
+                self.quota.push(report);
+                self.quota.sort_by_key(|known| known.window);
+            }
+        }
+    }
+
+    /// The limit on `family` in force at `now`, if any.
+    pub fn model_limit(&self, family: ModelFamily, now: Timestamp) -> Option<&ModelLimit> {
+        self.model_limits
+            .iter()
+            .find(|limit| limit.family == family && limit.is_in_force(now))
+    }
+
+    /// The model limits in force at `now`.
+    pub fn model_limits_at(&self, now: Timestamp) -> impl Iterator<Item = &ModelLimit> {
+        self.model_limits
+            .iter()
+            .filter(move |limit| limit.is_in_force(now))
     }
 }

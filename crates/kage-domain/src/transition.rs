@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::{ErrorKind, Health, Outcome, StateKind, StatePolicy, SubscriptionState};
+use crate::{
+    ErrorKind, Health, ModelLimit, Outcome, QuotaReport, StateKind, StatePolicy, SubscriptionState,
+};
 
 /// One recorded change of state, for `kage subscription show`.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -46,10 +48,12 @@ fn finish(old: &Health, mut health: Health, now: Timestamp) -> TransitionResult 
         until: health.state.until(),
         reason: health.state.reason().unwrap_or("recovered").to_owned(),
     });
-    // An expired state is stored as `active` on the next write.
+    // An expired state is stored as `active` on the next write, and expired
+    // model limits are dropped.
     if health.state.effective_kind(now) == StateKind::Active {
         health.state = SubscriptionState::Active;
     }
+    health.model_limits.retain(|limit| limit.is_in_force(now));
     TransitionResult { health, transition }
 }
 
@@ -81,8 +85,51 @@ pub fn apply_outcome(
             next.consecutive_errors = 0;
             next.unhealthy_relapses = 0;
         }
-        Outcome::ApproachingLimit { utilization, .. } => {
+        Outcome::ApproachingLimit {
+            window,
+            utilization,
+            resets_at,
+        } => {
             next.last_utilization = Some((*utilization, now));
+            if let Some(window) = window {
+                next.record_quota(QuotaReport {
+                    window: *window,
+                    utilization: *utilization,
+                    resets_at: *resets_at,
+                    reported_at: now,
+                });
+            }
+        }
+        Outcome::QuotaReported {
+            window,
+            utilization,
+            resets_at,
+        } => {
+            next.record_quota(QuotaReport {
+                window: *window,
+                utilization: *utilization,
+                resets_at: *resets_at,
+                reported_at: now,
+            });
+        }
+        Outcome::ModelLimitReached {
+            family,
+            resets_at,
+            reason,
+        } => {
+            let until = until_or(now, *resets_at, policy.exhausted_cooldown);
+            let keeps_longer = next
+                .model_limit(*family, now)
+                .is_some_and(|known| known.until >= until);
+            if !keeps_longer {
+                next.model_limits.retain(|known| known.family != *family);
+                next.model_limits.push(ModelLimit {
+                    family: *family,
+                    until,
+                    reason: reason.clone(),
+                });
+                next.model_limits.sort_by_key(|known| known.family);
+            }
         }
         Outcome::Overloaded => {}
         Outcome::RateLimited { retry_at, reason } => {

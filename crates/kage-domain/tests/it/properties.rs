@@ -3,14 +3,16 @@
 //! its cap) and the best by the strategy, reasons follow the order routing →
 //! tags → health → capacity, the result does not depend on the snapshot's
 //! order, `explain` agrees with `select`, the earliest recovery is the true
-//! minimum, and round-robin (or priority among equals) takes turns evenly.
+//! minimum, round-robin (or priority among equals) takes turns evenly, k
+//! parallel acquires over k idle subscriptions get k different ones, and no
+//! cap is ever exceeded.
 
 use std::cmp::Reverse;
 
 use kage_domain::{
-    PassOverReason, PoolEntry, PoolSnapshot, Priority, PriorityLevel, RouteEntry, RouteTarget,
-    RoutingRules, Selection, SelectionPolicy, SelectionRequest, SignedDuration, Strategy,
-    SubscriptionState, Timestamp, explain, select,
+    ModelFamily, ModelLimit, PassOverReason, PoolEntry, PoolSnapshot, Priority, PriorityLevel,
+    QuotaReport, QuotaWindow, RouteEntry, RouteTarget, RoutingRules, Selection, SelectionPolicy,
+    SelectionRequest, SignedDuration, Strategy, SubscriptionState, Timestamp, explain, select,
 };
 use proptest::prelude::{
     ProptestConfig, TestCaseError, any, prop_assert, prop_assert_eq, prop_oneof, proptest,
@@ -41,6 +43,10 @@ struct Spec {
     tokens: u64,
     utilization: Option<(f64, i64)>,
     limited: Option<i64>,
+    /// A 5-hour report: utilization, age in seconds, reset offset from now.
+    five_hour: Option<(f64, i64, i64)>,
+    /// An Opus limit ending this many seconds from now.
+    opus_limit: Option<i64>,
 }
 
 fn spec() -> impl proptest::strategy::Strategy<Value = Spec> {
@@ -58,6 +64,10 @@ fn spec() -> impl proptest::strategy::Strategy<Value = Spec> {
             proptest::option::weighted(0.3, (0.0..1.3f64, 0..40_000i64)),
             proptest::option::weighted(0.2, 0..300i64),
         ),
+        (
+            proptest::option::weighted(0.3, (0.0..1.3f64, 0..30_000i64, -600..20_000i64)),
+            proptest::option::weighted(0.2, -600..90_000i64),
+        ),
     )
         .prop_map(
             |(
@@ -65,6 +75,7 @@ fn spec() -> impl proptest::strategy::Strategy<Value = Spec> {
                 (cap, live, expiry),
                 (leased, tokens),
                 (utilization, limited),
+                (five_hour, opus_limit),
             )| Spec {
                 priority,
                 tags,
@@ -76,6 +87,8 @@ fn spec() -> impl proptest::strategy::Strategy<Value = Spec> {
                 tokens,
                 utilization,
                 limited,
+                five_hour,
+                opus_limit,
             },
         )
 }
@@ -112,6 +125,21 @@ fn build(index: usize, spec: &Spec) -> PoolEntry {
     built.earliest_lease_expiry = (spec.live > 0).then(|| at(spec.expiry));
     built.last_leased_at = spec.leased.map(at);
     built.window_tokens = spec.tokens;
+    if let Some((utilization, age, reset)) = spec.five_hour {
+        built.subscription.health.record_quota(QuotaReport {
+            window: QuotaWindow::FiveHour,
+            utilization,
+            resets_at: Some(at(reset)),
+            reported_at: at(-age),
+        });
+    }
+    if let Some(until) = spec.opus_limit {
+        built.subscription.health.model_limits.push(ModelLimit {
+            family: ModelFamily::Opus,
+            until: at(until),
+            reason: "weekly Opus limit".to_owned(),
+        });
+    }
     built
 }
 
@@ -175,6 +203,7 @@ fn input() -> impl proptest::strategy::Strategy<Value = Input> {
             proptest::option::of(one_of(NAMESPACES.to_vec())),
             level(),
             subsequence(TAGS.to_vec(), 0..=2),
+            proptest::option::weighted(0.4, one_of(vec![ModelFamily::Opus, ModelFamily::Sonnet])),
         ),
         (one_of(Strategy::ALL.to_vec()), one_of(vec![0.5, 0.8, 1.0])),
     )
@@ -182,7 +211,7 @@ fn input() -> impl proptest::strategy::Strategy<Value = Input> {
             |(
                 specs,
                 (backend, frontend, level_rule),
-                (request_namespace, request_level, required),
+                (request_namespace, request_level, required, model),
                 (strategy, threshold),
             )| {
                 let entries = specs
@@ -202,6 +231,7 @@ fn input() -> impl proptest::strategy::Strategy<Value = Input> {
                         namespace: request_namespace.map(namespace),
                         level: request_level,
                         required_tags: required.into_iter().map(tag).collect(),
+                        model,
                     },
                     policy: SelectionPolicy {
                         strategy,
@@ -262,6 +292,16 @@ fn first_failure(input: &Input, entry: &PoolEntry) -> Option<&'static str> {
     if !active {
         return Some("health");
     }
+    if request.model == Some(ModelFamily::Opus)
+        && entry
+            .subscription
+            .health
+            .model_limits
+            .iter()
+            .any(|limit| limit.until > now())
+    {
+        return Some("model");
+    }
     if entry
         .subscription
         .max_concurrent
@@ -282,6 +322,7 @@ fn label(reason: &PassOverReason) -> &'static str {
         } => "level",
         PassOverReason::MissingTags { .. } => "tags",
         PassOverReason::NotActive { .. } => "health",
+        PassOverReason::ModelLimited { .. } => "model",
         PassOverReason::AtCapacity { .. } => "capacity",
     }
 }
@@ -296,17 +337,44 @@ fn approaching(input: &Input, entry: &PoolEntry) -> bool {
     let health = &entry.subscription.health;
     let ttl = SignedDuration::try_from(input.policy.utilization_ttl).expect("small");
     let window = SignedDuration::try_from(input.policy.rate_limit_window).expect("small");
-    health.last_utilization.is_some_and(|(value, reported)| {
-        value >= input.policy.approaching_threshold && reported >= now() - ttl
-    }) || health
-        .last_limited_at
-        .is_some_and(|limited| limited > now() - window)
+    let threshold = input.policy.approaching_threshold;
+    health
+        .last_utilization
+        .is_some_and(|(value, reported)| value >= threshold && reported >= now() - ttl)
+        || current_five_hour(health, now() - ttl).is_some_and(|value| value >= threshold)
+        || health
+            .last_limited_at
+            .is_some_and(|limited| limited > now() - window)
+}
+
+/// The 5-hour utilization reported at or after `since` for a window that
+/// has not reset yet.
+fn current_five_hour(health: &kage_domain::Health, since: Timestamp) -> Option<f64> {
+    health
+        .quota
+        .iter()
+        .find(|report| report.window == QuotaWindow::FiveHour)
+        .filter(|report| {
+            report.reported_at >= since && report.resets_at.is_none_or(|reset| reset > now())
+        })
+        .map(|report| report.utilization)
+}
+
+/// What least-used compares: `(0, tokens)` without a current 5-hour report,
+/// `(1, utilization bits)` with one (positive floats order like their bits).
+fn consumed(input: &Input, entry: &PoolEntry) -> (u8, u64) {
+    let window = SignedDuration::try_from(input.policy.usage_window).expect("small");
+    match current_five_hour(&entry.subscription.health, now() - window) {
+        Some(utilization) => (1, utilization.to_bits()),
+        None => (0, entry.window_tokens),
+    }
 }
 
 /// The full preference key of an eligible entry: smaller is better.
 type Key = (
     bool,
-    u64,
+    u32,
+    (u8, u64),
     Reverse<Priority>,
     Option<Timestamp>,
     Option<Timestamp>,
@@ -319,13 +387,33 @@ fn key(input: &Input, entry: &PoolEntry) -> Key {
     let leased = entry.last_leased_at;
     let name = entry.subscription.name.to_string();
     let approaching = approaching(input, entry);
+    let leases = entry.live_leases;
     let lowest = Reverse(Priority(255));
     match input.policy.strategy {
-        Strategy::Priority => (approaching, 0, priority, leased, None, lowest, name),
-        Strategy::RoundRobin => (approaching, 0, lowest, None, leased, priority, name),
+        Strategy::Priority => (
+            approaching,
+            leases,
+            (0, 0),
+            priority,
+            leased,
+            None,
+            lowest,
+            name,
+        ),
+        Strategy::RoundRobin => (
+            approaching,
+            leases,
+            (0, 0),
+            lowest,
+            None,
+            leased,
+            priority,
+            name,
+        ),
         Strategy::LeastUsed => (
             approaching,
-            entry.window_tokens,
+            leases,
+            consumed(input, entry),
             priority,
             leased,
             None,
@@ -349,6 +437,14 @@ fn earliest_recovery(input: &Input) -> Option<Timestamp> {
         .iter()
         .filter_map(|entry| match first_failure(input, entry) {
             Some("health") => entry.subscription.health.state.until(),
+            Some("model") => entry
+                .subscription
+                .health
+                .model_limits
+                .iter()
+                .map(|limit| limit.until)
+                .filter(|until| *until > now())
+                .min(),
             Some("capacity") => entry.earliest_lease_expiry,
             _ => None,
         })
@@ -392,6 +488,12 @@ proptest! {
                 .filter(|&other| !approaching(&input, &input.snapshot.entries[other]))
                 .collect();
             let class = if calm.is_empty() { candidates } else { calm };
+            let fewest = class.iter().map(|&other| input.snapshot.entries[other].live_leases).min();
+            let class: Vec<usize> = class
+                .into_iter()
+                .filter(|&other| Some(input.snapshot.entries[other].live_leases) == fewest)
+                .collect();
+            prop_assert_eq!(Some(input.snapshot.entries[index].live_leases), fewest);
             let highest = class.iter().map(|&other| input.snapshot.entries[other].subscription.priority).max();
             prop_assert_eq!(Some(input.snapshot.entries[index].subscription.priority), highest);
         }
@@ -400,6 +502,10 @@ proptest! {
     #[test]
     fn least_used_picks_the_fewest_tokens(mut input in input()) {
         input.policy.strategy = Strategy::LeastUsed;
+        for entry in &mut input.snapshot.entries {
+            entry.live_leases = 0;
+            entry.subscription.health.quota.clear();
+        }
         if let Some(index) = chosen(&input.select()) {
             let chosen_entry = &input.snapshot.entries[index];
             let calm_minimum = eligible(&input)
@@ -474,6 +580,97 @@ proptest! {
             prop_assert_eq!(passed_over.len(), input.snapshot.entries.len());
             for (index, reason) in &passed_over {
                 prop_assert_eq!(Some(label(reason)), first_failure(&input, &input.snapshot.entries[*index]));
+            }
+        }
+    }
+
+    #[test]
+    fn least_used_prefers_the_lowest_current_five_hour_report(mut input in input()) {
+        input.policy.strategy = Strategy::LeastUsed;
+        for entry in &mut input.snapshot.entries {
+            entry.live_leases = 0;
+        }
+        if let Some(index) = chosen(&input.select()) {
+            let window = SignedDuration::try_from(input.policy.usage_window).expect("small");
+            let reported = |entry: &PoolEntry| current_five_hour(&entry.subscription.health, now() - window);
+            let chosen_entry = &input.snapshot.entries[index];
+            let calm: Vec<&PoolEntry> = eligible(&input)
+                .into_iter()
+                .map(|other| &input.snapshot.entries[other])
+                .filter(|other| !approaching(&input, other))
+                .collect();
+            if !calm.is_empty() && calm.iter().all(|other| reported(other).is_some()) {
+                let lowest = calm.iter().filter_map(|other| reported(other)).reduce(f64::min);
+                prop_assert_eq!(reported(chosen_entry), lowest);
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_acquires_over_idle_subscriptions_all_differ(
+        pool in proptest::collection::vec(
+            (any::<u8>(), 0..2_000_000u64, proptest::option::of(-100_000..0i64), proptest::option::of(0.0..0.79f64), proptest::option::of(1..4u32)),
+            1..16,
+        ),
+        strategy in one_of(Strategy::ALL.to_vec()),
+    ) {
+        let entries: Vec<PoolEntry> = pool
+            .iter()
+            .enumerate()
+            .map(|(index, &(priority, tokens, leased, utilization, cap))| {
+                let mut built = entry(&sub_name(index));
+                built.subscription.priority = Priority(priority);
+                built.subscription.max_concurrent = cap;
+                built.window_tokens = tokens;
+                built.last_leased_at = leased.map(at);
+                if let Some(utilization) = utilization {
+                    built.subscription.health.record_quota(QuotaReport {
+                        window: QuotaWindow::FiveHour,
+                        utilization,
+                        resets_at: Some(at(3_600)),
+                        reported_at: at(-60),
+                    });
+                }
+                built
+            })
+            .collect();
+        let k = entries.len();
+        let mut snapshot = PoolSnapshot { entries };
+        let policy = SelectionPolicy { strategy, ..SelectionPolicy::default() };
+        let (rules, request) = (RoutingRules::new(), SelectionRequest::default());
+        let mut chosen_ones = Vec::new();
+        for _ in 0..k {
+            let Selection::Chosen { index, .. } = select(&snapshot, &rules, &policy, &request, now()) else {
+                return Err(TestCaseError::fail("an idle subscription was left"));
+            };
+            prop_assert!(!chosen_ones.contains(&index), "{strategy}: {index} chosen twice in {chosen_ones:?}");
+            chosen_ones.push(index);
+            let leased = &mut snapshot.entries[index];
+            leased.live_leases += 1;
+            leased.last_leased_at = Some(now());
+            leased.earliest_lease_expiry = Some(at(120));
+        }
+    }
+
+    #[test]
+    fn no_cap_is_ever_exceeded(input in input(), acquires in 1..40usize) {
+        let mut input = input;
+        let rules = input.rules();
+        for _ in 0..acquires {
+            let before: Vec<usize> = eligible(&input);
+            match select(&input.snapshot, &rules, &input.policy, &input.request, now()) {
+                Selection::Chosen { index, .. } => {
+                    let leased = &mut input.snapshot.entries[index];
+                    if let Some(cap) = leased.subscription.max_concurrent {
+                        prop_assert!(leased.live_leases < cap, "chose {index} at its cap");
+                    }
+                    leased.live_leases += 1;
+                    leased.earliest_lease_expiry.get_or_insert(at(120));
+                }
+                Selection::Unavailable { .. } => {
+                    prop_assert!(before.is_empty(), "unavailable with {before:?} eligible");
+                    break;
+                }
             }
         }
     }

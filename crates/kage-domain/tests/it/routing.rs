@@ -117,6 +117,7 @@ fn check(namespace_name: Option<&str>, level: PriorityLevel, required: &[&str], 
         namespace: namespace_name.map(namespace),
         level,
         required_tags: required.iter().map(|value| tag(value)).collect(),
+        model: None,
     };
     let ranked = explain(
         &snapshot,

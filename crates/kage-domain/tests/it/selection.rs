@@ -36,6 +36,7 @@ fn request(
         namespace: namespace_name.map(namespace),
         level,
         required_tags: required.iter().map(|value| tag(value)).collect(),
+        model: None,
     }
 }
 
@@ -442,6 +443,7 @@ fn the_window_and_threshold_come_from_the_policy() {
         approaching_threshold: 0.5,
         rate_limit_window: Duration::from_secs(600),
         utilization_ttl: Duration::from_secs(60),
+        usage_window: Duration::from_secs(5 * 3_600),
     };
     let now = now();
     assert!(is_approaching_limit(

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use kage_domain::signal::{ClassifyContext, RateLimitStatus, Signal, classify};
-use kage_domain::{ErrorKind, Health, Outcome, StateKind, StatePolicy, Timestamp, apply_outcome};
+use kage_domain::{
+    ErrorKind, Health, ModelFamily, Outcome, QuotaWindow, StateKind, StatePolicy, Timestamp,
+    apply_outcome,
+};
 use rstest::rstest;
 
 use crate::support::{at, now, ts};
@@ -148,17 +151,6 @@ fn check(
 #[case::five_hour_milliseconds(rejected("five_hour", Some(EPOCH * 1_000)), epoch(), "5-hour limit")]
 #[case::seven_day_seconds(rejected("seven_day", Some(EPOCH)), epoch(), "weekly limit")]
 #[case::seven_day_milliseconds(rejected("seven_day", Some(EPOCH * 1_000)), epoch(), "weekly limit")]
-#[case::seven_day_opus_seconds(
-    rejected("seven_day_opus", Some(EPOCH)),
-    epoch(),
-    "weekly Opus limit"
-)]
-#[case::seven_day_opus_milliseconds(rejected("seven_day_opus", Some(EPOCH * 1_000)), epoch(), "weekly Opus limit")]
-#[case::seven_day_sonnet(
-    rejected("seven_day_sonnet", Some(EPOCH)),
-    epoch(),
-    "weekly Sonnet limit"
-)]
 #[case::no_resets_at_uses_cooldown(rejected("five_hour", None), at(3_600), "5-hour limit")]
 #[case::resets_at_past_uses_cooldown(
     rejected("five_hour", Some(1_795_473_975)),
@@ -197,15 +189,6 @@ fn check(
     ),
     ts("2026-11-26T21:46:00Z"),
     "weekly limit"
-)]
-#[case::opus_text(
-    failed(
-        Some(429),
-        Some("rate_limit"),
-        "You've hit your Opus limit · resets Nov 25, 9:46pm (UTC)"
-    ),
-    ts("2026-11-25T21:46:00Z"),
-    "weekly Opus limit"
 )]
 // older and publicly reported texts
 #[case::pipe_epoch(
@@ -344,6 +327,17 @@ fn reset_texts_read_the_right_zone(
         None,
         "API Error: Server is temporarily limiting requests (not your usage limit) · Rate limited"
     ),
+    at(300),
+    "temporarily limited"
+)]
+// a rejection that names no window and no reset is the server's burst limit
+#[case::rejected_without_window_or_reset(
+    Signal::RateLimitEvent {
+        status: RateLimitStatus::Rejected,
+        rate_limit_type: None,
+        resets_at: None,
+        utilization: None,
+    },
     at(300),
     "temporarily limited"
 )]
@@ -604,7 +598,144 @@ fn allowed_warning_is_approaching_and_stays_active(
 }
 
 #[rstest]
-#[case::allowed(event(RateLimitStatus::Allowed, "five_hour", Some(EPOCH), Some(0.2)))]
+#[case::rejected_with_window_only(
+    Signal::RateLimitEvent {
+        status: RateLimitStatus::Rejected,
+        rate_limit_type: Some("five_hour".to_owned()),
+        resets_at: None,
+        utilization: None,
+    },
+    at(3_600)
+)]
+#[case::rejected_with_reset_only(
+    Signal::RateLimitEvent {
+        status: RateLimitStatus::Rejected,
+        rate_limit_type: None,
+        resets_at: Some(EPOCH),
+        utilization: None,
+    },
+    epoch()
+)]
+fn a_rejection_with_a_window_or_a_reset_stays_a_window_limit(
+    #[case] signal: Signal,
+    #[case] until: Timestamp,
+) {
+    check(
+        signal,
+        utc(),
+        "quota_exhausted",
+        Exhausted,
+        Some(until),
+        "limit",
+    );
+}
+
+#[rstest]
+#[case::seven_day_opus_seconds(
+    rejected("seven_day_opus", Some(EPOCH)),
+    ModelFamily::Opus,
+    epoch(),
+    "weekly Opus limit"
+)]
+#[case::seven_day_opus_milliseconds(rejected("seven_day_opus", Some(EPOCH * 1_000)), ModelFamily::Opus, epoch(), "weekly Opus limit")]
+#[case::seven_day_sonnet(
+    rejected("seven_day_sonnet", Some(EPOCH)),
+    ModelFamily::Sonnet,
+    epoch(),
+    "weekly Sonnet limit"
+)]
+#[case::seven_day_opus_without_reset(
+    rejected("seven_day_opus", None),
+    ModelFamily::Opus,
+    at(3_600),
+    "weekly Opus limit"
+)]
+#[case::opus_text(
+    failed(
+        Some(429),
+        Some("rate_limit"),
+        "You've hit your Opus limit · resets Nov 25, 9:46pm (UTC)"
+    ),
+    ModelFamily::Opus,
+    ts("2026-11-25T21:46:00Z"),
+    "weekly Opus limit"
+)]
+#[case::sonnet_text(
+    failed(
+        None,
+        None,
+        "You've hit your Sonnet limit · resets Nov 26, 9:46pm (UTC)"
+    ),
+    ModelFamily::Sonnet,
+    ts("2026-11-26T21:46:00Z"),
+    "weekly Sonnet limit"
+)]
+fn model_scoped_limits_leave_the_subscription_active_for_other_models(
+    #[case] signal: Signal,
+    #[case] family: ModelFamily,
+    #[case] until: Timestamp,
+    #[case] reason: &str,
+) {
+    let health = check(signal, utc(), "model_limit", Active, None, "");
+    let limit = health
+        .model_limit(family, now())
+        .expect("a limit on the family");
+    assert_eq!(limit.until, until);
+    assert!(limit.reason.contains(reason), "{:?}", limit.reason);
+    let other = ModelFamily::ALL.into_iter().find(|other| *other != family);
+    assert!(
+        health
+            .model_limit(other.expect("another family"), now())
+            .is_none()
+    );
+    assert!(
+        health.model_limit(family, until).is_none(),
+        "it ends at the reset"
+    );
+}
+
+#[rstest]
+#[case::allowed_five_hour(
+    event(RateLimitStatus::Allowed, "five_hour", Some(EPOCH), Some(0.2)),
+    QuotaWindow::FiveHour,
+    0.2
+)]
+#[case::allowed_seven_day(
+    event(RateLimitStatus::Allowed, "seven_day", Some(EPOCH), Some(0.18)),
+    QuotaWindow::SevenDay,
+    0.18
+)]
+#[case::warning_opus(
+    event(
+        RateLimitStatus::AllowedWarning,
+        "seven_day_opus",
+        Some(EPOCH),
+        Some(0.9)
+    ),
+    QuotaWindow::SevenDayOpus,
+    0.9
+)]
+fn utilization_is_kept_per_window(
+    #[case] signal: Signal,
+    #[case] window: QuotaWindow,
+    #[case] utilization: f64,
+) {
+    let outcome = classify(&signal, &utc()).expect("a report");
+    let health = apply_outcome(&Health::default(), &outcome, now(), &StatePolicy::default()).health;
+    let report = health.quota_report(window).expect("a report of the window");
+    assert_eq!(report.utilization, utilization);
+    assert_eq!(report.resets_at, Some(epoch()));
+    assert_eq!(report.reported_at, now());
+    assert_eq!(health.state.kind(), Active);
+}
+
+#[rstest]
+#[case::allowed_without_utilization(event(
+    RateLimitStatus::Allowed,
+    "five_hour",
+    Some(EPOCH),
+    None
+))]
 #[case::warning_without_utilization(event(
     RateLimitStatus::AllowedWarning,
     "five_hour",

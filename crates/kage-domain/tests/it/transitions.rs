@@ -43,6 +43,7 @@ fn error(kind: ErrorKind) -> Outcome {
 
 fn approaching(utilization: f64) -> Outcome {
     Outcome::ApproachingLimit {
+        window: None,
         utilization,
         resets_at: Some(at(3_600)),
     }
