@@ -9,9 +9,10 @@ use anyhow::anyhow;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use kage_domain::{
-    CredentialKind, CredentialSource, Health, LeaseId, Namespace, Outcome, PoolEntry, Priority,
-    PriorityLevel, RouteEntry, RouteTarget, StateKind, StateTransition, Subscription,
-    SubscriptionId, SubscriptionName, SubscriptionState, Tag, Usage,
+    CredentialKind, CredentialSource, Health, LeaseId, ModelFamily, ModelLimit, Namespace, Outcome,
+    PoolEntry, Priority, PriorityLevel, QuotaReport, QuotaWindow, RouteEntry, RouteTarget,
+    StateKind, StateTransition, Subscription, SubscriptionId, SubscriptionName, SubscriptionState,
+    Tag, Usage,
 };
 use kage_ports::{Lease, RecordedTransition, StoreError};
 
@@ -139,6 +140,8 @@ pub(crate) struct HealthParams {
     pub(crate) last_utilization: Option<f64>,
     pub(crate) last_utilization_at: Option<i64>,
     pub(crate) last_limited_at: Option<i64>,
+    /// The quota reports and model limits as JSON (migration 0005).
+    pub(crate) quota: Option<String>,
 }
 
 impl HealthParams {
@@ -152,8 +155,105 @@ impl HealthParams {
             last_utilization: health.last_utilization.map(|(utilization, _)| utilization),
             last_utilization_at: health.last_utilization.map(|(_, at)| to_ms(at)),
             last_limited_at: health.last_limited_at.map(to_ms),
+            quota: encode_quota(health),
         }
     }
+}
+
+/// The `quota` column: `None` when nothing was reported and no model limit
+/// is in place.
+pub(crate) fn encode_quota(health: &Health) -> Option<String> {
+    if health.quota.is_empty() && health.model_limits.is_empty() {
+        return None;
+    }
+    let windows: Vec<serde_json::Value> = health
+        .quota
+        .iter()
+        .map(|report| {
+            serde_json::json!({
+                "window": report.window.as_str(),
+                "utilization": report.utilization,
+                "resets_at": report.resets_at.map(to_ms),
+                "reported_at": to_ms(report.reported_at),
+            })
+        })
+        .collect();
+    let model_limits: Vec<serde_json::Value> = health
+        .model_limits
+        .iter()
+        .map(|limit| {
+            serde_json::json!({
+                "family": limit.family.as_str(),
+                "until": to_ms(limit.until),
+                "reason": limit.reason,
+            })
+        })
+        .collect();
+    Some(serde_json::json!({ "windows": windows, "model_limits": model_limits }).to_string())
+}
+
+/// Read the `quota` column back. Entries of a window or family this Kage
+/// does not know (written by a newer one) are skipped.
+pub(crate) fn decode_quota(
+    text: Option<&str>,
+) -> Result<(Vec<QuotaReport>, Vec<ModelLimit>), StoreError> {
+    let Some(text) = text else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let bad = || invalid("quota report", text);
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| bad())?;
+    let list = |key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let millis = |item: &serde_json::Value, key: &str| -> Result<Option<Timestamp>, StoreError> {
+        match item.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(ms) => from_ms(ms.as_i64().ok_or_else(bad)?, key).map(Some),
+        }
+    };
+    let mut quota = Vec::new();
+    for item in list("windows") {
+        let Some(window) = item
+            .get("window")
+            .and_then(serde_json::Value::as_str)
+            .and_then(QuotaWindow::parse)
+        else {
+            continue;
+        };
+        quota.push(QuotaReport {
+            window,
+            utilization: item
+                .get("utilization")
+                .and_then(serde_json::Value::as_f64)
+                .ok_or_else(bad)?,
+            resets_at: millis(&item, "resets_at")?,
+            reported_at: millis(&item, "reported_at")?.ok_or_else(bad)?,
+        });
+    }
+    let mut model_limits = Vec::new();
+    for item in list("model_limits") {
+        let Some(family) = item
+            .get("family")
+            .and_then(serde_json::Value::as_str)
+            .and_then(ModelFamily::parse)
+        else {
+            continue;
+        };
+        model_limits.push(ModelLimit {
+            family,
+            until: millis(&item, "until")?.ok_or_else(bad)?,
+            reason: item
+                .get("reason")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        });
+    }
+    Ok((quota, model_limits))
 }
 
 fn join_tags(tags: &BTreeSet<Tag>) -> String {
@@ -181,6 +281,7 @@ pub(crate) struct SubscriptionRow {
     pub(crate) last_utilization_at: Option<i64>,
     pub(crate) last_limited_at: Option<i64>,
     pub(crate) created_at: i64,
+    pub(crate) quota: Option<String>,
 }
 
 pub(crate) fn parse_subscription_id(text: &str) -> Result<SubscriptionId, StoreError> {
@@ -226,12 +327,15 @@ impl SubscriptionRow {
             (Some(utilization), Some(at)) => Some((utilization, from_ms(at, "utilization time")?)),
             _ => None,
         };
+        let (quota, model_limits) = decode_quota(self.quota.as_deref())?;
         let health = Health {
             state,
             consecutive_errors: to_u32(self.consecutive_errors),
             unhealthy_relapses: to_u32(self.unhealthy_relapses),
             last_utilization,
             last_limited_at: opt_from_ms(self.last_limited_at, "last limit time")?,
+            quota,
+            model_limits,
         };
         Ok(Subscription {
             id,
@@ -383,9 +487,21 @@ pub(crate) fn outcome_detail(outcome: &Outcome) -> Option<String> {
         Outcome::ApproachingLimit {
             utilization,
             resets_at,
+            ..
+        }
+        | Outcome::QuotaReported {
+            utilization,
+            resets_at,
+            ..
         } => Some(match resets_at {
             Some(at) => format!("utilization {utilization:.2}, resets {at}"),
             None => format!("utilization {utilization:.2}"),
+        }),
+        Outcome::ModelLimitReached {
+            resets_at, reason, ..
+        } => Some(match resets_at {
+            Some(at) => format!("{reason} (resets {at})"),
+            None => reason.clone(),
         }),
         Outcome::RateLimited { retry_at, reason } => Some(match retry_at {
             Some(at) => format!("{reason} (retry at {at})"),

@@ -290,8 +290,8 @@ impl_subscription_store!(
 
 // The writes of a release as one statement of data-modifying CTEs, numbered
 // as one argument list: $1 lease, $2 now, $3..$5 outcome, $6 subscription,
-// $7..$13 usage, $14..$21 health, $22..$25 transition, and in the checked
-// form $26..$27 the versions of the lease and subscription rows read.
+// $7..$13 usage, $14..$22 health, $23..$26 transition, and in the checked
+// form $27..$28 the versions of the lease and subscription rows read.
 const RELEASE_LEASE_CTE: &str = "WITH released AS (UPDATE leases SET released_at = $2, \
     outcome = $3, outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL \
     RETURNING id)";
@@ -303,18 +303,18 @@ const RELEASE_LEASE_CTE: &str = "WITH released AS (UPDATE leases SET released_at
 /// version again; the subscription's is read, not locked.
 const RELEASE_LEASE_CHECKED_CTE: &str = "WITH released AS (UPDATE leases SET released_at = $2, \
     outcome = $3, outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL \
-    AND CAST(xmin AS TEXT) = $26 AND EXISTS (SELECT 1 FROM subscriptions \
-    WHERE id = $6 AND CAST(xmin AS TEXT) = $27) RETURNING id)";
+    AND CAST(xmin AS TEXT) = $27 AND EXISTS (SELECT 1 FROM subscriptions \
+    WHERE id = $6 AND CAST(xmin AS TEXT) = $28) RETURNING id)";
 const RELEASE_USAGE_CTE: &str = ", usage AS (INSERT INTO usage_records (lease_id, \
     subscription_id, at, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, \
     total_tokens, cost_micros, model) SELECT $1, $6, $2, $7, $8, $9, $10, $11, $12, $13 \
     FROM released RETURNING 1)";
 const RELEASE_HEALTH_CTE: &str = ", health AS (UPDATE subscriptions SET state = $14, \
     state_until = $15, state_reason = $16, consecutive_errors = $17, unhealthy_relapses = $18, \
-    last_utilization = $19, last_utilization_at = $20, last_limited_at = $21 \
+    last_utilization = $19, last_utilization_at = $20, last_limited_at = $21, quota = $22 \
     WHERE id = $6 AND EXISTS (SELECT 1 FROM released) RETURNING 1)";
 const RELEASE_EVENT_CTE: &str = ", event AS (INSERT INTO state_events (subscription_id, at, \
-    from_state, to_state, until, reason, lease_id) SELECT $6, $2, $22, $23, $24, $25, $1 \
+    from_state, to_state, until, reason, lease_id) SELECT $6, $2, $23, $24, $25, $26, $1 \
     FROM released RETURNING 1)";
 
 /// Bit 8 of a release statement's index: the checked form.
@@ -712,7 +712,7 @@ impl PostgresStore {
         now: Timestamp,
     ) -> Result<Result<(kage_domain::PoolSnapshot, usize), AcquireOutcome>, StoreError> {
         let snapshot = self
-            .read_snapshot(session.connection(), request.policy.rate_limit_window, now)
+            .read_snapshot(session.connection(), request.policy.usage_window, now)
             .await?;
         let (earliest_recovery, passed_over) = match lease::select(&snapshot, request, now) {
             Selection::Chosen { index, .. } => return Ok(Ok((snapshot, index))),

@@ -346,8 +346,8 @@ static INSERT_LEASE_COMMIT_SQL: LazyLock<String> =
     LazyLock::new(|| format!("{INSERT_LEASE_SQL} RETURNING id; COMMIT"));
 
 // The writes of a release, numbered as one argument list: $1 lease, $2 now,
-// $3..$5 outcome, $6 subscription, $7..$13 usage, $14..$21 health,
-// $22..$25 transition.
+// $3..$5 outcome, $6 subscription, $7..$13 usage, $14..$22 health,
+// $23..$26 transition.
 const RELEASE_LEASE_SQL: &str = "UPDATE leases SET released_at = $2, outcome = $3, \
     outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL; ";
 const RELEASE_USAGE_SQL: &str = "INSERT INTO usage_records (lease_id, subscription_id, at, \
@@ -355,9 +355,9 @@ const RELEASE_USAGE_SQL: &str = "INSERT INTO usage_records (lease_id, subscripti
     model) VALUES ($1, $6, $2, $7, $8, $9, $10, $11, $12, $13); ";
 const RELEASE_HEALTH_SQL: &str = "UPDATE subscriptions SET state = $14, state_until = $15, \
     state_reason = $16, consecutive_errors = $17, unhealthy_relapses = $18, last_utilization = $19, \
-    last_utilization_at = $20, last_limited_at = $21 WHERE id = $6; ";
+    last_utilization_at = $20, last_limited_at = $21, quota = $22 WHERE id = $6; ";
 const RELEASE_EVENT_SQL: &str = "INSERT INTO state_events (subscription_id, at, from_state, \
-    to_state, until, reason, lease_id) VALUES ($6, $2, $22, $23, $24, $25, $1); ";
+    to_state, until, reason, lease_id) VALUES ($6, $2, $23, $24, $25, $26, $1); ";
 
 /// Every combination of a release's writes, then `COMMIT`: bit 1 usage,
 /// bit 2 health, bit 4 transition.
@@ -482,7 +482,7 @@ impl SqliteStore {
             yield_after_direct().await;
             return Ok(outcome);
         }
-        let window_start = before(now, request.policy.rate_limit_window);
+        let window_start = before(now, request.policy.usage_window);
         let (mut writer, rows) = self
             .begin_batch::<SnapshotRow>(
                 &what,

@@ -23,7 +23,7 @@ macro_rules! subscription_columns {
         "s.id, s.name, s.description, s.priority, s.tags, s.kind, s.credential_source, \
          s.credential_ref, s.max_concurrent, s.state, s.state_until, s.state_reason, \
          s.consecutive_errors, s.unhealthy_relapses, s.last_utilization, s.last_utilization_at, \
-         s.last_limited_at, s.created_at"
+         s.last_limited_at, s.created_at, s.quota"
     };
 }
 
@@ -200,7 +200,8 @@ macro_rules! impl_subscription_store {
         );
         const UPDATE_HEALTH_SQL: &str = "UPDATE subscriptions SET state = $2, state_until = $3, \
             state_reason = $4, consecutive_errors = $5, unhealthy_relapses = $6, \
-            last_utilization = $7, last_utilization_at = $8, last_limited_at = $9 WHERE id = $1";
+            last_utilization = $7, last_utilization_at = $8, last_limited_at = $9, quota = $10 \
+            WHERE id = $1";
         const INSERT_EVENT_SQL: &str = "INSERT INTO state_events \
             (subscription_id, at, from_state, to_state, until, reason, lease_id) \
             VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -293,6 +294,7 @@ macro_rules! impl_subscription_store {
                         .bind(health.last_utilization)
                         .bind(health.last_utilization_at)
                         .bind(health.last_limited_at)
+                        .bind(health.quota)
                         .execute(&mut *connection)
                         .await
                         .map_err(|e| {
@@ -413,8 +415,8 @@ macro_rules! impl_subscription_store {
                     "INSERT INTO subscriptions (id, name, description, priority, tags, kind, \
                      credential_source, credential_ref, max_concurrent, created_at, state, \
                      state_until, state_reason, consecutive_errors, unhealthy_relapses, \
-                     last_utilization, last_utilization_at, last_limited_at) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                     last_utilization, last_utilization_at, last_limited_at, quota) VALUES \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 )
                 .bind(settings.id)
                 .bind(settings.name)
@@ -434,6 +436,7 @@ macro_rules! impl_subscription_store {
                 .bind(health.last_utilization)
                 .bind(health.last_utilization_at)
                 .bind(health.last_limited_at)
+                .bind(health.quota)
                 .execute(&mut *tx)
                 .await;
                 match inserted {
@@ -825,9 +828,9 @@ pub(crate) enum SqlValue {
 }
 
 impl ReleasePlan {
-    /// The parameters of a release statement (`$1..$25`), in the order both
+    /// The parameters of a release statement (`$1..$26`), in the order both
     /// backends' release SQL numbers them: $1 lease, $2 now, $3..$5 outcome,
-    /// $6 subscription, $7..$13 usage, $14..$21 health, $22..$25 transition.
+    /// $6 subscription, $7..$13 usage, $14..$22 health, $23..$26 transition.
     pub(crate) fn values(
         &self,
         request: &kage_ports::ReleaseLeaseRequest,
@@ -861,6 +864,7 @@ impl ReleasePlan {
             Real(health.last_utilization),
             Int(health.last_utilization_at),
             Int(health.last_limited_at),
+            Text(health.quota),
             Text(transition.map(|t| t.from.as_str().to_owned())),
             Text(transition.map(|t| t.to.as_str().to_owned())),
             Int(transition.and_then(|t| t.until).map(to_ms)),

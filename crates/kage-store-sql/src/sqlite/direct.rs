@@ -134,7 +134,7 @@ impl DirectWriter {
             Err(error) if is_busy(&error) => return Ok(Attempt::Busy),
             Err(error) => return Err(self.error(what, &error)),
         };
-        let window_start = before(now, request.policy.rate_limit_window);
+        let window_start = before(now, request.policy.usage_window);
         let rows = query_all(
             &tx,
             super::SNAPSHOT_SQL,
@@ -343,11 +343,12 @@ fn subscription_row(row: &Row<'_>, at: usize) -> rusqlite::Result<SubscriptionRo
         last_utilization_at: row.get(at + 15)?,
         last_limited_at: row.get(at + 16)?,
         created_at: row.get(at + 17)?,
+        quota: row.get(at + 18)?,
     })
 }
 
 /// How many columns `subscription_columns!()` has.
-const SUBSCRIPTION_COLUMNS: usize = 18;
+const SUBSCRIPTION_COLUMNS: usize = 19;
 /// How many columns `lease_columns!()` has.
 const LEASE_COLUMNS: usize = 10;
 
@@ -450,6 +451,7 @@ mod tests {
                 "last_utilization_at",
                 "last_limited_at",
                 "created_at",
+                "quota",
             ]
         );
         assert_eq!(

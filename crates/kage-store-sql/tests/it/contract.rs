@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use jiff::civil::Date;
 use kage_domain::{
-    CredentialKind, CredentialSource, ErrorKind, Health, LeaseId, Namespace, Outcome,
-    PassOverReason, Priority, PriorityLevel, RouteEntry, RouteTarget, RoutingRules, StateKind,
-    StatePolicy, Strategy, SubscriptionName, SubscriptionState, Tag, Usage,
+    CredentialKind, CredentialSource, ErrorKind, Health, LeaseId, ModelFamily, Namespace, Outcome,
+    PassOverReason, Priority, PriorityLevel, QuotaWindow, RouteEntry, RouteTarget, RoutingRules,
+    StateKind, StatePolicy, Strategy, SubscriptionName, SubscriptionState, Tag, Usage,
 };
 use kage_ports::{AcquireOutcome, LeaseError, StoreError, SubscriptionStore, UsageQuery};
 use uuid::Uuid;
@@ -36,6 +36,8 @@ macro_rules! contract_tests {
             daily_usage_cuts_days_by_offset_and_is_exact_at_the_edges,
             daily_usage_is_exact_for_any_offset_old_or_new,
             times_are_kept_to_the_millisecond,
+            quota_reports_and_model_limits_persist_and_steer_selection,
+            the_snapshot_counts_usage_over_the_usage_window,
         );
     };
     (@each $harness:path, $($story:ident),* $(,)?) => {
@@ -88,6 +90,17 @@ pub(crate) async fn subscriptions_round_trip<S: SubscriptionStore>(store: &S) {
         unhealthy_relapses: 1,
         last_utilization: Some((0.85, t("2025-06-02T09:00:00Z"))),
         last_limited_at: Some(t("2025-06-02T10:00:00Z")),
+        quota: vec![kage_domain::QuotaReport {
+            window: QuotaWindow::SevenDaySonnet,
+            utilization: 1.02,
+            resets_at: None,
+            reported_at: t("2025-06-02T09:30:00Z"),
+        }],
+        model_limits: vec![kage_domain::ModelLimit {
+            family: ModelFamily::Sonnet,
+            until: t("2025-06-05T10:00:00Z"),
+            reason: "weekly Sonnet limit; \"quoted\"".to_owned(),
+        }],
     };
     let mut by_env = subscription("ci-key");
     by_env.credential = CredentialSource::Env("ANTHROPIC_KEY_CI".to_owned());
@@ -430,11 +443,12 @@ pub(crate) async fn selection_follows_priority_turns_routes_and_tags<S: Subscrip
         .set_disabled(high.id, Some("saving it".to_owned()), now)
         .await
         .unwrap();
-    // Equal priorities take turns: the least recently leased goes first.
+    // Equal priorities take turns: the least recently leased goes first
+    // (each lease has expired by the next step, so no lease count differs).
     let mut turns = Vec::new();
     for step in 1..=4 {
         turns.push(
-            granted(store, &acquire(secs(60)), plus(now, step))
+            granted(store, &acquire(secs(1)), plus(now, step))
                 .await
                 .subscription_name,
         );
@@ -863,6 +877,7 @@ pub(crate) async fn outcomes_and_disable_drive_the_state_machine<S: Subscription
     );
 
     let warning = Outcome::ApproachingLimit {
+        window: None,
         utilization: 0.91,
         resets_at: None,
     };
@@ -1192,4 +1207,182 @@ pub(crate) async fn times_are_kept_to_the_millisecond<S: SubscriptionStore>(stor
     let lease = granted(store, &acquire(secs(60)), now).await;
     assert_eq!(lease.acquired_at, t("2025-06-02T10:00:00.123Z"));
     assert_eq!(store.live_leases(now).await.unwrap(), vec![lease]);
+}
+
+pub(crate) async fn quota_reports_and_model_limits_persist_and_steer_selection<
+    S: SubscriptionStore,
+>(
+    store: &S,
+) {
+    let t0 = t("2025-06-02T10:00:00Z");
+    let policy = StatePolicy::default();
+    let work = subscription("work");
+    store.insert_subscription(&work).await.unwrap();
+    store
+        .record_outcome(
+            work.id,
+            &Outcome::QuotaReported {
+                window: QuotaWindow::FiveHour,
+                utilization: 0.42,
+                resets_at: Some(plus(t0, 7_200)),
+            },
+            None,
+            &policy,
+            t0,
+        )
+        .await
+        .unwrap();
+    store
+        .record_outcome(
+            work.id,
+            &Outcome::ApproachingLimit {
+                window: Some(QuotaWindow::SevenDay),
+                utilization: 0.85,
+                resets_at: None,
+            },
+            None,
+            &policy,
+            plus(t0, 1),
+        )
+        .await
+        .unwrap();
+
+    // A model limit arrives with a release.
+    let mut on_work = acquire(secs(60));
+    let lease = granted(store, &on_work, plus(t0, 2)).await;
+    let opus_limit = Outcome::ModelLimitReached {
+        family: ModelFamily::Opus,
+        resets_at: Some(plus(t0, 86_400)),
+        reason: "weekly Opus limit".to_owned(),
+    };
+    let report = store
+        .release_lease(
+            &release(lease.id, opus_limit, Usage::default()),
+            plus(t0, 3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.transition, None, "the state stays active");
+
+    let stored = store
+        .subscription_by_name(&name("work"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.health.state, SubscriptionState::Active);
+    let five_hour = stored.health.quota_report(QuotaWindow::FiveHour).unwrap();
+    assert_eq!(
+        (
+            five_hour.utilization,
+            five_hour.resets_at,
+            five_hour.reported_at
+        ),
+        (0.42, Some(plus(t0, 7_200)), t0)
+    );
+    let seven_day = stored.health.quota_report(QuotaWindow::SevenDay).unwrap();
+    assert_eq!(
+        (
+            seven_day.utilization,
+            seven_day.resets_at,
+            seven_day.reported_at
+        ),
+        (0.85, None, plus(t0, 1))
+    );
+    let limit = stored
+        .health
+        .model_limit(ModelFamily::Opus, plus(t0, 4))
+        .expect("the Opus limit is kept");
+    assert_eq!(limit.until, plus(t0, 86_400));
+    assert_eq!(limit.reason, "weekly Opus limit");
+
+    // An Opus request passes it over until the reset; a Sonnet one gets it.
+    on_work.lease_id = LeaseId::from_uuid(Uuid::new_v4());
+    on_work.selection.model = Some(ModelFamily::Opus);
+    match store.acquire_lease(&on_work, plus(t0, 5)).await.unwrap() {
+        AcquireOutcome::Unavailable {
+            earliest_recovery,
+            passed_over,
+        } => {
+            assert_eq!(earliest_recovery, Some(plus(t0, 86_400)));
+            assert!(matches!(
+                &passed_over[0].reason,
+                PassOverReason::ModelLimited {
+                    family: ModelFamily::Opus,
+                    ..
+                }
+            ));
+        }
+        other => panic!("expected the Opus request to be refused, got {other:?}"),
+    }
+    on_work.selection.model = Some(ModelFamily::Sonnet);
+    let sonnet = granted(store, &on_work, plus(t0, 6)).await;
+    assert_eq!(sonnet.subscription_id, work.id);
+
+    // Past the reset the limit is gone, and the next write drops it.
+    let after_reset = plus(t0, 86_401);
+    let snapshot = store.pool_snapshot(secs(60), after_reset).await.unwrap();
+    assert!(
+        snapshot.entries[0]
+            .subscription
+            .health
+            .model_limit(ModelFamily::Opus, after_reset)
+            .is_none()
+    );
+    let result = store
+        .record_outcome(work.id, &Outcome::Success, None, &policy, after_reset)
+        .await
+        .unwrap();
+    assert!(result.health.model_limits.is_empty());
+    let stored = store
+        .subscription_by_name(&name("work"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.health.model_limits.is_empty());
+    assert_eq!(stored.health.quota.len(), 2, "reports stay until replaced");
+}
+
+pub(crate) async fn the_snapshot_counts_usage_over_the_usage_window<S: SubscriptionStore>(
+    store: &S,
+) {
+    let t0 = t("2025-06-02T10:00:00Z");
+    let busy = subscription("busy");
+    let quiet = subscription("quiet");
+    store.insert_subscription(&busy).await.unwrap();
+    store.insert_subscription(&quiet).await.unwrap();
+    let mut request = acquire(secs(60));
+    request.policy.strategy = Strategy::LeastUsed;
+    request.rules.set(
+        RouteTarget::Level(PriorityLevel::Normal),
+        vec!["busy".parse().unwrap()],
+    );
+    let lease = granted(store, &request, t0).await;
+    store
+        .release_lease(
+            &release(lease.id, Outcome::Success, tokens(900, 100)),
+            plus(t0, 10),
+        )
+        .await
+        .unwrap();
+
+    // Two hours later: out of the one-minute rate-limit window, inside the
+    // five-hour usage window.
+    let later = plus(t0, 7_200);
+    let snapshot = store.pool_snapshot(secs(5 * 3_600), later).await.unwrap();
+    let busy_entry = snapshot
+        .entries
+        .iter()
+        .find(|entry| entry.subscription.id == busy.id)
+        .unwrap();
+    assert_eq!(busy_entry.window_tokens, 1_000);
+    let minute = store.pool_snapshot(secs(60), later).await.unwrap();
+    assert!(minute.entries.iter().all(|entry| entry.window_tokens == 0));
+
+    // least-used over the five-hour window picks the quiet one.
+    let mut least_used = acquire(secs(60));
+    least_used.policy.strategy = Strategy::LeastUsed;
+    assert_eq!(
+        granted(store, &least_used, later).await.subscription_id,
+        quiet.id
+    );
 }
