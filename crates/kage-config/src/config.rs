@@ -29,6 +29,8 @@ pub struct SubscriptionsConfig {
     pub exhausted_cooldown: Duration,
     pub unhealthy_threshold: u32,
     pub approaching_threshold: f64,
+    /// What `least-used` compares over (the 5-hour session window by default).
+    pub usage_window: Duration,
     pub lease_ttl: Duration,
 }
 
@@ -43,6 +45,7 @@ impl Default for SubscriptionsConfig {
             exhausted_cooldown: state.exhausted_cooldown,
             unhealthy_threshold: state.unhealthy_threshold,
             approaching_threshold: selection.approaching_threshold,
+            usage_window: selection.usage_window,
             lease_ttl: Duration::from_secs(2 * 60),
         }
     }
@@ -363,13 +366,14 @@ impl Config {
         }
     }
 
-    /// Selection's policy: the configured strategy, threshold and window,
+    /// Selection's policy: the configured strategy, threshold and windows,
     /// the domain's default utilization lifetime.
     pub fn selection_policy(&self) -> SelectionPolicy {
         SelectionPolicy {
             strategy: self.subscriptions.strategy,
             approaching_threshold: self.subscriptions.approaching_threshold,
             rate_limit_window: self.subscriptions.rate_limit_window,
+            usage_window: self.subscriptions.usage_window,
             ..SelectionPolicy::default()
         }
     }
@@ -491,6 +495,7 @@ impl Config {
             Key::ApproachingThreshold => {
                 toml::Value::Float(subscriptions.approaching_threshold).to_string()
             }
+            Key::UsageWindow => duration(subscriptions.usage_window),
             Key::LeaseTtl => duration(subscriptions.lease_ttl),
             Key::DatabaseUrl => text(self.storage.database_url.as_ref()?.redacted()),
             Key::DatabasePath => text(self.storage.database_path.as_ref()?.display().to_string()),
@@ -528,6 +533,7 @@ impl Config {
             (Key::ApproachingThreshold, Value::Fraction(fraction)) => {
                 subscriptions.approaching_threshold = fraction;
             }
+            (Key::UsageWindow, Value::Duration(duration)) => subscriptions.usage_window = duration,
             (Key::LeaseTtl, Value::Duration(duration)) => subscriptions.lease_ttl = duration,
             (Key::DatabaseUrl, Value::Url(url)) => self.storage.database_url = Some(url),
             (Key::DatabasePath, Value::Path(path)) => self.storage.database_path = Some(path),
@@ -571,6 +577,7 @@ impl Config {
                 let result = Key::ApproachingThreshold.check_float(number.into_inner().0);
                 file.push(Key::ApproachingThreshold, span, result);
             }
+            file.string(Key::UsageWindow, table.usage_window);
             file.string(Key::LeaseTtl, table.lease_ttl);
             routing = table.routing;
         }

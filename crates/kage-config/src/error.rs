@@ -202,13 +202,14 @@ pub(crate) fn nearest<'a>(
 mod tests {
     use super::nearest;
 
-    const SUBSCRIPTIONS: [&str; 8] = [
+    const SUBSCRIPTIONS: [&str; 9] = [
         "default_priority",
         "rate_limit_window",
         "rate_limit_cooldown",
         "exhausted_cooldown",
         "unhealthy_threshold",
         "approaching_threshold",
+        "usage_window",
         "lease_ttl",
         "routing",
     ];

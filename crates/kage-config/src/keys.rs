@@ -21,6 +21,7 @@ pub(crate) enum Key {
     ExhaustedCooldown,
     UnhealthyThreshold,
     ApproachingThreshold,
+    UsageWindow,
     LeaseTtl,
     DatabaseUrl,
     DatabasePath,
@@ -34,9 +35,10 @@ pub(crate) enum Key {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kind {
     Strategy,
-    /// A humantime duration no shorter than the minimum.
+    /// A humantime duration from `min` to `max`.
     Duration {
         min: Duration,
+        max: Duration,
     },
     /// A whole number in the range.
     Count {
@@ -65,14 +67,19 @@ pub(crate) enum Value {
 /// can never overflow.
 const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
+/// The longest `usage_window`: the store keeps recent usage in buckets that
+/// hold one day.
+const MAX_USAGE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl Key {
-    pub(crate) const ALL: [Key; 13] = [
+    pub(crate) const ALL: [Key; 14] = [
         Self::DefaultPriority,
         Self::RateLimitWindow,
         Self::RateLimitCooldown,
         Self::ExhaustedCooldown,
         Self::UnhealthyThreshold,
         Self::ApproachingThreshold,
+        Self::UsageWindow,
         Self::LeaseTtl,
         Self::DatabaseUrl,
         Self::DatabasePath,
@@ -90,6 +97,7 @@ impl Key {
             | Self::ExhaustedCooldown
             | Self::UnhealthyThreshold
             | Self::ApproachingThreshold
+            | Self::UsageWindow
             | Self::LeaseTtl => "subscriptions",
             Self::DatabaseUrl | Self::DatabasePath => "storage",
             Self::Command | Self::MaxApiRetries | Self::MaxWait | Self::Parallel => "agent",
@@ -104,6 +112,7 @@ impl Key {
             Self::ExhaustedCooldown => "exhausted_cooldown",
             Self::UnhealthyThreshold => "unhealthy_threshold",
             Self::ApproachingThreshold => "approaching_threshold",
+            Self::UsageWindow => "usage_window",
             Self::LeaseTtl => "lease_ttl",
             Self::DatabaseUrl => "database_url",
             Self::DatabasePath => "database_path",
@@ -143,11 +152,23 @@ impl Key {
         match self {
             Self::DefaultPriority => Kind::Strategy,
             Self::RateLimitWindow | Self::RateLimitCooldown | Self::ExhaustedCooldown => {
-                Kind::Duration { min: second }
+                Kind::Duration {
+                    min: second,
+                    max: MAX_DURATION,
+                }
             }
-            Self::LeaseTtl => Kind::Duration { min: 3 * second },
+            // The store answers it from usage buckets that hold one day.
+            Self::UsageWindow => Kind::Duration {
+                min: 60 * second,
+                max: MAX_USAGE_WINDOW,
+            },
+            Self::LeaseTtl => Kind::Duration {
+                min: 3 * second,
+                max: MAX_DURATION,
+            },
             Self::MaxWait => Kind::Duration {
                 min: Duration::ZERO,
+                max: MAX_DURATION,
             },
             Self::UnhealthyThreshold => Kind::Count { min: 1, max: 1000 },
             Self::MaxApiRetries => Kind::Count { min: 0, max: 100 },
@@ -204,7 +225,7 @@ impl Key {
     pub(crate) fn check_str(self, text: &str) -> Result<Value, String> {
         match self.kind() {
             Kind::Strategy => check_strategy(text).map(Value::Strategy),
-            Kind::Duration { min } => check_duration(text, min).map(Value::Duration),
+            Kind::Duration { min, max } => check_duration(text, min, max).map(Value::Duration),
             Kind::Url => DatabaseUrl::new(text).map(Value::Url),
             Kind::Path if text.trim().is_empty() => {
                 Err("the path is empty; remove the key to use the default location".to_owned())
@@ -258,7 +279,18 @@ fn check_strategy(text: &str) -> Result<Strategy, String> {
     })
 }
 
-fn check_duration(text: &str, min: Duration) -> Result<Duration, String> {
+/// `365d`, `24h`, `90s`: a limit in its largest whole unit.
+fn whole_units(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn check_duration(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text.trim()).map_err(|_| {
         format!("{text:?} is not a duration: write a number and a unit, such as \"30s\", \"5m\" or \"1h\"")
     })?;
@@ -266,8 +298,11 @@ fn check_duration(text: &str, min: Duration) -> Result<Duration, String> {
         let min = humantime::format_duration(min);
         return Err(format!("{text:?} is too short: use at least {min}"));
     }
-    if duration > MAX_DURATION {
-        return Err(format!("{text:?} is too long: use at most 365d"));
+    if duration > max {
+        return Err(format!(
+            "{text:?} is too long: use at most {}",
+            whole_units(max)
+        ));
     }
     Ok(duration)
 }
@@ -285,6 +320,7 @@ pub(crate) fn section_keys(section: &str) -> (&'static str, &'static [&'static s
                 "exhausted_cooldown",
                 "unhealthy_threshold",
                 "approaching_threshold",
+                "usage_window",
                 "lease_ttl",
                 "routing",
             ],

@@ -34,6 +34,7 @@ pub(crate) struct RawSubscriptions {
     pub(crate) exhausted_cooldown: Option<Spanned<String>>,
     pub(crate) unhealthy_threshold: Option<Spanned<i64>>,
     pub(crate) approaching_threshold: Option<Spanned<RawNumber>>,
+    pub(crate) usage_window: Option<Spanned<String>>,
     pub(crate) lease_ttl: Option<Spanned<String>>,
     pub(crate) routing: Option<RawRouting>,
 }

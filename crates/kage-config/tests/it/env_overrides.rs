@@ -67,6 +67,7 @@ fn nested_variables_set_every_scalar_key() {
         .with("KAGE_SUBSCRIPTIONS__EXHAUSTED_COOLDOWN", "3h")
         .with("KAGE_SUBSCRIPTIONS__UNHEALTHY_THRESHOLD", "7")
         .with("KAGE_SUBSCRIPTIONS__APPROACHING_THRESHOLD", "0.9")
+        .with("KAGE_SUBSCRIPTIONS__USAGE_WINDOW", "3h")
         .with("KAGE_SUBSCRIPTIONS__LEASE_TTL", "45s")
         .with(
             "KAGE_AGENT__COMMAND",
@@ -89,6 +90,7 @@ fn nested_variables_set_every_scalar_key() {
     );
     assert_eq!(subscriptions.unhealthy_threshold, 7);
     assert!((subscriptions.approaching_threshold - 0.9).abs() < f64::EPSILON);
+    assert_eq!(subscriptions.usage_window, Duration::from_secs(3 * 3600));
     assert_eq!(subscriptions.lease_ttl, Duration::from_secs(45));
     assert_eq!(
         config.agent().command,

@@ -129,6 +129,10 @@ fn a_bad_duration_points_at_the_value() {
         error_of("[subscriptions]\nexhausted_cooldown = \"400days\"\n"),
         "config error: /home/u/.config/kage/config.toml:2:22: invalid value for `subscriptions.exhausted_cooldown`: \"400days\" is too long: use at most 365d"
     );
+    assert_eq!(
+        error_of("[subscriptions]\nusage_window = \"2d\"\n"),
+        "config error: /home/u/.config/kage/config.toml:2:16: invalid value for `subscriptions.usage_window`: \"2d\" is too long: use at most 1d"
+    );
 }
 
 #[test]

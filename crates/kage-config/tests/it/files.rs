@@ -181,7 +181,7 @@ fn the_shipped_example_holds_exactly_the_defaults() {
         .into_iter()
         .filter(|entry| matches!(entry.source, Source::File(_)))
         .count();
-    assert_eq!(from_file, 11);
+    assert_eq!(from_file, 12);
 }
 
 #[test]
@@ -332,6 +332,7 @@ fn resolved_entries_name_every_source() {
     subscriptions.exhausted_cooldown = "1h"  # default
     subscriptions.unhealthy_threshold = 3  # default
     subscriptions.approaching_threshold = 0.8  # default
+    subscriptions.usage_window = "5h"  # default
     subscriptions.lease_ttl = "5m"  # env KAGE_SUBSCRIPTIONS__LEASE_TTL
     storage.database_path = "/tmp/kage.db"  # env KAGE_DATABASE_PATH
     agent.command = ["claude", "-p", "{prompt}", "--output-format", "stream-json", "--verbose"]  # default
