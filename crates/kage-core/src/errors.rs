@@ -1,7 +1,7 @@
 //! One error enum per operation, each message saying what to do next.
 
 use kage_domain::{PassOverReason, RouteTarget, SubscriptionName, Timestamp, UnknownRouteTarget};
-use kage_ports::{PassedOver, SecretError, StoreError};
+use kage_ports::{LeaseError, PassedOver, SecretError, StoreError};
 
 /// Errors shared by most operations: a missing subscription or the store.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +110,10 @@ pub enum AcquireError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Pool(PoolError),
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
 }
 
 fn unavailable_message(
@@ -128,7 +132,9 @@ fn unavailable_message(
         .filter(|p| {
             matches!(
                 p.reason,
-                PassOverReason::NotActive { .. } | PassOverReason::AtCapacity { .. }
+                PassOverReason::NotActive { .. }
+                    | PassOverReason::AtCapacity { .. }
+                    | PassOverReason::ModelLimited { .. }
             )
         })
         .count();

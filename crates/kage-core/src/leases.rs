@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use kage_domain::{
-    LeaseId, Outcome, PassOverReason, SelectionRequest, SignedDuration, SubscriptionName,
-    Timestamp, TransitionResult, Usage,
+    ErrorKind, LeaseId, Outcome, PassOverReason, SelectionRequest, SignedDuration,
+    SubscriptionName, Timestamp, TransitionResult, Usage,
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Clock, Lease, LeaseError, PassedOver, ReleaseLeaseRequest,
-    ReleaseReport, SecretStore, SecretString, SubscriptionStore,
+    ReleaseReport, SecretError, SecretStore, SecretString, SubscriptionStore,
 };
 use uuid::Uuid;
 
@@ -37,6 +37,47 @@ pub struct LeaseGrant {
     pub lease: Lease,
     /// How long it waited for it.
     pub waited: Duration,
+}
+
+/// A granted lease with its credential, read at lease time.
+pub struct CredentialedGrant {
+    pub grant: LeaseGrant,
+    pub credential: SecretString,
+    /// Subscriptions chosen first whose credential could not be read: each
+    /// was marked `unhealthy` ("credential unreadable: …") and passed over.
+    pub unreadable: Vec<UnreadableCredential>,
+}
+
+/// A credential that could not be read at lease time.
+#[derive(Debug)]
+pub struct UnreadableCredential {
+    pub subscription: SubscriptionName,
+    pub error: SecretError,
+}
+
+/// What could not be read, in a few words for the `unhealthy` reason (the
+/// error's own message carries the fix; neither holds the value).
+pub fn unreadable_detail(error: &SecretError) -> String {
+    match error {
+        SecretError::NotFound { store, .. } => format!("no credential in the {store}"),
+        SecretError::KeychainUnavailable { detail } => {
+            format!("the OS keychain is not available ({detail})")
+        }
+        SecretError::KeychainLocked { .. } => "the OS keychain is locked".to_owned(),
+        SecretError::CommandFailed {
+            command, status, ..
+        } => format!("command `{command}` failed ({status})"),
+        SecretError::CommandTimedOut {
+            command, seconds, ..
+        } => format!("command `{command}` did not finish within {seconds}s"),
+        SecretError::CommandEmpty { command, .. } => {
+            format!("command `{command}` printed nothing")
+        }
+        SecretError::EnvUnset { variable, .. } => {
+            format!("environment variable {variable} is not set or empty")
+        }
+        SecretError::NotStorable { .. } | SecretError::Unknown(_) => error.to_string(),
+    }
 }
 
 /// Told to the caller each time an acquire starts to wait.
@@ -73,6 +114,7 @@ fn earliest_name(
         .find(|passed| match &passed.reason {
             PassOverReason::NotActive { state } => state.until() == Some(earliest),
             PassOverReason::AtCapacity { frees_at, .. } => *frees_at == Some(earliest),
+            PassOverReason::ModelLimited { until, .. } => *until == earliest,
             _ => false,
         })
         .map(|passed| passed.name.clone())
@@ -148,6 +190,69 @@ where
                     self.clock.sleep_until(until).await;
                 }
             }
+        }
+    }
+
+    /// Lease the best subscription and read its credential. A credential
+    /// that cannot be read marks its subscription `unhealthy` ("credential
+    /// unreadable: …", the usual backoff) by releasing the lease with
+    /// [`Outcome::CredentialUnreadable`], and the acquire moves on to the
+    /// next candidate in the same call: one broken entry never stalls the
+    /// pool.
+    pub async fn acquire_with_credential(
+        &self,
+        request: &AcquireRequest,
+        mut on_wait: impl FnMut(&WaitNotice),
+    ) -> Result<CredentialedGrant, AcquireError> {
+        let mut unreadable = Vec::new();
+        loop {
+            let grant = self.acquire(request, &mut on_wait).await?;
+            let error = match self.credential(&grant.lease).await {
+                Ok(credential) => {
+                    return Ok(CredentialedGrant {
+                        grant,
+                        credential,
+                        unreadable,
+                    });
+                }
+                Err(CredentialError::Secret(error)) => error,
+                Err(CredentialError::Pool(error)) => {
+                    self.release_quietly(grant.lease.id).await;
+                    return Err(AcquireError::Pool(error));
+                }
+            };
+            let name = grant.lease.subscription_name.clone();
+            tracing::warn!(subscription = %name, error = %error, "credential unreadable; trying the next subscription");
+            self.release(ReleaseRequest {
+                lease_id: grant.lease.id,
+                outcome: Outcome::CredentialUnreadable {
+                    detail: unreadable_detail(&error),
+                },
+                usage: Usage::default(),
+            })
+            .await?;
+            unreadable.push(UnreadableCredential {
+                subscription: name,
+                error,
+            });
+        }
+    }
+
+    /// Give a lease back without an outcome, ignoring failures (it expires
+    /// by itself).
+    async fn release_quietly(&self, lease_id: LeaseId) {
+        let released = self
+            .release(ReleaseRequest {
+                lease_id,
+                outcome: Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: "the subscription could not be read".to_owned(),
+                },
+                usage: Usage::default(),
+            })
+            .await;
+        if let Err(error) = released {
+            tracing::debug!(lease = %lease_id, error = %error, "could not release the lease");
         }
     }
 

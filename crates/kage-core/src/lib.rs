@@ -17,7 +17,10 @@ pub use errors::{
     AcquireError, AddSubscriptionError, CredentialError, EditSubscriptionError, PoolError,
     RemoveSubscriptionError, RouteError,
 };
-pub use leases::{AcquireRequest, LeaseGrant, ReleaseRequest, WaitNotice};
+pub use leases::{
+    AcquireRequest, CredentialedGrant, LeaseGrant, ReleaseRequest, UnreadableCredential,
+    WaitNotice, unreadable_detail,
+};
 pub use pool::{Pool, PoolSettings};
 pub use reports::{
     MetricsSnapshot, Period, PoolStatus, SubscriptionDetails, SubscriptionStatus, UsageReport,

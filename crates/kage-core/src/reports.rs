@@ -170,10 +170,7 @@ where
     pub async fn status(&self) -> Result<PoolStatus, PoolError> {
         let now = self.clock.now();
         let policy = &self.settings.selection_policy;
-        let snapshot = self
-            .store
-            .pool_snapshot(policy.rate_limit_window, now)
-            .await?;
+        let snapshot = self.store.pool_snapshot(policy.usage_window, now).await?;
         let (query, _) = self.usage_query(1, None);
         let mut today: BTreeMap<SubscriptionId, Usage> = BTreeMap::new();
         for daily in self.store.daily_usage(&query).await? {

@@ -1,7 +1,7 @@
 //! Routing rules: saving, listing and explaining them.
 
 use kage_domain::{
-    PassOverReason, Priority, RouteEntry, RouteTarget, RoutingRules, SelectionRequest,
+    PassOverReason, Priority, RankKey, RouteEntry, RouteTarget, RoutingRules, SelectionRequest,
     SubscriptionName, SubscriptionState, UnknownRouteTarget, explain,
 };
 use kage_ports::{Clock, SecretStore, StoreError, SubscriptionStore};
@@ -63,6 +63,8 @@ pub struct ExplanationLine {
     /// `Ok(rank)`, 0 = chosen; or why it was passed over.
     pub verdict: Result<usize, PassOverReason>,
     pub approaching_limit: bool,
+    /// For an eligible line after the first: the key that ranked it lower.
+    pub behind_on: Option<RankKey>,
 }
 
 impl<S, K, C> Pool<S, K, C>
@@ -148,10 +150,7 @@ where
     pub async fn explain(&self, request: SelectionRequest) -> Result<Explanation, PoolError> {
         let now = self.clock.now();
         let policy = &self.settings.selection_policy;
-        let snapshot = self
-            .store
-            .pool_snapshot(policy.rate_limit_window, now)
-            .await?;
+        let snapshot = self.store.pool_snapshot(policy.usage_window, now).await?;
         let rules = self.effective_rules().await?;
         let ranked = explain(&snapshot, &rules, policy, &request, now);
         let lines: Vec<ExplanationLine> = ranked
@@ -166,6 +165,7 @@ where
                     window_tokens: entry.window_tokens,
                     verdict: ranked.verdict,
                     approaching_limit: ranked.approaching_limit,
+                    behind_on: ranked.behind_on,
                 }
             })
             .collect();

@@ -108,6 +108,12 @@ pub enum Outcome {
         resets_at: Option<Timestamp>,
         reason: String,
     },
+    /// Kage could not read the credential at lease time (keychain locked or
+    /// empty, command failing, variable unset): `unhealthy` with the usual
+    /// backoff, so the pool moves on. `detail` says what, never the value.
+    CredentialUnreadable {
+        detail: String,
+    },
     /// The service refused the credential itself (401, disabled org).
     CredentialRejected {
         reason: String,
@@ -130,6 +136,7 @@ impl Outcome {
             Self::RateLimited { .. } => "rate_limited",
             Self::QuotaExhausted { .. } => "quota_exhausted",
             Self::CredentialRejected { .. } => "credential_rejected",
+            Self::CredentialUnreadable { .. } => "credential_unreadable",
             Self::Error { .. } => "error",
             Self::Overloaded => "overloaded",
         }

@@ -163,6 +163,14 @@ pub fn apply_outcome(
                 next.state = SubscriptionState::Unhealthy { until, reason };
             }
         }
+        Outcome::CredentialUnreadable { detail } => {
+            if !disabled {
+                let until = after(now, unhealthy_backoff(policy, next.unhealthy_relapses));
+                next.unhealthy_relapses += 1;
+                let reason = format!("credential unreadable: {detail}");
+                next.state = SubscriptionState::Unhealthy { until, reason };
+            }
+        }
         Outcome::Error { kind, detail } => {
             if kind.counts_against_subscription() {
                 next.consecutive_errors += 1;

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use kage_core::{AcquireError, AcquireRequest, ReleaseRequest};
 use kage_domain::{
-    CredentialKind, LeaseId, Outcome, PassOverReason, PriorityLevel, SelectionRequest, StateKind,
+    CredentialKind, CredentialSource, LeaseId, Outcome, PassOverReason, PriorityLevel, SelectionRequest, StateKind,
     StateTransition, Subscription, SubscriptionState, Timestamp, Usage,
 };
 use kage_ports::{
-    AcquireOutcome, Clock, Lease, MockSecretStore, MockSubscriptionStore, PassedOver, ReleaseReport,
+    AcquireOutcome, Clock, ExposeSecret, Lease, MockSecretStore, MockSubscriptionStore, PassedOver,
+    ReleaseReport, SecretError, SecretString,
 };
 
 use crate::{name, pool, subscription, t};
@@ -258,4 +259,67 @@ async fn release_passes_the_state_policy_and_reports_the_transition() {
         .expect("released");
 
     assert_eq!(report.transition.unwrap().to, StateKind::Exhausted);
+}
+
+#[tokio::test]
+async fn an_unreadable_credential_marks_it_unhealthy_and_the_acquire_moves_on() {
+    let mut broken = subscription("broken");
+    broken.credential = CredentialSource::Command("false".to_owned());
+    let working = subscription("working");
+    let (broken_lease, working_lease) = (lease_on(&broken), lease_on(&working));
+    let broken_lease_id = broken_lease.id;
+    let mut store = MockSubscriptionStore::new();
+    let mut grants = vec![working_lease.clone(), broken_lease.clone()];
+    store.expect_load_routes().returning(|| Ok(Default::default()));
+    store
+        .expect_acquire_lease()
+        .times(2)
+        .returning(move |_, _| Ok(AcquireOutcome::Granted(grants.pop().expect("two grants"))));
+    let known = [broken.clone(), working.clone()];
+    store
+        .expect_subscription_by_name()
+        .returning(move |wanted| Ok(known.iter().find(|s| s.name == *wanted).cloned()));
+    store
+        .expect_release_lease()
+        .withf(move |request, _| {
+            request.lease_id == broken_lease_id
+                && request.outcome
+                    == Outcome::CredentialUnreadable {
+                        detail: "command `false` failed (exit status: 1)".to_owned(),
+                    }
+        })
+        .times(1)
+        .returning(move |_, _| {
+            Ok(ReleaseReport {
+                lease: broken_lease.clone(),
+                transition: None,
+                was_expired: false,
+            })
+        });
+    let mut secrets = MockSecretStore::new();
+    secrets.expect_fetch().returning(|_, name, source| match source {
+        CredentialSource::Command(command) => Err(SecretError::CommandFailed {
+            subscription: name.clone(),
+            command: command.clone(),
+            status: "exit status: 1".to_owned(),
+            stderr: String::new(),
+        }),
+        _ => Ok(SecretString::from("sk-ant-oat01-CANARY-working")),
+    });
+    let pool = pool(store, secrets, Default::default());
+
+    let granted = pool
+        .acquire_with_credential(&request(None), |_| {})
+        .await
+        .expect("the working subscription");
+
+    assert_eq!(granted.grant.lease.subscription_name, name("working"));
+    assert_eq!(
+        granted.credential.expose_secret(),
+        "sk-ant-oat01-CANARY-working"
+    );
+    assert_eq!(granted.unreadable.len(), 1);
+    assert_eq!(granted.unreadable[0].subscription, name("broken"));
+    let message = granted.unreadable[0].error.to_string();
+    assert!(!message.contains("CANARY"), "{message}");
 }

@@ -576,3 +576,26 @@ fn states_rebuild_from_stored_parts(
     let state = SubscriptionState::from_parts(kind, until, reason.map(str::to_owned));
     assert_eq!(state, expected);
 }
+
+#[test]
+fn an_unreadable_credential_is_unhealthy_with_the_usual_backoff() {
+    let policy = StatePolicy::default();
+    let unreadable = Outcome::CredentialUnreadable {
+        detail: "command `false` failed (exit status: 1)".to_owned(),
+    };
+    let first = apply_outcome(&Health::default(), &unreadable, now(), &policy);
+    assert_eq!(
+        first.health.state,
+        SubscriptionState::Unhealthy {
+            until: at(30),
+            reason: "credential unreadable: command `false` failed (exit status: 1)".to_owned(),
+        }
+    );
+    assert_eq!(first.transition.map(|t| t.to), Some(Unhealthy));
+    // Still unreadable after the backoff: it doubles, like any relapse.
+    let second = apply_outcome(&first.health, &unreadable, at(31), &policy);
+    assert_eq!(second.health.state.until(), Some(at(31 + 60)));
+    // A disabled subscription stays disabled.
+    let off = apply_outcome(&health(disabled()), &unreadable, now(), &policy);
+    assert_eq!(off.health.state.kind(), Disabled);
+}
