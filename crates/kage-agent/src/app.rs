@@ -189,6 +189,7 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
         namespace: args.namespace.clone(),
         level: args.priority,
         tags: args.tags.clone(),
+        model: args.model.clone(),
         cwd: args.cwd.clone(),
     };
     let tasks = collect_tasks(

@@ -45,7 +45,7 @@ pub struct RunArgs {
     pub tasks: Vec<String>,
 
     /// A file of tasks: one prompt a line, or JSON Lines with
-    /// id, prompt, namespace, priority, tags, cwd.
+    /// id, prompt, namespace, priority, tags, model, cwd.
     #[arg(long = "tasks", value_name = "FILE", help_heading = "Tasks")]
     pub tasks_file: Option<PathBuf>,
 
@@ -78,6 +78,13 @@ pub struct RunArgs {
         help_heading = "Routing"
     )]
     pub tags: Vec<Tag>,
+
+    /// The model the agents use (`claude-opus-4-5`, `opus`, `sonnet`):
+    /// subscriptions at their limit for that model family are passed over.
+    /// A `--model X` in the agent command itself wins. Kage does not add
+    /// it to the agent command.
+    #[arg(long, value_name = "MODEL", help_heading = "Routing")]
+    pub model: Option<String>,
 
     /// Wait at most this long for a subscription when all are limited
     /// ("30s", "10m") [default: config `agent.max_wait`, 30m].

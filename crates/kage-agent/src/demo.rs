@@ -180,6 +180,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
             namespace: None,
             level: PriorityLevel::Normal,
             tags: Vec::new(),
+            model: None,
             cwd: None,
         })
         .collect();

@@ -154,6 +154,8 @@ pub(crate) enum SubscriptionCommand {
     Status(subscription::status::StatusArgs),
     /// Show usage per day, with token kinds and cost
     Usage(subscription::usage::UsageArgs),
+    /// Check that each subscription's credential can be read now
+    Test(subscription::test::TestArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -55,6 +55,13 @@ pub struct UnreadableCredential {
     pub error: SecretError,
 }
 
+/// Whether one subscription's credential could be read.
+#[derive(Debug)]
+pub struct CredentialCheck {
+    pub subscription: kage_domain::Subscription,
+    pub read: Result<(), SecretError>,
+}
+
 /// What could not be read, in a few words for the `unhealthy` reason (the
 /// error's own message carries the fix; neither holds the value).
 pub fn unreadable_detail(error: &SecretError) -> String {
@@ -254,6 +261,38 @@ where
         if let Err(error) = released {
             tracing::debug!(lease = %lease_id, error = %error, "could not release the lease");
         }
+    }
+
+    /// Read the credential of each subscription (every one when `names` is
+    /// empty), dropping the value at once: whether each can be read now.
+    /// Nothing is leased and no state changes.
+    pub async fn test_credentials(
+        &self,
+        names: &[SubscriptionName],
+    ) -> Result<Vec<CredentialCheck>, crate::PoolError> {
+        let subscriptions = if names.is_empty() {
+            self.list().await?
+        } else {
+            let mut found = Vec::with_capacity(names.len());
+            for name in names {
+                found.push(self.find(name).await?);
+            }
+            found
+        };
+        let mut checks = Vec::with_capacity(subscriptions.len());
+        for subscription in subscriptions {
+            let read = self
+                .secrets
+                .fetch(
+                    subscription.id,
+                    &subscription.name,
+                    &subscription.credential,
+                )
+                .await
+                .map(drop);
+            checks.push(CredentialCheck { subscription, read });
+        }
+        Ok(checks)
     }
 
     /// Keep a lease alive for another TTL.

@@ -18,8 +18,8 @@ pub use errors::{
     RemoveSubscriptionError, RouteError,
 };
 pub use leases::{
-    AcquireRequest, CredentialedGrant, LeaseGrant, ReleaseRequest, UnreadableCredential,
-    WaitNotice, unreadable_detail,
+    AcquireRequest, CredentialCheck, CredentialedGrant, LeaseGrant, ReleaseRequest,
+    UnreadableCredential, WaitNotice, unreadable_detail,
 };
 pub use pool::{Pool, PoolSettings};
 pub use reports::{

@@ -7,8 +7,8 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use kage_domain::{
-    StateKind, Subscription, SubscriptionId, SubscriptionName, SubscriptionState, Usage,
-    is_approaching_limit,
+    ModelLimit, QuotaReport, StateKind, Subscription, SubscriptionId, SubscriptionName,
+    SubscriptionState, Usage, is_approaching_limit,
 };
 use kage_ports::{
     Clock, DailyUsage, Lease, RecordedTransition, SecretStore, SubscriptionStore, UsageQuery,
@@ -27,6 +27,11 @@ pub struct SubscriptionStatus {
     pub approaching_limit: bool,
     /// Usage since local midnight.
     pub today: Usage,
+    /// Limits on one model family in force now (the state stays `active`
+    /// for other models).
+    pub model_limits: Vec<ModelLimit>,
+    /// The latest report of each quota window whose window has not reset.
+    pub quota: Vec<QuotaReport>,
 }
 
 /// `kage subscription status`.
@@ -187,6 +192,20 @@ where
                 live_leases: entry.live_leases,
                 approaching_limit: is_approaching_limit(entry, policy, now),
                 today: today.remove(&entry.subscription.id).unwrap_or_default(),
+                model_limits: entry
+                    .subscription
+                    .health
+                    .model_limits_at(now)
+                    .cloned()
+                    .collect(),
+                quota: entry
+                    .subscription
+                    .health
+                    .quota
+                    .iter()
+                    .filter(|report| report.resets_at.is_none_or(|reset| reset > now))
+                    .copied()
+                    .collect(),
                 subscription: entry.subscription.clone(),
             })
             .collect();

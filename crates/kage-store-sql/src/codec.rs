@@ -512,6 +512,7 @@ pub(crate) fn outcome_detail(outcome: &Outcome) -> Option<String> {
             None => reason.clone(),
         }),
         Outcome::CredentialRejected { reason } => Some(reason.clone()),
+        Outcome::CredentialUnreadable { detail } => Some(detail.clone()),
         Outcome::Error { kind, detail } if detail.is_empty() => Some(kind.as_str().to_owned()),
         Outcome::Error { kind, detail } => Some(format!("{}: {detail}", kind.as_str())),
     }

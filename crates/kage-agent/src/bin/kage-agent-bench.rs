@@ -136,6 +136,7 @@ async fn through_runner(
             namespace: None,
             level: Default::default(),
             tags: Vec::new(),
+            model: None,
             cwd: None,
         })
         .collect();

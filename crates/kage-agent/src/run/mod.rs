@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use kage_core::{AcquireError, AcquireRequest, Pool, ReleaseRequest, WaitNotice};
 use kage_domain::{
-    ErrorKind, Outcome, PassOverReason, SelectionRequest, SignedDuration, StateKind, Timestamp,
+    ErrorKind, ModelFamily, Outcome, PassOverReason, SelectionRequest, SignedDuration, StateKind,
+    Timestamp,
 };
 use kage_ports::{Clock, SecretStore, SubscriptionStore};
 use tokio::sync::{Semaphore, watch as channel};
@@ -269,11 +270,20 @@ where
             }
         };
         let ttl = self.ttl();
-        let request = AcquireRequest {
+        // The agent command's own `--model X` is what the agent runs; else
+        // the task's (or `--model`'s) model.
+        let model = self
+            .options
+            .command
+            .model()
+            .or(task.model.as_deref())
+            .and_then(ModelFamily::of);
+        let mut request = AcquireRequest {
             selection: SelectionRequest {
                 namespace: task.namespace.clone(),
                 level: task.level,
                 required_tags: task.tags.clone(),
+                model,
             },
             ttl: Some(ttl),
             max_wait: self.options.max_wait,
@@ -305,37 +315,32 @@ where
             let on_wait = |notice: &WaitNotice| {
                 events.send(waiting_event(task_ref, notice));
             };
-            let grant = tokio::select! {
-                grant = self.pool.acquire(&request, on_wait) => grant,
+            // A subscription whose credential cannot be read is marked
+            // unhealthy and the acquire moves on to the next one.
+            let granted = tokio::select! {
+                granted = self.pool.acquire_with_credential(&request, on_wait) => granted,
                 () = wait_cancelled(&mut cancel) => return (TaskStatus::Interrupted, attempts),
             };
-            let grant = match grant {
-                Ok(grant) => grant,
+            let granted = match granted {
+                Ok(granted) => granted,
                 Err(error @ AcquireError::Unavailable { .. }) => {
                     return (TaskStatus::Unavailable(error.to_string()), attempts);
                 }
                 Err(error) => return (TaskStatus::Failed(error.to_string()), attempts),
             };
+            for unreadable in &granted.unreadable {
+                self.events.send(RunEvent::Note {
+                    task: task_ref.clone(),
+                    subscription: unreadable.subscription.clone(),
+                    text: format!(
+                        "credential unreadable ({}); marked unhealthy, trying the next subscription",
+                        unreadable.error
+                    ),
+                });
+            }
+            let grant = granted.grant;
+            let credential = granted.credential;
             let lease = grant.lease;
-            let credential = match self.pool.credential(&lease).await {
-                Ok(credential) => credential,
-                Err(error) => {
-                    let reason = format!(
-                        "could not read the credential of {}: {error}",
-                        lease.subscription_name
-                    );
-                    self.release(
-                        &lease,
-                        Outcome::Error {
-                            kind: ErrorKind::Agent,
-                            detail: "credential unreadable".to_owned(),
-                        },
-                        Default::default(),
-                    )
-                    .await;
-                    return (TaskStatus::Failed(reason), attempts);
-                }
-            };
             self.events.send(RunEvent::Leased {
                 task: task_ref.clone(),
                 attempt: number,
@@ -430,6 +435,11 @@ where
                 session.clone_from(&end.session_id);
             }
             last_reason = end.reason.clone();
+            // A model limit shows which model the agent uses: later attempts
+            // pass over every subscription at its limit for that family.
+            if let Outcome::ModelLimitReached { family, .. } = &end.outcome {
+                request.selection.model.get_or_insert(*family);
+            }
             match end.next {
                 Next::Done => unreachable!("handled above"),
                 Next::Failover => {}
@@ -543,6 +553,9 @@ fn pass_over_words(reason: &PassOverReason) -> String {
             max_concurrent,
             ..
         } => format!("busy ({live_leases}/{max_concurrent} leases)"),
+        PassOverReason::ModelLimited { family, reason, .. } => {
+            format!("{family} limit ({reason})")
+        }
     }
 }
 

@@ -31,19 +31,23 @@ pub struct Task {
     pub namespace: Option<Namespace>,
     pub level: PriorityLevel,
     pub tags: Vec<Tag>,
+    /// The model the agent uses (`claude-opus-4-5`, `opus`), when known:
+    /// subscriptions at their limit for its family are passed over.
+    pub model: Option<String>,
     /// Working directory of the agent; the current one when `None`. Every
     /// attempt of the task runs there, so a resumed session finds its
     /// transcript.
     pub cwd: Option<PathBuf>,
 }
 
-/// What `--namespace`, `--priority`, `--tags` and `--cwd` give every task
-/// that does not say otherwise.
+/// What `--namespace`, `--priority`, `--tags`, `--model` and `--cwd` give
+/// every task that does not say otherwise.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct TaskDefaults {
     pub namespace: Option<Namespace>,
     pub level: PriorityLevel,
     pub tags: Vec<Tag>,
+    pub model: Option<String>,
     pub cwd: Option<PathBuf>,
 }
 
@@ -57,6 +61,7 @@ struct TaskLine {
     priority: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
+    model: Option<String>,
     cwd: Option<PathBuf>,
 }
 
@@ -101,6 +106,9 @@ pub fn collect_tasks(
                     if !task_defaults.tags.contains(&tag) {
                         task_defaults.tags.push(tag);
                     }
+                }
+                if parsed.model.is_some() {
+                    task_defaults.model = parsed.model;
                 }
                 if parsed.cwd.is_some() {
                     task_defaults.cwd = parsed.cwd;
@@ -148,6 +156,7 @@ fn push(
         namespace: defaults.namespace.clone(),
         level: defaults.level,
         tags: defaults.tags.clone(),
+        model: defaults.model.clone(),
         cwd: defaults.cwd.clone(),
     });
     Ok(())
@@ -186,6 +195,17 @@ impl CommandTemplate {
 
     pub fn argv(&self) -> &[String] {
         &self.argv
+    }
+
+    /// The model the command itself asks for: `--model X` or `--model=X`.
+    pub fn model(&self) -> Option<&str> {
+        self.argv.iter().enumerate().find_map(|(index, arg)| {
+            if arg == "--model" {
+                self.argv.get(index + 1).map(String::as_str)
+            } else {
+                arg.strip_prefix("--model=")
+            }
+        })
     }
 
     /// The argument list of one attempt. `{prompt}` is replaced wherever it
@@ -247,6 +267,16 @@ mod tests {
     }
 
     #[test]
+    fn the_command_names_its_model_either_way() {
+        let spaced =
+            CommandTemplate::new(strings(&["claude", "-p", "{prompt}", "--model", "opus"]));
+        assert_eq!(spaced.unwrap().model(), Some("opus"));
+        let joined = CommandTemplate::new(strings(&["claude", "--model=claude-sonnet-4-5"]));
+        assert_eq!(joined.unwrap().model(), Some("claude-sonnet-4-5"));
+        assert_eq!(CommandTemplate::default_claude().model(), None);
+    }
+
+    #[test]
     fn resume_appends_the_session_and_continues() {
         let argv = CommandTemplate::default_claude().build("write docs", Some("sess-9"));
         assert_eq!(argv.len(), 8);
@@ -276,9 +306,10 @@ mod tests {
             namespace: Some(Namespace::new("backend").unwrap()),
             level: PriorityLevel::Low,
             tags: vec![Tag::new("api").unwrap()],
+            model: Some("sonnet".to_owned()),
             cwd: None,
         };
-        let file = "# comment\nfirst plain prompt\n\n{\"id\":\"docs\",\"prompt\":\"write docs\",\"namespace\":\"frontend\",\"priority\":\"high\",\"tags\":[\"web\"],\"cwd\":\"/tmp\"}\n  second plain  \n";
+        let file = "# comment\nfirst plain prompt\n\n{\"id\":\"docs\",\"prompt\":\"write docs\",\"namespace\":\"frontend\",\"priority\":\"high\",\"tags\":[\"web\"],\"model\":\"claude-opus-4-5\",\"cwd\":\"/tmp\"}\n  second plain  \n";
         let tasks = collect_tasks(
             &strings(&["from flag"]),
             Some((Path::new("tasks.txt"), file)),
@@ -292,6 +323,8 @@ mod tests {
         assert_eq!(tasks[2].namespace.as_ref().unwrap().as_str(), "frontend");
         assert_eq!(tasks[2].level, PriorityLevel::High);
         assert_eq!(tasks[2].tags.len(), 2);
+        assert_eq!(tasks[1].model.as_deref(), Some("sonnet"));
+        assert_eq!(tasks[2].model.as_deref(), Some("claude-opus-4-5"));
         assert_eq!(tasks[2].cwd.as_deref(), Some(Path::new("/tmp")));
         assert_eq!(tasks[3].prompt, "second plain");
         assert_eq!(tasks[3].index, 4);

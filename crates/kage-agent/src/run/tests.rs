@@ -152,6 +152,7 @@ impl Harness {
                 namespace: None,
                 level: Default::default(),
                 tags: vec![],
+                model: None,
                 cwd: None,
             })
             .collect();

@@ -86,13 +86,13 @@ impl Default for WatchSettings {
 /// is the one the lease is released with.
 fn rank(outcome: &Outcome) -> u8 {
     match outcome {
-        Outcome::QuotaExhausted { .. } => 6,
-        Outcome::CredentialRejected { .. } => 5,
+        Outcome::QuotaExhausted { .. } | Outcome::ModelLimitReached { .. } => 6,
+        Outcome::CredentialRejected { .. } | Outcome::CredentialUnreadable { .. } => 5,
         Outcome::RateLimited { .. } => 4,
         Outcome::Overloaded => 3,
         Outcome::Error { kind, .. } if kind.counts_against_subscription() => 2,
         Outcome::Error { .. } => 1,
-        Outcome::Success | Outcome::ApproachingLimit { .. } => 0,
+        Outcome::Success | Outcome::ApproachingLimit { .. } | Outcome::QuotaReported { .. } => 0,
     }
 }
 
@@ -100,6 +100,9 @@ fn has_time(outcome: &Outcome) -> bool {
     matches!(
         outcome,
         Outcome::QuotaExhausted {
+            resets_at: Some(_),
+            ..
+        } | Outcome::ModelLimitReached {
             resets_at: Some(_),
             ..
         } | Outcome::RateLimited {
@@ -113,6 +116,7 @@ fn is_subscription_limit(outcome: &Outcome) -> bool {
     matches!(
         outcome,
         Outcome::QuotaExhausted { .. }
+            | Outcome::ModelLimitReached { .. }
             | Outcome::RateLimited { .. }
             | Outcome::CredentialRejected { .. }
     )
@@ -214,8 +218,19 @@ impl AttemptWatch {
         match event {
             Event::RateLimit { .. } => match event.signal(None).and_then(|s| classify(&s, context))
             {
-                Some(outcome @ Outcome::ApproachingLimit { .. }) => Verdict::Record(outcome),
-                Some(outcome @ Outcome::QuotaExhausted { .. }) => self.stop_with(outcome),
+                Some(
+                    outcome @ (Outcome::ApproachingLimit { .. } | Outcome::QuotaReported { .. }),
+                ) => Verdict::Record(outcome),
+                Some(
+                    outcome @ (Outcome::QuotaExhausted { .. } | Outcome::ModelLimitReached { .. }),
+                ) => self.stop_with(outcome),
+                // A rejection without a window is the server's burst limit:
+                // Claude Code ends the turn itself; the lease is released
+                // `rate_limited` and the task moves on.
+                Some(outcome @ Outcome::RateLimited { .. }) => {
+                    self.note(outcome);
+                    Verdict::Continue
+                }
                 _ => Verdict::Continue,
             },
             Event::ApiRetry {
@@ -243,6 +258,7 @@ impl AttemptWatch {
                     }
                     Some(
                         outcome @ (Outcome::QuotaExhausted { .. }
+                        | Outcome::ModelLimitReached { .. }
                         | Outcome::CredentialRejected { .. }),
                     ) => self.stop_with(outcome),
                     // 529, 5xx, timeouts: Claude Code's own retries may
@@ -300,8 +316,10 @@ impl AttemptWatch {
             let reason = describe(&worst);
             let next = match &worst {
                 Outcome::QuotaExhausted { .. }
+                | Outcome::ModelLimitReached { .. }
                 | Outcome::RateLimited { .. }
-                | Outcome::CredentialRejected { .. } => Next::Failover,
+                | Outcome::CredentialRejected { .. }
+                | Outcome::CredentialUnreadable { .. } => Next::Failover,
                 Outcome::Overloaded => Next::RetryAfterBackoff,
                 Outcome::Error { kind, .. } if kind.counts_against_subscription() => {
                     Next::RetryAfterBackoff
@@ -313,7 +331,9 @@ impl AttemptWatch {
                         Next::Fail(reason.clone())
                     }
                 }
-                Outcome::Success | Outcome::ApproachingLimit { .. } => Next::Done,
+                Outcome::Success
+                | Outcome::ApproachingLimit { .. }
+                | Outcome::QuotaReported { .. } => Next::Done,
             };
             return end(worst, next, reason);
         }
@@ -380,10 +400,16 @@ pub fn describe(outcome: &Outcome) -> String {
         Outcome::ApproachingLimit { utilization, .. } => {
             format!("approaching its limit ({:.0}% used)", utilization * 100.0)
         }
-        Outcome::RateLimited { reason, .. } | Outcome::QuotaExhausted { reason, .. } => {
-            reason.clone()
-        }
+        Outcome::QuotaReported {
+            window,
+            utilization,
+            ..
+        } => format!("{} at {:.0}%", window.short(), utilization * 100.0),
+        Outcome::RateLimited { reason, .. }
+        | Outcome::QuotaExhausted { reason, .. }
+        | Outcome::ModelLimitReached { reason, .. } => reason.clone(),
         Outcome::CredentialRejected { reason } => format!("credential rejected: {reason}"),
+        Outcome::CredentialUnreadable { detail } => format!("credential unreadable: {detail}"),
         Outcome::Error { kind, detail } => {
             if detail.is_empty() {
                 kind.as_str().to_owned()

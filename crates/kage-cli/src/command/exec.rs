@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use clap::Args;
 use kage_core::launch::{ChildEnvironment, is_nested};
 use kage_core::{AcquireRequest, ReleaseRequest};
-use kage_domain::{ErrorKind, Namespace, Outcome, SelectionRequest, Tag, Usage};
+use kage_domain::{ErrorKind, ModelFamily, Namespace, Outcome, SelectionRequest, Tag, Usage};
 use kage_ports::ExposeSecret;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -49,6 +49,10 @@ pub(crate) struct ExecArgs {
     /// The task's priority level
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
     priority: LevelArg,
+
+    /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
 
     /// Tags the subscription must carry (comma-separated)
     #[arg(long, value_name = "TAGS", value_delimiter = ',')]
@@ -143,33 +147,26 @@ impl ExecArgs {
                 namespace: self.namespace,
                 level: self.priority.into(),
                 required_tags: self.tags,
+                model: self.model.as_deref().and_then(ModelFamily::of),
             },
             ttl: Some(ttl),
             max_wait: self.wait,
             holder: lease::holder("kage-exec", std::process::id()),
         };
-        let grant = pool
-            .acquire(&request, |notice| {
+        let granted = pool
+            .acquire_with_credential(&request, |notice| {
                 printer.info(lease::waiting_message(notice, pool.clock().now(), &zone));
             })
             .await
             .map_err(|error| lease::unavailable(error, self.wait, pool.clock().now(), &zone))?;
-        let lease = grant.lease;
-
-        let secret = match pool.credential(&lease).await {
-            Ok(secret) => secret,
-            Err(error) => {
-                let outcome = Outcome::Error {
-                    kind: ErrorKind::Agent,
-                    detail: "kage could not read the credential".to_owned(),
-                };
-                release(pool, context, lease.id, outcome).await;
-                return Err(anyhow::Error::new(error).context(format!(
-                    "could not read the credential of {}",
-                    lease.subscription_name
-                )));
-            }
-        };
+        for unreadable in &granted.unreadable {
+            printer.warn(format_args!(
+                "{}: {}; marked unhealthy, trying the next subscription",
+                unreadable.subscription, unreadable.error
+            ));
+        }
+        let lease = granted.grant.lease;
+        let secret = granted.credential;
 
         let environment = ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id);
         let program = self.command[0].clone();

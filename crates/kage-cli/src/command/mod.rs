@@ -93,6 +93,7 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
             SubscriptionCommand::Explain(args) => args.run(context).await,
             SubscriptionCommand::Status(args) => args.run(context).await,
             SubscriptionCommand::Usage(args) => args.run(context).await,
+            SubscriptionCommand::Test(args) => args.run(context).await,
         },
         Command::Lease(command) => match command {
             LeaseCommand::Acquire(args) => args.run(context).await,

@@ -7,7 +7,7 @@ use comfy_table::Cell;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use kage_core::{Explanation, ExplanationLine};
-use kage_domain::{PassOverReason, RouteTarget};
+use kage_domain::{PassOverReason, RankKey, RouteTarget};
 
 use super::format::{self, local_time, relative, state_color, thousands};
 use super::json::{self, ExplainLineJson};
@@ -21,8 +21,12 @@ pub(crate) fn reason(
     zone: &TimeZone,
 ) -> String {
     match &line.verdict {
+        Ok(0) if line.live_leases > 0 => format!(
+            "chosen: the best eligible subscription ({}, the fewest)",
+            leases(line.live_leases)
+        ),
         Ok(0) => "chosen: the best eligible subscription".to_owned(),
-        Ok(rank) => ranked_lower(line.approaching_limit, *rank),
+        Ok(rank) => ranked_lower(line, *rank),
         Err(PassOverReason::NotRouted { rule: target }) => {
             format!(
                 "not routed: the rule for {target} allows only {}",
@@ -46,6 +50,21 @@ pub(crate) fn reason(
             }
             text
         }
+        Err(PassOverReason::ModelLimited {
+            family,
+            until,
+            reason,
+        }) => {
+            let mut text = format!(
+                "{family} limit until {} ({})",
+                local_time(*until, now, zone),
+                relative(*until, now)
+            );
+            if !reason.is_empty() {
+                text.push_str(&format!(" — {reason}"));
+            }
+            text
+        }
         Err(PassOverReason::AtCapacity {
             live_leases,
             max_concurrent,
@@ -64,14 +83,26 @@ pub(crate) fn reason(
     }
 }
 
-fn ranked_lower(approaching_limit: bool, rank: usize) -> String {
-    if approaching_limit {
-        format!(
-            "eligible, ranked #{}: near its limit, so after the others",
-            rank + 1
-        )
-    } else {
-        format!("eligible, ranked #{}: another one goes first", rank + 1)
+/// `1 live lease`, `3 live leases`.
+fn leases(count: u32) -> String {
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} live lease{plural}")
+}
+
+fn ranked_lower(line: &ExplanationLine, rank: usize) -> String {
+    let rank = rank + 1;
+    if line.approaching_limit && line.behind_on == Some(RankKey::NearLimit) {
+        return format!("eligible, ranked #{rank}: near its limit, so after the others");
+    }
+    match line.behind_on {
+        Some(RankKey::Leases) => format!(
+            "eligible, ranked #{rank}: {}; parallel work goes to fewer leases first",
+            leases(line.live_leases)
+        ),
+        _ if line.approaching_limit => {
+            format!("eligible, ranked #{rank}: near its limit, so after the others")
+        }
+        _ => format!("eligible, ranked #{rank}: another one goes first"),
     }
 }
 

@@ -8,7 +8,10 @@
 
 use jiff::Timestamp;
 use kage_core::{ExplanationLine, RouteView, SubscriptionStatus, UsageRow};
-use kage_domain::{CredentialSource, PassOverReason, Subscription, SubscriptionState, Usage};
+use kage_domain::{
+    CredentialSource, ModelLimit, PassOverReason, QuotaReport, Subscription, SubscriptionState,
+    Usage,
+};
 use kage_ports::{Lease, RecordedTransition};
 use serde::Serialize;
 
@@ -139,6 +142,49 @@ pub(crate) struct StatusJson {
     pub(crate) live_leases: u32,
     pub(crate) approaching_limit: bool,
     pub(crate) today: UsageJson,
+    /// Limits on one model family in force now.
+    pub(crate) model_limits: Vec<ModelLimitJson>,
+    /// The latest utilization reported per quota window (not yet reset).
+    pub(crate) quota: Vec<QuotaReportJson>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ModelLimitJson {
+    /// `opus`, `sonnet`, `haiku`.
+    pub(crate) family: &'static str,
+    pub(crate) until: String,
+    pub(crate) reason: String,
+}
+
+impl ModelLimitJson {
+    pub(crate) fn new(limit: &ModelLimit) -> Self {
+        Self {
+            family: limit.family.as_str(),
+            until: time(limit.until),
+            reason: limit.reason.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct QuotaReportJson {
+    /// `five_hour`, `seven_day`, `seven_day_opus`, …
+    pub(crate) window: &'static str,
+    /// 0..1; may exceed 1.
+    pub(crate) utilization: f64,
+    pub(crate) resets_at: Option<String>,
+    pub(crate) reported_at: String,
+}
+
+impl QuotaReportJson {
+    pub(crate) fn new(report: &QuotaReport) -> Self {
+        Self {
+            window: report.window.as_str(),
+            utilization: report.utilization,
+            resets_at: report.resets_at.map(time),
+            reported_at: time(report.reported_at),
+        }
+    }
 }
 
 impl StatusJson {
@@ -150,6 +196,12 @@ impl StatusJson {
             live_leases: status.live_leases,
             approaching_limit: status.approaching_limit,
             today: UsageJson::new(&status.today),
+            model_limits: status
+                .model_limits
+                .iter()
+                .map(ModelLimitJson::new)
+                .collect(),
+            quota: status.quota.iter().map(QuotaReportJson::new).collect(),
         }
     }
 }
@@ -276,7 +328,8 @@ pub(crate) struct ExplainLineJson {
     pub(crate) live_leases: u32,
     pub(crate) window_tokens: u64,
     pub(crate) approaching_limit: bool,
-    /// `not_routed`, `missing_tags`, `not_active`, `at_capacity`, `ranked_lower`.
+    /// `chosen`, `ranked_lower`, `not_routed`, `missing_tags`, `not_active`,
+    /// `model_limited`, `at_capacity`.
     pub(crate) verdict: &'static str,
     /// The verdict in words (`reason` is the state's).
     pub(crate) why: String,
@@ -291,6 +344,7 @@ impl ExplainLineJson {
             Err(PassOverReason::MissingTags { .. }) => "missing_tags",
             Err(PassOverReason::NotActive { .. }) => "not_active",
             Err(PassOverReason::AtCapacity { .. }) => "at_capacity",
+            Err(PassOverReason::ModelLimited { .. }) => "model_limited",
         };
         Self {
             name: line.name.to_string(),

@@ -79,6 +79,39 @@ pub(crate) fn render(snapshot: &MetricsSnapshot) -> String {
 
     family(
         &mut out,
+        "kage_subscription_model_limit_until_timestamp_seconds",
+        "gauge",
+        "Unix time at which a limit on one model family ends (the subscription stays usable for other models).",
+    );
+    for (name, subscription) in &subscriptions {
+        for limit in &subscription.model_limits {
+            let _ = writeln!(
+                out,
+                "kage_subscription_model_limit_until_timestamp_seconds{{subscription=\"{name}\",model=\"{}\"}} {}",
+                limit.family,
+                limit.until.as_second()
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "kage_subscription_quota_utilization",
+        "gauge",
+        "The latest utilization reported for a quota window (0 to 1, may exceed 1).",
+    );
+    for (name, subscription) in &subscriptions {
+        for report in &subscription.quota {
+            let _ = writeln!(
+                out,
+                "kage_subscription_quota_utilization{{subscription=\"{name}\",window=\"{}\"}} {}",
+                report.window, report.utilization
+            );
+        }
+    }
+
+    family(
+        &mut out,
         "kage_subscription_priority",
         "gauge",
         "The subscription's priority, 0 (lowest) to 255 (highest).",

@@ -99,9 +99,17 @@ fn render(status: &PoolStatus, printer: &Printer) -> String {
     let mut grid = table::new(&names.each_ref().map(String::as_str), printer);
     for subscription in &status.subscriptions {
         let kind = subscription.state.kind();
+        let mut state = state_short(kind).to_owned();
+        for limit in &subscription.model_limits {
+            state.push_str(&format!(
+                " · {} exhausted until {}",
+                limit.family,
+                local_time(limit.until, status.now, &status.time_zone)
+            ));
+        }
         grid.add_row(vec![
             Cell::new(subscription.subscription.name.as_str()),
-            table::colored(state_short(kind), state_color(kind), printer),
+            table::colored(&state, state_color(kind), printer),
             Cell::new(subscription.subscription.priority.to_string()),
             Cell::new(tokens(subscription.today.total_tokens())),
         ]);

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use kage_core::{AcquireError, AcquireRequest, ReleaseRequest};
 use kage_domain::{
-    CredentialKind, CredentialSource, LeaseId, Outcome, PassOverReason, PriorityLevel, SelectionRequest, StateKind,
-    StateTransition, Subscription, SubscriptionState, Timestamp, Usage,
+    CredentialKind, CredentialSource, LeaseId, Outcome, PassOverReason, PriorityLevel,
+    SelectionRequest, StateKind, StateTransition, Subscription, SubscriptionState, Timestamp,
+    Usage,
 };
 use kage_ports::{
     AcquireOutcome, Clock, ExposeSecret, Lease, MockSecretStore, MockSubscriptionStore, PassedOver,
@@ -270,7 +271,9 @@ async fn an_unreadable_credential_marks_it_unhealthy_and_the_acquire_moves_on() 
     let broken_lease_id = broken_lease.id;
     let mut store = MockSubscriptionStore::new();
     let mut grants = vec![working_lease.clone(), broken_lease.clone()];
-    store.expect_load_routes().returning(|| Ok(Default::default()));
+    store
+        .expect_load_routes()
+        .returning(|| Ok(Default::default()));
     store
         .expect_acquire_lease()
         .times(2)
@@ -297,15 +300,17 @@ async fn an_unreadable_credential_marks_it_unhealthy_and_the_acquire_moves_on() 
             })
         });
     let mut secrets = MockSecretStore::new();
-    secrets.expect_fetch().returning(|_, name, source| match source {
-        CredentialSource::Command(command) => Err(SecretError::CommandFailed {
-            subscription: name.clone(),
-            command: command.clone(),
-            status: "exit status: 1".to_owned(),
-            stderr: String::new(),
-        }),
-        _ => Ok(SecretString::from("sk-ant-oat01-CANARY-working")),
-    });
+    secrets
+        .expect_fetch()
+        .returning(|_, name, source| match source {
+            CredentialSource::Command(command) => Err(SecretError::CommandFailed {
+                subscription: name.clone(),
+                command: command.clone(),
+                status: "exit status: 1".to_owned(),
+                stderr: String::new(),
+            }),
+            _ => Ok(SecretString::from("sk-ant-oat01-CANARY-working")),
+        });
     let pool = pool(store, secrets, Default::default());
 
     let granted = pool

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use kage_core::AcquireRequest;
-use kage_domain::{Namespace, SelectionRequest, Tag};
+use kage_domain::{ModelFamily, Namespace, SelectionRequest, Tag};
 
 use crate::command::{Context, LevelArg};
 use crate::output;
@@ -31,6 +31,10 @@ pub(crate) struct AcquireArgs {
     /// The task's priority level
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
     priority: LevelArg,
+
+    /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
 
     /// Tags the subscription must carry (comma-separated)
     #[arg(long, value_name = "TAGS", value_delimiter = ',')]
@@ -67,6 +71,7 @@ impl AcquireArgs {
                 namespace: self.namespace,
                 level: self.priority.into(),
                 required_tags: self.tags,
+                model: self.model.as_deref().and_then(ModelFamily::of),
             },
             ttl: self.ttl,
             max_wait: self.wait,

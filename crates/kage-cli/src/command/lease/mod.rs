@@ -78,7 +78,9 @@ pub(crate) fn unavailable(
         .filter(|passed| {
             matches!(
                 passed.reason,
-                PassOverReason::NotActive { .. } | PassOverReason::AtCapacity { .. }
+                PassOverReason::NotActive { .. }
+                    | PassOverReason::AtCapacity { .. }
+                    | PassOverReason::ModelLimited { .. }
             )
         })
         .count();
@@ -86,6 +88,22 @@ pub(crate) fn unavailable(
         "every subscription is limited, busy or disabled"
     } else {
         "no subscription available for this request"
+    };
+    let model_limits: Vec<String> = passed_over
+        .iter()
+        .filter_map(|passed| match &passed.reason {
+            PassOverReason::ModelLimited { family, until, .. } => Some(format!(
+                "{}: {family} limit until {}",
+                passed.name,
+                local_time(*until, now, zone)
+            )),
+            _ => None,
+        })
+        .collect();
+    let what = if model_limits.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what} ({})", model_limits.join(", "))
     };
     let message = match comes_back(earliest_recovery, earliest_name.as_ref(), now, zone) {
         Some(back) => format!(

@@ -2,7 +2,7 @@
 //! leased now, and why every other one was passed over.
 
 use clap::Args;
-use kage_domain::{Namespace, RouteTarget, SelectionRequest, Tag};
+use kage_domain::{ModelFamily, Namespace, RouteTarget, SelectionRequest, Tag};
 
 use crate::command::{Context, LevelArg};
 use crate::output;
@@ -16,6 +16,10 @@ pub(crate) struct ExplainArgs {
     /// The request's priority level
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
     priority: LevelArg,
+
+    /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
 
     /// Tags every candidate must carry (comma-separated)
     #[arg(long, value_name = "TAGS", value_delimiter = ',')]
@@ -34,6 +38,7 @@ impl ExplainArgs {
             namespace: self.namespace,
             level: self.priority.into(),
             required_tags: self.tags,
+            model: self.model.as_deref().and_then(ModelFamily::of),
         };
         let explanation = pool.explain(request).await?;
         let rules = pool.effective_rules().await?;

@@ -12,6 +12,7 @@ pub(crate) mod route;
 pub(crate) mod routes;
 pub(crate) mod show;
 pub(crate) mod status;
+pub(crate) mod test;
 pub(crate) mod unroute;
 pub(crate) mod usage;
 
