@@ -461,6 +461,9 @@ mod tests {
     const RESULT_529: &str = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":529,"result":"API Error: 529 Overloaded. This is a server-side issue, usually temporary","session_id":"sess-1"}"#;
     const RESULT_500: &str = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":500,"result":"API Error: 500 Internal server error.","session_id":"sess-1"}"#;
     const RESULT_BURST: &str = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: Server is temporarily limiting requests (not your usage limit) · Rate limited","session_id":"sess-1"}"#;
+    const REJECTED_BURST: &str = r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","isUsingOverage":false},"session_id":"sess-1"}"#;
+    const REJECTED_OPUS: &str = r#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1795729572,"rateLimitType":"seven_day_opus","isUsingOverage":false},"session_id":"sess-1"}"#;
+    const OPUS_TEXT_RESULT: &str = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"You've hit your Opus limit · resets Nov 26, 9:46pm (UTC)","session_id":"sess-1","total_cost_usd":0}"#;
     const RESULT_CREDIT: &str = r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":400,"result":"Credit balance is too low","session_id":"sess-1"}"#;
     const RESULT_MAX_TURNS: &str = r#"{"type":"result","subtype":"error_max_turns","is_error":true,"errors":["Reached maximum number of turns (3)"],"session_id":"sess-1"}"#;
     const RESULT_NO_CONVERSATION: &str = r#"{"type":"result","subtype":"error_during_execution","is_error":true,"errors":["No conversation found with session ID: sess-1"],"session_id":"sess-9"}"#;
@@ -516,6 +519,52 @@ mod tests {
         assert_eq!(end.session_id.as_deref(), Some("sess-1"));
         assert_eq!(end.usage.total_tokens(), 104);
         assert_eq!(end.usage.cost_micros_usd, Some(500_000));
+    }
+
+    #[test]
+    fn a_rejection_without_window_or_reset_is_a_burst_limit() {
+        let (verdicts, end) = check(
+            2,
+            None,
+            &[INIT, ASSISTANT, REJECTED_BURST, RESULT_BURST],
+            Exit::Code(1),
+        );
+        assert!(
+            stops(&verdicts).is_empty(),
+            "Claude Code ends the turn itself"
+        );
+        let Outcome::RateLimited { retry_at, reason } = &end.outcome else {
+            panic!("expected rate_limited, got {:?}", end.outcome);
+        };
+        assert_eq!(
+            *retry_at, None,
+            "the state machine applies rate_limit_cooldown"
+        );
+        assert!(reason.contains("temporarily limited"), "{reason}");
+        assert_eq!(end.next, Next::Failover);
+    }
+
+    #[test]
+    fn an_opus_limit_stops_at_once_and_limits_only_opus() {
+        let (verdicts, end) = check(
+            2,
+            None,
+            &[INIT, ASSISTANT, REJECTED_OPUS, OPUS_TEXT_RESULT],
+            Exit::StoppedByKage,
+        );
+        assert_eq!(stops(&verdicts), vec![2]);
+        let Outcome::ModelLimitReached {
+            family, resets_at, ..
+        } = &end.outcome
+        else {
+            panic!("expected a model limit, got {:?}", end.outcome);
+        };
+        assert_eq!(*family, kage_domain::ModelFamily::Opus);
+        assert_eq!(
+            *resets_at,
+            Some(Timestamp::from_second(1_795_729_572).unwrap())
+        );
+        assert_eq!(end.next, Next::Failover);
     }
 
     #[test]

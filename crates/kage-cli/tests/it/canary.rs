@@ -549,7 +549,9 @@ fn the_canary_credentials_reach_only_the_childs_environment() {
         "",
         127,
     );
-    canary.run(&["exec", "--tags", "broken", "--", "true"], "", 1);
+    // The broken one is marked unhealthy and passed over: with no other
+    // candidate, nothing is available.
+    canary.run(&["exec", "--tags", "broken", "--", "true"], "", 75);
 
     // Nothing available: leases and exec exit 75.
     for name in [

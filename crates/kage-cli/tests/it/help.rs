@@ -31,7 +31,7 @@ fn subscription_help_and_every_subcommand() {
     assert_eq!(alias.stdout, group.stdout);
     for subcommand in [
         "add", "list", "show", "edit", "remove", "enable", "disable", "route", "unroute", "routes",
-        "explain", "status", "usage",
+        "explain", "status", "usage", "test",
     ] {
         let help = env.run(&["subscription", subcommand, "--help"]).success();
         assert_snapshot!(format!("help_subscription_{subcommand}"), help.both());

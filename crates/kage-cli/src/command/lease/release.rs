@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use kage_core::ReleaseRequest;
-use kage_domain::{ErrorKind, LeaseId, Outcome, Usage};
+use kage_domain::{ErrorKind, LeaseId, Outcome, QuotaWindow, Usage};
 
 use crate::command::Context;
 use crate::output;
@@ -22,6 +22,13 @@ enum OutcomeArg {
     Overloaded,
     /// The credential was refused (401/403): unhealthy at once
     Rejected,
+}
+
+fn parse_window(text: &str) -> Result<QuotaWindow, String> {
+    QuotaWindow::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = QuotaWindow::ALL.iter().map(|w| w.as_str()).collect();
+        format!("unknown window {text:?}: use one of {}", names.join(", "))
+    })
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +78,12 @@ pub(crate) struct ReleaseArgs {
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
 
+    /// With --outcome exhausted: the quota window that ran out, as Claude Code's
+    /// `rateLimitType` names it (five_hour, seven_day, seven_day_opus,
+    /// seven_day_sonnet); a model's window limits only that model family
+    #[arg(long, value_name = "WINDOW", value_parser = parse_window)]
+    window: Option<QuotaWindow>,
+
     /// With --outcome error: what kind of error
     #[arg(long, value_enum, default_value_t = ErrorKindArg::Server)]
     error_kind: ErrorKindArg,
@@ -95,9 +108,16 @@ impl ReleaseArgs {
                 retry_at: resets_at,
                 reason: reason("reported with `kage lease release`"),
             },
-            OutcomeArg::Exhausted => Outcome::QuotaExhausted {
-                resets_at,
-                reason: reason("reported with `kage lease release`"),
+            OutcomeArg::Exhausted => match self.window.and_then(QuotaWindow::family) {
+                Some(family) => Outcome::ModelLimitReached {
+                    family,
+                    resets_at,
+                    reason: reason(&format!("weekly {} limit", family.title())),
+                },
+                None => Outcome::QuotaExhausted {
+                    resets_at,
+                    reason: reason("reported with `kage lease release`"),
+                },
             },
             OutcomeArg::Error => Outcome::Error {
                 kind: match self.error_kind {

@@ -117,7 +117,7 @@ impl TestArgs {
         }
         let unreadable = checks.iter().filter(|check| check.read.is_err()).count();
         if unreadable > 0 {
-            let plural = if unreadable == 1 { "" } else { "s" };
+            let plural = if checks.len() == 1 { "" } else { "s" };
             anyhow::bail!(
                 "{unreadable} of {} credential{plural} cannot be read; fix them as shown, then run `kage subscription test` again",
                 checks.len()
