@@ -247,7 +247,7 @@ impl ClaudeHome {
         let conf = self.root().join("tmux.conf");
         std::fs::write(
             &conf,
-            "set -g remain-on-exit on\nset -g history-limit 20000\nset -g status off\n",
+            "set -g remain-on-exit on\nset -g history-limit 20000\nset -g status off\nset -g focus-events on\n",
         )
         .expect("write tmux.conf");
         let mut command = Command::new("tmux");
@@ -260,7 +260,17 @@ impl ClaudeHome {
             .arg(&socket)
             .arg("-f")
             .arg(&conf)
-            .args(["new-session", "-d", "-s", "claude", "-x", "200", "-y", "50", "-c"])
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "claude",
+                "-x",
+                "200",
+                "-y",
+                "50",
+                "-c",
+            ])
             .arg(self.workdir())
             .arg(binary())
             .args(args)

@@ -72,17 +72,32 @@ fn main() -> Result<()> {
             let tail: String = request
                 .credential
                 .as_deref()
-                .map(|c| c.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect())
+                .map(|c| {
+                    c.chars()
+                        .rev()
+                        .take(4)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect()
+                })
                 .unwrap_or_else(|| "none".to_owned());
+            let last: String = request
+                .texts()
+                .last()
+                .map(|text| text.chars().take(60).collect())
+                .unwrap_or_default();
             println!(
-                "{} {} -> {} credential …{tail} model={} stream={} messages={} served={:?}",
+                "{} {} -> {} credential …{tail} model={} stream={} messages={} tools={} served={:?} last={last:?}\n  headers: {:?}",
                 request.method,
                 request.uri,
                 request.status,
                 request.model.as_deref().unwrap_or("-"),
                 request.stream,
                 request.messages.as_array().map_or(0, Vec::len),
+                request.tools,
                 request.served.map(|u| u.total()),
+                request.headers,
             );
             shown += 1;
         }

@@ -68,8 +68,13 @@ pub struct RecordedRequest {
     pub beta: Option<String>,
     /// The `x-claude-code-session-id` header.
     pub claude_session_id: Option<String>,
+    /// Every header but `authorization` and `x-api-key`, names lowercase.
+    pub headers: Vec<(String, String)>,
     pub model: Option<String>,
     pub stream: bool,
+    /// How many tools the request offers (Claude Code's conversation turns
+    /// offer its tools; its side queries, such as the session title, none).
+    pub tools: usize,
     /// The request body's `messages` array (`Value::Null` when absent).
     pub messages: Value,
     /// The HTTP status answered.
@@ -84,6 +89,13 @@ impl RecordedRequest {
     /// A `/v1/messages` request (not `count_tokens`).
     pub fn is_message(&self) -> bool {
         self.method == "POST" && self.uri.split('?').next() == Some("/v1/messages")
+    }
+
+    /// A Claude Code side query (no tools offered: the session title and
+    /// the like), not a conversation turn. Its usage is served and billed but
+    /// never written to the session's transcript.
+    pub fn is_side_query(&self) -> bool {
+        self.is_message() && self.tools == 0
     }
 
     /// Every text of the request's messages, in order (string contents and
@@ -124,7 +136,9 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -288,7 +302,13 @@ fn credential(headers: &HeaderMap) -> (Option<String>, bool) {
     }
 }
 
-fn handle(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
+fn handle(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
     let (credential, bearer) = credential(headers);
     let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let header = |name: &str| {
@@ -306,7 +326,18 @@ fn handle(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body
         bearer,
         beta: header("anthropic-beta"),
         claude_session_id: header("x-claude-code-session-id"),
+        headers: headers
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "x-api-key"))
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or("<binary>").to_owned(),
+                )
+            })
+            .collect(),
         model: request["model"].as_str().map(str::to_owned),
+        tools: request["tools"].as_array().map_or(0, Vec::len),
         stream: request["stream"].as_bool().unwrap_or(false),
         messages: request["messages"].clone(),
         status: 200,
@@ -314,7 +345,14 @@ fn handle(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body
         five_hour_utilization: None,
     };
     let mut inner = shared.lock();
-    let answer = answer(shared, &mut inner, &mut recorded, method, uri.path(), &request);
+    let answer = answer(
+        shared,
+        &mut inner,
+        &mut recorded,
+        method,
+        uri.path(),
+        &request,
+    );
     recorded.status = answer.status().as_u16();
     inner.requests.push(recorded);
     drop(inner);
@@ -339,7 +377,10 @@ fn answer(
             );
         }
         ("GET", "/v1/models") => return reply::json(StatusCode::OK, &reply::models()),
-        ("GET" | "HEAD", "/api/hello") => return reply::json(StatusCode::OK, &serde_json::json!({})),
+        // Claude Code pre-connects with `HEAD /`; gateways answer `/api/hello`.
+        ("HEAD", _) | ("GET", "/api/hello") => {
+            return reply::json(StatusCode::OK, &serde_json::json!({}));
+        }
         _ => {
             return reply::error(
                 StatusCode::NOT_FOUND,
@@ -380,7 +421,11 @@ fn answer(
             let reset = resets_at.unwrap_or(five_hour_reset);
             if n >= at_request {
                 recorded.five_hour_utilization = Some(1.01);
-                return reply::five_hour_limit(recorded.bearer, reset);
+                return reply::five_hour_limit(
+                    recorded.bearer,
+                    reset,
+                    shared.started_at + 7 * 24 * 3600,
+                );
             }
             limits(f64::from(n) / f64::from(at_request), "allowed", reset)
         }

@@ -173,7 +173,7 @@ pub(super) fn burst(retry_after_secs: u64) -> Response {
 }
 
 /// The 429 of a spent 5-hour window (protocol.md §3.2 (a)).
-pub(super) fn five_hour_limit(bearer: bool, resets_at: i64) -> Response {
+pub(super) fn five_hour_limit(bearer: bool, resets_at: i64, seven_day_reset: i64) -> Response {
     let mut response = error(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limit_error",
@@ -197,6 +197,7 @@ pub(super) fn five_hour_limit(bearer: bool, resets_at: i64) -> Response {
             ("5h-surpassed-threshold", "1.0".to_owned()),
             ("7d-status", "allowed".to_owned()),
             ("7d-utilization", "0.69".to_owned()),
+            ("7d-reset", seven_day_reset.to_string()),
             ("fallback-percentage", "0.5".to_owned()),
             ("overage-status", "rejected".to_owned()),
             ("overage-disabled-reason", "org_level_disabled".to_owned()),
@@ -230,7 +231,10 @@ pub(super) fn add_limit_headers(headers: &mut HeaderMap, bearer: bool, limits: &
             ("reset", limits.five_hour_reset.to_string()),
             ("representative-claim", "five_hour".to_owned()),
             ("5h-status", limits.status.to_owned()),
-            ("5h-utilization", format!("{:.2}", limits.five_hour_utilization)),
+            (
+                "5h-utilization",
+                format!("{:.2}", limits.five_hour_utilization),
+            ),
             ("5h-reset", limits.five_hour_reset.to_string()),
             ("7d-status", "allowed".to_owned()),
             ("7d-utilization", "0.18".to_owned()),
@@ -266,7 +270,11 @@ pub(super) fn add_limit_headers(headers: &mut HeaderMap, bearer: bool, limits: &
             set(headers, &format!("anthropic-ratelimit-{name}"), value);
         }
         for window in ["requests", "tokens", "input-tokens", "output-tokens"] {
-            set(headers, &format!("anthropic-ratelimit-{window}-reset"), &reset);
+            set(
+                headers,
+                &format!("anthropic-ratelimit-{window}-reset"),
+                &reset,
+            );
         }
     }
 }
