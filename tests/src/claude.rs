@@ -16,16 +16,22 @@ use serde_json::{Value, json};
 /// The installed `claude` of `tests/node_modules`; panics, saying how to
 /// install it, when it is missing.
 pub fn binary() -> PathBuf {
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+    binary_in(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_or_else(|message| panic!("{message}"))
+}
+
+/// `node_modules/.bin/claude` under `tests`, or what to do when it is missing.
+pub fn binary_in(tests: &Path) -> Result<PathBuf, String> {
     let path = tests.join("node_modules/.bin/claude");
-    assert!(
-        path.exists(),
-        "the real Claude Code is not installed at {}: run `npm ci` in {} \
-         (tests/package.json pins @anthropic-ai/claude-code; CI installs it in .ci/run)",
-        path.display(),
-        tests.display()
-    );
-    path
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "the real Claude Code is not installed at {}: run `npm ci` in {} \
+             (tests/package.json pins @anthropic-ai/claude-code; CI installs it in .ci/run)",
+            path.display(),
+            tests.display()
+        ))
+    }
 }
 
 /// The credential a Claude Code run gets, and how.

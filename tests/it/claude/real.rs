@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kage_tests::claude::{ClaudeHome, Credential, fake_oauth_token};
+use kage_tests::claude::{ClaudeHome, Credential, binary_in, fake_oauth_token};
 use kage_tests::standin::{Behaviour, StandIn, Usage};
 use serde_json::Value;
 
@@ -275,6 +275,19 @@ fn an_interactive_session_shows_the_reply_then_the_session_limit_in_screen_trans
         screen.contains("Stop and wait for limit to reset")
     });
     assert!(!claude.exited());
+}
+
+#[test]
+fn without_npm_ci_the_tests_fail_saying_what_to_run() {
+    let empty = tempfile::tempdir().unwrap();
+    let message = binary_in(empty.path()).unwrap_err();
+    assert!(message.contains("run `npm ci` in"), "{message}");
+    assert!(
+        message.contains(&empty.path().display().to_string()),
+        "{message}"
+    );
+    let installed = binary_in(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(installed.is_ok(), "{installed:?}");
 }
 
 /// Poll `check` every 100 ms until it holds or `timeout` passes.
