@@ -278,6 +278,37 @@ fn an_interactive_session_shows_the_reply_then_the_session_limit_in_screen_trans
 }
 
 #[test]
+fn a_near_limit_subscription_and_an_api_key_in_print_mode() {
+    let standin = StandIn::start();
+    let home = ClaudeHome::new(&standin.base_url());
+    let near = fake_oauth_token("near");
+    standin.set(&near, Behaviour::NearLimit { utilization: 0.91 });
+    let run = home.headless(&Credential::OAuth(near.clone()), "say hi", &[]);
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    let events = run.events_of("rate_limit_event");
+    let info = &events.last().expect("a rate_limit_event")["rate_limit_info"];
+    assert_eq!(info["status"], "allowed_warning", "{info}");
+    assert_eq!(info["rateLimitType"], "five_hour");
+    assert_eq!(info["utilization"], 0.91);
+    assert_eq!(info["surpassedThreshold"], 0.9);
+    assert_eq!(info["resetsAt"], standin.five_hour_reset());
+    assert_eq!(result_usage(run.result()), standin.served(&near));
+
+    let key = format!("sk-ant-api03-canary-{}-fake", uuid::Uuid::new_v4().simple());
+    standin.set(&key, Behaviour::Ok);
+    let run = home.headless(&Credential::ApiKey(key.clone()), "say hi", &[]);
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.events_of("rate_limit_event").is_empty(),
+        "API keys get no rate_limit_event"
+    );
+    assert_eq!(result_usage(run.result()), standin.served(&key));
+    let requests = standin.message_requests(&key);
+    assert_eq!(requests.len(), 1);
+    assert!(!requests[0].bearer, "sent as x-api-key");
+}
+
+#[test]
 fn without_npm_ci_the_tests_fail_saying_what_to_run() {
     let empty = tempfile::tempdir().unwrap();
     let message = binary_in(empty.path()).unwrap_err();
