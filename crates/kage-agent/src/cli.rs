@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run tasks, each with an agent on a leased subscription.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show Kage at work on a throwaway pool: three fake subscriptions,
     /// a simulated agent, no credentials and no network.
     Demo(DemoArgs),

@@ -49,7 +49,7 @@ pub fn main() -> ExitCode {
     };
     let code = runtime.block_on(async move {
         match cli.command {
-            Command::Run(args) => match app::run(args, cli.config).await {
+            Command::Run(args) => match app::run(*args, cli.config).await {
                 Ok(code) => code,
                 Err(failure) => {
                     screen::error(&failure.error);

@@ -251,5 +251,9 @@ fn subscription_test_reads_every_credential_and_fails_on_an_unreadable_one() {
     );
     // Nothing was leased and no state changed.
     let status = env.run(&["subscription", "status", "--json"]).success();
-    assert!(!status.stdout.contains("\"state\":\"unhealthy\""), "{}", status.stdout);
+    assert!(
+        !status.stdout.contains("\"state\":\"unhealthy\""),
+        "{}",
+        status.stdout
+    );
 }

@@ -678,7 +678,7 @@ async fn status_rows(
     let status = time_queries(runs, async || {
         let lines = store.daily_usage(&today).await?;
         let snapshot = store
-            .pool_snapshot(Duration::from_secs(60), SystemClock.now())
+            .pool_snapshot(SelectionPolicy::default().usage_window, SystemClock.now())
             .await?;
         let listed = store.list_subscriptions().await?;
         anyhow::ensure!(
@@ -701,7 +701,7 @@ async fn status_rows(
             "pool_snapshot",
             time_queries(runs, async || {
                 store
-                    .pool_snapshot(Duration::from_secs(60), SystemClock.now())
+                    .pool_snapshot(SelectionPolicy::default().usage_window, SystemClock.now())
                     .await?;
                 Ok(())
             })
