@@ -15,6 +15,7 @@ mod command;
 mod credential;
 pub mod exit;
 mod output;
+mod session;
 mod time;
 
 use std::process::ExitCode;
