@@ -30,8 +30,8 @@ use crate::session::status_input::{QuotaWindow, StatusInput};
 
 const EXAMPLES: &str = "\
 `kage claude` installs this for its session (through --settings) and runs
-your own status line after it. To use it in your own settings under
-`kage exec -- claude`:
+your own status line after it. For a claude started some other way inside
+a leased shell (KAGE_LEASE_ID set), put it in your settings:
   {\"statusLine\": {\"type\": \"command\", \"command\": \"kage statusline\"}}";
 
 #[derive(Args, Debug)]
