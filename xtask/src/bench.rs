@@ -104,6 +104,14 @@ const BENCHES: &[Bench] = &[
         cargo_args: &["bench", "-p", "kage-cli", "--bench", "status"],
         report: Report::Printed,
     },
+    // `kage statusline` as a whole process on the same pool (goal: under 10 ms at p99).
+    Bench {
+        name: "cli-statusline",
+        package: "kage-cli",
+        target: Target::Bench("statusline"),
+        cargo_args: &["bench", "-p", "kage-cli", "--bench", "statusline"],
+        report: Report::Printed,
+    },
     // The runner's overhead per agent (goal: under 5 ms, linear up to 64 in parallel).
     Bench {
         name: "agent-overhead",
