@@ -113,8 +113,8 @@ pub struct SqliteStore {
     path: PathBuf,
     busy_retries: u32,
     /// Copies the WAL into the database, on a thread of its own, while a
-    /// clone of the store is alive.
-    checkpointer: Arc<Checkpointer>,
+    /// clone of the store is alive (none for [`SqliteStore::open_quick`]).
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -216,7 +216,7 @@ impl SqliteStore {
             }
         };
         let pool = pool_options(options.max_connections).connect_lazy_with(connect);
-        let checkpointer = Arc::new(Checkpointer::start(&path, &place)?);
+        let checkpointer = Some(Arc::new(Checkpointer::start(&path, &place)?));
         let store = Self {
             writer,
             pool,
@@ -246,6 +246,63 @@ impl SqliteStore {
         })
     }
 
+    /// Open an existing database at the current schema for one quick read
+    /// and write (`kage statusline`, after every response of Claude Code):
+    /// one connection for both, no checkpoint thread, no direct writer, and
+    /// a read of the schema version instead of the migration transaction.
+    /// A database that is missing or not at [`crate::SCHEMA_VERSION`] gets
+    /// the full [`SqliteStore::open`].
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub async fn open_quick(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Self::open(&path).await;
+        }
+        let options = SqliteOptions::default();
+        let place = Place {
+            backend: Backend::Sqlite,
+            location: path.display().to_string(),
+            busy_timeout: options.busy_timeout,
+        };
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .acquire_timeout(options.busy_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| place.error("opening the database", e))?;
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&writer)
+        .await
+        .ok()
+        .flatten();
+        if version != Some(crate::SCHEMA_VERSION) {
+            writer.close().await;
+            return Self::open(&path).await;
+        }
+        Ok(Self {
+            pool: writer.clone(),
+            writer,
+            direct: None,
+            place,
+            path,
+            busy_retries: options.busy_retries,
+            checkpointer: None,
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -253,7 +310,9 @@ impl SqliteStore {
 
     /// Close every connection (the last one checkpoints the WAL).
     pub async fn close(&self) {
-        self.checkpointer.stop();
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop();
+        }
         if let Some(direct) = &self.direct {
             direct.close();
         }

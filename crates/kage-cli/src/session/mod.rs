@@ -20,7 +20,7 @@ pub(crate) mod status_input;
 pub(crate) mod terminal;
 pub(crate) mod transcript;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -76,6 +76,9 @@ struct Watch {
     report: PathBuf,
     report_seen: Option<SystemTime>,
     last_prompt: HashMap<String, String>,
+    /// The limit lines already acted on (by `uuid`): a resumed session may
+    /// copy its history, the old limit with it, into a new transcript.
+    handled: HashSet<String>,
 }
 
 impl Watch {
@@ -103,6 +106,11 @@ impl Watch {
             if let Some(prompt) = typed_prompt(&line.value) {
                 self.last_prompt.insert(line.session_id.clone(), prompt);
             } else if let Some(outcome) = limit_in_line(&line.value, context) {
+                if let Some(uuid) = line.value.get("uuid").and_then(serde_json::Value::as_str)
+                    && !self.handled.insert(uuid.to_owned())
+                {
+                    continue;
+                }
                 let prompt = self.last_prompt.get(&line.session_id).cloned();
                 return Some(Limit {
                     session_id: line.session_id,
@@ -383,6 +391,7 @@ pub(crate) async fn run(
         report,
         report_seen: None,
         last_prompt: HashMap::new(),
+        handled: HashSet::new(),
     };
 
     let mut lease = session.acquire(options.wait).await?;
@@ -501,6 +510,28 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_copied_into_a_resumed_transcript_is_not_acted_on_twice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sample = include_str!("../../tests/fixtures/transcript-session-limit-2.1.197.jsonl");
+        let mut watch = Watch {
+            feed: Some(TranscriptTail::new(dir.path().to_path_buf()).expect("tail")),
+            report: dir.path().join("statusline.json"),
+            report_seen: None,
+            last_prompt: HashMap::new(),
+            handled: HashSet::new(),
+        };
+        let now: jiff::Timestamp = "2026-12-05T22:32:40Z".parse().expect("time");
+        let context = ClassifyContext::new(now, jiff::tz::TimeZone::UTC);
+        std::fs::write(dir.path().join("first.jsonl"), sample).expect("write");
+        let limit = watch.look(&context).expect("the limit");
+        assert_eq!(limit.session_id, "first");
+        assert_eq!(limit.prompt.as_deref(), Some("say hi again"));
+        watch.reset();
+        std::fs::write(dir.path().join("copy.jsonl"), sample).expect("write");
+        assert!(watch.look(&context).is_none());
+    }
+
+    #[test]
     fn a_spent_status_line_window_is_a_limit_without_a_prompt() {
         let dir = tempfile::tempdir().expect("temp dir");
         let report = dir.path().join("statusline.json");
@@ -509,6 +540,7 @@ mod tests {
             report: report.clone(),
             report_seen: None,
             last_prompt: HashMap::new(),
+            handled: HashSet::new(),
         };
         let now: jiff::Timestamp = "2026-12-05T22:00:00Z".parse().expect("time");
         let context = ClassifyContext::new(now, jiff::tz::TimeZone::UTC);
