@@ -10,7 +10,10 @@
 //! (the cost of starting a process, the baseline) and `kage statusline`
 //! with a subscriber's status-line JSON on stdin and the lease in its
 //! environment (each run records the quota: one read, one write), and
-//! prints p50/p99 wall times.
+//! prints p50/p99 wall times. Meanwhile the bench holds the database open,
+//! as the `kage claude` that leased the subscription does while its status
+//! line runs (otherwise each `kage statusline` would be the database's last
+//! connection and pay for a checkpoint when it closes).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -94,6 +97,11 @@ fn main() -> anyhow::Result<()> {
         seeding.elapsed().as_secs_f64()
     );
 
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let holder = runtime.block_on(kage_store_sql::SqliteStore::open(&database))?;
+
     let acquired = kage(binary, home.path())
         .args(["lease", "acquire", "--holder", "bench", "--ttl", "1h"])
         .output()?;
@@ -130,6 +138,8 @@ fn main() -> anyhow::Result<()> {
         .args(["subscription", "show", &name])
         .output()?;
     anyhow::ensure!(check.status.success(), "could not show {name}");
+
+    runtime.block_on(holder.close());
 
     println!();
     println!(
