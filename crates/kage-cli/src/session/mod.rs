@@ -28,9 +28,10 @@ use std::process::ExitStatus;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use kage_core::ReleaseRequest;
 use kage_core::launch::ChildEnvironment;
 use kage_domain::signal::{ClassifyContext, describe_time};
-use kage_domain::{ErrorKind, Outcome, SubscriptionName};
+use kage_domain::{ErrorKind, Outcome, SubscriptionName, Usage};
 use kage_ports::{ExposeSecret, Lease};
 use nix::sys::signal::Signal;
 use tokio::process::Child;
@@ -411,16 +412,33 @@ pub(crate) async fn run(
         match session.watch(&mut child, &lease, &mut watch, failover).await? {
             End::Exited(status) => return finish(&session, &lease, status).await,
             End::Limit(limit) => {
-                let stopping = stop(&mut child);
-                let releasing = release(pool, context, lease.id, limit.outcome.clone());
-                tokio::join!(stopping, releasing);
+                // The failover line below says what happened; the release
+                // prints nothing while Claude Code still draws the screen.
+                let started = std::time::Instant::now();
+                let stopping = async {
+                    stop(&mut child).await;
+                    tracing::debug!(elapsed = ?started.elapsed(), "claude stopped");
+                };
+                let releasing = pool.release(ReleaseRequest {
+                    lease_id: lease.id,
+                    outcome: limit.outcome.clone(),
+                    usage: Usage::default(),
+                });
+                let ((), released) = tokio::join!(stopping, releasing);
                 if let Some(terminal) = &session.terminal {
                     terminal.restore(context.printer);
+                }
+                if let Err(error) = released {
+                    context.printer.warn(format_args!(
+                        "could not release lease {}: {error}; it expires by itself",
+                        lease.id
+                    ));
                 }
                 let next = tokio::select! {
                     next = session.acquire(Some(options.wait.unwrap_or(FAILOVER_MAX_WAIT))) => next?,
                     _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
                 };
+                tracing::debug!(elapsed = ?started.elapsed(), "next lease granted");
                 context.printer.info(failover_line(
                     &lease.subscription_name,
                     &limit.outcome,

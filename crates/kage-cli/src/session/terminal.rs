@@ -5,7 +5,7 @@
 
 use std::io::IsTerminal as _;
 
-use nix::sys::termios::{SetArg, Termios, tcgetattr, tcsetattr};
+use nix::sys::termios::{FlushArg, SetArg, Termios, tcflush, tcgetattr, tcsetattr};
 
 use crate::output::Printer;
 
@@ -28,10 +28,15 @@ impl SavedTerminal {
         tcgetattr(&stdin).ok().map(|termios| Self { termios })
     }
 
-    /// Put the saved settings back and reset the display modes.
+    /// Put the saved settings back, drop unread input (keys typed for the
+    /// stopped Claude Code, the terminal's answers to its queries: the next
+    /// one must not read them as typing) and reset the display modes.
     pub(crate) fn restore(&self, printer: &Printer) {
         if let Err(error) = tcsetattr(std::io::stdin(), SetArg::TCSADRAIN, &self.termios) {
             tracing::debug!("could not restore the terminal settings: {error}");
+        }
+        if let Err(error) = tcflush(std::io::stdin(), FlushArg::TCIFLUSH) {
+            tracing::debug!("could not drop the terminal's unread input: {error}");
         }
         if printer.stdout_is_terminal() {
             // A closed terminal has nobody to show it to.
