@@ -12,7 +12,7 @@ use kage_domain::{CredentialKind, SubscriptionName};
 use secrecy::SecretString;
 use secrecy::zeroize::Zeroize;
 
-use crate::exit::UsageError;
+use kage_app::exit::UsageError;
 use crate::output::Printer;
 
 /// Where the credential comes from; with none of these, `kage` prompts for

@@ -14,9 +14,9 @@ use clap::ValueEnum;
 use kage_config::{Config, ConfigError};
 use kage_domain::{PriorityLevel, SubscriptionName};
 
-use crate::app::{self, AppPool, GlobalOptions};
+use kage_app::pool::{self as app, AppPool, GlobalOptions};
 use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
-use crate::exit::{self, Interrupted};
+use kage_app::exit::{self, Interrupted};
 use crate::output::Printer;
 
 /// What every command gets: where to print, and how to open the pool.
