@@ -131,7 +131,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
             tags: Default::default(),
             kind: CredentialKind::OAuth,
             credential: CredentialInput::Keychain(SecretString::from(
-                subscription.behaviour.fake_credential(&nonce),
+                subscription
+                    .behaviour
+                    .fake_credential(&format!("kage-demo-{nonce}")),
             )),
             max_concurrent: subscription.max_concurrent,
         })

@@ -100,7 +100,10 @@ mod tests {
     fn records_are_envelopes_on_one_line() {
         let line = record("warning", &json!({"text": "w"}));
         assert_eq!(line, "{\"type\":\"warning\",\"data\":{\"text\":\"w\"}}\n");
-        assert_eq!(envelope("warning", &json!({"text": "w"})), json!({"type": "warning", "data": {"text": "w"}}));
+        assert_eq!(
+            envelope("warning", &json!({"text": "w"})),
+            json!({"type": "warning", "data": {"text": "w"}})
+        );
     }
 
     #[test]

@@ -220,7 +220,6 @@ fn summary_data(report: &RunReport) -> Value {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,4 +187,3 @@ fn new_bar(multi: &MultiProgress, style: &ProgressStyle, task: &TaskRef) -> Prog
     bar.enable_steady_tick(Duration::from_millis(500));
     bar
 }
-

@@ -169,4 +169,3 @@ pub fn plain_line(event: &RunEvent, times: &TimeView) -> Option<String> {
     };
     Some(line)
 }
-

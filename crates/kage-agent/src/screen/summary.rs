@@ -96,7 +96,6 @@ pub fn state_words(state: &SubscriptionState, times: &TimeView) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

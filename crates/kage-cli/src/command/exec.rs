@@ -24,9 +24,9 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 
-use kage_app::pool::AppPool;
 use crate::command::{Context, LevelArg, lease};
 use kage_app::exit::UsageError;
+use kage_app::pool::AppPool;
 use kage_app::time::parse_duration;
 
 const EXAMPLES: &str = "\

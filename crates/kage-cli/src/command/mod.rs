@@ -14,10 +14,10 @@ use clap::ValueEnum;
 use kage_config::{Config, ConfigError};
 use kage_domain::{PriorityLevel, SubscriptionName};
 
-use kage_app::pool::{self as app, AppPool, GlobalOptions};
 use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
-use kage_app::exit::{self, Interrupted};
 use crate::output::Printer;
+use kage_app::exit::{self, Interrupted};
+use kage_app::pool::{self as app, AppPool, GlobalOptions};
 
 /// What every command gets: where to print, and how to open the pool.
 pub(crate) struct Context<'a> {

@@ -12,8 +12,8 @@ use jiff::tz::TimeZone;
 use kage_core::{AcquireError, WaitNotice};
 use kage_domain::PassOverReason;
 
-use kage_app::exit::Unavailable;
 use crate::output::format::{duration, local_time, relative};
+use kage_app::exit::Unavailable;
 
 pub(crate) use kage_app::holder;
 

@@ -1,5 +1,5 @@
 //! A hermetic world for `kage-agent`: a temporary HOME, config, SQLite
-//! database, test-file credential store, and the fake Claude Code.
+//! database, test-file credential store, and the simulated Claude Code (`kage-agent simulate-claude`).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use kage_agent::simulate;
 use kage_core::{AddSubscriptionRequest, CredentialInput, Pool, PoolSettings};
 use kage_domain::{CredentialKind, Priority, SubscriptionName, SubscriptionState, Usage};
 use kage_ports::{Clock, SecretString, SubscriptionStore, SystemClock, UsageQuery};
@@ -23,8 +24,9 @@ pub(crate) fn fake_credential(kind: CredentialKind, script: &str) -> String {
         CredentialKind::ApiKey => "sk-ant-api03",
     };
     format!(
-        "{prefix}-canary-{}-fake-{script}-x",
-        uuid::Uuid::new_v4().simple()
+        "{prefix}-canary-{}{}{script}-x",
+        uuid::Uuid::new_v4().simple(),
+        simulate::MARKER
     )
 }
 
@@ -44,9 +46,9 @@ impl World {
         std::fs::create_dir_all(world.home()).unwrap();
         std::fs::create_dir_all(world.secrets_dir()).unwrap();
         std::fs::create_dir_all(world.workdir()).unwrap();
-        let fake = env!("CARGO_BIN_EXE_fake-claude");
+        let agent = env!("CARGO_BIN_EXE_kage-agent");
         let text = format!(
-            "[agent]\ncommand = [{fake:?}, \"-p\", \"{{prompt}}\", \"--output-format\", \"stream-json\", \"--verbose\"]\n{config}\n"
+            "[agent]\ncommand = [{agent:?}, \"simulate-claude\", \"-p\", \"{{prompt}}\", \"--output-format\", \"stream-json\", \"--verbose\"]\n{config}\n"
         );
         std::fs::write(world.config_path(), text).unwrap();
         world
@@ -123,7 +125,7 @@ impl World {
     /// `kage-agent` in this world, with a clean environment plus decoy
     /// credentials that must never reach an agent.
     pub(crate) fn kage_agent(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kage-agent-it"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kage-agent"));
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -135,8 +137,9 @@ impl World {
                 format!("insecure-test-file:{}", self.secrets_dir().display()),
             )
             .env("TZ", "UTC")
-            .env("FAKE_CLAUDE_LOG", self.log_path())
-            .env("FAKE_CLAUDE_STATE", self.root().join("fake-state"))
+            .env(simulate::LOG_VARIABLE, self.log_path())
+            .env(simulate::STATE_VARIABLE, self.root().join("fake-state"))
+            .env(simulate::PACE_VARIABLE, "50")
             .env("ANTHROPIC_API_KEY", "sk-ant-api03-decoy-from-the-parent")
             .env("ANTHROPIC_AUTH_TOKEN", "decoy-auth-token")
             .env(
@@ -184,7 +187,7 @@ impl World {
                 !text.contains(credential.as_str()),
                 "a credential leaked into {what}"
             );
-            let canary = credential.split("-fake-").next().unwrap();
+            let canary = credential.split(simulate::MARKER).next().unwrap();
             assert!(!text.contains(canary), "a credential leaked into {what}");
         }
         assert!(
