@@ -69,12 +69,11 @@ pub(crate) fn nearest<'a>(
     name: &str,
     names: impl IntoIterator<Item = &'a SubscriptionName>,
 ) -> Option<&'a SubscriptionName> {
+    let names: Vec<&'a SubscriptionName> = names.into_iter().collect();
+    let found = kage_domain::nearest(name, names.iter().map(|candidate| candidate.as_str()))?;
     names
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(name, candidate.as_str()), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
+        .find(|candidate| candidate.as_str() == found)
 }
 
 async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
