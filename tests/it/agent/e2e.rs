@@ -1,5 +1,5 @@
 //! `kage-agent run` end to end: the real binary, the embedded SQLite pool,
-//! the test-file credential store and the simulated Claude Code (`kage-agent simulate-claude`).
+//! the test-file credential store and the fake Claude Code.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
