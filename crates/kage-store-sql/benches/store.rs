@@ -226,6 +226,37 @@ impl Work {
     }
 }
 
+/// Time `count` runs of `op` after `warmup` unmeasured ones; `Ok(false)` or
+/// an error counts as an error.
+async fn measure(
+    count: usize,
+    warmup: usize,
+    mut op: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<Sample> {
+    for _ in 0..warmup {
+        op().await?;
+    }
+    let mut latencies_ns = Vec::with_capacity(count);
+    let mut errors = 0;
+    let started = Instant::now();
+    for _ in 0..count {
+        let at = Instant::now();
+        match op().await {
+            Ok(true) => latencies_ns.push(at.elapsed().as_nanos() as u64),
+            Ok(false) => errors += 1,
+            Err(error) => {
+                progress(&format!("operation failed: {error:#}"));
+                errors += 1;
+            }
+        }
+    }
+    Ok(Sample {
+        latencies_ns,
+        wall: started.elapsed(),
+        errors,
+    })
+}
+
 /// Run `count` operations of `work`, after `warmup` unmeasured ones.
 async fn run_ops(
     location: &str,
@@ -233,33 +264,12 @@ async fn run_ops(
     count: usize,
     warmup: usize,
 ) -> anyhow::Result<Sample> {
-    let mut latencies_ns = Vec::with_capacity(count);
-    let mut errors = 0;
     match work {
         Work::Cycles => {
             let store = open_store(location).await?;
-            for _ in 0..warmup {
-                cycle(&store).await?;
-            }
-            let started = Instant::now();
-            for _ in 0..count {
-                let at = Instant::now();
-                match cycle(&store).await {
-                    Ok(true) => latencies_ns.push(at.elapsed().as_nanos() as u64),
-                    Ok(false) => errors += 1,
-                    Err(error) => {
-                        progress(&format!("cycle failed: {error:#}"));
-                        errors += 1;
-                    }
-                }
-            }
-            let wall = started.elapsed();
+            let sample = measure(count, warmup, async || cycle(&store).await).await;
             store.close().await;
-            Ok(Sample {
-                latencies_ns,
-                wall,
-                errors,
-            })
+            sample
         }
         Work::BaselineSqlite => {
             let options = sqlx::sqlite::SqliteConnectOptions::new()
@@ -267,7 +277,7 @@ async fn run_ops(
                 .busy_timeout(Duration::from_secs(5))
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
             let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
-            let op = async |connection: &mut sqlx::SqliteConnection| -> anyhow::Result<()> {
+            let sample = measure(count, warmup, async || {
                 for _ in 0..2 {
                     let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
                     sqlx::query("INSERT INTO bench_baseline (at) VALUES ($1)")
@@ -276,64 +286,34 @@ async fn run_ops(
                         .await?;
                     tx.commit().await?;
                 }
-                Ok(())
-            };
-            for _ in 0..warmup {
-                op(&mut connection).await?;
-            }
-            let started = Instant::now();
-            for _ in 0..count {
-                let at = Instant::now();
-                match op(&mut connection).await {
-                    Ok(()) => latencies_ns.push(at.elapsed().as_nanos() as u64),
-                    Err(_) => errors += 1,
-                }
-            }
-            let wall = started.elapsed();
-            connection.close().await?;
-            Ok(Sample {
-                latencies_ns,
-                wall,
-                errors,
+                Ok(true)
             })
+            .await;
+            connection.close().await?;
+            sample
         }
         Work::BaselinePostgres => {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(2)
                 .connect(location)
                 .await?;
-            let op = async |pool: &sqlx::PgPool| -> anyhow::Result<()> {
+            let sample = measure(count, warmup, async || {
                 for _ in 0..2 {
                     sqlx::query("INSERT INTO bench_baseline (at) VALUES ($1)")
                         .bind(1_i64)
-                        .execute(pool)
+                        .execute(&pool)
                         .await?;
                 }
-                Ok(())
-            };
-            for _ in 0..warmup {
-                op(&pool).await?;
-            }
-            let started = Instant::now();
-            for _ in 0..count {
-                let at = Instant::now();
-                match op(&pool).await {
-                    Ok(()) => latencies_ns.push(at.elapsed().as_nanos() as u64),
-                    Err(_) => errors += 1,
-                }
-            }
-            let wall = started.elapsed();
-            pool.close().await;
-            Ok(Sample {
-                latencies_ns,
-                wall,
-                errors,
+                Ok(true)
             })
+            .await;
+            pool.close().await;
+            sample
         }
     }
 }
 
-/// `kage-store-bench worker WORK LOCATION COUNT START_AT_MS`: wait for the
+/// `store worker WORK LOCATION COUNT START_AT_MS`: wait for the
 /// common start, run, print `result ERRORS START_NS END_NS` and `lat NS…`.
 async fn worker(work: Work, location: &str, count: usize, start_at_ms: i64) -> anyhow::Result<()> {
     // Open (and warm up) before the common start, so that only the measured
