@@ -163,6 +163,7 @@ fn join_tags(tags: &BTreeSet<Tag>) -> String {
 }
 
 /// The columns of `subscriptions`, selected as `s`.
+#[derive(sqlx::FromRow)]
 pub(crate) struct SubscriptionRow {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -250,7 +251,9 @@ impl SubscriptionRow {
 }
 
 /// A subscription with the lease and usage figures selection needs.
+#[derive(sqlx::FromRow)]
 pub(crate) struct SnapshotRow {
+    #[sqlx(flatten)]
     pub(crate) subscription: SubscriptionRow,
     pub(crate) live_leases: i64,
     pub(crate) earliest_lease_expiry: Option<i64>,
@@ -271,6 +274,7 @@ impl SnapshotRow {
 }
 
 /// A lease joined with its subscription's name and kind.
+#[derive(sqlx::FromRow)]
 pub(crate) struct LeaseRow {
     pub(crate) lease_id: String,
     pub(crate) subscription_id: String,
@@ -314,11 +318,15 @@ impl LeaseRow {
 }
 
 /// A lease with its subscription's full row, as a release reads it.
+#[derive(sqlx::FromRow)]
 pub(crate) struct LeaseWithSubscriptionRow {
+    #[sqlx(flatten)]
     pub(crate) lease: LeaseRow,
+    #[sqlx(flatten)]
     pub(crate) subscription: SubscriptionRow,
 }
 
+#[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
     pub(crate) subscription_id: String,
     pub(crate) at: i64,
@@ -444,14 +452,6 @@ impl<DB: Db> Columns<'_, DB> {
         DB::int(self.0, column)?.ok_or_else(|| null_in(column))
     }
 
-    pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
-        DB::int(self.0, column)
-    }
-
-    pub(crate) fn opt_real(&self, column: &str) -> Result<Option<f64>, sqlx::Error> {
-        DB::real(self.0, column)
-    }
-
     pub(crate) fn text(&self, column: &str) -> Result<String, sqlx::Error> {
         DB::text(self.0, column)?.ok_or_else(|| null_in(column))
     }
@@ -468,90 +468,9 @@ fn null_in(column: &str) -> sqlx::Error {
     }
 }
 
-impl SubscriptionRow {
-    /// The columns of `SUBSCRIPTION_COLUMNS` (see `sql.rs`).
-    pub(crate) fn read<DB: Db>(row: &DB::Row) -> Result<Self, sqlx::Error> {
-        let row = Columns::<DB>(row);
-        Ok(Self {
-            id: row.text("id")?,
-            name: row.text("name")?,
-            description: row.opt_text("description")?,
-            priority: row.int("priority")?,
-            tags: row.text("tags")?,
-            kind: row.text("kind")?,
-            credential_source: row.text("credential_source")?,
-            credential_ref: row.opt_text("credential_ref")?,
-            max_concurrent: row.opt_int("max_concurrent")?,
-            state: row.text("state")?,
-            state_until: row.opt_int("state_until")?,
-            state_reason: row.opt_text("state_reason")?,
-            consecutive_errors: row.int("consecutive_errors")?,
-            unhealthy_relapses: row.int("unhealthy_relapses")?,
-            last_utilization: row.opt_real("last_utilization")?,
-            last_utilization_at: row.opt_int("last_utilization_at")?,
-            last_limited_at: row.opt_int("last_limited_at")?,
-            created_at: row.int("created_at")?,
-        })
-    }
-}
-
-impl SnapshotRow {
-    pub(crate) fn read<DB: Db>(row: &DB::Row) -> Result<Self, sqlx::Error> {
-        let columns = Columns::<DB>(row);
-        Ok(Self {
-            subscription: SubscriptionRow::read::<DB>(row)?,
-            live_leases: columns.int("live_leases")?,
-            earliest_lease_expiry: columns.opt_int("earliest_lease_expiry")?,
-            last_leased_at: columns.opt_int("last_leased_at")?,
-            window_tokens: columns.int("window_tokens")?,
-        })
-    }
-}
-
-impl LeaseRow {
-    /// The columns of `LEASE_COLUMNS` (see `sql.rs`).
-    pub(crate) fn read<DB: Db>(row: &DB::Row) -> Result<Self, sqlx::Error> {
-        let row = Columns::<DB>(row);
-        Ok(Self {
-            lease_id: row.text("lease_id")?,
-            subscription_id: row.text("subscription_id")?,
-            subscription_name: row.text("subscription_name")?,
-            subscription_kind: row.text("subscription_kind")?,
-            namespace: row.opt_text("namespace")?,
-            level: row.text("level")?,
-            holder: row.text("holder")?,
-            acquired_at: row.int("acquired_at")?,
-            expires_at: row.int("expires_at")?,
-            released_at: row.opt_int("released_at")?,
-        })
-    }
-}
-
 impl LeaseWithSubscriptionRow {
-    pub(crate) fn read<DB: Db>(row: &DB::Row) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            lease: LeaseRow::read::<DB>(row)?,
-            subscription: SubscriptionRow::read::<DB>(row)?,
-        })
-    }
-
     pub(crate) fn into_domain(self) -> Result<(Lease, Subscription), StoreError> {
         Ok((self.lease.into_domain()?, self.subscription.into_domain()?))
-    }
-}
-
-impl EventRow {
-    pub(crate) fn read<DB: Db>(row: &DB::Row) -> Result<Self, sqlx::Error> {
-        let row = Columns::<DB>(row);
-        Ok(Self {
-            subscription_id: row.text("subscription_id")?,
-            at: row.int("at")?,
-            from_state: row.text("from_state")?,
-            to_state: row.text("to_state")?,
-            until: row.opt_int("until")?,
-            reason: row.text("reason")?,
-            lease_id: row.opt_text("lease_id")?,
-        })
     }
 }
 

@@ -29,7 +29,7 @@ use crate::codec::{
     Columns, EventRow, HealthParams, LeaseRow, LeaseWithSubscriptionRow, SettingsParams,
     SnapshotRow, SubscriptionRow, UsageParams, after, before, to_ms, truncate,
 };
-use crate::db::{Db, Query};
+use crate::db::{Db, Query, read_row};
 use crate::error::{Place, is_unique_violation_on};
 use crate::sql;
 use crate::usage::{DAILY_OFFSETS_KEPT, DailyPlan, merge_daily};
@@ -175,7 +175,7 @@ pub(crate) async fn list_subscriptions<B: Backend>(
     let rows = read_rows(store, query(&sql::LIST_SUBSCRIPTIONS), what).await?;
     let mut subscriptions = decode::<B::Db, _, _>(
         &rows,
-        SubscriptionRow::read::<B::Db>,
+        read_row::<SubscriptionRow, B::Db>,
         SubscriptionRow::into_domain,
         store.place(),
         what,
@@ -193,7 +193,7 @@ pub(crate) async fn subscription_by_name<B: Backend>(
     let rows = read_rows(store, statement, &what).await?;
     let found = decode::<B::Db, _, _>(
         &rows,
-        SubscriptionRow::read::<B::Db>,
+        read_row::<SubscriptionRow, B::Db>,
         SubscriptionRow::into_domain,
         store.place(),
         &what,
@@ -255,7 +255,7 @@ async fn change_health<B: Backend>(
     let Some(row) = row else {
         return Err(StoreError::SubscriptionNotFound(id));
     };
-    let subscription = SubscriptionRow::read::<B::Db>(&row)
+    let subscription = read_row::<SubscriptionRow, B::Db>(&row)
         .map_err(|e| place.error(what, e))?
         .into_domain()?;
     let result = change(&subscription.health);
@@ -308,7 +308,7 @@ pub(crate) async fn transitions<B: Backend>(
     let rows = read_rows(store, statement, &what).await?;
     decode::<B::Db, _, _>(
         &rows,
-        EventRow::read::<B::Db>,
+        read_row::<EventRow, B::Db>,
         EventRow::into_domain,
         store.place(),
         &what,
@@ -439,7 +439,7 @@ pub(crate) async fn live_leases<B: Backend>(
     let rows = read_rows(store, statement, what).await?;
     decode::<B::Db, _, _>(
         &rows,
-        LeaseRow::read::<B::Db>,
+        read_row::<LeaseRow, B::Db>,
         LeaseRow::into_domain,
         store.place(),
         what,
@@ -470,7 +470,7 @@ pub(crate) async fn read_snapshot<DB: Db>(
         .map_err(|e| place.error(what, e))?;
     let mut entries = decode::<DB, _, _>(
         &rows,
-        SnapshotRow::read::<DB>,
+        read_row::<SnapshotRow, DB>,
         SnapshotRow::into_domain,
         place,
         what,
@@ -491,7 +491,7 @@ pub(crate) async fn fetch_lease<DB: Db>(
         .await
         .map_err(|e| place.error(&what, e))?;
     row.map(|row| {
-        LeaseRow::read::<DB>(&row)
+        read_row::<LeaseRow, DB>(&row)
             .map_err(|e| place.error(&what, e))?
             .into_domain()
     })
@@ -512,7 +512,7 @@ pub(crate) async fn fetch_lease_for_change<DB: Db>(
         .await
         .map_err(|e| place.error(&what, e))?;
     row.map(|row| {
-        LeaseWithSubscriptionRow::read::<DB>(&row)
+        read_row::<LeaseWithSubscriptionRow, DB>(&row)
             .map_err(|e| place.error(&what, e))?
             .into_domain()
     })

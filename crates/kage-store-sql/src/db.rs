@@ -10,7 +10,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
+
+use crate::codec::{EventRow, LeaseRow, LeaseWithSubscriptionRow, SnapshotRow, SubscriptionRow};
 
 /// A statement with its bind values.
 pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
@@ -35,8 +37,34 @@ impl RowsAffected for sqlx::Postgres {
     }
 }
 
+/// Reading a row into `T`, a `sqlx::FromRow` struct (by column name).
+pub(crate) trait Reads<T>: Database {
+    fn read(row: &Self::Row) -> Result<T, sqlx::Error>;
+}
+
+impl<DB: Database, T> Reads<T> for DB
+where
+    T: for<'r> FromRow<'r, DB::Row>,
+{
+    fn read(row: &DB::Row) -> Result<T, sqlx::Error> {
+        T::from_row(row)
+    }
+}
+
+/// Read `row` into `T` (see [`Reads`]).
+pub(crate) fn read_row<T, DB: Reads<T>>(row: &DB::Row) -> Result<T, sqlx::Error> {
+    DB::read(row)
+}
+
 /// A sqlx database the shared statements run on: SQLite or PostgreSQL.
-pub(crate) trait Db: RowsAffected {
+pub(crate) trait Db:
+    RowsAffected
+    + Reads<SubscriptionRow>
+    + Reads<SnapshotRow>
+    + Reads<LeaseRow>
+    + Reads<LeaseWithSubscriptionRow>
+    + Reads<EventRow>
+{
     fn bind_int<'q>(query: Query<'q, Self>, value: Option<i64>) -> Query<'q, Self>;
     fn bind_real<'q>(query: Query<'q, Self>, value: Option<f64>) -> Query<'q, Self>;
     fn bind_text<'q>(query: Query<'q, Self>, value: Option<String>) -> Query<'q, Self>;
@@ -58,7 +86,6 @@ pub(crate) trait Db: RowsAffected {
     ) -> Running<'c, Option<Self::Row>>;
     /// A column by name; `None` for NULL.
     fn int(row: &Self::Row, column: &str) -> Result<Option<i64>, sqlx::Error>;
-    fn real(row: &Self::Row, column: &str) -> Result<Option<f64>, sqlx::Error>;
     fn text(row: &Self::Row, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn bytes(row: &Self::Row, column: &str) -> Result<Vec<u8>, sqlx::Error>;
     fn boolean(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error>;
@@ -66,7 +93,12 @@ pub(crate) trait Db: RowsAffected {
 
 impl<DB> Db for DB
 where
-    DB: RowsAffected,
+    DB: RowsAffected
+        + Reads<SubscriptionRow>
+        + Reads<SnapshotRow>
+        + Reads<LeaseRow>
+        + Reads<LeaseWithSubscriptionRow>
+        + Reads<EventRow>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
@@ -124,10 +156,6 @@ where
     }
 
     fn int(row: &Self::Row, column: &str) -> Result<Option<i64>, sqlx::Error> {
-        row.try_get(column)
-    }
-
-    fn real(row: &Self::Row, column: &str) -> Result<Option<f64>, sqlx::Error> {
         row.try_get(column)
     }
 

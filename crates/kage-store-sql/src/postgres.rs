@@ -53,7 +53,7 @@ use kage_ports::{
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, Executor, PgConnection, Postgres, Row, Transaction};
+use sqlx::{Connection, Executor, FromRow, PgConnection, Postgres, Row, Transaction};
 
 use crate::codec::{LeaseWithSubscriptionRow, to_ms, truncate};
 use crate::common::{self, Backend, ReleasePlan};
@@ -406,20 +406,12 @@ impl SubscriptionStore for PostgresStore {
 }
 
 /// A lease as a release reads it, with the versions of both rows.
+#[derive(FromRow)]
 struct ReadLeaseRow {
+    #[sqlx(flatten)]
     row: LeaseWithSubscriptionRow,
     lease_version: String,
     subscription_version: String,
-}
-
-impl ReadLeaseRow {
-    fn read(row: &PgRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            row: LeaseWithSubscriptionRow::read::<Postgres>(row)?,
-            lease_version: row.try_get("lease_version")?,
-            subscription_version: row.try_get("subscription_version")?,
-        })
-    }
 }
 
 /// A pooled connection whose transaction is begun and ended by hand, so
@@ -773,7 +765,7 @@ impl PostgresStore {
             .bind(id.to_string())
             .fetch_optional(session.connection())
             .await
-            .and_then(|row| row.as_ref().map(ReadLeaseRow::read).transpose())
+            .and_then(|row| row.as_ref().map(ReadLeaseRow::from_row).transpose())
             .map_err(|e| self.place.error(what, e))?;
         if let Some(report) = self
             .write_release(session, request, read, false, now, what)
@@ -787,7 +779,7 @@ impl PostgresStore {
             .map_err(|e| self.place.error(what, e))?;
         let read = rows
             .first()
-            .map(ReadLeaseRow::read)
+            .map(ReadLeaseRow::from_row)
             .transpose()
             .map_err(|e| self.place.error(what, e));
         let written = match read {
