@@ -29,7 +29,7 @@ use crate::codec::{
     Columns, EventRow, HealthParams, LeaseRow, LeaseWithSubscriptionRow, SettingsParams,
     SnapshotRow, SubscriptionRow, UsageParams, after, before, to_ms, truncate,
 };
-use crate::db::{Db, Query, read_row};
+use crate::db::{Db, Query, Reads, read_row};
 use crate::error::{Place, is_unique_violation_on};
 use crate::sql;
 use crate::usage::{DAILY_OFFSETS_KEPT, DailyPlan, merge_daily};
@@ -485,17 +485,7 @@ pub(crate) async fn fetch_lease<DB: Db>(
     id: LeaseId,
     place: &Place,
 ) -> Result<Option<Lease>, StoreError> {
-    let what = format!("reading lease {id}");
-    let statement = DB::bind_text(query(&sql::LEASE), Some(id.to_string()));
-    let row = DB::fetch_optional(statement, connection)
-        .await
-        .map_err(|e| place.error(&what, e))?;
-    row.map(|row| {
-        read_row::<LeaseRow, DB>(&row)
-            .map_err(|e| place.error(&what, e))?
-            .into_domain()
-    })
-    .transpose()
+    read_lease::<DB, LeaseRow, _>(connection, &sql::LEASE, id, place, LeaseRow::into_domain).await
 }
 
 /// One lease by id with its subscription, read with `sql` (the backend's
@@ -506,17 +496,25 @@ pub(crate) async fn fetch_lease_for_change<DB: Db>(
     id: LeaseId,
     place: &Place,
 ) -> Result<Option<(Lease, Subscription)>, StoreError> {
+    let into_domain = LeaseWithSubscriptionRow::into_domain;
+    read_lease::<DB, LeaseWithSubscriptionRow, _>(connection, sql, id, place, into_domain).await
+}
+
+/// Read the row of lease `id` with `sql` (`$1` the id) as an `R`.
+async fn read_lease<DB: Db + Reads<R>, R, T>(
+    connection: &mut DB::Connection,
+    sql: &str,
+    id: LeaseId,
+    place: &Place,
+    into_domain: fn(R) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
     let what = format!("reading lease {id}");
     let statement = DB::bind_text(query(sql), Some(id.to_string()));
     let row = DB::fetch_optional(statement, connection)
         .await
         .map_err(|e| place.error(&what, e))?;
-    row.map(|row| {
-        read_row::<LeaseWithSubscriptionRow, DB>(&row)
-            .map_err(|e| place.error(&what, e))?
-            .into_domain()
-    })
-    .transpose()
+    row.map(|row| into_domain(read_row::<R, DB>(&row).map_err(|e| place.error(&what, e))?))
+        .transpose()
 }
 
 pub(crate) async fn daily_usage<B: Backend>(
