@@ -19,14 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use clap::Args;
-use kage_config::{Config, StorageBackend};
 use kage_core::launch::{LEASE_VARIABLE, SUBSCRIPTION_VARIABLE};
 use kage_domain::{LeaseId, Outcome, SubscriptionName};
-use kage_ports::SubscriptionStore;
-use kage_store_sql::SqliteStore;
 use tokio::io::AsyncWriteExt as _;
 
-use crate::app;
 use crate::command::Context;
 use crate::session::settings::{USER_STATUSLINE_VARIABLE, plain_words};
 use crate::session::status_input::{QuotaWindow, StatusInput};
@@ -122,8 +118,8 @@ async fn record(
     window: &QuotaWindow,
 ) -> anyhow::Result<()> {
     let config = context.config()?;
-    let clock = app::clock(&context.options)?;
-    let store = open_store(&config).await?;
+    let clock = kage_app::pool::clock(&context.options)?;
+    let store = kage_app::pool::open_store_quick(&config).await?;
     let Some(subscription) = store.subscription_by_name(name).await? else {
         tracing::debug!("no subscription named {name}; nothing recorded");
         return Ok(());
@@ -142,16 +138,6 @@ async fn record(
         )
         .await?;
     Ok(())
-}
-
-/// The store, opened for one quick read and write: a SQLite file without
-/// the migration transaction or background threads
-/// ([`SqliteStore::open_quick`]); PostgreSQL as usual.
-async fn open_store(config: &Config) -> anyhow::Result<Box<dyn SubscriptionStore>> {
-    match config.storage().backend()? {
-        StorageBackend::Sqlite(path) => Ok(Box::new(SqliteStore::open_quick(&path).await?)),
-        StorageBackend::Postgres(_) => app::open_store(config).await,
-    }
 }
 
 /// Run the user's status line with the same input; its output, or `None`

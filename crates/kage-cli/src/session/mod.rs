@@ -37,10 +37,10 @@ use nix::sys::signal::Signal;
 use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::app::AppPool;
+use kage_app::pool::AppPool;
 use crate::command::exec::{LeaseOptions, exit_code, forward, release};
 use crate::command::{Context, lease};
-use crate::exit::Interrupted;
+use kage_app::exit::Interrupted;
 use crate::output::Printer;
 use status_input::StatusInput;
 use terminal::SavedTerminal;
@@ -270,7 +270,7 @@ impl Session<'_> {
                 let code = match error.kind() {
                     std::io::ErrorKind::NotFound => 127,
                     std::io::ErrorKind::PermissionDenied => 126,
-                    _ => crate::exit::FAILURE,
+                    _ => kage_app::exit::FAILURE,
                 };
                 self.printer().error(
                     &anyhow::Error::new(error).context(format!("could not run `{program}`")),
