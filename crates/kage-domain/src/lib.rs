@@ -8,9 +8,11 @@
 
 mod ids;
 mod names;
+mod nearest;
 mod outcome;
 mod policy;
 mod quota;
+mod redact;
 pub mod reset_text;
 mod routing;
 mod selection;
@@ -24,9 +26,11 @@ pub use jiff::{SignedDuration, Timestamp};
 pub use names::{
     CredentialKind, InvalidName, Namespace, Priority, PriorityLevel, SubscriptionName, Tag,
 };
+pub use nearest::nearest;
 pub use outcome::{ErrorKind, Outcome, Usage};
 pub use policy::{StatePolicy, Strategy, UnknownStrategy};
-pub use quota::{ModelFamily, ModelLimit, QuotaReport, QuotaWindow};
+pub use quota::{ModelFamily, ModelLimit, QuotaReading, QuotaReport, QuotaWindow};
+pub use redact::redact_url;
 pub use routing::{RouteEntry, RouteTarget, RoutingRules, UnknownRouteTarget};
 pub use selection::{
     PassOverReason, PoolEntry, PoolSnapshot, RankKey, Ranked, Selection, SelectionPolicy,

@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 
-use crate::{ModelFamily, QuotaWindow};
+use crate::{ModelFamily, QuotaReading, QuotaWindow};
 
 /// Tokens and money one lease spent. Every field is a total for the lease.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -83,12 +83,11 @@ pub enum Outcome {
         utilization: f64,
         resets_at: Option<Timestamp>,
     },
-    /// A utilization report that changes nothing but is remembered (an
-    /// `allowed` event with `utilization`, a status line's "5h 42%").
+    /// Utilization reports that change no state but are remembered, each
+    /// as the latest of its window: an `allowed` event with `utilization`
+    /// (one window), a status line's "5h 42% · 7d 18%" (both).
     QuotaReported {
-        window: QuotaWindow,
-        utilization: f64,
-        resets_at: Option<Timestamp>,
+        readings: Vec<QuotaReading>,
     },
     /// A limit on one model family (`seven_day_opus`, "You've hit your Opus
     /// limit"): requests for that family pass the subscription over until

@@ -131,6 +131,27 @@ impl fmt::Display for QuotaWindow {
     }
 }
 
+/// One window's utilization as a signal reported it.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct QuotaReading {
+    pub window: QuotaWindow,
+    /// 0..1; may exceed 1 when the window is overdrawn.
+    pub utilization: f64,
+    pub resets_at: Option<Timestamp>,
+}
+
+impl QuotaReading {
+    /// The reading as the latest report of its window, made at `now`.
+    pub fn at(self, now: Timestamp) -> QuotaReport {
+        QuotaReport {
+            window: self.window,
+            utilization: self.utilization,
+            resets_at: self.resets_at,
+            reported_at: now,
+        }
+    }
+}
+
 /// The latest utilization reported for one window of a subscription.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct QuotaReport {

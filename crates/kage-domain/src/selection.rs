@@ -254,14 +254,15 @@ impl<'a> Context<'a> {
     fn is_approaching(&self, entry: &PoolEntry) -> bool {
         let health = &entry.subscription.health;
         let threshold = self.policy.approaching_threshold;
+        // A window that covers every model (5-hour, weekly) near its limit;
+        // a model-scoped one limits only its family.
         let high_utilization = health.last_utilization.is_some_and(|(utilization, at)| {
             at >= self.utilization_since && utilization >= threshold
-        }) || health.quota_report(QuotaWindow::FiveHour).is_some_and(
-            |report| {
-                report.is_current(self.utilization_since, self.now)
-                    && report.utilization >= threshold
-            },
-        );
+        }) || health.quota.iter().any(|report| {
+            matches!(report.window, QuotaWindow::FiveHour | QuotaWindow::SevenDay)
+                && report.is_current(self.utilization_since, self.now)
+                && report.utilization >= threshold
+        });
         let recently_limited = health
             .last_limited_at
             .is_some_and(|at| at > self.limited_since);

@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::reset_text::{
     epoch_to_timestamp, first_of_next_month_utc, is_window_limit_text, parse_reset_time,
 };
-use crate::{ErrorKind, ModelFamily, Outcome, QuotaWindow};
+use crate::{ErrorKind, ModelFamily, Outcome, QuotaReading, QuotaWindow};
 
 /// `rate_limit_info.status` of a `rate_limit_event`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -109,9 +109,11 @@ pub fn classify(signal: &Signal, context: &ClassifyContext) -> Option<Outcome> {
             match status {
                 RateLimitStatus::Allowed => match (window, utilization) {
                     (Some(window), Some(utilization)) => Some(Outcome::QuotaReported {
-                        window,
-                        utilization: *utilization,
-                        resets_at: resets_at_time,
+                        readings: vec![QuotaReading {
+                            window,
+                            utilization: *utilization,
+                            resets_at: resets_at_time,
+                        }],
                     }),
                     _ => None,
                 },

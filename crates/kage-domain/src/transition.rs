@@ -100,17 +100,10 @@ pub fn apply_outcome(
                 });
             }
         }
-        Outcome::QuotaReported {
-            window,
-            utilization,
-            resets_at,
-        } => {
-            next.record_quota(QuotaReport {
-                window: *window,
-                utilization: *utilization,
-                resets_at: *resets_at,
-                reported_at: now,
-            });
+        Outcome::QuotaReported { readings } => {
+            for reading in readings {
+                next.record_quota(reading.at(now));
+            }
         }
         Outcome::ModelLimitReached {
             family,

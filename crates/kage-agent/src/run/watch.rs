@@ -400,11 +400,17 @@ pub fn describe(outcome: &Outcome) -> String {
         Outcome::ApproachingLimit { utilization, .. } => {
             format!("approaching its limit ({:.0}% used)", utilization * 100.0)
         }
-        Outcome::QuotaReported {
-            window,
-            utilization,
-            ..
-        } => format!("{} at {:.0}%", window.short(), utilization * 100.0),
+        Outcome::QuotaReported { readings } => readings
+            .iter()
+            .map(|reading| {
+                format!(
+                    "{} at {:.0}%",
+                    reading.window.short(),
+                    reading.utilization * 100.0
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         Outcome::RateLimited { reason, .. }
         | Outcome::QuotaExhausted { reason, .. }
         | Outcome::ModelLimitReached { reason, .. } => reason.clone(),

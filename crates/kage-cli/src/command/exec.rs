@@ -24,10 +24,10 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::app::AppPool;
 use crate::command::{Context, LevelArg, lease};
-use crate::exit::UsageError;
-use crate::time::parse_duration;
+use kage_app::exit::UsageError;
+use kage_app::pool::AppPool;
+use kage_app::time::parse_duration;
 
 const EXAMPLES: &str = "\
 The command gets the leased credential in its environment, as the only
@@ -39,36 +39,79 @@ Examples:
   kage exec --namespace backend -- claude -p \"fix the failing test\"
   kage exec --priority batch --wait 30m -- ./nightly-refactor.sh";
 
-#[derive(Args, Debug)]
-#[command(after_help = EXAMPLES, override_usage = "kage exec [OPTIONS] -- <COMMAND>...")]
-pub(crate) struct ExecArgs {
+/// The lease flags `kage exec` and `kage claude` share.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct LeaseOptions {
     /// The namespace the work runs under
     #[arg(long, value_name = "NS")]
-    namespace: Option<Namespace>,
+    pub(crate) namespace: Option<Namespace>,
 
     /// The task's priority level
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
-    priority: LevelArg,
+    pub(crate) priority: LevelArg,
 
     /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over
     #[arg(long, value_name = "MODEL")]
-    model: Option<String>,
+    pub(crate) model: Option<String>,
 
     /// Tags the subscription must carry (comma-separated)
     #[arg(long, value_name = "TAGS", value_delimiter = ',')]
-    tags: Vec<Tag>,
+    pub(crate) tags: Vec<Tag>,
 
     /// Wait up to DURATION for a subscription to come back
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    wait: Option<Duration>,
+    pub(crate) wait: Option<Duration>,
 
     /// Lease TTL; the lease is heartbeaten every TTL/3 (default: the config's lease_ttl)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    ttl: Option<Duration>,
+    pub(crate) ttl: Option<Duration>,
 
     /// Lease even inside a command that already holds a Kage lease (KAGE_SUBSCRIPTION is set)
     #[arg(long)]
-    nested: bool,
+    pub(crate) nested: bool,
+}
+
+impl LeaseOptions {
+    /// Refuse to nest under another lease unless `--nested`.
+    pub(crate) fn check_nesting(&self) -> Result<(), UsageError> {
+        match is_nested(|name| std::env::var(name).ok()) {
+            Some(subscription) if !self.nested => Err(UsageError(format!(
+                "this shell already runs under a Kage lease on {subscription} (KAGE_SUBSCRIPTION is set); pass --nested to lease another subscription anyway"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The acquire request for these flags; `max_wait` overrides `--wait`.
+    pub(crate) fn request(
+        &self,
+        program: &str,
+        ttl: Duration,
+        max_wait: Option<Duration>,
+    ) -> AcquireRequest {
+        AcquireRequest {
+            selection: SelectionRequest {
+                namespace: self.namespace.clone(),
+                level: self.priority.into(),
+                required_tags: self.tags.clone(),
+                model: self.model.as_deref().and_then(ModelFamily::of),
+            },
+            ttl: Some(ttl),
+            max_wait,
+            holder: lease::holder(program, std::process::id()),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES, override_usage = "kage exec [OPTIONS] -- <COMMAND>...")]
+pub(crate) struct ExecArgs {
+    #[command(flatten)]
+    lease: LeaseOptions,
+
+    /// For `claude`: stay on the subscription when it hits a limit (see `kage claude`)
+    #[arg(long)]
+    no_failover: bool,
 
     /// The command to run and its arguments
     #[arg(
@@ -82,23 +125,23 @@ pub(crate) struct ExecArgs {
 }
 
 /// The exit code of a finished child: its code, or 128 + the signal.
-fn exit_code(status: ExitStatus) -> u8 {
+pub(crate) fn exit_code(status: ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
-        (Some(code), _) => u8::try_from(code.rem_euclid(256)).unwrap_or(crate::exit::FAILURE),
-        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(crate::exit::FAILURE),
-        (None, None) => crate::exit::FAILURE,
+        (Some(code), _) => u8::try_from(code.rem_euclid(256)).unwrap_or(kage_app::exit::FAILURE),
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(kage_app::exit::FAILURE),
+        (None, None) => kage_app::exit::FAILURE,
     }
 }
 
-fn forward(child: Option<u32>, signal: Signal) {
+pub(crate) fn forward(child: Option<u32>, signal: Signal) {
     if let Some(pid) = child.and_then(|pid| i32::try_from(pid).ok()) {
         // The child may have exited already; nothing to do then.
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
     }
 }
 
-async fn release(
+pub(crate) async fn release(
     pool: &AppPool,
     context: &Context<'_>,
     lease_id: kage_domain::LeaseId,
@@ -129,36 +172,32 @@ async fn release(
 
 impl ExecArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<u8> {
-        let printer = context.printer;
-        if let Some(subscription) = is_nested(|name| std::env::var(name).ok())
-            && !self.nested
-        {
-            return Err(UsageError(format!(
-                "this shell already runs under a Kage lease on {subscription} (KAGE_SUBSCRIPTION is set); pass --nested to lease another subscription anyway"
-            ))
-            .into());
+        if crate::session::is_claude(&self.command[0]) {
+            let (program, arguments) = self.command.split_first().expect("required = true");
+            return crate::session::run(
+                context,
+                &self.lease,
+                program.clone(),
+                arguments.to_vec(),
+                !self.no_failover,
+            )
+            .await;
         }
+        let printer = context.printer;
+        self.lease.check_nesting()?;
         let opened = context.open().await?;
         let pool = &opened.pool;
         let zone = pool.clock().time_zone();
-        let ttl = self.ttl.unwrap_or(pool.settings().lease_ttl);
-        let request = AcquireRequest {
-            selection: SelectionRequest {
-                namespace: self.namespace,
-                level: self.priority.into(),
-                required_tags: self.tags,
-                model: self.model.as_deref().and_then(ModelFamily::of),
-            },
-            ttl: Some(ttl),
-            max_wait: self.wait,
-            holder: lease::holder("kage-exec", std::process::id()),
-        };
+        let ttl = self.lease.ttl.unwrap_or(pool.settings().lease_ttl);
+        let request = self.lease.request("kage-exec", ttl, self.lease.wait);
         let granted = pool
             .acquire_with_credential(&request, |notice| {
                 printer.info(lease::waiting_message(notice, pool.clock().now(), &zone));
             })
             .await
-            .map_err(|error| lease::unavailable(error, self.wait, pool.clock().now(), &zone))?;
+            .map_err(|error| {
+                lease::unavailable(error, self.lease.wait, pool.clock().now(), &zone)
+            })?;
         for unreadable in &granted.unreadable {
             printer.warn(format_args!(
                 "{}: {}; marked unhealthy, trying the next subscription",
@@ -198,7 +237,7 @@ impl ExecArgs {
                 let code = match error.kind() {
                     std::io::ErrorKind::NotFound => 127,
                     std::io::ErrorKind::PermissionDenied => 126,
-                    _ => crate::exit::FAILURE,
+                    _ => kage_app::exit::FAILURE,
                 };
                 printer.error(
                     &anyhow::Error::new(error)

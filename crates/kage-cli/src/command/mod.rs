@@ -2,22 +2,24 @@
 //! each an args struct with `run`; [`dispatch`] runs the one that was asked
 //! for and turns its result into an exit code.
 
+pub(crate) mod claude;
 pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod exec;
 pub(crate) mod generate_man;
 pub(crate) mod lease;
 pub(crate) mod metrics;
+pub(crate) mod statusline;
 pub(crate) mod subscription;
 
 use clap::ValueEnum;
 use kage_config::{Config, ConfigError};
 use kage_domain::{PriorityLevel, SubscriptionName};
 
-use crate::app::{self, AppPool, GlobalOptions};
 use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
-use crate::exit::{self, Interrupted};
 use crate::output::Printer;
+use kage_app::exit::{self, Interrupted};
+use kage_app::pool::{self as app, AppPool, GlobalOptions};
 
 /// What every command gets: where to print, and how to open the pool.
 pub(crate) struct Context<'a> {
@@ -69,12 +71,11 @@ pub(crate) fn nearest<'a>(
     name: &str,
     names: impl IntoIterator<Item = &'a SubscriptionName>,
 ) -> Option<&'a SubscriptionName> {
+    let names: Vec<&'a SubscriptionName> = names.into_iter().collect();
+    let found = kage_domain::nearest(name, names.iter().map(|candidate| candidate.as_str()))?;
     names
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(name, candidate.as_str()), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
+        .find(|candidate| candidate.as_str() == found)
 }
 
 async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
@@ -109,7 +110,9 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
         },
         Command::Completions(args) => args.run(context),
         Command::GenerateMan(args) => args.run(context),
-        Command::Exec(_) => unreachable!("exec is dispatched on its own"),
+        Command::Exec(_) | Command::Claude(_) | Command::Statusline(_) => {
+            unreachable!("exec, claude and statusline are dispatched on their own")
+        }
     }
 }
 
@@ -120,6 +123,10 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> u8 {
     let result = match cli.command {
         // exec handles signals itself: they go to the child.
         Command::Exec(args) => args.run(&context).await,
+        Command::Claude(args) => args.run(&context).await,
+        // Runs after every response of Claude Code: fast, and never fails
+        // the user's status line.
+        Command::Statusline(args) => args.run(&context).await.map(|()| exit::OK),
         // A credential prompt blocks this thread; Ctrl-C there must end the
         // process at once (the default action), not wait for the prompt.
         command @ Command::Subscription(

@@ -11,3 +11,4 @@ mod exec;
 mod help;
 mod seed;
 mod selection;
+mod session;

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use jiff::civil::Date;
 use kage_domain::{
     CredentialKind, CredentialSource, ErrorKind, Health, LeaseId, ModelFamily, Namespace, Outcome,
-    PassOverReason, Priority, PriorityLevel, QuotaWindow, RouteEntry, RouteTarget, RoutingRules,
-    StateKind, StatePolicy, Strategy, SubscriptionName, SubscriptionState, Tag, Usage,
+    PassOverReason, Priority, PriorityLevel, QuotaReading, QuotaWindow, RouteEntry, RouteTarget,
+    RoutingRules, StateKind, StatePolicy, Strategy, SubscriptionName, SubscriptionState, Tag,
+    Usage,
 };
 use kage_ports::{AcquireOutcome, LeaseError, StoreError, SubscriptionStore, UsageQuery};
 use uuid::Uuid;
@@ -1222,9 +1223,11 @@ pub(crate) async fn quota_reports_and_model_limits_persist_and_steer_selection<
         .record_outcome(
             work.id,
             &Outcome::QuotaReported {
-                window: QuotaWindow::FiveHour,
-                utilization: 0.42,
-                resets_at: Some(plus(t0, 7_200)),
+                readings: vec![QuotaReading {
+                    window: QuotaWindow::FiveHour,
+                    utilization: 0.42,
+                    resets_at: Some(plus(t0, 7_200)),
+                }],
             },
             None,
             &policy,
