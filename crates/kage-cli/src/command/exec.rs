@@ -50,7 +50,7 @@ pub(crate) struct LeaseOptions {
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
     pub(crate) priority: LevelArg,
 
-    /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over
+    /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over; Claude Code gets it as its --model unless it has one
     #[arg(long, value_name = "MODEL")]
     pub(crate) model: Option<String>,
 

@@ -223,6 +223,10 @@ pub(crate) struct DetailsJson {
     pub(crate) subscription: SubscriptionJson,
     pub(crate) state: StateJson,
     pub(crate) approaching_limit: bool,
+    /// Limits on one model family in force now.
+    pub(crate) model_limits: Vec<ModelLimitJson>,
+    /// The latest utilization reported per quota window (not yet reset).
+    pub(crate) quota: Vec<QuotaReportJson>,
     pub(crate) leases: Vec<LeaseJson>,
     pub(crate) transitions: Vec<TransitionJson>,
     pub(crate) usage_today: UsageJson,

@@ -6,16 +6,41 @@ use comfy_table::Cell;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use kage_core::{RemovedSubscription, SubscriptionDetails};
-use kage_domain::{Subscription, SubscriptionState, TransitionResult, Usage};
+use kage_domain::{QuotaReport, Subscription, SubscriptionState, TransitionResult, Usage};
 
 use super::format::{
     self, NONE, cost, local_datetime, local_time, relative, state_color, state_long, tokens,
 };
 use super::json::{
-    self, DetailsJson, LeaseJson, ListedSubscriptionJson, StateJson, SubscriptionJson,
-    TransitionJson, UsageJson,
+    self, DetailsJson, LeaseJson, ListedSubscriptionJson, ModelLimitJson, QuotaReportJson,
+    StateJson, SubscriptionJson, TransitionJson, UsageJson,
 };
 use super::{Printer, table};
+
+/// `5h 10% (resets 12:30), 7d 70% (resets Thu 5 Jun 00:00), reported 2m
+/// ago`: the latest report of each window, and when the newest came.
+fn quota_text(quota: &[QuotaReport], now: Timestamp, zone: &TimeZone) -> Option<String> {
+    let newest = quota.iter().map(|report| report.reported_at).max()?;
+    let windows: Vec<String> = quota
+        .iter()
+        .map(|report| {
+            let used = format!(
+                "{} {:.0}%",
+                report.window.short(),
+                report.utilization * 100.0
+            );
+            match report.resets_at {
+                Some(reset) => format!("{used} (resets {})", local_time(reset, now, zone)),
+                None => used,
+            }
+        })
+        .collect();
+    Some(format!(
+        "{}, reported {}",
+        windows.join(", "),
+        relative(newest, now)
+    ))
+}
 
 fn credential_text(subscription: &Subscription) -> String {
     subscription.credential.describe()
@@ -198,6 +223,12 @@ pub(crate) fn show(
             subscription: SubscriptionJson::new(subscription),
             state: StateJson::new(&status.state),
             approaching_limit: status.approaching_limit,
+            model_limits: status
+                .model_limits
+                .iter()
+                .map(ModelLimitJson::new)
+                .collect(),
+            quota: status.quota.iter().map(QuotaReportJson::new).collect(),
             leases: details.leases.iter().map(LeaseJson::new).collect(),
             transitions: details
                 .transitions
@@ -245,6 +276,21 @@ pub(crate) fn show(
         state.push_str(" (near a limit: leased after the others)");
     }
     field(&mut out, "State", &state);
+    if let Some(text) = quota_text(&status.quota, now, zone) {
+        field(&mut out, "Quota", &text);
+    }
+    for limit in &status.model_limits {
+        field(
+            &mut out,
+            "Model limit",
+            &format!(
+                "{} until {} ({})",
+                limit.family,
+                local_time(limit.until, now, zone),
+                limit.reason
+            ),
+        );
+    }
     if let Some((utilization, at)) = subscription.health.last_utilization {
         field(
             &mut out,

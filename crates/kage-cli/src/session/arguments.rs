@@ -141,6 +141,23 @@ pub(crate) fn has_settings(arguments: &[OsString]) -> bool {
     })
 }
 
+/// The model the user gave Claude Code (`--model X` or `--model=X`), if any.
+pub(crate) fn model(arguments: &[OsString]) -> Option<String> {
+    parts(arguments).iter().find_map(|(part, _)| match part {
+        Part::Option {
+            name: "--model",
+            all,
+        } => {
+            let first = all.first()?.to_str()?;
+            match first.split_once('=') {
+                Some((_, value)) => Some(value.to_owned()),
+                None => all.get(1)?.to_str().map(str::to_owned),
+            }
+        }
+        _ => None,
+    })
+}
+
 /// The arguments of the restart: `--resume SESSION_ID`, the user's options
 /// without those that pick a session, then `prompt` (the interrupted turn)
 /// in place of the prompt of the first start.
@@ -239,5 +256,21 @@ mod tests {
         assert!(has_settings(&args(&["--settings={}"])));
         assert!(!has_settings(&args(&["--", "--settings"])));
         assert!(!has_settings(&args(&["--system-prompt", "--settings"])));
+    }
+
+    #[test]
+    fn the_model_is_read_either_way_and_not_from_the_prompt() {
+        assert_eq!(
+            model(&args(&["--verbose", "--model", "opus", "fix it"])).as_deref(),
+            Some("opus")
+        );
+        assert_eq!(
+            model(&args(&["--model=claude-sonnet-4-5"])).as_deref(),
+            Some("claude-sonnet-4-5")
+        );
+        assert_eq!(model(&args(&["--", "--model", "opus"])), None);
+        assert_eq!(model(&args(&["use --model opus"])), None);
+        assert_eq!(model(&args(&["--fallback-model", "opus"])), None);
+        assert_eq!(model(&args(&["--model"])), None);
     }
 }

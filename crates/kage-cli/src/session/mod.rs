@@ -20,6 +20,7 @@ pub(crate) mod status_input;
 pub(crate) mod terminal;
 pub(crate) mod transcript;
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal as _;
@@ -31,8 +32,8 @@ use anyhow::Context as _;
 use kage_core::ReleaseRequest;
 use kage_core::launch::ChildEnvironment;
 use kage_domain::signal::{ClassifyContext, describe_time};
-use kage_domain::{ErrorKind, Outcome, SubscriptionName, Usage};
-use kage_ports::{ExposeSecret, Lease};
+use kage_domain::{ErrorKind, ModelFamily, Outcome, SubscriptionName, Usage};
+use kage_ports::{ExposeSecret, Lease, SecretString};
 use nix::sys::signal::Signal;
 use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
@@ -164,7 +165,9 @@ enum End {
 /// `NAME hit its 5-hour limit, resets 03:04`, or the reason as it is.
 fn why(name: &SubscriptionName, outcome: &Outcome) -> String {
     match outcome {
-        Outcome::QuotaExhausted { reason, .. } if reason.contains("limit") => {
+        Outcome::QuotaExhausted { reason, .. } | Outcome::ModelLimitReached { reason, .. }
+            if reason.contains("limit") =>
+        {
             format!("{name} hit its {reason}")
         }
         Outcome::RateLimited { reason, .. } if reason.starts_with("rate limited") => {
@@ -174,6 +177,7 @@ fn why(name: &SubscriptionName, outcome: &Outcome) -> String {
             format!("{name}'s credential was refused ({reason})")
         }
         Outcome::QuotaExhausted { reason, .. }
+        | Outcome::ModelLimitReached { reason, .. }
         | Outcome::RateLimited { reason, .. }
         | Outcome::Error { detail: reason, .. } => format!("{name}: {reason}"),
         other => format!("{name}: {}", other.label()),
@@ -203,6 +207,9 @@ struct Session<'a> {
     context: &'a Context<'a>,
     pool: &'a AppPool,
     options: &'a LeaseOptions,
+    /// The model family the leases ask for: Claude Code's `--model`, else
+    /// Kage's `--model`, else the family of a model limit the session met.
+    model: Cell<Option<ModelFamily>>,
     program: OsString,
     settings: Option<String>,
     user_statusline: Option<String>,
@@ -215,41 +222,49 @@ impl Session<'_> {
         self.context.printer
     }
 
-    async fn acquire(&self, max_wait: Option<Duration>) -> anyhow::Result<Lease> {
+    /// A lease with its credential; a subscription whose credential cannot
+    /// be read is marked `unhealthy` and the next one taken.
+    async fn acquire(&self, max_wait: Option<Duration>) -> anyhow::Result<(Lease, SecretString)> {
         let pool = self.pool;
         let zone = pool.clock().time_zone();
-        let request = self.options.request("kage-claude", self.ttl, max_wait);
+        let mut request = self.options.request("kage-claude", self.ttl, max_wait);
+        request.selection.model = self.model.get();
         let printer = self.printer();
-        let grant = pool
-            .acquire(&request, |notice| {
+        let granted = pool
+            .acquire_with_credential(&request, |notice| {
                 printer.info(lease::waiting_message(notice, pool.clock().now(), &zone));
             })
             .await
             .map_err(|error| lease::unavailable(error, max_wait, pool.clock().now(), &zone))?;
-        Ok(grant.lease)
+        for unreadable in &granted.unreadable {
+            printer.warn(format_args!(
+                "{}: {}; marked unhealthy, trying the next subscription",
+                unreadable.subscription, unreadable.error
+            ));
+        }
+        Ok((granted.grant.lease, granted.credential))
     }
 
-    /// Start Claude Code on `lease`; on failure the lease is released and
-    /// the exit code returned.
+    /// Whether a limit the session saw ends it on this subscription: every
+    /// limit does but one on another model family than the session asks
+    /// for (a subagent's), which is only recorded.
+    fn stops_on(&self, outcome: &Outcome) -> bool {
+        match outcome {
+            Outcome::ModelLimitReached { family, .. } => {
+                self.model.get().is_none_or(|asked| asked == *family)
+            }
+            _ => true,
+        }
+    }
+
+    /// Start Claude Code on `lease` with `secret`; on failure the lease is
+    /// released and the exit code returned.
     async fn spawn(
         &self,
         lease: &Lease,
+        secret: SecretString,
         arguments: &[OsString],
     ) -> Result<Child, anyhow::Result<u8>> {
-        let secret = match self.pool.credential(lease).await {
-            Ok(secret) => secret,
-            Err(error) => {
-                let outcome = Outcome::Error {
-                    kind: ErrorKind::Agent,
-                    detail: "kage could not read the credential".to_owned(),
-                };
-                release(self.pool, self.context, lease.id, outcome).await;
-                return Err(Err(anyhow::Error::new(error).context(format!(
-                    "could not read the credential of {}",
-                    lease.subscription_name
-                ))));
-            }
-        };
         let environment = ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id);
         let mut command = tokio::process::Command::new(&self.program);
         if let Some(settings) = &self.settings {
@@ -324,11 +339,13 @@ impl Session<'_> {
                     let clock = self.pool.clock();
                     let classify = ClassifyContext::new(clock.now(), clock.time_zone());
                     if let Some(limit) = watch.look(&classify) {
-                        if failover {
+                        let stops = self.stops_on(&limit.outcome);
+                        if failover && stops {
                             return Ok(End::Limit(limit));
                         }
-                        // Without failover the session stays; the pool learns all the same.
-                        recorded = true;
+                        // Without failover (or on another model family's
+                        // limit) the session stays; the pool learns all the same.
+                        recorded = stops;
                         if let Err(error) = self.pool.record_signal(lease, &limit.outcome).await {
                             printer.warn(format_args!("could not record the limit of {}: {error}", lease.subscription_name));
                         }
@@ -387,10 +404,22 @@ pub(crate) async fn run(
     let user_statusline =
         settings::user_statusline(&settings::settings_files(&cwd, config_dir.as_deref()));
     let ttl = options.ttl.unwrap_or(pool.settings().lease_ttl);
+    // Claude Code's own `--model` is the model it runs, so it picks the
+    // family; Kage's `--model` is passed on to Claude Code when it has none.
+    let mut arguments = arguments;
+    let model = match (arguments::model(&arguments), &options.model) {
+        (Some(model), _) => Some(model),
+        (None, Some(model)) => {
+            arguments.splice(0..0, [OsString::from("--model"), OsString::from(model)]);
+            Some(model.clone())
+        }
+        (None, None) => None,
+    };
     let session = Session {
         context,
         pool,
         options,
+        model: Cell::new(model.as_deref().and_then(ModelFamily::of)),
         program,
         settings,
         user_statusline,
@@ -405,7 +434,7 @@ pub(crate) async fn run(
         handled: HashSet::new(),
     };
 
-    let mut lease = session.acquire(options.wait).await?;
+    let (mut lease, mut secret) = session.acquire(options.wait).await?;
     context.printer.info(format_args!(
         "kage: leased {} for `{}` (lease {})",
         lease.subscription_name,
@@ -415,7 +444,7 @@ pub(crate) async fn run(
     let mut child_arguments = arguments.clone();
     loop {
         watch.reset();
-        let mut child = match session.spawn(&lease, &child_arguments).await {
+        let mut child = match session.spawn(&lease, secret, &child_arguments).await {
             Ok(child) => child,
             Err(result) => return result,
         };
@@ -447,7 +476,14 @@ pub(crate) async fn run(
                         lease.id
                     ));
                 }
-                let next = tokio::select! {
+                if let Outcome::ModelLimitReached { family, .. } = &limit.outcome
+                    && session.model.get().is_none()
+                {
+                    // Claude Code's default model met its family's limit:
+                    // the next subscription must have room for that family.
+                    session.model.set(Some(*family));
+                }
+                let (next, next_secret) = tokio::select! {
                     next = session.acquire(Some(options.wait.unwrap_or(FAILOVER_MAX_WAIT))) => next?,
                     _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
                 };
@@ -463,6 +499,7 @@ pub(crate) async fn run(
                     limit.prompt.as_deref(),
                 );
                 lease = next;
+                secret = next_secret;
             }
         }
     }

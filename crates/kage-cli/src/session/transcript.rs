@@ -172,12 +172,14 @@ pub(crate) fn limit_in_line(line: &Value, context: &ClassifyContext) -> Option<O
     is_failover_outcome(&outcome).then_some(outcome)
 }
 
-/// Whether the session cannot go on on this subscription: a window limit,
-/// a rate limit or a refused credential.
+/// Whether the session may not go on on this subscription: a window limit,
+/// a limit on one model family (the session decides whether it is the
+/// family it uses), a rate limit or a refused credential.
 pub(crate) fn is_failover_outcome(outcome: &Outcome) -> bool {
     matches!(
         outcome,
         Outcome::QuotaExhausted { .. }
+            | Outcome::ModelLimitReached { .. }
             | Outcome::RateLimited { .. }
             | Outcome::CredentialRejected { .. }
     )

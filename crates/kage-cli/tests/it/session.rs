@@ -287,3 +287,218 @@ fn without_failover_the_limit_is_recorded_and_the_session_stays() {
     );
     assert!(!String::from_utf8_lossy(&output.stderr).contains("continuing on"));
 }
+
+/// `kage statusline` for `name` with the status line's `input`, under a
+/// lease id that holds no live lease (so spread does not decide).
+fn report_quota(env: &TestEnv, name: &str, input: &str) {
+    let mut command = env.command(&["statusline"]);
+    command
+        .env("KAGE_SUBSCRIPTION", name)
+        .env("KAGE_LEASE_ID", "0195f0c4-0000-7000-8000-000000000000");
+    let output = command
+        .write_stdin(input.to_owned())
+        .output()
+        .expect("kage runs");
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
+fn status_line_reports_are_the_windows_least_used_and_status_read() {
+    let mut env = TestEnv::new();
+    env.write_config("[subscriptions]\ndefault_priority = \"least-used\"\n");
+    env.add("a", &["--priority", "200"]);
+    env.add("b", &["--priority", "100"]);
+    // By tokens alone a is the least used: b spent fifty times more.
+    env.set_now("2025-06-02T09:00:00Z");
+    assert_eq!(env.spend(&[], &["--usage", "input=1000"]), "a");
+    env.set_now("2025-06-02T09:10:00Z");
+    assert_eq!(env.spend(&[], &["--usage", "input=50000"]), "b");
+    env.set_now("2025-06-02T09:30:00Z");
+    let explain = env.run(&["subscription", "explain"]).success();
+    assert!(
+        explain.stdout.contains("Would use: a\n"),
+        "{}",
+        explain.stdout
+    );
+
+    // The status lines of two sessions: a's 5-hour window is further gone.
+    report_quota(&env, "a", &quota(60, 20));
+    report_quota(&env, "b", &quota(10, 70));
+    let explain = env.run(&["subscription", "explain"]).success();
+    assert!(
+        explain.stdout.contains("Would use: b\n"),
+        "{}",
+        explain.stdout
+    );
+
+    // status --json carries both windows of each, as reported.
+    let a = status_of(&env, "a");
+    assert_eq!(
+        a["data"]["quota"],
+        serde_json::json!([
+            {"window": "five_hour", "utilization": 0.6, "resets_at": "2025-06-02T12:30:00Z", "reported_at": "2025-06-02T09:30:00Z"},
+            {"window": "seven_day", "utilization": 0.2, "resets_at": "2025-06-05T00:00:00Z", "reported_at": "2025-06-02T09:30:00Z"}
+        ]),
+        "{a}"
+    );
+    let show = env.run(&["subscription", "show", "b"]).success();
+    assert!(
+        show.stdout.contains(
+            "Quota:        5h 10% (resets 12:30), 7d 70% (resets Thu 5 Jun 00:00), reported now"
+        ),
+        "{}",
+        show.stdout
+    );
+    let metrics = env.run(&["metrics"]).success();
+    assert!(
+        metrics.stdout.contains(
+            "kage_subscription_quota_utilization{subscription=\"b\",window=\"seven_day\"} 0.7"
+        ),
+        "{}",
+        metrics.stdout
+    );
+
+    // A later report replaces the earlier one of its window.
+    report_quota(&env, "b", &quota(75, 71));
+    let explain = env.run(&["subscription", "explain"]).success();
+    assert!(
+        explain.stdout.contains("Would use: a\n"),
+        "{}",
+        explain.stdout
+    );
+}
+
+/// A `claude` stand-in that logs its subscription and arguments and exits.
+fn logging_claude(env: &mut TestEnv) -> PathBuf {
+    write_script(
+        env,
+        "claude",
+        r#"printf '%s' "$KAGE_SUBSCRIPTION" >> "$KAGE_FAKE_LOG"; for a in "$@"; do printf ' [%s]' "$a" >> "$KAGE_FAKE_LOG"; done; echo >> "$KAGE_FAKE_LOG""#,
+    );
+    let log = env.root().join("claude.log");
+    let path = format!(
+        "{}:{}",
+        env.root().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set_env("PATH", &path);
+    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
+    env.set_env(
+        "CLAUDE_CONFIG_DIR",
+        &env.root().join("claude-config").display().to_string(),
+    );
+    env.add("work-premium", &["--priority", "200"]);
+    env.add("personal", &["--priority", "100"]);
+    log
+}
+
+#[test]
+fn kage_claude_moves_past_a_credential_it_cannot_read() {
+    let mut env = TestEnv::new();
+    let log = logging_claude(&mut env);
+    env.run(&[
+        "subscription",
+        "add",
+        "--name",
+        "broken",
+        "--priority",
+        "255",
+        "--credential-command",
+        "false",
+    ])
+    .success();
+    let run = env.run(&["claude", "hi"]).success();
+    assert_eq!(
+        log_lines(&log),
+        ["work-premium [--settings] [SETTINGS] [hi]"],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("broken: credential command `false`"),
+        "{}",
+        run.stderr
+    );
+    let broken = status_of(&env, "broken");
+    assert_eq!(broken["data"]["state"], "unhealthy", "{broken}");
+}
+
+#[test]
+fn kage_claude_asks_for_the_model_family_it_runs() {
+    let mut env = TestEnv::new();
+    let log = logging_claude(&mut env);
+    // work-premium's weekly Opus window is spent (rateLimitType seven_day_opus).
+    let limited = env.spend(
+        &[],
+        &[
+            "--outcome",
+            "exhausted",
+            "--window",
+            "seven_day_opus",
+            "--resets-at",
+            "2025-06-03T14:00:00Z",
+        ],
+    );
+    assert_eq!(limited, "work-premium");
+    // Kage's --model picks the subscription and reaches Claude Code.
+    env.run(&["claude", "--model", "opus", "hi"]).success();
+    // Claude Code's own --model picks it when Kage has none.
+    env.run(&["claude", "--", "--model=claude-opus-4-5", "hi"])
+        .success();
+    env.run(&["claude", "--", "--model", "sonnet", "hi"])
+        .success();
+    // Claude Code's --model wins over Kage's: it is the model that runs.
+    env.run(&[
+        "exec", "--model", "sonnet", "--", "claude", "--model", "opus",
+    ])
+    .success();
+    assert_eq!(
+        log_lines(&log),
+        [
+            "personal [--settings] [SETTINGS] [--model] [opus] [hi]",
+            "personal [--settings] [SETTINGS] [--model=claude-opus-4-5] [hi]",
+            "work-premium [--settings] [SETTINGS] [--model] [sonnet] [hi]",
+            "personal [--settings] [SETTINGS] [--model] [opus]",
+        ]
+    );
+}
+
+#[test]
+fn an_opus_limit_moves_an_opus_session_and_leaves_the_subscription_to_others() {
+    let mut env = TestEnv::new();
+    let log = fake_claude(&mut env);
+    let opus_transcript = SAMPLE_TRANSCRIPT.replace(
+        "You've hit your session limit · resets 11:32pm (UTC)",
+        "You've hit your Opus limit · resets 11:32pm (UTC)",
+    );
+    assert_ne!(opus_transcript, SAMPLE_TRANSCRIPT);
+    std::fs::write(env.root().join("sample.jsonl"), opus_transcript).expect("transcript");
+    // No model named: Claude Code's default met the Opus limit, so the
+    // session goes on where Opus has room and keeps asking for it.
+    let run = env.run(&["claude", "say hi"]).success();
+    assert_eq!(
+        log_lines(&log),
+        vec![
+            "work-premium [--settings] [SETTINGS] [say hi]".to_owned(),
+            "stopped".to_owned(),
+            format!(
+                "personal [--settings] [SETTINGS] [--resume] [{SAMPLE_SESSION}] [--] [say hi again]"
+            ),
+        ]
+    );
+    assert!(
+        run.stderr.contains(
+            "kage: work-premium hit its weekly Opus limit, resets 23:32; continuing on personal"
+        ),
+        "{}",
+        run.stderr
+    );
+    let work = status_of(&env, "work-premium");
+    assert_eq!(work["data"]["state"], "active", "{work}");
+    assert_eq!(work["data"]["model_limits"][0]["family"], "opus", "{work}");
+    // Sonnet work still gets work-premium.
+    let sonnet = env
+        .run(&["lease", "acquire", "--model", "sonnet"])
+        .success();
+    assert!(sonnet.stdout.contains(" work-premium"), "{}", sonnet.stdout);
+}
