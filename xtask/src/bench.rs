@@ -5,7 +5,9 @@
 //! `target/criterion/selection/<strategy>/<size>/new/estimates.json` are
 //! printed as a size × strategy table against the speed goals (under 1 µs at
 //! 100 subscriptions, under 100 µs at 10,000, per strategy; the `unavailable`
-//! and `explain` rows are shown without a goal). The other benchmarks print their
+//! and `explain` rows are shown without a goal), each beside the `baseline`
+//! measured in the same run on the same pool (one plain pass that keeps the
+//! highest-priority active entry). The other benchmarks print their
 //! own figures. A benchmark whose package or target does not exist yet is
 //! skipped with a note, so a slot can be listed before its code lands.
 
@@ -137,7 +139,9 @@ const SELECTION_GOALS: &[(u64, f64)] = &[(100, 1_000.0), (10_000, 100_000.0)];
 /// without a goal (the goals are per strategy): `unavailable` is the path where
 /// nothing can be chosen and `select` builds every reason and the earliest
 /// recovery; `explain` sorts every entry for a diagnostic screen.
-const WITHOUT_GOAL: &[&str] = &["explain", "unavailable"];
+const WITHOUT_GOAL: &[&str] = &["baseline", "explain", "unavailable"];
+/// The benchmark function every row is shown beside (same size, same run).
+const BASELINE: &str = "baseline";
 
 pub(crate) fn run(options: &BenchOptions) -> Result<()> {
     if options.list {
@@ -351,9 +355,14 @@ fn selection_table(estimates: &[Estimate]) -> (String, bool) {
         .max()
         .unwrap_or(0)
         .max("strategy".len());
+    let baselines: BTreeMap<Option<u64>, f64> = rows
+        .iter()
+        .filter(|row| row.strategy == BASELINE)
+        .map(|row| (row.size, row.median_ns))
+        .collect();
     let mut table = format!(
-        "selection (criterion median, cargo bench -p kage-domain --bench selection)\n{:>8}  {:<strategy_width$}  {:>10}  {:>10}  result\n",
-        "size", "strategy", "median", "goal"
+        "selection (criterion median, cargo bench -p kage-domain --bench selection)\n{:>8}  {:<strategy_width$}  {:>10}  {:>20}  {:>10}  result\n",
+        "size", "strategy", "median", "baseline (same run)", "goal"
     );
     let mut passed = true;
     for row in rows {
@@ -373,8 +382,14 @@ fn selection_table(estimates: &[Estimate]) -> (String, bool) {
             }
             None => ("-".to_owned(), "-"),
         };
+        let baseline = match baselines.get(&row.size) {
+            Some(ns) if row.strategy != BASELINE => {
+                format!("{} ({:.0}x)", format_ns(*ns), row.median_ns / ns.max(1e-3))
+            }
+            _ => "-".to_owned(),
+        };
         table.push_str(&format!(
-            "{:>8}  {:<strategy_width$}  {:>10}  {:>10}  {result}\n",
+            "{:>8}  {:<strategy_width$}  {:>10}  {baseline:>20}  {:>10}  {result}\n",
             row.label,
             row.strategy,
             format_ns(row.median_ns),
@@ -465,6 +480,35 @@ mod tests {
 
         let (table, passed) = selection_table(&[estimate("explain", 10_000, 2e6)]);
         assert!(passed, "explain has no goal:\n{table}");
+    }
+
+    #[test]
+    fn every_row_shows_the_baseline_of_its_size() {
+        let (table, passed) = selection_table(&[
+            estimate("baseline", 100, 50.0),
+            estimate("priority", 100, 400.0),
+            estimate("baseline", 10_000, 5_000.0),
+            estimate("priority", 10_000, 60_000.0),
+        ]);
+        assert!(passed, "{table}");
+        let priority_100 = table
+            .lines()
+            .find(|line| line.contains("priority") && line.trim_start().starts_with("100 "))
+            .expect("the priority row at 100");
+        assert!(priority_100.contains("50 ns (8x)"), "{table}");
+        let priority_10k = table
+            .lines()
+            .find(|line| line.contains("priority") && line.contains("10000"))
+            .expect("the priority row at 10,000");
+        assert!(priority_10k.contains("5.00 µs (12x)"), "{table}");
+        let baseline = table
+            .lines()
+            .find(|line| line.contains("baseline") && line.contains("10000"))
+            .expect("the baseline row");
+        assert!(
+            !baseline.contains("PASS") && !baseline.contains("FAIL"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! under 100 µs at 10,000, so selection can run inside the storage
 //! transaction. Run with `cargo bench -p kage-domain --bench selection`.
 //!
+//! Beside the strategies, `baseline` measures in the same run the least any
+//! selection does on the same pool: one pass that keeps the highest-priority
+//! entry whose state is active now (no routing, caps, model limits, spread
+//! or strategy), so the strategies' figures read as a multiple of a plain
+//! scan on the same machine at the same moment.
+//!
 //! The pool is built by a fixed pseudo-random sequence (no `rand`), so every
 //! run measures the same input: ~10% rate limited or exhausted, a few
 //! disabled and unhealthy, some capped with live leases (some at their cap),
@@ -204,10 +210,32 @@ fn request() -> SelectionRequest {
     }
 }
 
+/// The baseline: the highest-priority entry active at `now`, in one pass.
+fn baseline(snapshot: &PoolSnapshot, now: Timestamp) -> Option<usize> {
+    snapshot
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| {
+            entry.subscription.health.state.effective_kind(now) == kage_domain::StateKind::Active
+        })
+        .max_by_key(|(_, entry)| entry.subscription.priority)
+        .map(|(index, _)| index)
+}
+
 fn bench_select(c: &mut Criterion) {
     let now = now();
     let request = request();
     let mut group = c.benchmark_group("selection");
+    for size in SIZES {
+        let snapshot = pool(size, now);
+        assert!(baseline(&snapshot, now).is_some());
+        group.bench_with_input(
+            BenchmarkId::new("baseline", size),
+            &snapshot,
+            |b, snapshot| b.iter(|| baseline(black_box(snapshot), now)),
+        );
+    }
     for strategy in Strategy::ALL {
         let policy = policy(strategy);
         for size in SIZES {

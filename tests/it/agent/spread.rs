@@ -25,7 +25,7 @@ async fn first_attempts(strategy: Option<&str>) -> Vec<String> {
     // Slow agents, so all three hold their leases at once.
     let output = world
         .kage_agent()
-        .env("FAKE_CLAUDE_PACE_MS", "600")
+        .env(kage_agent::simulate::PACE_VARIABLE, "600")
         .args([
             "run",
             "--task",

@@ -14,6 +14,8 @@ use tempfile::TempDir;
 pub(crate) const NOW: &str = "2025-06-02T09:30:00Z";
 
 pub(crate) struct TestEnv {
+    // Declared first: dropped before the folder, after every run.
+    postgres: Option<crate::pg::PgDatabase>,
     dir: TempDir,
     now: Option<String>,
     tz: String,
@@ -110,11 +112,22 @@ impl TestEnv {
             std::fs::create_dir_all(dir.path().join(folder)).expect("test folders");
         }
         Self {
+            postgres: None,
             dir,
             now: Some(NOW.to_owned()),
             tz: "UTC".to_owned(),
             extra: Vec::new(),
         }
+    }
+
+    /// The same, with the pool in a fresh PostgreSQL database
+    /// (`KAGE_DATABASE_URL`) instead of the SQLite file.
+    pub(crate) fn postgres() -> Self {
+        let mut env = Self::new();
+        let database = crate::pg::PgDatabase::create();
+        env.set_env("KAGE_DATABASE_URL", &database.url);
+        env.postgres = Some(database);
+        env
     }
 
     pub(crate) fn root(&self) -> &Path {

@@ -3,12 +3,33 @@
 //! output formats, `--help` snapshots, and the error cases with their exit
 //! codes.
 
+/// `#[test]`s that run each story (`fn story(env: TestEnv)`) twice: on the
+/// SQLite file (`sqlite::story`) and on a fresh PostgreSQL database
+/// (`postgres::story`, which fails without `KAGE_TEST_DB_URL`).
+macro_rules! on_both_backends {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $story() {
+                super::$story(crate::env::TestEnv::new());
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $story() {
+                super::$story(crate::env::TestEnv::postgres());
+            })*
+        }
+    };
+}
+
 mod canary;
 mod commands;
 mod env;
 mod errors;
 mod exec;
 mod help;
+mod pg;
 mod seed;
 mod selection;
 mod session;

@@ -4,6 +4,14 @@
 
 use crate::env::TestEnv;
 
+on_both_backends!(
+    least_used_compares_the_tokens_of_the_last_five_hours,
+    explain_gives_the_lease_count_as_the_reason,
+    a_seven_day_opus_limit_passes_the_subscription_over_for_opus_only,
+    an_unreadable_credential_is_skipped_marked_and_shown,
+    subscription_test_reads_every_credential_and_fails_on_an_unreadable_one,
+);
+
 fn verdict_of<'a>(explain_json: &'a str, name: &str) -> &'a str {
     explain_json
         .lines()
@@ -11,9 +19,7 @@ fn verdict_of<'a>(explain_json: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{name} in {explain_json}"))
 }
 
-#[test]
-fn least_used_compares_the_tokens_of_the_last_five_hours() {
-    let mut env = TestEnv::new();
+fn least_used_compares_the_tokens_of_the_last_five_hours(mut env: TestEnv) {
     env.write_config("[subscriptions]\ndefault_priority = \"least-used\"\n");
     env.add("a", &["--priority", "200"]);
     env.add("b", &["--priority", "150"]);
@@ -53,9 +59,7 @@ fn least_used_compares_the_tokens_of_the_last_five_hours() {
     assert!(later.stdout.contains("Would use: a\n"), "{}", later.stdout);
 }
 
-#[test]
-fn explain_gives_the_lease_count_as_the_reason() {
-    let env = TestEnv::new();
+fn explain_gives_the_lease_count_as_the_reason(env: TestEnv) {
     env.add("a", &["--priority", "200"]);
     env.add("b", &["--priority", "100"]);
     let _held = env.acquire(&[]);
@@ -74,9 +78,7 @@ fn explain_gives_the_lease_count_as_the_reason() {
     );
 }
 
-#[test]
-fn a_seven_day_opus_limit_passes_the_subscription_over_for_opus_only() {
-    let env = TestEnv::new();
+fn a_seven_day_opus_limit_passes_the_subscription_over_for_opus_only(env: TestEnv) {
     env.add("work", &["--priority", "200"]);
     env.add("spare", &["--priority", "100"]);
     // Replay the rejection Claude Code reports: rateLimitType seven_day_opus.
@@ -163,9 +165,7 @@ fn a_seven_day_opus_limit_passes_the_subscription_over_for_opus_only() {
     );
 }
 
-#[test]
-fn an_unreadable_credential_is_skipped_marked_and_shown() {
-    let env = TestEnv::new();
+fn an_unreadable_credential_is_skipped_marked_and_shown(env: TestEnv) {
     env.run(&[
         "subscription",
         "add",
@@ -179,16 +179,21 @@ fn an_unreadable_credential_is_skipped_marked_and_shown() {
     .success();
     env.add("good", &["--priority", "100"]);
 
-    let run = env
-        .run(&["exec", "--", "sh", "-c", "printf %s \"$KAGE_SUBSCRIPTION\""])
-        .success();
-    assert_eq!(run.stdout.trim(), "good");
+    // As the issue checks it: the command runs on the next one, exit 0.
+    let plain = env.run(&["exec", "--", "true"]).success();
     assert!(
-        run.stderr.contains("broken: credential command `false`"),
+        plain.stderr.contains("kage: leased good for `true`"),
         "{}",
-        run.stderr
+        plain.stderr
     );
-    assert!(!run.stderr.contains("sk-ant-oat01-good-secret"));
+    assert!(
+        plain.stderr.contains(
+            "broken: credential command `false` for subscription broken failed (exit status 1)"
+        ),
+        "{}",
+        plain.stderr
+    );
+    assert!(!plain.both().contains("sk-ant-oat01-good-secret"));
 
     let status = env.run(&["subscription", "status"]).success();
     assert!(
@@ -198,7 +203,7 @@ fn an_unreadable_credential_is_skipped_marked_and_shown() {
         "{}",
         status.stdout
     );
-    // The next exec goes straight to the working one.
+    // The next exec goes straight to the working one, with its credential.
     let again = env
         .run(&["exec", "--", "sh", "-c", "printf %s \"$KAGE_SUBSCRIPTION\""])
         .success();
@@ -206,9 +211,7 @@ fn an_unreadable_credential_is_skipped_marked_and_shown() {
     assert!(!again.stderr.contains("broken"), "{}", again.stderr);
 }
 
-#[test]
-fn subscription_test_reads_every_credential_and_fails_on_an_unreadable_one() {
-    let env = TestEnv::new();
+fn subscription_test_reads_every_credential_and_fails_on_an_unreadable_one(env: TestEnv) {
     env.add("good", &[]);
     let fine = env.run(&["subscription", "test"]).success();
     assert!(

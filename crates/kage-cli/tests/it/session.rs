@@ -9,6 +9,11 @@ use crate::env::TestEnv;
 const SAMPLE_TRANSCRIPT: &str = include_str!("../fixtures/transcript-session-limit-2.1.197.jsonl");
 const SAMPLE_SESSION: &str = "c35c102e-2f6a-4729-b852-e6bb1986d38d";
 
+on_both_backends!(
+    the_status_line_records_the_quota_and_prints_one_line,
+    status_line_reports_are_the_windows_least_used_and_status_read,
+);
+
 fn quota(five: u32, seven: u32) -> String {
     format!(
         r#"{{"session_id":"S","rate_limits":{{"five_hour":{{"used_percentage":{five},"resets_at":1748867400}},"seven_day":{{"used_percentage":{seven},"resets_at":"2025-06-05T00:00:00Z"}}}}}}"#
@@ -31,9 +36,7 @@ fn leased(env: &mut TestEnv, name: &str) {
     env.set_env("KAGE_LEASE_ID", &lease);
 }
 
-#[test]
-fn the_status_line_records_the_quota_and_prints_one_line() {
-    let mut env = TestEnv::new();
+fn the_status_line_records_the_quota_and_prints_one_line(mut env: TestEnv) {
     env.add("work-premium", &[]);
     leased(&mut env, "work-premium");
     let run = env
@@ -302,9 +305,7 @@ fn report_quota(env: &TestEnv, name: &str, input: &str) {
     assert!(output.status.success(), "{output:?}");
 }
 
-#[test]
-fn status_line_reports_are_the_windows_least_used_and_status_read() {
-    let mut env = TestEnv::new();
+fn status_line_reports_are_the_windows_least_used_and_status_read(mut env: TestEnv) {
     env.write_config("[subscriptions]\ndefault_priority = \"least-used\"\n");
     env.add("a", &["--priority", "200"]);
     env.add("b", &["--priority", "100"]);

@@ -1,0 +1,82 @@
+//! A PostgreSQL database for one CLI test: created from `KAGE_TEST_DB_URL`
+//! (the test fails, not skips, without it), handed to `kage` as
+//! `KAGE_DATABASE_URL`, dropped when the guard goes, whether the test passed
+//! or not.
+
+use sqlx::{Connection, Executor, PgConnection};
+
+const PG_URL_ENV: &str = "KAGE_TEST_DB_URL";
+
+/// The database of one test; dropped with the guard.
+pub(crate) struct PgDatabase {
+    pub(crate) url: String,
+    admin_url: String,
+    name: String,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |at| at + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+impl PgDatabase {
+    pub(crate) fn create() -> Self {
+        let admin_url = match std::env::var(PG_URL_ENV) {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => panic!(
+                "{PG_URL_ENV} is not set: the PostgreSQL tests need a server, e.g. \
+                 {PG_URL_ENV}=postgres://postgres@127.0.0.1:5432/test (or exclude them with \
+                 `-E 'not test(postgres)'`)"
+            ),
+        };
+        let name = format!("kage_cli_{}", uuid::Uuid::new_v4().simple());
+        runtime().block_on(async {
+            let mut admin = PgConnection::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("cannot connect to {PG_URL_ENV}: {e}"));
+            admin
+                .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+                .await
+                .expect("create the test database");
+            admin.close().await.expect("close");
+        });
+        Self {
+            url: with_database(&admin_url, &name),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        runtime().block_on(async move {
+            if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                let _ = admin
+                    .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                    .await;
+                let _ = admin.close().await;
+            }
+        });
+    }
+}
