@@ -363,6 +363,10 @@ pub(crate) struct SnapshotRow {
     pub(crate) earliest_lease_expiry: Option<i64>,
     pub(crate) last_leased_at: Option<i64>,
     pub(crate) window_tokens: i64,
+    /// PostgreSQL's claims (`subscription_claims.net_claims`); 0 where the
+    /// snapshot does not read it.
+    #[sqlx(default)]
+    pub(crate) claims: i64,
 }
 
 impl SnapshotRow {

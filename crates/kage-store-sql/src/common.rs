@@ -462,21 +462,38 @@ pub(crate) async fn read_snapshot<DB: Db>(
     window: Duration,
     now: Timestamp,
 ) -> Result<PoolSnapshot, StoreError> {
+    let (snapshot, _) =
+        read_snapshot_with::<DB>(connection, place, &sql::SNAPSHOT, window, now).await?;
+    Ok(snapshot)
+}
+
+/// The pool as `sql` (a [`sql::snapshot`]) reads it, by name, with each
+/// entry's claims (PostgreSQL's `net_claims`; 0 when `sql` has none) in the
+/// same order.
+pub(crate) async fn read_snapshot_with<DB: Db>(
+    connection: &mut DB::Connection,
+    place: &Place,
+    sql: &str,
+    window: Duration,
+    now: Timestamp,
+) -> Result<(PoolSnapshot, Vec<i64>), StoreError> {
     let what = "reading the pool";
-    let statement = DB::bind_int(query(&sql::SNAPSHOT), Some(to_ms(now)));
+    let statement = DB::bind_int(query(sql), Some(to_ms(now)));
     let statement = DB::bind_int(statement, Some(to_ms(before(now, window))));
     let rows = DB::fetch_all(statement, connection)
         .await
         .map_err(|e| place.error(what, e))?;
-    let mut entries = decode::<DB, _, _>(
-        &rows,
-        read_row::<SnapshotRow, DB>,
-        SnapshotRow::into_domain,
-        place,
-        what,
-    )?;
-    entries.sort_by(|a, b| a.subscription.name.cmp(&b.subscription.name));
-    Ok(PoolSnapshot { entries })
+    let mut entries = rows
+        .iter()
+        .map(|row| {
+            let row = read_row::<SnapshotRow, DB>(row).map_err(|e| place.error(what, e))?;
+            let claims = row.claims;
+            Ok((row.into_domain()?, claims))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    entries.sort_by(|a, b| a.0.subscription.name.cmp(&b.0.subscription.name));
+    let (entries, claims) = entries.into_iter().unzip();
+    Ok((PoolSnapshot { entries }, claims))
 }
 
 /// One lease by id.

@@ -5,13 +5,18 @@
 //!   server or a wrong password is a clear [`StoreError::Unavailable`] naming
 //!   the URL without its password, never a hang.
 //! - An acquire reads the pool and selects without a lock or a transaction.
-//!   An uncapped choice is then one `INSERT` (two round trips in all):
-//!   nothing can overfill it. A capped one takes, in the same round trip as
-//!   `BEGIN`, that subscription's advisory lock (transaction-level, so held
-//!   until commit), then inserts the lease only if its live leases, counted
-//!   again in that statement, are below the cap, then commits (four round
-//!   trips); if another host took the last slot meanwhile, the attempt
-//!   starts over. After a few lost races an attempt takes the pool-wide lock
+//!   An uncapped choice is then one `INSERT` (two round trips in all) that
+//!   also counts a claim on the subscription (`subscription_claims`) and
+//!   inserts nothing if other acquires claimed it since the snapshot (more
+//!   than were released): two acquires that chose it at once queue on its
+//!   claim row, the second sees the first's claim and selects again, so
+//!   parallel acquires spread over idle subscriptions as on SQLite. A
+//!   capped one takes, in the same round trip as `BEGIN`, that
+//!   subscription's advisory lock (transaction-level, so held until
+//!   commit), then claims it and inserts the lease only if its live leases,
+//!   counted again in that statement, are below the cap, then commits (four
+//!   round trips); if another host took the last slot meanwhile, the
+//!   attempt starts over. After a few lost races an attempt takes the pool-wide lock
 //!   exclusively before reading the pool (capped claims hold it shared), so
 //!   it cannot lose again. This is correct under any number of hosts, and
 //!   acquires on different subscriptions never wait for each other. Their
@@ -537,6 +542,14 @@ impl Drop for Kept {
 }
 
 /// The error of an acquire whose lease id exists but cannot be read.
+/// How a claim went.
+enum Claimed {
+    Granted(Lease),
+    /// Other acquires claimed the subscription (more than were released)
+    /// or took its last slot since the snapshot.
+    Lost,
+}
+
 fn lease_id_taken(what: &str) -> StoreError {
     StoreError::Unknown(anyhow::anyhow!(
         "{what}: the lease id is taken but its lease cannot be read"
@@ -561,15 +574,19 @@ impl PostgresStore {
         Ok(Session::new(connection))
     }
 
-    /// Acquire on one connection. The first [`OPTIMISTIC_ATTEMPTS`] read the
-    /// snapshot outside any transaction (selection only; a capped claim
-    /// checks again under its lock) and then insert: for an uncapped choice
-    /// one statement and no transaction (two round trips in all), for a
-    /// capped one `BEGIN` with its locks, the insert with the cap check,
-    /// `COMMIT` (four). If another host took the last slot meanwhile, the
-    /// attempt starts over. The last attempt takes the pool-wide lock
-    /// exclusively before its snapshot, which waits for every capped claim
-    /// in flight and keeps new ones out, so its choice is final.
+    /// Acquire on one connection. Up to [`OPTIMISTIC_ATTEMPTS`] reads of
+    /// the snapshot outside any transaction (selection only; the claim
+    /// checks again), each followed by claims: for an uncapped choice one
+    /// statement and no transaction (two round trips in all), for a capped
+    /// one `BEGIN` with its locks, the insert with the cap check, `COMMIT`
+    /// (four). A claim inserts nothing if other acquires claimed the
+    /// subscription (more than were released) or took its last slot since
+    /// the read; then that subscription counts one more lease and selection
+    /// runs again on what is known, without a round trip, until it picks a
+    /// subscription it already lost once (then the pool is read again).
+    /// After the last read the attempt takes the pool-wide lock exclusively
+    /// before its snapshot, which waits for every capped claim in flight and
+    /// keeps new ones out, so its choice is final.
     ///
     /// Every acquire commits without waiting for the WAL flush: locks are
     /// held for round trips, not for a disk flush. The lease is visible to
@@ -598,10 +615,39 @@ impl PostgresStore {
         now: Timestamp,
         what: &str,
     ) -> Result<AcquireOutcome, StoreError> {
-        for _ in 0..OPTIMISTIC_ATTEMPTS {
-            let (snapshot, index) = match self.choose(session, request, now).await? {
-                Ok(chosen) => chosen,
-                Err(outcome) => return Ok(outcome),
+        // The pool last read, each entry's claims as read (`None` once
+        // another acquire is known to have claimed it since).
+        let mut pool: Option<(PoolSnapshot, Vec<Option<i64>>)> = None;
+        let mut reads = 0;
+        loop {
+            let (mut snapshot, mut claims) = match pool.take() {
+                Some(pool) => pool,
+                None if reads == OPTIMISTIC_ATTEMPTS => break,
+                None => {
+                    reads += 1;
+                    let (snapshot, claims) = self.read_pool(session, request, now).await?;
+                    (snapshot, claims.into_iter().map(Some).collect())
+                }
+            };
+            let index = match lease::select(&snapshot, request, now) {
+                Selection::Chosen { index, .. } => index,
+                Selection::Unavailable {
+                    earliest_recovery,
+                    passed_over,
+                } => {
+                    if claims.iter().any(Option::is_none) {
+                        // Nothing left by this acquire's own account: read
+                        // what the others did.
+                        continue;
+                    }
+                    return self
+                        .unavailable(session, request, &snapshot, earliest_recovery, passed_over)
+                        .await;
+                }
+            };
+            let Some(claim) = claims[index] else {
+                // Chosen again after another acquire claimed it: read again.
+                continue;
             };
             let subscription = &snapshot.entries[index].subscription;
             let cap = subscription.max_concurrent;
@@ -611,21 +657,28 @@ impl PostgresStore {
                     .await
                     .map_err(|e| self.place.error(what, e))?;
             }
-            match self
-                .insert_lease(session, request, subscription, cap, now, what)
-                .await?
-            {
-                Some(lease) => {
-                    session
-                        .commit()
-                        .await
-                        .map_err(|e| self.place.error(what, e))?;
-                    return Ok(AcquireOutcome::Granted(lease));
-                }
-                // Another host took its last slot since the snapshot.
-                None if cap.is_some() => session.rollback().await,
-                None => return Err(lease_id_taken(what)),
+            let claimed = self
+                .insert_lease(session, request, subscription, cap, Some(claim), now, what)
+                .await?;
+            if let Claimed::Granted(lease) = claimed {
+                session
+                    .commit()
+                    .await
+                    .map_err(|e| self.place.error(what, e))?;
+                return Ok(AcquireOutcome::Granted(lease));
             }
+            if cap.is_some() {
+                session.rollback().await;
+            }
+            // Another acquire claimed it or took its last slot since the
+            // read: count one more lease there and select
+            // again on what is known, without a round trip; choosing it
+            // again reads the pool again.
+            let entry = &mut snapshot.entries[index];
+            entry.live_leases += 1;
+            entry.last_leased_at = Some(now);
+            claims[index] = None;
+            pool = Some((snapshot, claims));
         }
         self.acquire_serialized(session, request, now, what).await
     }
@@ -644,15 +697,28 @@ impl PostgresStore {
             .begin(&sql::BEGIN_SERIALIZED)
             .await
             .map_err(|e| self.place.error(what, e))?;
-        let (snapshot, index) = match self.choose(session, request, now).await? {
-            Ok(chosen) => chosen,
-            Err(outcome) => return Ok(outcome),
+        let (snapshot, _) = self.read_pool(session, request, now).await?;
+        let index = match lease::select(&snapshot, request, now) {
+            Selection::Chosen { index, .. } => index,
+            Selection::Unavailable {
+                earliest_recovery,
+                passed_over,
+            } => {
+                return self
+                    .unavailable(session, request, &snapshot, earliest_recovery, passed_over)
+                    .await;
+            }
         };
         let subscription = &snapshot.entries[index].subscription;
-        let lease = self
-            .insert_lease(session, request, subscription, None, now, what)
+        // Its claim is counted, not checked: an unlocked claim of the same
+        // subscription in flight may still land, the one case where two
+        // acquires share a subscription an idle one could take.
+        let Claimed::Granted(lease) = self
+            .insert_lease(session, request, subscription, None, None, now, what)
             .await?
-            .ok_or_else(|| lease_id_taken(what))?;
+        else {
+            return Err(lease_id_taken(what));
+        };
         session
             .commit()
             .await
@@ -660,21 +726,30 @@ impl PostgresStore {
         Ok(AcquireOutcome::Granted(lease))
     }
 
-    /// Insert the lease, checking `cap` (if any) in the same statement.
-    /// When no row is inserted, a retried acquire whose first try was
-    /// granted gets that lease rather than a second one; `None` means
-    /// neither: the subscription was full.
+    /// Claim the subscription and insert the lease, checking `cap` and the
+    /// claims seen in the snapshot `claim` (if any) in the same statement
+    /// ([`sql::INSERT_LEASE`]). When no row is inserted, a retried acquire
+    /// whose first try was granted gets that lease rather than a second one.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one statement's parameters, named at the call"
+    )]
     async fn insert_lease(
         &self,
         session: &mut Session,
         request: &AcquireLeaseRequest,
         subscription: &kage_domain::Subscription,
         cap: Option<u32>,
+        claim: Option<i64>,
         now: Timestamp,
         what: &str,
-    ) -> Result<Option<Lease>, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         let lease = lease::new_lease(request, subscription, now);
-        let inserted = sqlx::query(sql::INSERT_LEASE)
+        let statement = match claim {
+            Some(_) => sql::INSERT_LEASE,
+            None => sql::INSERT_LEASE_SERIALIZED,
+        };
+        let row = sqlx::query(statement)
             .bind(lease.id.to_string())
             .bind(subscription.id.to_string())
             .bind(lease.namespace.as_ref().map(|namespace| namespace.as_str()))
@@ -683,47 +758,60 @@ impl PostgresStore {
             .bind(to_ms(lease.acquired_at))
             .bind(to_ms(lease.expires_at))
             .bind(cap.map(i64::from))
-            .execute(session.connection())
+            .bind(claim)
+            .fetch_one(session.connection())
             .await
             .map_err(|e| self.place.error(what, e))?;
-        if inserted.rows_affected() == 1 {
-            return Ok(Some(lease));
+        let inserted: i64 = row
+            .try_get("inserted")
+            .map_err(|e| self.place.error(what, e))?;
+        if inserted == 1 {
+            return Ok(Claimed::Granted(lease));
         }
-        common::fetch_lease::<Postgres>(session.connection(), lease.id, &self.place).await
+        if let Some(lease) =
+            common::fetch_lease::<Postgres>(session.connection(), lease.id, &self.place).await?
+        {
+            return Ok(Claimed::Granted(lease));
+        }
+        Ok(Claimed::Lost)
     }
 
-    /// Read the pool and let the domain choose. `Err` carries the outcome
-    /// when nothing can be chosen: a retried acquire whose first try was
-    /// granted (and now fills the pool) gets that lease, any other
-    /// "unavailable".
-    async fn choose(
+    /// The pool with each subscription's claims (`net_claims`).
+    async fn read_pool(
         &self,
         session: &mut Session,
         request: &AcquireLeaseRequest,
         now: Timestamp,
-    ) -> Result<Result<(kage_domain::PoolSnapshot, usize), AcquireOutcome>, StoreError> {
-        let snapshot = common::read_snapshot::<Postgres>(
+    ) -> Result<(PoolSnapshot, Vec<i64>), StoreError> {
+        common::read_snapshot_with::<Postgres>(
             session.connection(),
             &self.place,
+            &sql::SNAPSHOT_WITH_CLAIMS,
             request.policy.usage_window,
             now,
         )
-        .await?;
-        let (earliest_recovery, passed_over) = match lease::select(&snapshot, request, now) {
-            Selection::Chosen { index, .. } => return Ok(Ok((snapshot, index))),
-            Selection::Unavailable {
-                earliest_recovery,
-                passed_over,
-            } => (earliest_recovery, passed_over),
-        };
+        .await
+    }
+
+    /// The outcome when nothing can be chosen: a retried acquire whose
+    /// first try was granted (and now fills the pool) gets that lease, any
+    /// other "unavailable".
+    async fn unavailable(
+        &self,
+        session: &mut Session,
+        request: &AcquireLeaseRequest,
+        snapshot: &PoolSnapshot,
+        earliest_recovery: Option<Timestamp>,
+        passed_over: Vec<(usize, kage_domain::PassOverReason)>,
+    ) -> Result<AcquireOutcome, StoreError> {
         let existing =
             common::fetch_lease::<Postgres>(session.connection(), request.lease_id, &self.place)
                 .await?;
         session.rollback().await;
-        Ok(Err(match existing {
+        Ok(match existing {
             Some(lease) => AcquireOutcome::Granted(lease),
-            None => lease::unavailable(&snapshot, earliest_recovery, passed_over),
-        }))
+            None => lease::unavailable(snapshot, earliest_recovery, passed_over),
+        })
     }
 
     /// Release. Most releases leave the subscription's health as it was

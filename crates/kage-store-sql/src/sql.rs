@@ -19,8 +19,12 @@ pub(crate) const LEASE_COLUMNS: &str = "l.id AS lease_id, l.subscription_id, \
     l.acquired_at, l.expires_at, l.released_at";
 
 /// Every subscription with what selection needs: `$1` now, `$2` the start
-/// of the rate-limit window.
-pub(crate) static SNAPSHOT: LazyLock<String> = LazyLock::new(|| {
+/// of the usage window (`usage_window`; its tokens are summed from the
+/// 10-second rollup, never from the records).
+pub(crate) static SNAPSHOT: LazyLock<String> = LazyLock::new(|| snapshot(""));
+
+/// [`SNAPSHOT`] with `extra` columns (PostgreSQL adds its claim counters).
+pub(crate) fn snapshot(extra: &str) -> String {
     format!(
         "SELECT {SUBSCRIPTION_COLUMNS}, \
          (SELECT COUNT(*) FROM leases l WHERE l.subscription_id = s.id \
@@ -30,10 +34,10 @@ pub(crate) static SNAPSHOT: LazyLock<String> = LazyLock::new(|| {
          (SELECT MAX(l.acquired_at) FROM leases l WHERE l.subscription_id = s.id) AS last_leased_at, \
          (SELECT CAST(COALESCE(SUM(r.total_tokens), 0) AS BIGINT) FROM usage_recent r \
            WHERE r.subscription_id = s.id AND r.bucket_start > $2 - 10000 \
-           AND r.bucket_start < $1) AS window_tokens \
+           AND r.bucket_start < $1) AS window_tokens{extra} \
          FROM subscriptions s"
     )
-});
+}
 
 /// One lease by id (`$1`).
 pub(crate) static LEASE: LazyLock<String> = LazyLock::new(|| {

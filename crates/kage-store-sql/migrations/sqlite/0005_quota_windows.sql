@@ -6,4 +6,7 @@
 -- "resets_at": <ms>|null, "reported_at": <ms>}, ...], "model_limits":
 -- [{"family": "opus", "until": <ms>, "reason": "..."}]}. NULL: nothing
 -- reported and no model limit. It never holds a secret.
+--
+-- (PostgreSQL's schema 5 also adds `subscription_claims`; SQLite needs no
+-- counter: an acquire selects inside its write transaction, one at a time.)
 ALTER TABLE subscriptions ADD COLUMN quota TEXT;

@@ -7,8 +7,17 @@ use kage_domain::{LeaseId, SubscriptionId};
 
 use super::{ACQUIRE_LOCK_KEY, SUBSCRIPTION_LOCK_CLASS};
 use crate::sql::{
-    LEASE_COLUMNS, LEASE_WITH_SUBSCRIPTION, SUBSCRIPTION_BY_ID, SUBSCRIPTION_COLUMNS,
+    LEASE_COLUMNS, LEASE_WITH_SUBSCRIPTION, SUBSCRIPTION_BY_ID, SUBSCRIPTION_COLUMNS, snapshot,
 };
+
+/// The pool with each subscription's claims (`net_claims` as `claims`): what an
+/// acquire selects on, then claims with [`INSERT_LEASE`].
+pub(crate) static SNAPSHOT_WITH_CLAIMS: LazyLock<String> = LazyLock::new(|| {
+    snapshot(
+        ", COALESCE((SELECT c.net_claims FROM subscription_claims c \
+         WHERE c.subscription_id = s.id), 0) AS claims",
+    )
+});
 
 /// sqlx's migrations table, as `sqlx migrate` makes it on PostgreSQL.
 pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
@@ -63,6 +72,11 @@ const RELEASE_HEALTH_CTE: &str = ", health AS (UPDATE subscriptions SET state = 
     state_until = $15, state_reason = $16, consecutive_errors = $17, unhealthy_relapses = $18, \
     last_utilization = $19, last_utilization_at = $20, last_limited_at = $21, quota = $22 \
     WHERE id = $6 AND EXISTS (SELECT 1 FROM released) RETURNING 1)";
+/// A released lease no longer counts in its subscription's claims (see
+/// [`INSERT_LEASE`]).
+const RELEASE_CLAIM_CTE: &str = ", unclaim AS (UPDATE subscription_claims \
+    SET net_claims = net_claims - 1 WHERE subscription_id = $6 \
+    AND EXISTS (SELECT 1 FROM released) RETURNING 1)";
 const RELEASE_EVENT_CTE: &str = ", event AS (INSERT INTO state_events (subscription_id, at, \
     from_state, to_state, until, reason, lease_id) SELECT $6, $2, $23, $24, $25, $26, $1 \
     FROM released RETURNING 1)";
@@ -71,8 +85,8 @@ const RELEASE_EVENT_CTE: &str = ", event AS (INSERT INTO state_events (subscript
 pub(crate) const CHECKED: usize = 8;
 
 /// Every combination of a release's writes: bit 1 usage, bit 2 health,
-/// bit 4 transition, bit 8 [`CHECKED`]. The statement returns how many
-/// leases it released.
+/// bit 4 transition, bit 8 [`CHECKED`]; every form gives the claim back.
+/// The statement returns how many leases it released.
 pub(crate) static RELEASE: LazyLock<Vec<String>> = LazyLock::new(|| {
     (0..16)
         .map(|parts: usize| {
@@ -81,6 +95,7 @@ pub(crate) static RELEASE: LazyLock<Vec<String>> = LazyLock::new(|| {
             } else {
                 RELEASE_LEASE_CTE.to_owned()
             };
+            sql.push_str(RELEASE_CLAIM_CTE);
             for (bit, part) in [
                 (1, RELEASE_USAGE_CTE),
                 (2, RELEASE_HEALTH_CTE),
@@ -136,10 +151,25 @@ pub(crate) fn begin_claim(subscription: SubscriptionId) -> String {
 pub(crate) static BEGIN_SERIALIZED: LazyLock<String> =
     LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock({ACQUIRE_LOCK_KEY})"));
 
-/// The lease, when `$8` is NULL (no cap to check) or its subscription has
-/// fewer than `$8` live leases; `$1..$7` as in the `leases` columns listed.
-/// No row is inserted when the subscription is full or the lease id exists
-/// (a retried acquire).
+/// Claim the subscription `$2` and insert the lease `$1..$7` (as in the
+/// `leases` columns listed) when `$8` is NULL (no cap to check) or the
+/// subscription has fewer than `$8` live leases, and when its claims
+/// (`net_claims`) are at most `$9`, what the acquire's snapshot read.
+/// Returns how many leases were `inserted` (0 or 1). None is inserted when
+/// the subscription is full, when other acquires claimed it since the
+/// snapshot (more than were released), or when the lease id exists (a
+/// retried acquire).
+///
+/// The claim is the serialization point of selection: an acquire selects on
+/// a snapshot read without a lock, so acquires at once would all pick the
+/// same subscription (the spread of parallel agents lost). `net_claims`
+/// counts the leases granted minus those released (an expired lease never
+/// released stays counted; only the difference from the snapshot matters),
+/// on a row of its own (the subscription's row is left alone: its version
+/// guards the releases' fast path). Claims of one subscription queue on its
+/// row; the one after sees the first's claim (`UPDATE` checks the newest
+/// version of the row it waited for), inserts nothing, and its acquire
+/// selects again.
 ///
 /// Its commit does not wait for the WAL flush: `set_config(..., true)`
 /// lasts until the end of the transaction, the implicit one of a statement
@@ -149,9 +179,26 @@ pub(crate) static BEGIN_SERIALIZED: LazyLock<String> =
 /// in READ COMMITTED each statement reads the commits made before it
 /// started, so the count sees every claim that held the subscription's lock
 /// before this one.
-pub(crate) const INSERT_LEASE: &str = "INSERT INTO leases (id, subscription_id, namespace, level, \
-    holder, acquired_at, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
-    FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit \
+pub(crate) const INSERT_LEASE: &str = "WITH claim AS (UPDATE subscription_claims \
+    SET net_claims = net_claims + 1 WHERE subscription_id = $2 AND net_claims <= $9 \
+    RETURNING 1), \
+    lease AS (INSERT INTO leases (id, subscription_id, namespace, level, holder, acquired_at, \
+    expires_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
+    FROM claim, (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit \
     WHERE $8::BIGINT IS NULL OR (SELECT COUNT(*) FROM leases WHERE subscription_id = $2 \
     AND released_at IS NULL AND expires_at > $6) < $8 \
-    ON CONFLICT (id) DO NOTHING";
+    ON CONFLICT (id) DO NOTHING RETURNING 1) \
+    SELECT (SELECT COUNT(*) FROM lease) AS inserted";
+
+/// [`INSERT_LEASE`] for the serialized attempt (`$8` and `$9` NULL, no cap
+/// to check: no capped claim runs meanwhile): the claim is counted, not
+/// checked.
+pub(crate) const INSERT_LEASE_SERIALIZED: &str = "WITH claim AS (UPDATE subscription_claims \
+    SET net_claims = net_claims + 1 WHERE subscription_id = $2 AND $8::BIGINT IS NULL \
+    AND $9::BIGINT IS NULL RETURNING 1), \
+    lease AS (INSERT INTO leases (id, subscription_id, namespace, level, holder, acquired_at, \
+    expires_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
+    FROM (SELECT COUNT(*) AS claimed FROM claim) AS claim, \
+    (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit \
+    ON CONFLICT (id) DO NOTHING RETURNING 1) \
+    SELECT (SELECT COUNT(*) FROM lease) AS inserted";

@@ -39,6 +39,8 @@ macro_rules! contract_tests {
             times_are_kept_to_the_millisecond,
             quota_reports_and_model_limits_persist_and_steer_selection,
             the_snapshot_counts_usage_over_the_usage_window,
+            parallel_acquires_spread_over_idle_subscriptions,
+            an_unreadable_credential_marks_unhealthy_and_selection_moves_on,
         );
     };
     (@each $harness:path, $($story:ident),* $(,)?) => {
@@ -1388,4 +1390,89 @@ pub(crate) async fn the_snapshot_counts_usage_over_the_usage_window<S: Subscript
         granted(store, &least_used, later).await.subscription_id,
         quiet.id
     );
+}
+
+pub(crate) async fn parallel_acquires_spread_over_idle_subscriptions<S: SubscriptionStore>(
+    store: &S,
+) {
+    let t0 = t("2025-06-02T10:00:00Z");
+    for (name, priority) in [("a", 200), ("b", 150), ("c", 100)] {
+        let mut entry = subscription(name);
+        entry.priority = Priority(priority);
+        store.insert_subscription(&entry).await.unwrap();
+    }
+    for (round, strategy) in [
+        Strategy::Priority,
+        Strategy::LeastUsed,
+        Strategy::RoundRobin,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let now = plus(t0, 600 * i64::try_from(round).unwrap());
+        let request = || {
+            let mut request = acquire(secs(60));
+            request.policy.strategy = strategy;
+            request
+        };
+        let (one, two, three) = (request(), request(), request());
+        // Three agents at once, as `kage-agent run -j 3` starts them.
+        let (first, second, third) = tokio::join!(
+            granted(store, &one, now),
+            granted(store, &two, now),
+            granted(store, &three, now),
+        );
+        let names: BTreeSet<String> = [&first, &second, &third]
+            .iter()
+            .map(|lease| lease.subscription_name.to_string())
+            .collect();
+        assert_eq!(names.len(), 3, "{strategy:?}: {names:?}");
+        // A fourth one shares: no cap, so spread only orders.
+        let fourth = granted(store, &request(), now).await;
+        assert!(names.contains(fourth.subscription_name.as_str()));
+        for (index, lease) in [first, second, third, fourth].into_iter().enumerate() {
+            let used = tokens(1_000 * (u64::try_from(index).unwrap() + 1), 0);
+            store
+                .release_lease(&release(lease.id, Outcome::Success, used), plus(now, 5))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+pub(crate) async fn an_unreadable_credential_marks_unhealthy_and_selection_moves_on<
+    S: SubscriptionStore,
+>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    let mut broken = subscription("broken");
+    broken.priority = Priority(200);
+    store.insert_subscription(&broken).await.unwrap();
+    store
+        .insert_subscription(&subscription("good"))
+        .await
+        .unwrap();
+    let lease = granted(store, &acquire(secs(60)), now).await;
+    assert_eq!(lease.subscription_id, broken.id);
+    // What `Pool::acquire_with_credential` does when the read fails.
+    let unreadable = Outcome::CredentialUnreadable {
+        detail: "command `false` failed (exit status 1)".to_owned(),
+    };
+    store
+        .release_lease(&release(lease.id, unreadable, Usage::default()), now)
+        .await
+        .unwrap();
+    let stored = store
+        .subscription_by_name(&name("broken"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.health.state.kind(), StateKind::Unhealthy);
+    assert_eq!(
+        stored.health.state.reason(),
+        Some("credential unreadable: command `false` failed (exit status 1)")
+    );
+    let next = granted(store, &acquire(secs(60)), plus(now, 1)).await;
+    assert_eq!(next.subscription_name.as_str(), "good");
 }
