@@ -203,6 +203,49 @@ impl World {
         command
     }
 
+    /// Keep the pool in the PostgreSQL database at `url` instead of the
+    /// SQLite file (`KAGE_DATABASE_URL` wins over the path).
+    pub(crate) fn use_database_url(&mut self, url: &str) {
+        self.extra_env
+            .push((OsString::from("KAGE_DATABASE_URL"), OsString::from(url)));
+    }
+
+    /// Register a subscription through `kage subscription add` (on whatever
+    /// database the world uses), its fake credential running `script`.
+    pub(crate) fn add_with_kage(&mut self, name: &str, priority: u8, script: &str) {
+        use std::io::Write as _;
+        let credential = fake_credential(CredentialKind::OAuth, script);
+        self.credentials.push(credential.clone());
+        let mut child = self
+            .kage()
+            .args([
+                "subscription",
+                "add",
+                "--name",
+                name,
+                "--priority",
+                &priority.to_string(),
+                "--credential-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kage");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{credential}\n").as_bytes())
+            .expect("write the credential");
+        let output = child.wait_with_output().expect("kage ends");
+        assert!(
+            output.status.success(),
+            "kage subscription add failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// Run `kage-agent ARGS` to its end.
     pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.kage_agent()

@@ -1,25 +1,40 @@
 //! Spread: parallel agents over idle subscriptions each get a different
-//! one, whatever the strategy (issue 10, `design.md` Selection step 5).
+//! one, whatever the strategy (issue 10, `design.md` Selection step 5), on
+//! the SQLite file and on PostgreSQL (a fresh database from
+//! `KAGE_TEST_DB_URL`; the test fails without it).
 
 use std::collections::BTreeSet;
 
 use kage_domain::CredentialKind;
+use sqlx::{Connection, Executor, PgConnection};
 
 use super::harness::{World, json_lines};
 
 /// `kage-agent run -j 3` with three idle subscriptions of different
-/// priorities: the subscriptions of the three first attempts.
-async fn first_attempts(strategy: Option<&str>) -> Vec<String> {
+/// priorities (in the PostgreSQL database `postgres` when given): the
+/// subscriptions of the three first attempts.
+async fn first_attempts(strategy: Option<&str>, postgres: Option<&str>) -> Vec<String> {
     let config = match strategy {
         Some(strategy) => format!("[subscriptions]\ndefault_priority = \"{strategy}\"\n"),
         None => String::new(),
     };
     let mut world = World::new(&config);
-    let pool = world.pool().await;
-    for (name, priority) in [("a", 200), ("b", 150), ("c", 100)] {
-        world
-            .add(&pool, name, priority, CredentialKind::OAuth, "ok", None)
-            .await;
+    let subscriptions = [("a", 200), ("b", 150), ("c", 100)];
+    match postgres {
+        Some(url) => {
+            world.use_database_url(url);
+            for (name, priority) in subscriptions {
+                world.add_with_kage(name, priority, "ok");
+            }
+        }
+        None => {
+            let pool = world.pool().await;
+            for (name, priority) in subscriptions {
+                world
+                    .add(&pool, name, priority, CredentialKind::OAuth, "ok", None)
+                    .await;
+            }
+        }
     }
     let run_dir = world.run_dir();
     // Slow agents, so all three hold their leases at once.
@@ -62,20 +77,73 @@ async fn first_attempts(strategy: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+const STRATEGIES: [Option<&str>; 4] = [
+    None,
+    Some("priority"),
+    Some("least-used"),
+    Some("round-robin"),
+];
+
+fn assert_three_different(strategy: Option<&str>, used: &[String]) {
+    let distinct: BTreeSet<&String> = used.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "{strategy:?}: first attempts on {used:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_parallel_agents_get_three_different_subscriptions_under_every_strategy() {
-    for strategy in [
-        None,
-        Some("priority"),
-        Some("least-used"),
-        Some("round-robin"),
-    ] {
-        let used = first_attempts(strategy).await;
-        let distinct: BTreeSet<&String> = used.iter().collect();
-        assert_eq!(
-            distinct.len(),
-            3,
-            "{strategy:?}: first attempts on {used:?}"
-        );
+    for strategy in STRATEGIES {
+        let used = first_attempts(strategy, None).await;
+        assert_three_different(strategy, &used);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_parallel_agents_spread_on_postgres_too() {
+    let admin_url = match std::env::var("KAGE_TEST_DB_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => panic!(
+            "KAGE_TEST_DB_URL is not set: this test needs a PostgreSQL server, e.g. \
+             KAGE_TEST_DB_URL=postgres://postgres@127.0.0.1:5432/test"
+        ),
+    };
+    for strategy in STRATEGIES {
+        let name = format!("kage_spread_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url).await.expect("connect");
+        admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .expect("create the database");
+        let url = with_database(&admin_url, &name);
+        let used = tokio::spawn(async move { first_attempts(strategy, Some(&url)).await }).await;
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+            .await
+            .expect("drop the database");
+        admin.close().await.expect("close");
+        match used {
+            Ok(used) => assert_three_different(strategy, &used),
+            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        }
+    }
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |at| at + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
     }
 }

@@ -36,3 +36,14 @@ $$;
 
 CREATE TRIGGER subscriptions_claims_row AFTER INSERT ON subscriptions
 FOR EACH ROW EXECUTE FUNCTION subscription_claims_row();
+
+-- Selection's usage window is 5 hours by default (`usage_window`, up to a
+-- day): up to 1,800 ten-second buckets per subscription, summed by every
+-- acquire and `status`. Carrying the tokens in the key's index lets that sum
+-- read the index alone (an index-only scan), where the heap rows of one
+-- subscription lie scattered among everyone's: 6 ms for 100 subscriptions
+-- with 1M records became ~2 ms. (SQLite's table is the index already:
+-- WITHOUT ROWID.)
+ALTER TABLE usage_recent
+    DROP CONSTRAINT usage_recent_pkey,
+    ADD PRIMARY KEY (subscription_id, bucket_start) INCLUDE (total_tokens);
