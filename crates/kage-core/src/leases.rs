@@ -225,6 +225,27 @@ where
         Ok(self.store.live_leases(self.clock.now()).await?)
     }
 
+    /// The environment changes for a child on `lease`: the leased
+    /// credential under its kind's variable, and every variable that any
+    /// subscription reads its credential from removed.
+    pub async fn child_environment(
+        &self,
+        lease: &Lease,
+    ) -> Result<crate::launch::ChildEnvironment, crate::PoolError> {
+        let subscriptions = self.store.list_subscriptions().await?;
+        let variables =
+            subscriptions
+                .iter()
+                .filter_map(|subscription| match &subscription.credential {
+                    kage_domain::CredentialSource::Env(variable) => Some(variable.as_str()),
+                    _ => None,
+                });
+        Ok(
+            crate::launch::ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id)
+                .removing(variables),
+        )
+    }
+
     /// The credential of the leased subscription, read from its source.
     /// A failure here never marks the subscription: Kage could not read
     /// the credential, the service did not reject it.

@@ -22,6 +22,7 @@ pub use ids::{LeaseId, SubscriptionId};
 pub use jiff::{SignedDuration, Timestamp};
 pub use names::{
     CredentialKind, InvalidName, Namespace, Priority, PriorityLevel, SubscriptionName, Tag,
+    plain_text,
 };
 pub use outcome::{ErrorKind, Outcome, Usage};
 pub use policy::{StatePolicy, Strategy, UnknownStrategy};

@@ -30,6 +30,8 @@ pub struct AttemptPlan<'a> {
     pub task: &'a TaskRef,
     pub attempt: u32,
     pub lease: &'a Lease,
+    /// What the child's environment loses and gains ([`Pool::child_environment`]).
+    pub environment: &'a ChildEnvironment,
     pub credential: &'a SecretString,
     pub argv: &'a [String],
     pub cwd: Option<&'a Path>,
@@ -62,16 +64,11 @@ where
     K: SecretStore,
     C: Clock,
 {
-    let environment = ChildEnvironment::new(
-        plan.lease.kind,
-        &plan.lease.subscription_name,
-        plan.lease.id,
-    );
     let mut watch = AttemptWatch::new(plan.settings, plan.resume.clone());
     let mut process = match child::spawn(
         plan.argv,
         plan.cwd,
-        &environment,
+        plan.environment,
         plan.credential,
         plan.stderr_log,
     ) {

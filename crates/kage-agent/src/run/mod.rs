@@ -336,6 +336,23 @@ where
                     return (TaskStatus::Failed(reason), attempts);
                 }
             };
+            let environment = match self.pool.child_environment(&lease).await {
+                Ok(environment) => environment,
+                Err(error) => {
+                    let reason =
+                        format!("could not list the subscriptions' credential variables: {error}");
+                    self.release(
+                        &lease,
+                        Outcome::Error {
+                            kind: ErrorKind::Agent,
+                            detail: "credential variables unreadable".to_owned(),
+                        },
+                        Default::default(),
+                    )
+                    .await;
+                    return (TaskStatus::Failed(reason), attempts);
+                }
+            };
             self.events.send(RunEvent::Leased {
                 task: task_ref.clone(),
                 attempt: number,
@@ -371,6 +388,7 @@ where
                     task: task_ref,
                     attempt: number,
                     lease: &lease,
+                    environment: &environment,
                     credential: &credential,
                     argv: &argv,
                     cwd: task.cwd.as_deref(),

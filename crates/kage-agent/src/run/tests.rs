@@ -482,3 +482,36 @@ async fn heartbeats_keep_a_lease_alive_past_its_ttl() {
         "{held:?}"
     );
 }
+
+#[tokio::test]
+async fn no_other_subscriptions_credential_variable_reaches_the_agent() {
+    // A variable the test process really has stands for another
+    // subscription's `--credential-env` token.
+    let variable = "CARGO_MANIFEST_DIR";
+    assert!(
+        std::env::var_os(variable).is_some(),
+        "{variable} is set under cargo"
+    );
+    let harness = Harness::new();
+    harness.add("alpha", 150, CredentialKind::OAuth, "ok");
+    let other = SubscriptionId::from_uuid(Uuid::new_v4());
+    let mut beta = Subscription::new(
+        other,
+        SubscriptionName::new("beta").unwrap(),
+        harness.pool.clock().now(),
+    );
+    beta.credential = kage_domain::CredentialSource::Env(variable.to_owned());
+    harness.pool.store().add(beta);
+
+    let log = harness.log_path().display().to_string();
+    let script = format!(
+        r#"echo "${{{variable}-unset}}|$CLAUDE_CODE_OAUTH_TOKEN" >> "{log}"
+echo '{{"type":"result","subtype":"success","is_error":false,"result":"done","session_id":"s","usage":{{"input_tokens":1,"output_tokens":1}}}}'"#
+    );
+    let mut options = harness.options();
+    options.command =
+        CommandTemplate::new(vec!["sh".into(), "-c".into(), script, "{prompt}".into()]).unwrap();
+    let (report, _) = harness.run(options, &["do it"], None).await;
+    assert_eq!(report.tasks[0].status, TaskStatus::Succeeded);
+    assert_eq!(harness.log(), ["unset|ok"]);
+}

@@ -2,7 +2,8 @@
 //! (interactive) command.
 //!
 //! Modelled on aws-vault's `exec`: refuses to nest, removes every Anthropic
-//! credential variable from the child's environment and sets exactly one
+//! credential variable (and every variable a subscription reads its
+//! credential from) from the child's environment and sets exactly one
 //! (plus `KAGE_SUBSCRIPTION` and `KAGE_LEASE_ID`), never puts the secret in
 //! an argument list, heartbeats the lease every TTL/3 while the child runs,
 //! forwards SIGTERM and SIGHUP (and SIGINT when the child does not share
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use kage_core::launch::{ChildEnvironment, is_nested};
+use kage_core::launch::is_nested;
 use kage_core::{AcquireRequest, ReleaseRequest};
 use kage_domain::{ErrorKind, Namespace, Outcome, SelectionRequest, Tag, Usage};
 use kage_ports::ExposeSecret;
@@ -113,7 +114,7 @@ async fn release(
                     report.lease.subscription_name,
                     transition.from,
                     transition.to,
-                    transition.reason
+                    crate::output::format::printable(&transition.reason)
                 ));
             }
         }
@@ -171,7 +172,18 @@ impl ExecArgs {
             }
         };
 
-        let environment = ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id);
+        let environment = match pool.child_environment(&lease).await {
+            Ok(environment) => environment,
+            Err(error) => {
+                let outcome = Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: "kage could not list the credential variables to remove".to_owned(),
+                };
+                release(pool, context, lease.id, outcome).await;
+                return Err(anyhow::Error::new(error)
+                    .context("could not list the subscriptions' credential variables"));
+            }
+        };
         let program = self.command[0].clone();
         let mut command = tokio::process::Command::new(&program);
         command.args(&self.command[1..]);

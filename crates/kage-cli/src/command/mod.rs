@@ -16,6 +16,7 @@ use kage_domain::{PriorityLevel, SubscriptionName};
 
 use crate::app::{self, AppPool, GlobalOptions};
 use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
+use crate::exit::UsageError;
 use crate::exit::{self, Interrupted};
 use crate::output::Printer;
 
@@ -138,5 +139,19 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> u8 {
             printer.error(&error);
             exit::code_for(&error)
         }
+    }
+}
+
+/// Free text given with `flag` (a description, reason, holder or
+/// credential command), refused when it holds a control character. The
+/// message never quotes the text: it could repaint the terminal.
+pub(crate) fn plain_text(flag: &str, value: Option<String>) -> Result<Option<String>, UsageError> {
+    match value {
+        Some(text) => kage_domain::plain_text("text", &text).map(Some).map_err(|_| {
+            UsageError(format!(
+                "{flag} holds a control character (an escape, a line break, a tab or a NUL); give one line of plain text"
+            ))
+        }),
+        None => Ok(None),
     }
 }

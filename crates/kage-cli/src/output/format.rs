@@ -17,6 +17,25 @@ pub(crate) fn thousands(value: u64) -> String {
     out
 }
 
+/// Stored free text (a description, reason, holder, credential command)
+/// made safe for a terminal: every control character is shown escaped
+/// (`\u{1b}`), so text another writer stored cannot repaint the screen.
+/// JSON output keeps the text exact.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The placeholder for "nothing here".
 pub(crate) const NONE: &str = "—";
 
@@ -89,7 +108,7 @@ pub(crate) fn state_long(state: &SubscriptionState, now: Timestamp, zone: &TimeZ
     }
     if let Some(reason) = state.reason().filter(|reason| !reason.is_empty()) {
         text.push_str(": ");
-        text.push_str(reason);
+        text.push_str(&printable(reason));
     }
     text
 }

@@ -125,7 +125,7 @@ fn render(status: &PoolStatus, printer: &Printer) -> String {
             .then_with(|| a.1.subscription.name.cmp(&b.1.subscription.name))
     });
     for (until, subscription) in timed {
-        let reason = subscription.state.reason().unwrap_or_default();
+        let reason = super::format::printable(subscription.state.reason().unwrap_or_default());
         let reason = if reason.is_empty() {
             subscription.state.kind().as_str().to_owned()
         } else {
@@ -144,7 +144,8 @@ fn render(status: &PoolStatus, printer: &Printer) -> String {
         .filter(|s| s.state.kind() == StateKind::Disabled)
     {
         let name = subscription.subscription.name.as_str();
-        let reason = subscription.state.reason().unwrap_or("disabled by user");
+        let reason =
+            super::format::printable(subscription.state.reason().unwrap_or("disabled by user"));
         away.push(format!(
             "  {name:<width$}  disabled ({reason}) — back with `kage subscription enable {name}`\n"
         ));

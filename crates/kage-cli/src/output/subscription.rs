@@ -18,14 +18,14 @@ use super::json::{
 use super::{Printer, table};
 
 fn credential_text(subscription: &Subscription) -> String {
-    subscription.credential.describe()
+    format::printable(&subscription.credential.describe()).into_owned()
 }
 
 /// `credential in the OS keychain`, `credential from command `…``.
 fn credential_phrase(subscription: &Subscription) -> String {
     match subscription.credential {
         kage_domain::CredentialSource::Keychain => "credential in the OS keychain".to_owned(),
-        _ => format!("credential from {}", subscription.credential.describe()),
+        _ => format!("credential from {}", credential_text(subscription)),
     }
 }
 
@@ -98,7 +98,9 @@ pub(crate) fn state_changed(printer: &Printer, name: &str, result: &TransitionRe
     match &result.transition {
         Some(transition) => printer.info(format_args!(
             "{name}: {} → {} ({})",
-            transition.from, transition.to, transition.reason
+            transition.from,
+            transition.to,
+            format::printable(&transition.reason)
         )),
         None => printer.info(format_args!(
             "{name} is already {}",
@@ -165,7 +167,9 @@ pub(crate) fn list(
             ),
             Cell::new(credential_text(subscription)),
             table::colored(state.kind().as_str(), state_color(state.kind()), printer),
-            Cell::new(subscription.description.as_deref().unwrap_or(NONE)),
+            Cell::new(format::printable(
+                subscription.description.as_deref().unwrap_or(NONE),
+            )),
         ]);
     }
     printer.out(&table::render(&grid))
@@ -219,7 +223,7 @@ pub(crate) fn show(
     field(
         &mut out,
         "Description",
-        subscription.description.as_deref().unwrap_or(NONE),
+        &format::printable(subscription.description.as_deref().unwrap_or(NONE)),
     );
     field(&mut out, "Priority", &subscription.priority.to_string());
     field(&mut out, "Tags", &format::list(&subscription.tags));
@@ -290,7 +294,7 @@ pub(crate) fn show(
                 Cell::new(lease.id.to_string()),
                 Cell::new(lease.namespace.as_ref().map_or(NONE, |n| n.as_str())),
                 Cell::new(lease.level.as_str()),
-                Cell::new(&lease.holder),
+                Cell::new(format::printable(&lease.holder)),
                 Cell::new(format!(
                     "{} ({})",
                     local_time(lease.expires_at, now, zone),
@@ -317,7 +321,7 @@ pub(crate) fn show(
                         .until
                         .map_or_else(|| NONE.to_owned(), |until| local_time(until, now, zone)),
                 ),
-                Cell::new(&transition.reason),
+                Cell::new(format::printable(&transition.reason)),
             ]);
         }
         out.push_str(&table::render(&history));

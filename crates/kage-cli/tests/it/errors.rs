@@ -299,3 +299,127 @@ fn a_bad_test_clock_is_reported() {
         run.stderr
     );
 }
+
+#[test]
+fn a_token_where_a_variable_name_or_command_belongs_is_never_echoed() {
+    let env = TestEnv::new();
+    let token = "sk-ant-oat01-CANARY-token-given-as-a-name";
+    for flag in ["--credential-env", "--credential-command"] {
+        let run = env
+            .run(&["subscription", "add", "--name", "work", flag, token])
+            .code(2);
+        assert!(!run.both().contains("CANARY"), "{}", run.both());
+        assert!(
+            run.stderr.contains("but a token was given"),
+            "{}",
+            run.stderr
+        );
+    }
+    // Nothing was stored.
+    let list = env.run(&["subscription", "list", "--json"]).success();
+    assert_eq!(list.stdout, "");
+}
+
+/// A terminal escape: sets the window title and clears the screen.
+const ESCAPE: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J";
+
+#[test]
+fn control_characters_are_refused_in_every_text_input() {
+    let env = TestEnv::new();
+    env.add("work", &[]);
+    let text = format!("hello{ESCAPE}");
+    let attempts: [(&[&str], &str); 6] = [
+        (
+            &[
+                "subscription",
+                "add",
+                "--name",
+                "x",
+                "--credential-env",
+                "TOK",
+                "--description",
+            ],
+            "--description",
+        ),
+        (
+            &["subscription", "add", "--name", "x", "--credential-command"],
+            "--credential-command",
+        ),
+        (
+            &["subscription", "edit", "work", "--description"],
+            "--description",
+        ),
+        (&["subscription", "disable", "work", "--reason"], "--reason"),
+        (&["lease", "acquire", "--holder"], "--holder"),
+        (
+            &[
+                "lease",
+                "release",
+                "00000000-0000-0000-0000-000000000000",
+                "--reason",
+            ],
+            "--reason",
+        ),
+    ];
+    for (args, flag) in attempts {
+        let mut args = args.to_vec();
+        args.push(&text);
+        let run = env.run(&args).code(2);
+        assert!(
+            run.stderr
+                .contains(&format!("{flag} holds a control character")),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.both().contains('\u{1b}'), "{args:?}: {}", run.both());
+    }
+    let list = env.run(&["subscription", "list", "--json"]).success();
+    assert_eq!(list.stdout.lines().count(), 1, "{}", list.stdout);
+    assert!(!list.stdout.contains("pwned"), "{}", list.stdout);
+}
+
+#[test]
+fn control_characters_in_stored_text_are_escaped_on_human_output_and_exact_in_json() {
+    let env = TestEnv::new();
+    env.add("work", &[]);
+    env.run(&["subscription", "disable", "work", "--reason", "maintenance"])
+        .success();
+    let database = env.root().join("data").join("kage").join("kage.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        use sqlx::Connection as _;
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+                .await
+                .expect("the database opens");
+        sqlx::query("UPDATE subscriptions SET description = ?1, state_reason = ?1")
+            .bind(format!("evil{ESCAPE}"))
+            .execute(&mut connection)
+            .await
+            .expect("the text is stored");
+    });
+    for args in [
+        &["subscription", "list"][..],
+        &["subscription", "show", "work"],
+        &["subscription", "status"],
+    ] {
+        let run = env.run(args).success();
+        assert!(!run.both().contains('\u{1b}'), "{args:?}: {}", run.both());
+        assert!(
+            run.both().contains("evil\\u{1b}]0;pwned\\u{7}"),
+            "{args:?}: {}",
+            run.both()
+        );
+    }
+    let json = env
+        .run(&["subscription", "show", "work", "--json"])
+        .success();
+    assert!(
+        json.stdout.contains("evil\\u001b]0;pwned\\u0007\\u001b[2J"),
+        "{}",
+        json.stdout
+    );
+}

@@ -28,6 +28,38 @@ fn the_child_gets_exactly_one_credential_and_the_markers() {
 }
 
 #[test]
+fn no_other_subscriptions_credential_variable_reaches_the_child() {
+    let mut env = TestEnv::new();
+    env.set_env("TOK_A", "sk-ant-oat01-token-of-a");
+    env.set_env("TOK_B", "sk-ant-oat01-token-of-b");
+    env.set_env("UNRELATED", "kept");
+    for (name, variable, priority) in [("a", "TOK_A", "200"), ("b", "TOK_B", "100")] {
+        env.run(&[
+            "subscription",
+            "add",
+            "--name",
+            name,
+            "--priority",
+            priority,
+            "--credential-env",
+            variable,
+        ])
+        .success();
+    }
+    let run = env.run(&["exec", "--", "env"]).success();
+    let credentials: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.contains("sk-ant-"))
+        .collect();
+    assert_eq!(
+        credentials,
+        ["CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-token-of-a"]
+    );
+    assert!(run.stdout.lines().any(|line| line == "UNRELATED=kept"));
+}
+
+#[test]
 fn an_api_key_goes_in_anthropic_api_key() {
     let mut env = TestEnv::new();
     env.run_with_stdin(

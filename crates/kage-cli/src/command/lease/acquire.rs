@@ -70,7 +70,7 @@ impl AcquireArgs {
             },
             ttl: self.ttl,
             max_wait: self.wait,
-            holder: self.holder.unwrap_or_else(|| {
+            holder: crate::command::plain_text("--holder", self.holder)?.unwrap_or_else(|| {
                 super::holder("kage-lease", std::os::unix::process::parent_id())
             }),
         };

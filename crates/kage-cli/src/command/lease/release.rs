@@ -78,13 +78,14 @@ pub(crate) struct ReleaseArgs {
 
 impl ReleaseArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
+        let given_reason = crate::command::plain_text("--reason", self.reason.clone())?;
         let opened = context.open().await?;
         let pool = &opened.pool;
         let now = pool.clock().now();
         let zone = pool.clock().time_zone();
         let resets_at = self.resets_at.map(|when| when.resolve(now));
         let reason = |default: &str| {
-            self.reason
+            given_reason
                 .clone()
                 .filter(|reason| !reason.trim().is_empty())
                 .unwrap_or_else(|| default.to_owned())
