@@ -222,6 +222,7 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
         .max(1);
     run_options.max_wait = Some(args.max_wait.unwrap_or(agent.max_wait));
     run_options.max_attempts = args.max_attempts;
+    run_options.children_end_with_us = true;
     run_options.watch = WatchSettings {
         max_api_retries: args.max_api_retries.unwrap_or(agent.max_api_retries),
     };

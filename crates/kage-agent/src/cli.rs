@@ -131,9 +131,9 @@ pub struct SimulateArgs {
     pub args: Vec<String>,
 }
 
+/// A wait flag: 0s to 365d, like the config's `max_wait`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|error| format!("{error}; write a duration such as 30s, 10m or 1h"))
+    kage_config::parse_bounded_duration(text, Duration::ZERO)
 }
 
 #[cfg(test)]

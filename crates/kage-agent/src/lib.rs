@@ -25,6 +25,9 @@ use crate::cli::{Cli, Command};
 
 /// Run `kage-agent` with the process's arguments; returns its exit status.
 pub fn main() -> ExitCode {
+    if let Some(code) = kage_cli::parent_death::run_if_asked() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

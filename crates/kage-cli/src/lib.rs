@@ -15,6 +15,7 @@ mod command;
 mod credential;
 pub mod exit;
 mod output;
+pub mod parent_death;
 mod time;
 
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ pub use cli::command as clap_command;
 
 /// Run `kage` with the process's arguments and environment.
 pub fn main() -> ExitCode {
+    if let Some(code) = parent_death::run_if_asked() {
+        return code;
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return output::clap_error(&error),

@@ -99,7 +99,7 @@ where
             selection: request.selection.clone(),
             rules: self.effective_rules().await?,
             policy: self.settings.selection_policy.clone(),
-            ttl: request.ttl.unwrap_or(self.settings.lease_ttl),
+            ttl: kage_domain::bounded_lease_ttl(request.ttl.unwrap_or(self.settings.lease_ttl)),
             holder: request.holder.clone(),
         };
         loop {
@@ -157,7 +157,7 @@ where
         lease_id: LeaseId,
         ttl: Option<Duration>,
     ) -> Result<Lease, LeaseError> {
-        let ttl = ttl.unwrap_or(self.settings.lease_ttl);
+        let ttl = kage_domain::bounded_lease_ttl(ttl.unwrap_or(self.settings.lease_ttl));
         self.store
             .heartbeat_lease(lease_id, ttl, self.clock.now())
             .await

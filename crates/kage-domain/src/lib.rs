@@ -25,7 +25,9 @@ pub use names::{
     plain_text,
 };
 pub use outcome::{ErrorKind, Outcome, Usage};
-pub use policy::{StatePolicy, Strategy, UnknownStrategy};
+pub use policy::{
+    MAX_DURATION, MIN_LEASE_TTL, StatePolicy, Strategy, UnknownStrategy, bounded_lease_ttl,
+};
 pub use routing::{RouteEntry, RouteTarget, RoutingRules, UnknownRouteTarget};
 pub use selection::{
     PassOverReason, PoolEntry, PoolSnapshot, Ranked, Selection, SelectionPolicy, SelectionRequest,

@@ -36,6 +36,17 @@ pub(crate) struct World {
 impl World {
     /// A world whose config file holds `config` after the `[agent]` command.
     pub(crate) fn new(config: &str) -> Self {
+        let fake = env!("CARGO_BIN_EXE_fake-claude");
+        Self::with_command(
+            &format!(
+                "[{fake:?}, \"-p\", \"{{prompt}}\", \"--output-format\", \"stream-json\", \"--verbose\"]"
+            ),
+            config,
+        )
+    }
+
+    /// A world whose agent is `command` (a TOML array) instead of the fake.
+    pub(crate) fn with_command(command: &str, config: &str) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
         let world = Self {
             dir,
@@ -44,10 +55,7 @@ impl World {
         std::fs::create_dir_all(world.home()).unwrap();
         std::fs::create_dir_all(world.secrets_dir()).unwrap();
         std::fs::create_dir_all(world.workdir()).unwrap();
-        let fake = env!("CARGO_BIN_EXE_fake-claude");
-        let text = format!(
-            "[agent]\ncommand = [{fake:?}, \"-p\", \"{{prompt}}\", \"--output-format\", \"stream-json\", \"--verbose\"]\n{config}\n"
-        );
+        let text = format!("[agent]\ncommand = {command}\n{config}\n");
         std::fs::write(world.config_path(), text).unwrap();
         world
     }

@@ -43,6 +43,8 @@ pub struct AttemptPlan<'a> {
     pub heartbeat_every: Duration,
     pub ttl: Duration,
     pub stop_grace: Duration,
+    /// Start the agent through the parent-death shim.
+    pub end_with_us: bool,
 }
 
 /// How the attempt ended.
@@ -71,6 +73,7 @@ where
         plan.environment,
         plan.credential,
         plan.stderr_log,
+        plan.end_with_us,
     ) {
         Ok(process) => process,
         Err(error) => {

@@ -59,6 +59,10 @@ pub struct RunOptions {
     pub holder: String,
     /// Send a [`RunEvent::Pool`] this often (for the live view).
     pub pool_summary_every: Option<Duration>,
+    /// Start agents through the parent-death shim of this binary
+    /// ([`kage_cli::parent_death`]), so a `kill -9` of the runner ends
+    /// them; off where the running binary is not `kage-agent` (unit tests).
+    pub children_end_with_us: bool,
 }
 
 impl RunOptions {
@@ -75,6 +79,7 @@ impl RunOptions {
             run_dir,
             holder,
             pool_summary_every: None,
+            children_end_with_us: false,
         }
     }
 }
@@ -399,6 +404,7 @@ where
                     heartbeat_every: (ttl / 3).max(Duration::from_millis(50)),
                     ttl,
                     stop_grace: self.options.stop_grace,
+                    end_with_us: self.options.children_end_with_us,
                 },
                 &self.events,
                 &mut cancel,

@@ -28,7 +28,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::app::AppPool;
 use crate::command::{Context, LevelArg, lease};
 use crate::exit::UsageError;
-use crate::time::parse_duration;
+use crate::time::{parse_ttl, parse_wait};
 
 const EXAMPLES: &str = "\
 The command gets the leased credential in its environment, as the only
@@ -56,11 +56,11 @@ pub(crate) struct ExecArgs {
     tags: Vec<Tag>,
 
     /// Wait up to DURATION for a subscription to come back
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     wait: Option<Duration>,
 
     /// Lease TTL; the lease is heartbeaten every TTL/3 (default: the config's lease_ttl)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     ttl: Option<Duration>,
 
     /// Lease even inside a command that already holds a Kage lease (KAGE_SUBSCRIPTION is set)
@@ -185,8 +185,7 @@ impl ExecArgs {
             }
         };
         let program = self.command[0].clone();
-        let mut command = tokio::process::Command::new(&program);
-        command.args(&self.command[1..]);
+        let mut command = crate::parent_death::command(&program, &self.command[1..], true);
         for variable in &environment.remove {
             command.env_remove(variable);
         }

@@ -130,6 +130,11 @@ pub(crate) fn paint(color: bool, style: &str, text: &str) -> String {
     }
 }
 
+/// One line on stderr, before any [`Printer`] exists (the child shim).
+pub(crate) fn plain_error(text: &str) {
+    eprintln!("{text}");
+}
+
 /// Print a clap parse error (or help/version) and return its exit code:
 /// 0 for help and version, 2 for usage errors.
 pub(crate) fn clap_error(error: &clap::Error) -> ExitCode {

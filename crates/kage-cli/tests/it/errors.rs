@@ -423,3 +423,61 @@ fn control_characters_in_stored_text_are_escaped_on_human_output_and_exact_in_js
         json.stdout
     );
 }
+
+#[test]
+fn every_duration_flag_is_bounded_like_the_config() {
+    let env = TestEnv::new();
+    env.add("work", &[]);
+    let refused: [(&[&str], &str); 7] = [
+        (
+            &["lease", "acquire", "--ttl", "0s"],
+            "too short: use at least 3s",
+        ),
+        (
+            &["lease", "acquire", "--ttl", "1ms"],
+            "too short: use at least 3s",
+        ),
+        (
+            &["lease", "acquire", "--ttl", "100000000h"],
+            "too long: use at most 365d",
+        ),
+        (
+            &["lease", "acquire", "--wait", "400d"],
+            "too long: use at most 365d",
+        ),
+        (
+            &[
+                "lease",
+                "heartbeat",
+                "00000000-0000-0000-0000-000000000000",
+                "--ttl",
+                "2s",
+            ],
+            "too short",
+        ),
+        (
+            &["exec", "--ttl", "1ms", "--", "true"],
+            "too short: use at least 3s",
+        ),
+        (
+            &[
+                "lease",
+                "release",
+                "00000000-0000-0000-0000-000000000000",
+                "--outcome",
+                "rate-limited",
+                "--resets-at",
+                "100000000h",
+            ],
+            "--resets-at",
+        ),
+    ];
+    for (args, expected) in refused {
+        let run = env.run(args).code(2);
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+    }
+    // Nothing was leased.
+    assert_eq!(env.run(&["lease", "list", "--json"]).success().stdout, "");
+    env.run(&["lease", "acquire", "--ttl", "365d"]).success();
+    env.run(&["subscription", "status"]).success();
+}

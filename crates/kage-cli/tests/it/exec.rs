@@ -153,9 +153,9 @@ fn the_lease_is_heartbeaten_while_the_child_runs() {
     let kage = assert_cmd::cargo::cargo_bin("kage");
     // The child lists the leases after twice the TTL: the lease is alive
     // only if kage heartbeat it meanwhile.
-    let script = format!("sleep 2; '{}' lease list --json", kage.display());
+    let script = format!("sleep 4; '{}' lease list --json", kage.display());
     let run = env
-        .run(&["exec", "--ttl", "1s", "--", "sh", "-c", &script])
+        .run(&["exec", "--ttl", "3s", "--", "sh", "-c", &script])
         .success();
     assert!(
         run.stdout.contains("\"subscription\":\"personal\""),
@@ -194,4 +194,50 @@ fn sigterm_is_forwarded_to_the_child() {
     assert_eq!(status.code(), Some(3));
     let leases = env.run(&["lease", "list", "--json"]).success();
     assert_eq!(leases.stdout, "");
+}
+
+/// Whether `pid` is still a running (not zombie) process.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+    })
+}
+
+#[test]
+fn kill_9_of_kage_exec_ends_its_child_within_a_second() {
+    let env = TestEnv::new();
+    env.add("personal", &[]);
+    let mut kage = env
+        .std_command(&[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "echo $$; while :; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kage starts");
+    let stdout = kage.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("the child started");
+    let child: i32 = line.trim().parse().expect("the child's pid");
+    assert!(running(child));
+    kage.kill().expect("kill -9 kage");
+    kage.wait().expect("kage ends");
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while running(child) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let alive = running(child);
+    if alive {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(!alive, "the child {child} outlived kage exec");
 }

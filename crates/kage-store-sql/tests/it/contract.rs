@@ -36,6 +36,7 @@ macro_rules! contract_tests {
             daily_usage_cuts_days_by_offset_and_is_exact_at_the_edges,
             daily_usage_is_exact_for_any_offset_old_or_new,
             times_are_kept_to_the_millisecond,
+            a_lease_with_a_huge_ttl_never_breaks_a_read,
         );
     };
     (@each $harness:path, $($story:ident),* $(,)?) => {
@@ -1192,4 +1193,42 @@ pub(crate) async fn times_are_kept_to_the_millisecond<S: SubscriptionStore>(stor
     let lease = granted(store, &acquire(secs(60)), now).await;
     assert_eq!(lease.acquired_at, t("2025-06-02T10:00:00.123Z"));
     assert_eq!(store.live_leases(now).await.unwrap(), vec![lease]);
+}
+
+/// A lease acquired with the largest TTL (as an older Kage allowed:
+/// `--ttl 100000000h`) is stored at the end of time, and every read and
+/// write of the pool keeps working (issue 14, item 1).
+pub(crate) async fn a_lease_with_a_huge_ttl_never_breaks_a_read<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    let mut work = subscription("work");
+    work.max_concurrent = Some(2);
+    store.insert_subscription(&work).await.unwrap();
+    let huge = std::time::Duration::from_secs(100_000_000 * 3600);
+    let lease = granted(store, &acquire(huge), now).await;
+    let live = store.live_leases(plus(now, 1)).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].expires_at, lease.expires_at);
+    assert!(live[0].expires_at > t("9999-01-01T00:00:00Z"));
+    store.pool_snapshot(secs(3600), plus(now, 2)).await.unwrap();
+    store.list_subscriptions().await.unwrap();
+    let second = granted(store, &acquire(secs(60)), plus(now, 3)).await;
+    match store
+        .acquire_lease(&acquire(secs(60)), plus(now, 4))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Granted(lease) => panic!("the cap of 2 was exceeded by {lease:?}"),
+        AcquireOutcome::Unavailable { .. } => {}
+    }
+    store
+        .heartbeat_lease(lease.id, huge, plus(now, 5))
+        .await
+        .unwrap();
+    for id in [lease.id, second.id] {
+        store
+            .release_lease(&release(id, Outcome::Success, tokens(1, 1)), plus(now, 6))
+            .await
+            .unwrap();
+    }
+    assert!(store.live_leases(plus(now, 7)).await.unwrap().is_empty());
 }

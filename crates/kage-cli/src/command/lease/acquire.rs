@@ -9,7 +9,7 @@ use kage_domain::{Namespace, SelectionRequest, Tag};
 
 use crate::command::{Context, LevelArg};
 use crate::output;
-use crate::time::parse_duration;
+use crate::time::{parse_ttl, parse_wait};
 
 const EXAMPLES: &str = "\
 Prints `LEASE_ID SUBSCRIPTION` on one line. Exit status 75 when nothing is
@@ -37,11 +37,11 @@ pub(crate) struct AcquireArgs {
     tags: Vec<Tag>,
 
     /// How long the lease lasts without a heartbeat (default: the config's lease_ttl, 2m)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     ttl: Option<Duration>,
 
     /// Wait up to DURATION for a subscription to come back (e.g. 10m)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     wait: Option<Duration>,
 
     /// Who holds the lease, shown by `kage lease list` (default: kage-lease@HOST:PARENT_PID)
