@@ -91,9 +91,19 @@ pub(crate) fn parse_usage(text: &str) -> Result<Usage, String> {
                 ));
             }
         };
-        *slot += count;
+        *slot = slot.saturating_add(count);
+    }
+    if let Some((kind, count)) = usage.out_of_bounds() {
+        return Err(too_large(&format!("{count} {kind} tokens")));
     }
     Ok(usage)
+}
+
+fn too_large(what: &str) -> String {
+    format!(
+        "{what} is more than one release can report (at most {} per kind); check the number",
+        kage_domain::MAX_PER_RECORD
+    )
 }
 
 /// `0.42` US dollars → 420000 millionths.
@@ -114,10 +124,14 @@ pub(crate) fn parse_cost(text: &str) -> Result<u64, String> {
     } else {
         format!("{fraction:0<6}").parse().map_err(|_| invalid())?
     };
-    whole
+    let micros = whole
         .checked_mul(1_000_000)
         .and_then(|micros| micros.checked_add(fraction))
-        .ok_or_else(invalid)
+        .ok_or_else(invalid)?;
+    if micros > kage_domain::MAX_PER_RECORD {
+        return Err(too_large(&format!("${text}")));
+    }
+    Ok(micros)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub use names::{
     CredentialKind, InvalidName, Namespace, Priority, PriorityLevel, SubscriptionName, Tag,
     plain_text,
 };
-pub use outcome::{ErrorKind, Outcome, Usage};
+pub use outcome::{ErrorKind, MAX_PER_RECORD, Outcome, Usage};
 pub use policy::{
     MAX_DURATION, MIN_LEASE_TTL, StatePolicy, Strategy, UnknownStrategy, bounded_lease_ttl,
 };

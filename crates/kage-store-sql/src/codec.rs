@@ -384,7 +384,10 @@ pub(crate) struct UsageParams {
 }
 
 impl UsageParams {
+    /// Each count cut to [`kage_domain::MAX_PER_RECORD`], so one absurd
+    /// record can never overflow a rollup or a sum.
     pub(crate) fn new(usage: &Usage) -> Self {
+        let usage = &usage.bounded();
         Self {
             input_tokens: to_i64(usage.input_tokens),
             output_tokens: to_i64(usage.output_tokens),

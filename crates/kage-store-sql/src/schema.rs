@@ -16,7 +16,7 @@ use sqlx::migrate::Migrator;
 use crate::error::Place;
 
 /// The newest schema version this Kage knows (the same on both backends).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The SQLite migrations, embedded.
 pub fn sqlite_migrations() -> &'static Migrator {

@@ -481,3 +481,44 @@ fn every_duration_flag_is_bounded_like_the_config() {
     env.run(&["lease", "acquire", "--ttl", "365d"]).success();
     env.run(&["subscription", "status"]).success();
 }
+
+#[test]
+fn an_absurd_token_count_is_refused_at_release() {
+    let env = TestEnv::new();
+    env.add("work", &[]);
+    let lease = env.acquire(&[]);
+    let run = env
+        .run(&[
+            "lease",
+            "release",
+            &lease,
+            "--usage",
+            "input=9223372036854775807",
+        ])
+        .code(2);
+    assert!(
+        run.stderr.contains("is more than one release can report"),
+        "{}",
+        run.stderr
+    );
+    let cost = env
+        .run(&[
+            "lease",
+            "release",
+            &lease,
+            "--usage",
+            "input=1",
+            "--cost-usd",
+            "2000000",
+        ])
+        .code(2);
+    assert!(
+        cost.stderr.contains("is more than one release can report"),
+        "{}",
+        cost.stderr
+    );
+    // The lease is still held and releases normally.
+    env.run(&["lease", "release", &lease, "--usage", "input=1000000000000"])
+        .success();
+    env.run(&["subscription", "status"]).success();
+}

@@ -37,6 +37,7 @@ macro_rules! contract_tests {
             daily_usage_is_exact_for_any_offset_old_or_new,
             times_are_kept_to_the_millisecond,
             a_lease_with_a_huge_ttl_never_breaks_a_read,
+            an_absurd_token_count_never_blocks_later_releases,
         );
     };
     (@each $harness:path, $($story:ident),* $(,)?) => {
@@ -1231,4 +1232,53 @@ pub(crate) async fn a_lease_with_a_huge_ttl_never_breaks_a_read<S: SubscriptionS
             .unwrap();
     }
     assert!(store.live_leases(plus(now, 7)).await.unwrap().is_empty());
+}
+
+/// A release carrying the largest token counts (as `--usage
+/// input=9223372036854775807` did before counts were bounded) is stored cut
+/// to 10^12 per kind, and every later release on the subscription still
+/// lands (issue 14, item 2).
+pub(crate) async fn an_absurd_token_count_never_blocks_later_releases<S: SubscriptionStore>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    let absurd = Usage {
+        input_tokens: u64::MAX,
+        output_tokens: u64::MAX,
+        cost_micros_usd: Some(u64::MAX),
+        ..Usage::default()
+    };
+    for (second, usage) in [(0, absurd.clone()), (10, absurd), (20, tokens(5, 7))] {
+        let lease = granted(store, &acquire(secs(60)), plus(now, second)).await;
+        store
+            .release_lease(
+                &release(lease.id, Outcome::Success, usage),
+                plus(now, second + 1),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(store.live_leases(plus(now, 30)).await.unwrap().is_empty());
+    let lines = store
+        .daily_usage(&query_all(
+            "2025-06-02T00:00:00Z",
+            "2025-06-03T00:00:00Z",
+            0,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let bound = kage_domain::MAX_PER_RECORD;
+    assert_eq!(lines[0].usage.input_tokens, 2 * bound + 5);
+    assert_eq!(lines[0].usage.output_tokens, 2 * bound + 7);
+    assert_eq!(lines[0].usage.cost_micros_usd, Some(2 * bound));
+    assert_eq!(lines[0].leases, 3);
+    store
+        .pool_snapshot(secs(3600), plus(now, 31))
+        .await
+        .unwrap();
 }
