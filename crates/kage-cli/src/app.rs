@@ -189,16 +189,23 @@ pub async fn check_config_routes(pool: &AppPool, config: &Config) -> anyhow::Res
 
 /// Send `tracing` events to stderr: `RUST_LOG` when set, else a level from
 /// `verbosity` (-1 errors only, 0 warnings, 1 info, 2 debug, 3 trace).
+/// The log filter for `-q`/`-v` counts: warnings by default, but sqlx's own
+/// (a "slow statement" with its full SQL) only from `-v` on: they are for
+/// whoever debugs the database, not for every user of a slow disk.
+fn log_filter(verbosity: i8) -> String {
+    match verbosity {
+        i8::MIN..=-1 => "error".to_owned(),
+        0 => "warn,sqlx=error".to_owned(),
+        1 => "info".to_owned(),
+        2 => "debug".to_owned(),
+        _ => "trace".to_owned(),
+    }
+}
+
 pub fn init_logging(verbosity: i8, color: bool) {
     use tracing_subscriber::EnvFilter;
 
-    let level = match verbosity {
-        i8::MIN..=-1 => "error",
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
+    let level = log_filter(verbosity);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -238,6 +245,19 @@ mod store {
                     .with_context(|| format!("could not open the pool database {url}"))?;
                 Ok(Box::new(store))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn sqlx_warnings_need_verbose() {
+        assert_eq!(log_filter(0), "warn,sqlx=error");
+        for verbosity in 1..=3 {
+            assert!(!log_filter(verbosity).contains("sqlx"), "{verbosity}");
         }
     }
 }

@@ -134,6 +134,12 @@ pub(crate) fn obtain(
         return Ok(CredentialInput::Env(variable.clone()));
     }
     let secret = secret(name, kind, args.credential_stdin)?;
+    if secrecy::ExposeSecret::expose_secret(&secret).contains('\0') {
+        return Err(UsageError(format!(
+            "the credential for {name} holds a NUL byte, which no environment variable can carry; nothing was stored; check what you piped in"
+        ))
+        .into());
+    }
     check_shape(&secret, name, kind, printer);
     Ok(CredentialInput::Keychain(secret))
 }

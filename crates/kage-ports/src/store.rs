@@ -37,6 +37,12 @@ pub enum StoreError {
     NotADatabase { location: String, detail: String },
     #[error("cannot open the database at {location}: {detail}")]
     Unavailable { location: String, detail: String },
+    /// The database is open but refused a write (disk full, read-only file
+    /// system, I/O error): nothing of this operation was stored.
+    #[error(
+        "could not write to the database at {location}: {detail}; nothing was changed; free disk space or check the file's permissions, then try again"
+    )]
+    WriteFailed { location: String, detail: String },
     #[error(
         "the database at {location} stayed busy for {seconds}s; another Kage process holds it; try again"
     )]

@@ -711,16 +711,24 @@ async fn probe(path: &Path, place: &Place, options: &SqliteOptions) -> Result<()
             .fetch_one(&mut connection)
             .await?;
         let (tables, kage_tables): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(name IN ('_sqlx_migrations', 'subscriptions')), 0) \
-             FROM sqlite_master WHERE type = 'table'",
+            "SELECT COUNT(*), \
+                    COALESCE(SUM(type = 'table' AND name IN ('_sqlx_migrations', 'subscriptions')), 0) \
+             FROM sqlite_master",
         )
         .fetch_one(&mut connection)
         .await?;
-        Ok::<_, sqlx::Error>((application_id, tables, kage_tables))
+        let applied: Vec<(i64, Vec<u8>, bool)> = if kage_tables == 2 {
+            sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
+                .fetch_all(&mut connection)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, sqlx::Error>((application_id, tables, kage_tables, applied))
     }
     .await;
     let _ = connection.close().await;
-    let (application_id, tables, kage_tables) =
+    let (application_id, tables, kage_tables, applied) =
         read.map_err(|e| place.error("reading the database", e))?;
     if application_id == i64::from(APPLICATION_ID) {
         return Ok(());
@@ -730,10 +738,31 @@ async fn probe(path: &Path, place: &Place, options: &SqliteOptions) -> Result<()
             "it is a SQLite database of another program (application id {application_id:#x})"
         )));
     }
-    if tables == 0 || kage_tables == 2 {
+    if tables == 0 {
         return Ok(());
     }
+    if kage_tables == 2 {
+        // An older Kage's file (before the application id) has Kage's
+        // migrations; another program's `_sqlx_migrations` is refused here,
+        // before the journal mode or anything else is changed.
+        let applied: Vec<schema::Applied> = applied
+            .into_iter()
+            .map(|(version, checksum, success)| schema::Applied {
+                version,
+                checksum,
+                success,
+            })
+            .collect();
+        return match schema::check_applied(&applied, schema::sqlite_migrations(), place) {
+            Ok(()) => Ok(()),
+            Err(newer @ StoreError::NewerSchema { .. }) => Err(newer),
+            Err(_) => Err(not_ours(
+                "it is a SQLite database of another program (its sqlx migrations are not Kage's)"
+                    .to_owned(),
+            )),
+        };
+    }
     Err(not_ours(format!(
-        "it is a SQLite database of another program ({tables} tables, none of Kage's)"
+        "it is a SQLite database of another program ({tables} tables, views, indexes or triggers, not Kage's)"
     )))
 }

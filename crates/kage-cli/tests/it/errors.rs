@@ -113,7 +113,7 @@ fn bad_values_are_usage_errors() {
     let wait = env.run(&["lease", "acquire", "--wait", "soon"]).code(2);
     assert!(
         wait.stderr
-            .contains("write a duration such as 30s, 5m or 1h30m"),
+            .contains("is not a duration: write a number and a unit"),
         "{}",
         wait.stderr
     );
@@ -521,4 +521,45 @@ fn an_absurd_token_count_is_refused_at_release() {
     env.run(&["lease", "release", &lease, "--usage", "input=1000000000000"])
         .success();
     env.run(&["subscription", "status"]).success();
+}
+
+#[test]
+fn a_nul_byte_in_a_credential_is_refused_at_add() {
+    let env = TestEnv::new();
+    let run = env
+        .run_with_stdin(
+            &[
+                "subscription",
+                "add",
+                "--name",
+                "work",
+                "--credential-stdin",
+            ],
+            "sk-ant-oat01-CANARY\0tail\n",
+        )
+        .code(2);
+    assert!(run.stderr.contains("holds a NUL byte"), "{}", run.stderr);
+    assert!(!run.both().contains("CANARY"), "{}", run.both());
+    assert_eq!(
+        env.run(&["subscription", "list", "--json"])
+            .success()
+            .stdout,
+        ""
+    );
+}
+
+#[test]
+fn a_subscription_only_at_its_cap_is_said_to_be_at_its_cap() {
+    let env = TestEnv::new();
+    env.add("solo", &["--max-concurrent", "1"]);
+    let _held = env.acquire(&["--ttl", "2m"]);
+    let run = env.run(&["lease", "acquire"]).code(75);
+    assert!(
+        run.stderr.contains(
+            "solo is at its cap (1/1 leases); one of them ends by 09:32 (in 2m) at the latest"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("available again"), "{}", run.stderr);
 }

@@ -455,3 +455,50 @@ async fn a_write_lock_held_past_the_busy_timeout_is_a_clear_busy_error() {
     assert!(message.contains(path.to_str().unwrap()), "{message}");
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_database_with_only_a_view_is_refused_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut connection = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::raw_sql("CREATE VIEW answers AS SELECT 42 AS answer;")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    assert_refused_untouched(&path, "another program").await;
+}
+
+#[tokio::test]
+async fn another_programs_sqlx_migrations_are_not_blamed_on_kage() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut connection = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL); \
+         INSERT INTO _sqlx_migrations VALUES (1, 'theirs', CURRENT_TIMESTAMP, 1, x'00', 1); \
+         CREATE TABLE subscriptions (newsletter TEXT);",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    connection.close().await.unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let error = SqliteStore::open(&path).await.err().expect("refused");
+    let message = error.to_string();
+    assert!(!message.contains("another build of Kage"), "{message}");
+    assert!(message.contains("another program"), "{message}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file was changed"
+    );
+}
