@@ -221,24 +221,49 @@ pub fn init_logging(verbosity: i8, color: bool) {
     drop(result);
 }
 
-mod store {
+pub(crate) mod store {
     //! Opening the store the config names.
+
+    use std::sync::Arc;
 
     use anyhow::Context;
     use kage_config::StorageBackend;
     use kage_ports::SubscriptionStore;
     use kage_store_sql::{PostgresStore, SqliteStore};
 
+    /// The SQLite stores this process opened, closed by [`close_all`] on
+    /// exit so that the last connection checkpoints the WAL into the
+    /// database file (a copy of `kage.db` is then a backup).
+    static OPENED: std::sync::Mutex<Vec<Arc<SqliteStore>>> = std::sync::Mutex::new(Vec::new());
+
+    /// Close every SQLite store this process opened.
+    pub(crate) async fn close_all() {
+        let opened: Vec<Arc<SqliteStore>> = match OPENED.lock() {
+            Ok(mut opened) => opened.drain(..).collect(),
+            Err(_) => return,
+        };
+        for store in opened {
+            store.close().await;
+        }
+    }
+
+    /// Open the SQLite file at `path`, to be closed on exit.
+    pub(crate) async fn open_sqlite(path: &std::path::Path) -> anyhow::Result<Arc<SqliteStore>> {
+        let store = SqliteStore::open(path)
+            .await
+            .with_context(|| format!("could not open the pool database {}", path.display()))?;
+        let store = Arc::new(store);
+        if let Ok(mut opened) = OPENED.lock() {
+            opened.push(Arc::clone(&store));
+        }
+        Ok(store)
+    }
+
     pub(super) async fn open(
         backend: &StorageBackend,
     ) -> anyhow::Result<Box<dyn SubscriptionStore>> {
         match backend {
-            StorageBackend::Sqlite(path) => {
-                let store = SqliteStore::open(path).await.with_context(|| {
-                    format!("could not open the pool database {}", path.display())
-                })?;
-                Ok(Box::new(store))
-            }
+            StorageBackend::Sqlite(path) => Ok(Box::new(open_sqlite(path).await?)),
             StorageBackend::Postgres(url) => {
                 let store = PostgresStore::connect(url.expose())
                     .await

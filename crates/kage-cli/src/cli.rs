@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::command::{completions, config, exec, generate_man, lease, metrics, subscription};
+use crate::command::{
+    backup, completions, config, exec, generate_man, lease, metrics, subscription,
+};
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -112,6 +114,9 @@ pub(crate) enum Command {
 
     /// Print the pool's figures in Prometheus text format
     Metrics(metrics::MetricsArgs),
+
+    /// Copy the SQLite pool database to a new file, safely while in use
+    Backup(backup::BackupArgs),
 
     /// Find, check and show the config file
     #[command(subcommand)]

@@ -45,7 +45,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    let code = runtime.block_on(command::dispatch(cli, &printer));
+    let code = runtime.block_on(async {
+        let code = command::dispatch(cli, &printer).await;
+        app::store::close_all().await;
+        code
+    });
     // The store's background tasks must not keep the process alive.
     runtime.shutdown_background();
     ExitCode::from(code)

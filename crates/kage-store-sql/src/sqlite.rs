@@ -251,6 +251,22 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Write a consistent copy of the database to `target`, a file that
+    /// must not exist yet (SQLite's `VACUUM INTO`: online, other processes
+    /// keep reading and writing, the copy is compact and has no WAL).
+    ///
+    /// # Errors
+    /// `target` exists or cannot be written.
+    pub async fn backup(&self, target: &Path) -> Result<(), StoreError> {
+        let target = target.to_string_lossy().into_owned();
+        sqlx::query("VACUUM INTO ?1")
+            .bind(&target)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.place.error(&format!("backing up to {target}"), e))
+    }
+
     /// Close every connection (the last one checkpoints the WAL).
     pub async fn close(&self) {
         self.checkpointer.stop();

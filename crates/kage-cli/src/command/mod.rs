@@ -2,6 +2,7 @@
 //! each an args struct with `run`; [`dispatch`] runs the one that was asked
 //! for and turns its result into an exit code.
 
+pub(crate) mod backup;
 pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod exec;
@@ -102,6 +103,7 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
             LeaseCommand::List(args) => args.run(context).await,
         },
         Command::Metrics(args) => args.run(context).await,
+        Command::Backup(args) => args.run(context).await,
         Command::Config(command) => match command {
             ConfigCommand::Path(args) => args.run(context),
             ConfigCommand::Check(args) => args.run(context).await,

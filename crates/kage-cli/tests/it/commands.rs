@@ -783,3 +783,33 @@ fn ctrl_c_while_waiting_exits_130() {
     assert!(stderr.contains("waiting"), "{stderr}");
     assert!(stderr.ends_with("kage: interrupted\n"), "{stderr}");
 }
+
+#[test]
+fn a_writing_command_leaves_no_wal_and_backup_copies_the_pool() {
+    let mut env = TestEnv::new();
+    env.add("work", &[]);
+    let lease = env.acquire(&[]);
+    env.run(&["lease", "release", &lease, "--usage", "input=7"])
+        .success();
+    let database = env.root().join("data").join("kage").join("kage.db");
+    let wal = database.with_file_name("kage.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "the WAL was left at {} bytes",
+        std::fs::metadata(&wal).unwrap().len()
+    );
+
+    let copy = env.root().join("copy.db");
+    let copy_text = copy.display().to_string();
+    let backup = env.run(&["backup", &copy_text]).success();
+    assert!(backup.stderr.starts_with("backed up "), "{}", backup.stderr);
+    let again = env.run(&["backup", &copy_text]).code(2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    env.set_env("KAGE_DATABASE_PATH", &copy_text);
+    let usage = env.run(&["subscription", "usage", "--json"]).success();
+    assert!(
+        usage.stdout.contains("\"input_tokens\":7"),
+        "{}",
+        usage.stdout
+    );
+}
