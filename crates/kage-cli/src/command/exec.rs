@@ -20,7 +20,7 @@ use clap::Args;
 use kage_core::launch::is_nested;
 use kage_core::{AcquireRequest, ReleaseRequest};
 use kage_domain::{ErrorKind, Namespace, Outcome, SelectionRequest, Tag, Usage};
-use kage_ports::ExposeSecret;
+use kage_ports::{ExposeSecret, LeaseError};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
@@ -124,6 +124,32 @@ async fn release(
     }
 }
 
+/// After the lease was lost (expired, released or removed under us), lease
+/// the same subscription again if it is still free: the child already holds
+/// its credential. Any other grant is given back at once.
+async fn regain(
+    pool: &AppPool,
+    request: &AcquireRequest,
+    lost: &kage_ports::Lease,
+) -> Option<kage_ports::Lease> {
+    let again = AcquireRequest {
+        max_wait: None,
+        ..request.clone()
+    };
+    let grant = pool.acquire(&again, |_| {}).await.ok()?;
+    if grant.lease.subscription_id == lost.subscription_id {
+        return Some(grant.lease);
+    }
+    let _ = pool
+        .release(ReleaseRequest {
+            lease_id: grant.lease.id,
+            outcome: Outcome::Success,
+            usage: Usage::default(),
+        })
+        .await;
+    None
+}
+
 impl ExecArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<u8> {
         let printer = context.printer;
@@ -155,7 +181,7 @@ impl ExecArgs {
             })
             .await
             .map_err(|error| lease::unavailable(error, self.wait, pool.clock().now(), &zone))?;
-        let lease = grant.lease;
+        let mut lease = grant.lease;
 
         let secret = match pool.credential(&lease).await {
             Ok(secret) => secret,
@@ -232,12 +258,40 @@ impl ExecArgs {
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+        let mut lost_lease = false;
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
-                _ = heartbeat.tick() => {
-                    if let Err(error) = pool.heartbeat(lease.id, Some(ttl)).await {
-                        printer.warn(format_args!("could not heartbeat lease {}: {error}", lease.id));
+                _ = heartbeat.tick(), if !lost_lease => {
+                    match pool.heartbeat(lease.id, Some(ttl)).await {
+                        Ok(_) => {}
+                        Err(
+                            error @ (LeaseError::Expired { .. }
+                            | LeaseError::NotFound(_)
+                            | LeaseError::AlreadyReleased(_)),
+                        ) => match regain(pool, &request, &lease).await {
+                            Some(again) => {
+                                printer.warn(format_args!(
+                                    "lease {} was lost ({error}); {} was still free, so the command goes on under lease {}",
+                                    lease.id, lease.subscription_name, again.id
+                                ));
+                                lease = again;
+                            }
+                            None => {
+                                printer.warn(format_args!(
+                                    "lease {} was lost ({error}) and {} is no longer free; stopping `{}`, whose credential now belongs to someone else",
+                                    lease.id,
+                                    lease.subscription_name,
+                                    program.to_string_lossy()
+                                ));
+                                lost_lease = true;
+                                forward(child_pid, Signal::SIGTERM);
+                            }
+                        },
+                        Err(error) => printer.warn(format_args!(
+                            "could not heartbeat lease {}: {error}",
+                            lease.id
+                        )),
                     }
                 }
                 _ = interrupt.recv() => if forward_interrupt { forward(child_pid, Signal::SIGINT) },
@@ -256,7 +310,12 @@ impl ExecArgs {
                 return Err(anyhow::Error::new(error).context("could not wait for the command"));
             }
         };
-        let outcome = if status.success() {
+        let outcome = if lost_lease {
+            Outcome::Error {
+                kind: ErrorKind::Agent,
+                detail: "stopped: the lease was lost and the subscription was taken".to_owned(),
+            }
+        } else if status.success() {
             Outcome::Success
         } else {
             Outcome::Error {

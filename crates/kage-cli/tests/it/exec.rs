@@ -241,3 +241,70 @@ fn kill_9_of_kage_exec_ends_its_child_within_a_second() {
     }
     assert!(!alive, "the child {child} outlived kage exec");
 }
+
+#[test]
+fn a_lost_lease_is_regained_if_free_else_the_child_is_stopped() {
+    let mut env = TestEnv::new();
+    env.real_clock();
+    env.add("solo", &["--max-concurrent", "1"]);
+    let lease_of = |env: &TestEnv| -> String {
+        let output = env
+            .command(&["lease", "list", "--json"])
+            .output()
+            .expect("kage runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let start = stdout.find("\"id\":\"").expect("a lease") + 6;
+        stdout[start..start + 36].to_owned()
+    };
+    let mut kage = env
+        .std_command(&[
+            "exec",
+            "--ttl",
+            "3s",
+            "--",
+            "sh",
+            "-c",
+            "echo started; exec sleep 30",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kage starts");
+    let stdout = kage.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("the child started");
+
+    // Released under it while the subscription stays free: regained.
+    let first = lease_of(&env);
+    env.run(&["lease", "release", &first]).success();
+    std::thread::sleep(Duration::from_millis(2500));
+    let second = lease_of(&env);
+    assert_ne!(first, second, "a new lease was taken");
+    assert!(
+        kage.try_wait().expect("kage runs").is_none(),
+        "kage went on"
+    );
+
+    // Released and taken by someone else: the child is stopped.
+    env.run(&["lease", "release", &second]).success();
+    let _thief = env.acquire(&["--ttl", "10m"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = kage.try_wait().expect("kage runs") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = kage.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut kage.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.is_some(), "kage exec kept running: {stderr}");
+    assert!(
+        stderr.contains("is no longer free; stopping `sh`"),
+        "{stderr}"
+    );
+}
