@@ -16,6 +16,7 @@ mod credential;
 pub mod exit;
 mod output;
 pub mod parent_death;
+pub mod spool;
 mod time;
 
 use std::process::ExitCode;

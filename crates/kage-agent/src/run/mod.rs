@@ -63,6 +63,9 @@ pub struct RunOptions {
     /// ([`kage_cli::parent_death`]), so a `kill -9` of the runner ends
     /// them; off where the running binary is not `kage-agent` (unit tests).
     pub children_end_with_us: bool,
+    /// Where a release that cannot be written keeps its usage
+    /// ([`kage_cli::spool`]); `None`: retried, then lost.
+    pub spool: Option<kage_cli::spool::Spool>,
 }
 
 impl RunOptions {
@@ -80,6 +83,7 @@ impl RunOptions {
             holder,
             pool_summary_every: None,
             children_end_with_us: false,
+            spool: None,
         }
     }
 }
@@ -485,14 +489,19 @@ where
         outcome: Outcome,
         usage: kage_domain::Usage,
     ) -> Option<StateChange> {
-        match self
-            .pool
-            .release(ReleaseRequest {
+        // Retried for up to a TTL while the database cannot take the write,
+        // then kept in the spool.
+        match kage_cli::spool::release_with_retry(
+            &self.pool,
+            ReleaseRequest {
                 lease_id: lease.id,
                 outcome,
                 usage,
-            })
-            .await
+            },
+            self.ttl(),
+            self.options.spool.as_ref(),
+        )
+        .await
         {
             Ok(report) => report.transition.map(|transition| StateChange {
                 from: transition.from,
@@ -503,7 +512,7 @@ where
             Err(error) => {
                 self.events.send(RunEvent::Warning {
                     text: format!(
-                        "could not release the lease on {} ({error}); its usage was not recorded",
+                        "could not release the lease on {} ({error:#})",
                         lease.subscription_name
                     ),
                 });

@@ -96,7 +96,7 @@ fn forward(child: Option<u32>, signal: Signal) {
 }
 
 async fn release(
-    pool: &AppPool,
+    opened: &crate::command::Opened,
     context: &Context<'_>,
     lease_id: kage_domain::LeaseId,
     outcome: Outcome,
@@ -106,7 +106,11 @@ async fn release(
         outcome,
         usage: Usage::default(),
     };
-    match pool.release(request).await {
+    // Retried for up to a TTL while the database cannot take the write.
+    let patience = opened.pool.settings().lease_ttl;
+    match crate::spool::release_with_retry(&opened.pool, request, patience, opened.spool.as_ref())
+        .await
+    {
         Ok(report) => {
             if let Some(transition) = report.transition {
                 context.printer.info(format_args!(
@@ -119,7 +123,7 @@ async fn release(
             }
         }
         Err(error) => context.printer.warn(format_args!(
-            "could not release lease {lease_id}: {error}; it expires by itself"
+            "could not release lease {lease_id}: {error:#}; it expires by itself"
         )),
     }
 }
@@ -190,7 +194,7 @@ impl ExecArgs {
                     kind: ErrorKind::Agent,
                     detail: "kage could not read the credential".to_owned(),
                 };
-                release(pool, context, lease.id, outcome).await;
+                release(&opened, context, lease.id, outcome).await;
                 return Err(anyhow::Error::new(error).context(format!(
                     "could not read the credential of {}",
                     lease.subscription_name
@@ -205,7 +209,7 @@ impl ExecArgs {
                     kind: ErrorKind::Agent,
                     detail: "kage could not list the credential variables to remove".to_owned(),
                 };
-                release(pool, context, lease.id, outcome).await;
+                release(&opened, context, lease.id, outcome).await;
                 return Err(anyhow::Error::new(error)
                     .context("could not list the subscriptions' credential variables"));
             }
@@ -234,7 +238,7 @@ impl ExecArgs {
                     kind: ErrorKind::Agent,
                     detail: format!("could not start `{}`", program.to_string_lossy()),
                 };
-                release(pool, context, lease.id, outcome).await;
+                release(&opened, context, lease.id, outcome).await;
                 let code = match error.kind() {
                     std::io::ErrorKind::NotFound => 127,
                     std::io::ErrorKind::PermissionDenied => 126,
@@ -306,7 +310,7 @@ impl ExecArgs {
                     kind: ErrorKind::Agent,
                     detail: "lost track of the command".to_owned(),
                 };
-                release(pool, context, lease.id, outcome).await;
+                release(&opened, context, lease.id, outcome).await;
                 return Err(anyhow::Error::new(error).context("could not wait for the command"));
             }
         };
@@ -323,7 +327,7 @@ impl ExecArgs {
                 detail: format!("`{}` exited with {status}", program.to_string_lossy()),
             }
         };
-        release(pool, context, lease.id, outcome).await;
+        release(&opened, context, lease.id, outcome).await;
         Ok(exit_code(status))
     }
 }

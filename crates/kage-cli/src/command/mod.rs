@@ -31,6 +31,8 @@ pub(crate) struct Context<'a> {
 pub(crate) struct Opened {
     pub(crate) pool: AppPool,
     pub(crate) config: Config,
+    /// Where releases that cannot be written are kept (SQLite pools).
+    pub(crate) spool: Option<crate::spool::Spool>,
 }
 
 impl Context<'_> {
@@ -41,7 +43,20 @@ impl Context<'_> {
     pub(crate) async fn open(&self) -> anyhow::Result<Opened> {
         let config = self.config()?;
         let pool = app::open_pool_with(&self.options, &config).await?;
-        Ok(Opened { pool, config })
+        let spool = crate::spool::Spool::for_config(&config);
+        if let Some(spool) = &spool {
+            let recorded = spool.replay(&pool).await;
+            if recorded > 0 {
+                self.printer.info(format_args!(
+                    "kage: recorded {recorded} release(s) kept from an earlier failed write"
+                ));
+            }
+        }
+        Ok(Opened {
+            pool,
+            config,
+            spool,
+        })
     }
 }
 

@@ -813,3 +813,74 @@ fn a_writing_command_leaves_no_wal_and_backup_copies_the_pool() {
         usage.stdout
     );
 }
+
+#[test]
+fn a_release_that_cannot_be_written_is_spooled_and_recorded_once_later() {
+    let mut env = TestEnv::new();
+    env.real_clock();
+    env.add("work", &[]);
+    let lease = {
+        let output = env
+            .command(&["lease", "acquire", "--holder", "test"])
+            .output()
+            .expect("kage runs");
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .next()
+            .expect("a lease id")
+            .to_owned()
+    };
+    // A file-size limit stands for a full disk: the write-ahead log cannot
+    // grow, so the release's write fails (SIGXFSZ ignored: EFBIG instead).
+    let kage = assert_cmd::cargo::cargo_bin("kage");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec '{}' lease release {lease} --usage input=5,output=7",
+        kage.display()
+    );
+    let template = env.std_command(&[]);
+    let mut sh = std::process::Command::new("sh");
+    sh.env_clear();
+    for (name, value) in template.get_envs() {
+        if let Some(value) = value {
+            sh.env(name, value);
+        }
+    }
+    let output = sh
+        .args(["-c", &script])
+        .current_dir(env.root())
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("the usage was kept in"), "{stderr}");
+    let spool = env.root().join("data").join("kage").join("kage.db.spool");
+    assert!(spool.exists());
+
+    // Space is back: the next command records it, exactly once.
+    for expected_notice in [true, false] {
+        let usage = env.run(&["subscription", "usage", "--json"]).success();
+        assert_eq!(
+            usage
+                .stderr
+                .contains("recorded 1 release(s) kept from an earlier failed write"),
+            expected_notice,
+            "{}",
+            usage.stderr
+        );
+        assert!(
+            usage
+                .stdout
+                .contains("\"input_tokens\":5,\"output_tokens\":7"),
+            "{}",
+            usage.stdout
+        );
+        assert!(usage.stdout.contains("\"leases\":1"), "{}", usage.stdout);
+    }
+    assert!(!spool.exists());
+    let again = env.run(&["lease", "release", &lease]).code(1);
+    assert!(
+        again.stderr.contains("already released"),
+        "{}",
+        again.stderr
+    );
+}
