@@ -24,6 +24,15 @@ use serde::{Deserialize, Serialize};
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 
+/// Below this much free space on the database's disk no new lease is
+/// granted, so that the leases already out can still be released.
+pub const MIN_FREE_BYTES: u64 = 256 * 1024;
+
+/// Whether `free` bytes leave room for a new lease.
+fn has_room(free: u64) -> bool {
+    free >= MIN_FREE_BYTES
+}
+
 /// One release that did not land.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
 struct Spooled {
@@ -69,6 +78,34 @@ impl Spool {
             }
             StorageBackend::Postgres(_) => None,
         }
+    }
+
+    /// Refuse a new lease when the disk holding the database is nearly full:
+    /// the leases already out must still be releasable. Unknown free space
+    /// (the file system does not say) lets the lease through.
+    ///
+    /// # Errors
+    /// Less than [`MIN_FREE_BYTES`] are free.
+    pub fn check_room(&self) -> anyhow::Result<()> {
+        let folder = self
+            .path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+            .unwrap_or_else(|| std::path::Path::new("."));
+        let Ok(stats) = nix::sys::statvfs::statvfs(folder) else {
+            return Ok(());
+        };
+        let free = u64::from(stats.blocks_available()).saturating_mul(stats.fragment_size());
+        if has_room(free) {
+            return Ok(());
+        }
+        Err(crate::exit::Unavailable {
+            message: format!(
+                "the disk holding the pool database ({}) is nearly full ({free} bytes free); no new lease is granted so that the leases already out can be released; free some space and try again",
+                folder.display()
+            ),
+        }
+        .into())
     }
 
     fn open(&self) -> io::Result<File> {
@@ -224,5 +261,17 @@ where
             }
             Err(error) => return Err(anyhow::Error::new(error)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_leases_need_room_for_the_releases() {
+        assert!(!has_room(0));
+        assert!(!has_room(MIN_FREE_BYTES - 1));
+        assert!(has_room(MIN_FREE_BYTES));
     }
 }

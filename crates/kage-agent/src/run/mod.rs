@@ -314,6 +314,11 @@ where
             let on_wait = |notice: &WaitNotice| {
                 events.send(waiting_event(task_ref, notice));
             };
+            if let Some(spool) = &self.options.spool
+                && let Err(error) = spool.check_room()
+            {
+                return (TaskStatus::Unavailable(format!("{error:#}")), attempts);
+            }
             let grant = tokio::select! {
                 grant = self.pool.acquire(&request, on_wait) => grant,
                 () = wait_cancelled(&mut cancel) => return (TaskStatus::Interrupted, attempts),

@@ -166,6 +166,9 @@ impl ExecArgs {
             .into());
         }
         let opened = context.open().await?;
+        if let Some(spool) = &opened.spool {
+            spool.check_room()?;
+        }
         let pool = &opened.pool;
         let zone = pool.clock().time_zone();
         let ttl = self.ttl.unwrap_or(pool.settings().lease_ttl);

@@ -884,3 +884,78 @@ fn a_release_that_cannot_be_written_is_spooled_and_recorded_once_later() {
         again.stderr
     );
 }
+
+/// Mount a tmpfs of `size` at `dir`; `None` when this process may not
+/// mount (not root).
+fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<()> {
+    std::fs::create_dir_all(dir).ok()?;
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then_some(())
+}
+
+#[test]
+fn a_nearly_full_disk_refuses_new_leases_and_releases_still_land() {
+    let mut env = TestEnv::new();
+    let disk = env.root().join("disk");
+    if mount_tmpfs(&disk, "1m").is_none() {
+        eprintln!("SKIPPED: mounting a 1 MB tmpfs needs root");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    let database = disk.join("kage.db");
+    env.set_env("KAGE_DATABASE_PATH", &database.display().to_string());
+    env.add("work", &[]);
+    let lease = {
+        let output = env
+            .command(&["lease", "acquire", "--holder", "test"])
+            .output()
+            .expect("kage runs");
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .next()
+            .expect("a lease id")
+            .to_owned()
+    };
+    // Fill the disk but for a little.
+    let filler = disk.join("filler");
+    let free = || {
+        let stats = nix::sys::statvfs::statvfs(&disk).expect("statvfs");
+        u64::from(stats.blocks_available()) * stats.fragment_size()
+    };
+    let keep = 128 * 1024;
+    std::fs::write(&filler, vec![0u8; usize::try_from(free() - keep).unwrap()]).unwrap();
+    let refused = env.run(&["lease", "acquire"]).code(75);
+    assert!(
+        refused.stderr.contains("is nearly full"),
+        "{}",
+        refused.stderr
+    );
+    let refused = env.run(&["exec", "--", "true"]).code(75);
+    assert!(
+        refused.stderr.contains("is nearly full"),
+        "{}",
+        refused.stderr
+    );
+    // The lease already out is still released with its usage.
+    env.run(&["lease", "release", &lease, "--usage", "input=11"])
+        .success();
+    std::fs::remove_file(&filler).unwrap();
+    let usage = env.run(&["subscription", "usage", "--json"]).success();
+    assert!(
+        usage.stdout.contains("\"input_tokens\":11"),
+        "{}",
+        usage.stdout
+    );
+    env.run(&["lease", "acquire"]).success();
+}

@@ -57,6 +57,9 @@ impl AcquireArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
         let printer = context.printer;
         let opened = context.open().await?;
+        if let Some(spool) = &opened.spool {
+            spool.check_room()?;
+        }
         let pool = &opened.pool;
         if let Err(error) = crate::app::check_config_routes(pool, &opened.config).await {
             printer.warn(format_args!("{error:#}"));
