@@ -95,7 +95,9 @@ impl Spool {
         let Ok(stats) = nix::sys::statvfs::statvfs(folder) else {
             return Ok(());
         };
-        let free = u64::from(stats.blocks_available()).saturating_mul(stats.fragment_size());
+        let free = stats
+            .blocks_available()
+            .saturating_mul(stats.fragment_size());
         if has_room(free) {
             return Ok(());
         }

@@ -899,6 +899,10 @@ fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<()> {
 }
 
 #[test]
+#[allow(
+    clippy::print_stderr,
+    reason = "the banner of a test that cannot mount a tmpfs without root"
+)]
 fn a_nearly_full_disk_refuses_new_leases_and_releases_still_land() {
     let mut env = TestEnv::new();
     let disk = env.root().join("disk");
@@ -931,7 +935,7 @@ fn a_nearly_full_disk_refuses_new_leases_and_releases_still_land() {
     let filler = disk.join("filler");
     let free = || {
         let stats = nix::sys::statvfs::statvfs(&disk).expect("statvfs");
-        u64::from(stats.blocks_available()) * stats.fragment_size()
+        stats.blocks_available() * stats.fragment_size()
     };
     let keep = 128 * 1024;
     std::fs::write(&filler, vec![0u8; usize::try_from(free() - keep).unwrap()]).unwrap();

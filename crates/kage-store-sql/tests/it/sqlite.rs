@@ -492,7 +492,9 @@ async fn another_programs_sqlx_migrations_are_not_blamed_on_kage() {
     .unwrap();
     connection.close().await.unwrap();
     let before = std::fs::read(&path).unwrap();
-    let error = SqliteStore::open(&path).await.err().expect("refused");
+    let Err(error) = SqliteStore::open(&path).await else {
+        panic!("the foreign file was adopted");
+    };
     let message = error.to_string();
     assert!(!message.contains("another build of Kage"), "{message}");
     assert!(message.contains("another program"), "{message}");
