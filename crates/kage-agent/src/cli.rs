@@ -81,7 +81,7 @@ pub struct RunArgs {
 
     /// Wait at most this long for a subscription when all are limited
     /// ("30s", "10m") [default: config `agent.max_wait`, 30m].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Running")]
+    #[arg(long, value_name = "DURATION", value_parser = kage_app::time::parse_wait, help_heading = "Running")]
     pub max_wait: Option<Duration>,
 
     /// Attempts per task, failovers included.
@@ -129,11 +129,6 @@ pub struct SimulateArgs {
     /// Claude Code's arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
-}
-
-/// A wait flag: 0s to 365d, like the config's `max_wait`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    kage_config::parse_bounded_duration(text, Duration::ZERO)
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@
 
 mod ids;
 mod names;
+mod nearest;
 mod outcome;
 mod policy;
+mod redact;
 pub mod reset_text;
 mod routing;
 mod selection;
@@ -28,6 +30,8 @@ pub use outcome::{ErrorKind, MAX_PER_RECORD, Outcome, Usage};
 pub use policy::{
     MAX_DURATION, MIN_LEASE_TTL, StatePolicy, Strategy, UnknownStrategy, bounded_lease_ttl,
 };
+pub use nearest::nearest;
+pub use redact::redact_url;
 pub use routing::{RouteEntry, RouteTarget, RoutingRules, UnknownRouteTarget};
 pub use selection::{
     PassOverReason, PoolEntry, PoolSnapshot, Ranked, Selection, SelectionPolicy, SelectionRequest,

@@ -21,7 +21,7 @@ use tokio::process::{Child, Command};
 /// Start `argv` with the leased credential in its environment; standard
 /// output is piped, standard error goes to `stderr`. With `end_with_us`,
 /// it is started through the parent-death shim
-/// ([`kage_cli::parent_death`]), so it ends when this process dies.
+/// ([`kage_app::parent_death`]), so it ends when this process dies.
 ///
 /// # Errors
 /// The program could not be started (not found, not executable, bad cwd).
@@ -38,7 +38,7 @@ pub fn spawn(
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
     let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
     let mut command: Command =
-        kage_cli::parent_death::command(std::ffi::OsStr::new(program), &args, end_with_us);
+        kage_app::parent_death::command(std::ffi::OsStr::new(program), &args, end_with_us);
     for variable in &environment.remove {
         command.env_remove(variable);
     }

@@ -60,12 +60,12 @@ pub struct RunOptions {
     /// Send a [`RunEvent::Pool`] this often (for the live view).
     pub pool_summary_every: Option<Duration>,
     /// Start agents through the parent-death shim of this binary
-    /// ([`kage_cli::parent_death`]), so a `kill -9` of the runner ends
+    /// ([`kage_app::parent_death`]), so a `kill -9` of the runner ends
     /// them; off where the running binary is not `kage-agent` (unit tests).
     pub children_end_with_us: bool,
     /// Where a release that cannot be written keeps its usage
-    /// ([`kage_cli::spool`]); `None`: retried, then lost.
-    pub spool: Option<kage_cli::spool::Spool>,
+    /// ([`kage_app::spool`]); `None`: retried, then lost.
+    pub spool: Option<kage_app::spool::Spool>,
 }
 
 impl RunOptions {
@@ -496,7 +496,7 @@ where
     ) -> Option<StateChange> {
         // Retried for up to a TTL while the database cannot take the write,
         // then kept in the spool.
-        match kage_cli::spool::release_with_retry(
+        match kage_app::spool::release_with_retry(
             &self.pool,
             ReleaseRequest {
                 lease_id: lease.id,

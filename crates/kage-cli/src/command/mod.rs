@@ -15,11 +15,11 @@ use clap::ValueEnum;
 use kage_config::{Config, ConfigError};
 use kage_domain::{PriorityLevel, SubscriptionName};
 
-use crate::app::{self, AppPool, GlobalOptions};
 use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
-use crate::exit::UsageError;
-use crate::exit::{self, Interrupted};
+use kage_app::exit::UsageError;
 use crate::output::Printer;
+use kage_app::exit::{self, Interrupted};
+use kage_app::pool::{self as app, AppPool, GlobalOptions};
 
 /// What every command gets: where to print, and how to open the pool.
 pub(crate) struct Context<'a> {
@@ -32,7 +32,7 @@ pub(crate) struct Opened {
     pub(crate) pool: AppPool,
     pub(crate) config: Config,
     /// Where releases that cannot be written are kept (SQLite pools).
-    pub(crate) spool: Option<crate::spool::Spool>,
+    pub(crate) spool: Option<kage_app::spool::Spool>,
 }
 
 impl Context<'_> {
@@ -43,7 +43,7 @@ impl Context<'_> {
     pub(crate) async fn open(&self) -> anyhow::Result<Opened> {
         let config = self.config()?;
         let pool = app::open_pool_with(&self.options, &config).await?;
-        let spool = crate::spool::Spool::for_config(&config);
+        let spool = kage_app::spool::Spool::for_config(&config);
         if let Some(spool) = &spool {
             let recorded = spool.replay(&pool).await;
             if recorded > 0 {
@@ -86,12 +86,11 @@ pub(crate) fn nearest<'a>(
     name: &str,
     names: impl IntoIterator<Item = &'a SubscriptionName>,
 ) -> Option<&'a SubscriptionName> {
+    let names: Vec<&'a SubscriptionName> = names.into_iter().collect();
+    let found = kage_domain::nearest(name, names.iter().map(|candidate| candidate.as_str()))?;
     names
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(name, candidate.as_str()), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
+        .find(|candidate| candidate.as_str() == found)
 }
 
 async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {

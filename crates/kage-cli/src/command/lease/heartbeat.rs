@@ -7,7 +7,7 @@ use kage_domain::LeaseId;
 
 use crate::command::Context;
 use crate::output;
-use crate::time::parse_ttl;
+use kage_app::time::parse_ttl;
 
 #[derive(Args, Debug)]
 pub(crate) struct HeartbeatArgs {

@@ -6,7 +6,7 @@ use kage_domain::{ErrorKind, LeaseId, Outcome, Usage};
 
 use crate::command::Context;
 use crate::output;
-use crate::time::{When, parse_cost, parse_usage, parse_when};
+use kage_app::time::{When, parse_cost, parse_usage, parse_when};
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum OutcomeArg {
@@ -121,7 +121,7 @@ impl ReleaseArgs {
         usage.cost_micros_usd = self.cost_usd;
         usage.model = self.model;
         let label = outcome.label();
-        let report = crate::spool::release_with_retry(
+        let report = kage_app::spool::release_with_retry(
             pool,
             ReleaseRequest {
                 lease_id: self.id,

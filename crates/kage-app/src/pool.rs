@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use kage_cli::app::{GlobalOptions, open_pool};
+//! use kage_app::pool::{GlobalOptions, open_pool};
 //!
 //! let options = GlobalOptions::from_process();
 //! let pool = open_pool(&options).await?;
@@ -153,7 +153,7 @@ pub fn secret_store(options: &GlobalOptions) -> anyhow::Result<Box<dyn SecretSto
 /// (never a password).
 pub async fn open_store(config: &Config) -> anyhow::Result<Box<dyn SubscriptionStore>> {
     let backend = config.storage().backend()?;
-    crate::app::store::open(&backend).await
+    store::open(&backend).await
 }
 
 /// Load the config and open the pool it describes.
@@ -187,41 +187,7 @@ pub async fn check_config_routes(pool: &AppPool, config: &Config) -> anyhow::Res
     Ok(())
 }
 
-/// Send `tracing` events to stderr: `RUST_LOG` when set, else a level from
-/// `verbosity` (-1 errors only, 0 warnings, 1 info, 2 debug, 3 trace).
-/// The log filter for `-q`/`-v` counts: warnings by default, but sqlx's own
-/// (a "slow statement" with its full SQL) only from `-v` on: they are for
-/// whoever debugs the database, not for every user of a slow disk.
-fn log_filter(verbosity: i8) -> String {
-    match verbosity {
-        i8::MIN..=-1 => "error".to_owned(),
-        0 => "warn,sqlx=error".to_owned(),
-        1 => "info".to_owned(),
-        2 => "debug".to_owned(),
-        _ => "trace".to_owned(),
-    }
-}
-
-pub fn init_logging(verbosity: i8, color: bool) {
-    use tracing_subscriber::EnvFilter;
-
-    let level = log_filter(verbosity);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .with_target(verbosity >= 2);
-    let result = if verbosity >= 2 {
-        builder.try_init()
-    } else {
-        builder.without_time().try_init()
-    };
-    // A second initialisation (tests, kage-agent) keeps the first one.
-    drop(result);
-}
-
-pub(crate) mod store {
+pub mod store {
     //! Opening the store the config names.
 
     use std::sync::Arc;
@@ -237,7 +203,7 @@ pub(crate) mod store {
     static OPENED: std::sync::Mutex<Vec<Arc<SqliteStore>>> = std::sync::Mutex::new(Vec::new());
 
     /// Close every SQLite store this process opened.
-    pub(crate) async fn close_all() {
+    pub async fn close_all() {
         let opened: Vec<Arc<SqliteStore>> = match OPENED.lock() {
             Ok(mut opened) => opened.drain(..).collect(),
             Err(_) => return,
@@ -248,7 +214,7 @@ pub(crate) mod store {
     }
 
     /// Open the SQLite file at `path`, to be closed on exit.
-    pub(crate) async fn open_sqlite(path: &std::path::Path) -> anyhow::Result<Arc<SqliteStore>> {
+    pub async fn open_sqlite(path: &std::path::Path) -> anyhow::Result<Arc<SqliteStore>> {
         let store = SqliteStore::open(path)
             .await
             .with_context(|| format!("could not open the pool database {}", path.display()))?;
@@ -257,6 +223,19 @@ pub(crate) mod store {
             opened.push(Arc::clone(&store));
         }
         Ok(store)
+    }
+
+    /// Write a consistent copy of the SQLite pool at `database` to
+    /// `target`, a new file (`SqliteStore::backup`: `VACUUM INTO`).
+    ///
+    /// # Errors
+    /// The database cannot be opened, or the copy cannot be written.
+    pub async fn backup_sqlite(database: &std::path::Path, target: &std::path::Path) -> anyhow::Result<()> {
+        let store = open_sqlite(database).await?;
+        store
+            .backup(target)
+            .await
+            .with_context(|| format!("could not back up the pool database to {}", target.display()))
     }
 
     pub(super) async fn open(
@@ -274,15 +253,3 @@ pub(crate) mod store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::log_filter;
-
-    #[test]
-    fn sqlx_warnings_need_verbose() {
-        assert_eq!(log_filter(0), "warn,sqlx=error");
-        for verbosity in 1..=3 {
-            assert!(!log_filter(verbosity).contains("sqlx"), "{verbosity}");
-        }
-    }
-}

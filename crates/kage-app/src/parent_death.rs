@@ -52,9 +52,25 @@ pub fn command(program: &OsStr, args: &[OsString], through_shim: bool) -> tokio:
     }
 }
 
+/// How the shim ended when it could not become the program: the exit code,
+/// and the message the app prints (this crate never prints).
+pub struct ShimFailure {
+    pub code: ExitCode,
+    pub message: Option<String>,
+}
+
+fn failure(code: u8, message: Option<String>) -> ShimFailure {
+    ShimFailure {
+        code: ExitCode::from(code),
+        message,
+    }
+}
+
 /// When this process was started as the shim, become the child; both
-/// `main`s call this first. `None` for an ordinary start.
-pub fn run_if_asked() -> Option<ExitCode> {
+/// `main`s call this first. `None` for an ordinary start; otherwise the
+/// program could not be started, and the caller prints the message and
+/// exits with the code.
+pub fn run_if_asked() -> Option<ShimFailure> {
     let mut arguments = std::env::args_os().skip(1);
     if arguments.next().as_deref() != Some(OsStr::new(SHIM_ARGUMENT)) {
         return None;
@@ -65,54 +81,62 @@ pub fn run_if_asked() -> Option<ExitCode> {
 }
 
 #[cfg(target_os = "linux")]
-fn become_child(parent: Option<&OsStr>, argv: &[OsString]) -> ExitCode {
+fn become_child(parent: Option<&OsStr>, argv: &[OsString]) -> ShimFailure {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
 
     use nix::sys::signal::Signal;
 
     let Some(program) = argv.first() else {
-        crate::output::plain_error("kage: the child shim needs a program to run");
-        return ExitCode::from(crate::exit::USAGE);
+        return failure(
+            crate::exit::USAGE,
+            Some("kage: the child shim needs a program to run".to_owned()),
+        );
     };
     let shown = program.to_string_lossy().into_owned();
     let parent = parent
         .and_then(OsStr::to_str)
         .and_then(|pid| pid.parse::<i32>().ok());
     if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() {
-        crate::output::plain_error(&format!(
-            "kage: could not tie `{shown}` to its holder (PR_SET_PDEATHSIG); it was not started"
-        ));
-        return ExitCode::from(crate::exit::FAILURE);
+        return failure(
+            crate::exit::FAILURE,
+            Some(format!(
+                "kage: could not tie `{shown}` to its holder (PR_SET_PDEATHSIG); it was not started"
+            )),
+        );
     }
     // The parent may have died before the signal was armed.
     if parent != Some(nix::unistd::getppid().as_raw()) {
-        return ExitCode::from(crate::exit::FAILURE);
+        return failure(crate::exit::FAILURE, None);
     }
     let Ok(c_argv) = argv
         .iter()
         .map(|argument| CString::new(argument.as_bytes()))
         .collect::<Result<Vec<_>, _>>()
     else {
-        crate::output::plain_error(&format!(
-            "kage: could not run `{shown}`: an argument holds a NUL byte"
-        ));
-        return ExitCode::from(crate::exit::USAGE);
+        return failure(
+            crate::exit::USAGE,
+            Some(format!(
+                "kage: could not run `{shown}`: an argument holds a NUL byte"
+            )),
+        );
     };
     let error = match nix::unistd::execvp(&c_argv[0], &c_argv) {
         Ok(never) => match never {},
         Err(error) => error,
     };
-    crate::output::plain_error(&format!("kage: could not run `{shown}`: {error}"));
-    ExitCode::from(match error {
+    let code = match error {
         nix::errno::Errno::ENOENT => 127,
         nix::errno::Errno::EACCES | nix::errno::Errno::ENOEXEC => 126,
         _ => crate::exit::FAILURE,
-    })
+    };
+    failure(code, Some(format!("kage: could not run `{shown}`: {error}")))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn become_child(_parent: Option<&OsStr>, _argv: &[OsString]) -> ExitCode {
-    crate::output::plain_error("kage: the child shim runs on Linux only");
-    ExitCode::from(crate::exit::FAILURE)
+fn become_child(_parent: Option<&OsStr>, _argv: &[OsString]) -> ShimFailure {
+    failure(
+        crate::exit::FAILURE,
+        Some("kage: the child shim runs on Linux only".to_owned()),
+    )
 }
