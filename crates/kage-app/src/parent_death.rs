@@ -130,7 +130,10 @@ fn become_child(parent: Option<&OsStr>, argv: &[OsString]) -> ShimFailure {
         nix::errno::Errno::EACCES | nix::errno::Errno::ENOEXEC => 126,
         _ => crate::exit::FAILURE,
     };
-    failure(code, Some(format!("kage: could not run `{shown}`: {error}")))
+    failure(
+        code,
+        Some(format!("kage: could not run `{shown}`: {error}")),
+    )
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -230,12 +230,17 @@ pub mod store {
     ///
     /// # Errors
     /// The database cannot be opened, or the copy cannot be written.
-    pub async fn backup_sqlite(database: &std::path::Path, target: &std::path::Path) -> anyhow::Result<()> {
+    pub async fn backup_sqlite(
+        database: &std::path::Path,
+        target: &std::path::Path,
+    ) -> anyhow::Result<()> {
         let store = open_sqlite(database).await?;
-        store
-            .backup(target)
-            .await
-            .with_context(|| format!("could not back up the pool database to {}", target.display()))
+        store.backup(target).await.with_context(|| {
+            format!(
+                "could not back up the pool database to {}",
+                target.display()
+            )
+        })
     }
 
     pub(super) async fn open(
@@ -252,4 +257,3 @@ pub mod store {
         }
     }
 }
-

@@ -46,7 +46,7 @@ pub fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let code = command::dispatch(cli, &printer).await;
-        app::store::close_all().await;
+        kage_app::pool::store::close_all().await;
         code
     });
     // The store's background tasks must not keep the process alive.

@@ -26,11 +26,11 @@ pub use names::{
     CredentialKind, InvalidName, Namespace, Priority, PriorityLevel, SubscriptionName, Tag,
     plain_text,
 };
+pub use nearest::nearest;
 pub use outcome::{ErrorKind, MAX_PER_RECORD, Outcome, Usage};
 pub use policy::{
     MAX_DURATION, MIN_LEASE_TTL, StatePolicy, Strategy, UnknownStrategy, bounded_lease_ttl,
 };
-pub use nearest::nearest;
 pub use redact::redact_url;
 pub use routing::{RouteEntry, RouteTarget, RoutingRules, UnknownRouteTarget};
 pub use selection::{

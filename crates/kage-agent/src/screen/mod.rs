@@ -147,12 +147,12 @@ pub fn data(line: &str) {
     stdout_line(line);
 }
 
-/// An error as `kage-agent: <chain>`.
 /// One line on stderr as it is (the child shim's failure).
 pub fn plain_error(text: &str) {
     eprintln!("{text}");
 }
 
+/// An error as `kage-agent: <chain>`.
 pub fn error(error: &anyhow::Error) {
     eprintln!("kage-agent: {error:#}");
 }

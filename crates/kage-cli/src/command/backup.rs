@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Args;
 use kage_config::StorageBackend;
 
@@ -43,13 +42,7 @@ impl BackupArgs {
             ))
             .into());
         }
-        let store = crate::app::store::open_sqlite(&database).await?;
-        store.backup(&self.path).await.with_context(|| {
-            format!(
-                "could not back up the pool database to {}",
-                self.path.display()
-            )
-        })?;
+        kage_app::pool::store::backup_sqlite(&database, &self.path).await?;
         context.printer.info(format_args!(
             "backed up {} to {}",
             database.display(),

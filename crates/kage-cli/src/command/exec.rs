@@ -108,8 +108,13 @@ async fn release(
     };
     // Retried for up to a TTL while the database cannot take the write.
     let patience = opened.pool.settings().lease_ttl;
-    match kage_app::spool::release_with_retry(&opened.pool, request, patience, opened.spool.as_ref())
-        .await
+    match kage_app::spool::release_with_retry(
+        &opened.pool,
+        request,
+        patience,
+        opened.spool.as_ref(),
+    )
+    .await
     {
         Ok(report) => {
             if let Some(transition) = report.transition {

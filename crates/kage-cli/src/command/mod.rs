@@ -16,8 +16,8 @@ use kage_config::{Config, ConfigError};
 use kage_domain::{PriorityLevel, SubscriptionName};
 
 use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
-use kage_app::exit::UsageError;
 use crate::output::Printer;
+use kage_app::exit::UsageError;
 use kage_app::exit::{self, Interrupted};
 use kage_app::pool::{self as app, AppPool, GlobalOptions};
 
