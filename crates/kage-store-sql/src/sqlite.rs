@@ -206,6 +206,64 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Open an existing database at the current schema for one quick read
+    /// and write (`kage statusline`, after every response of Claude Code):
+    /// one connection for both, and a read of the schema version instead of
+    /// the migration transaction. A database that is missing or not at
+    /// [`crate::SCHEMA_VERSION`] gets the full [`SqliteStore::open`].
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub async fn open_quick(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        // Only a file that carries Kage's application id is connected to
+        // directly (which turns on WAL); any other gets the full open, which
+        // looks before it changes anything.
+        if !path.is_file() || !marked_as_kage(&path) {
+            return Self::open(&path).await;
+        }
+        let options = SqliteOptions::default();
+        let place = Place {
+            backend: Kind::Sqlite,
+            location: path.display().to_string(),
+            busy_timeout: options.busy_timeout,
+        };
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true)
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .acquire_timeout(options.busy_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| place.error("opening the database", e))?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&writer)
+                .await
+                .ok()
+                .flatten();
+        if version != Some(crate::SCHEMA_VERSION) {
+            writer.close().await;
+            return Self::open(&path).await;
+        }
+        Ok(Self {
+            pool: writer.clone(),
+            writer,
+            place,
+            path,
+            busy_retries: options.busy_retries,
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -575,6 +633,18 @@ fn prepare_file(path: &Path, place: &Place) -> Result<FileState, StoreError> {
     }
     let kage = header.get(68..72) == Some(&APPLICATION_ID.to_be_bytes()[..]);
     Ok(FileState::Existing { kage })
+}
+
+/// Whether the file at `path` is a SQLite database carrying Kage's
+/// application id (read from its header, nothing changed).
+fn marked_as_kage(path: &Path) -> bool {
+    let mut header = Vec::with_capacity(100);
+    File::open(path)
+        .and_then(|file| file.take(100).read_to_end(&mut header))
+        .is_ok_and(|_| {
+            header.starts_with(SQLITE_HEADER)
+                && header.get(68..72) == Some(&APPLICATION_ID.to_be_bytes()[..])
+        })
 }
 
 /// Look inside an existing SQLite file (without changing its journal mode)

@@ -125,6 +125,19 @@ async fn an_unwritable_folder_is_a_clear_error() {
 /// Open must refuse the file and leave every byte of it as it was.
 async fn assert_refused_untouched(path: &Path, expected_detail: &str) {
     let before = std::fs::read(path).unwrap();
+    // The quick open (`kage statusline`) refuses it as untouched as the full one.
+    match SqliteStore::open_quick(path).await {
+        Err(StoreError::NotADatabase { .. }) => {}
+        other => panic!(
+            "expected NotADatabase from the quick open of {}, got {other:?}",
+            path.display()
+        ),
+    }
+    assert_eq!(
+        std::fs::read(path).unwrap(),
+        before,
+        "the quick open changed the file"
+    );
     match SqliteStore::open(path).await {
         Err(error @ StoreError::NotADatabase { .. }) => {
             let message = error.to_string();
@@ -493,5 +506,59 @@ async fn another_programs_sqlx_migrations_are_not_blamed_on_kage() {
         std::fs::read(&path).unwrap(),
         before,
         "the file was changed"
+    );
+}
+
+#[tokio::test]
+async fn a_quick_open_reads_and_writes_an_up_to_date_database() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    // A missing file gets the full open: created and migrated.
+    let created = SqliteStore::open_quick(&path).await.unwrap();
+    let work = subscription("work");
+    created.insert_subscription(&work).await.unwrap();
+    created.close().await;
+
+    let quick = SqliteStore::open_quick(&path).await.unwrap();
+    let found = quick
+        .subscription_by_name(&work.name)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = t("2025-06-02T10:00:00Z");
+    let warning = Outcome::ApproachingLimit {
+        utilization: 0.85,
+        resets_at: Some(t("2025-06-02T12:00:00Z")),
+    };
+    quick
+        .record_outcome(found.id, &warning, None, &Default::default(), now)
+        .await
+        .unwrap();
+    quick.close().await;
+
+    let full = SqliteStore::open(&path).await.unwrap();
+    let health = full
+        .subscription_by_name(&work.name)
+        .await
+        .unwrap()
+        .unwrap()
+        .health;
+    assert_eq!(health.last_utilization, Some((0.85, now)));
+    full.close().await;
+}
+
+#[tokio::test]
+async fn a_quick_open_refuses_what_the_full_open_refuses() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("notes.db");
+    std::fs::write(&path, "plain text, not a database").unwrap();
+    let error = SqliteStore::open_quick(&path).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::NotADatabase { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "plain text, not a database"
     );
 }
