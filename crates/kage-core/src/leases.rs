@@ -214,7 +214,15 @@ where
         &self,
         lease: &Lease,
     ) -> Result<crate::launch::ChildEnvironment, crate::PoolError> {
-        let subscriptions = self.store.list_subscriptions().await?;
+        // Removed subscriptions' variables too: they still hold tokens.
+        let mut subscriptions = self.store.list_subscriptions().await?;
+        subscriptions.extend(
+            self.store
+                .retired_subscriptions()
+                .await?
+                .into_iter()
+                .map(|retired| retired.subscription),
+        );
         let variables =
             subscriptions
                 .iter()
@@ -232,7 +240,16 @@ where
     /// A failure here never marks the subscription: Kage could not read
     /// the credential, the service did not reject it.
     pub async fn credential(&self, lease: &Lease) -> Result<SecretString, CredentialError> {
-        let subscription = self.find(&lease.subscription_name).await?;
+        // By id: a subscription added under the name of a removed one is
+        // not the leased one.
+        let subscription = self
+            .store
+            .subscription_by_name(&lease.subscription_name)
+            .await?
+            .filter(|subscription| subscription.id == lease.subscription_id)
+            .ok_or_else(|| crate::PoolError::Removed {
+                name: lease.subscription_name.clone(),
+            })?;
         Ok(self
             .secrets
             .fetch(

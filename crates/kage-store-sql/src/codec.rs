@@ -204,6 +204,8 @@ pub(crate) struct SubscriptionRow {
     pub(crate) last_utilization_at: Option<i64>,
     pub(crate) last_limited_at: Option<i64>,
     pub(crate) created_at: i64,
+    /// When it was retired (`kage subscription remove`); `None` in the pool.
+    pub(crate) retired_at: Option<i64>,
 }
 
 pub(crate) fn parse_subscription_id(text: &str) -> Result<SubscriptionId, StoreError> {

@@ -20,7 +20,8 @@ use kage_domain::{
     StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
-    DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, StoreError, UsageQuery,
+    DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, RetiredSubscription,
+    StoreError, UsageQuery,
 };
 use sqlx::Transaction;
 use sqlx::pool::PoolConnection;
@@ -153,6 +154,47 @@ pub(crate) async fn delete_subscription<B: Backend>(
         return Err(StoreError::SubscriptionNotFound(id));
     }
     Ok(())
+}
+
+pub(crate) async fn retire_subscription<B: Backend>(
+    store: &B,
+    id: SubscriptionId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let what = format!("retiring subscription {id}");
+    let statement = B::Db::bind_text(query(sql::RETIRE_SUBSCRIPTION), Some(id.to_string()));
+    let statement = B::Db::bind_int(statement, Some(to_ms(truncate(now))));
+    let retired = write_one(store, statement, &what, |e| store.place().error(&what, e)).await?;
+    if retired == 0 {
+        return Err(StoreError::SubscriptionNotFound(id));
+    }
+    Ok(())
+}
+
+pub(crate) async fn retired_subscriptions<B: Backend>(
+    store: &B,
+) -> Result<Vec<RetiredSubscription>, StoreError> {
+    let what = "listing retired subscriptions";
+    let rows = read_rows(store, query(&sql::LIST_RETIRED), what).await?;
+    let mut retired = decode::<B::Db, _, _>(
+        &rows,
+        read_row::<SubscriptionRow, B::Db>,
+        |row| {
+            let at = row.retired_at;
+            let subscription = row.into_domain()?;
+            let retired_at = crate::codec::from_ms(at.unwrap_or_default(), "retirement time")?;
+            Ok(RetiredSubscription {
+                subscription,
+                retired_at,
+            })
+        },
+        store.place(),
+        what,
+    )?;
+    retired.sort_by(|a, b| {
+        (&a.subscription.name, a.retired_at).cmp(&(&b.subscription.name, b.retired_at))
+    });
+    Ok(retired)
 }
 
 /// Decode rows with `read`, then into the domain with `into_domain`.
@@ -406,13 +448,24 @@ pub(crate) async fn heartbeat_lease<B: Backend>(
     let what = format!("renewing lease {id}");
     let place = store.place();
     let mut tx = store.begin_write(&what).await?;
-    let Some((mut lease, _)) =
-        fetch_lease_for_change::<B::Db>(&mut tx, store.lease_for_change_sql(), id, place).await?
-    else {
+    // With whether its subscription was retired.
+    let read: fn(LeaseWithSubscriptionRow) -> Result<(Lease, bool), StoreError> = |row| {
+        let retired = row.subscription.retired_at.is_some();
+        Ok((row.lease.into_domain()?, retired))
+    };
+    let found =
+        read_lease::<B::Db, _, _>(&mut tx, store.lease_for_change_sql(), id, place, read).await?;
+    let Some((mut lease, retired)) = found else {
         return Err(LeaseError::NotFound(id));
     };
     if lease.released_at.is_some() {
         return Err(LeaseError::AlreadyReleased(id));
+    }
+    if retired {
+        return Err(LeaseError::SubscriptionRetired {
+            id,
+            name: lease.subscription_name,
+        });
     }
     if lease.expires_at <= now {
         return Err(LeaseError::Expired {

@@ -49,7 +49,8 @@ use kage_domain::{
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, RecordedTransition,
-    ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore, UsageQuery,
+    ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, SubscriptionStore,
+    UsageQuery,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -304,8 +305,20 @@ impl SubscriptionStore for PostgresStore {
         common::delete_subscription(self, id).await
     }
 
+    async fn retire_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        common::retire_subscription(self, id, now).await
+    }
+
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         common::list_subscriptions(self).await
+    }
+
+    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
+        common::retired_subscriptions(self).await
     }
 
     async fn subscription_by_name(

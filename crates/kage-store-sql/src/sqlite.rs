@@ -37,7 +37,8 @@ use kage_domain::{
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, RecordedTransition,
-    ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore, UsageQuery,
+    ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, SubscriptionStore,
+    UsageQuery,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
@@ -301,6 +302,17 @@ impl SqliteStore {
         loop {
             match self.writer.begin_with(sql::BEGIN_IMMEDIATE).await {
                 Ok(tx) => return Ok(tx),
+                // A write that failed on I/O (a full disk) makes SQLite roll
+                // the transaction back itself; sqlx's ROLLBACK then fails and
+                // leaves the connection counting a transaction that is gone,
+                // refusing every later BEGIN. Replace that connection.
+                Err(sqlx::Error::InvalidSavePointStatement) if attempt < self.busy_retries => {
+                    attempt += 1;
+                    tracing::debug!(%what, "the write connection lost track of a failed transaction; reopening it");
+                    if let Ok(stuck) = self.writer.acquire().await {
+                        let _ = stuck.close().await;
+                    }
+                }
                 Err(error) if is_sqlite_busy(&error) && attempt < self.busy_retries => {
                     attempt += 1;
                     tracing::debug!(%what, attempt, "the database stayed busy; trying again");
@@ -479,8 +491,20 @@ impl SubscriptionStore for SqliteStore {
         common::delete_subscription(self, id).await
     }
 
+    async fn retire_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        common::retire_subscription(self, id, now).await
+    }
+
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         common::list_subscriptions(self).await
+    }
+
+    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
+        common::retired_subscriptions(self).await
     }
 
     async fn subscription_by_name(

@@ -195,7 +195,8 @@ where
                     Err(
                         error @ (LeaseError::Expired { .. }
                         | LeaseError::NotFound(_)
-                        | LeaseError::AlreadyReleased(_)),
+                        | LeaseError::AlreadyReleased(_)
+                            | LeaseError::SubscriptionRetired { .. }),
                     ) => {
                         lease_lost = true;
                         events.send(RunEvent::Warning {

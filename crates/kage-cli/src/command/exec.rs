@@ -319,7 +319,8 @@ impl ExecArgs {
                         Err(
                             error @ (LeaseError::Expired { .. }
                             | LeaseError::NotFound(_)
-                            | LeaseError::AlreadyReleased(_)),
+                            | LeaseError::AlreadyReleased(_)
+                            | LeaseError::SubscriptionRetired { .. }),
                         ) => match regain(pool, &request, &lease).await {
                             Some(again) => {
                                 printer.warn(format_args!(

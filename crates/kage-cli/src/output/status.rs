@@ -40,6 +40,7 @@ fn render_json(status: &PoolStatus) -> String {
             .map(|s| u64::from(s.live_leases))
             .sum(),
         tokens_today: status.total_today(),
+        removed_tokens_today: status.retired_today.total_tokens(),
         next_recovery: status
             .subscriptions
             .iter()
@@ -80,8 +81,14 @@ fn render(status: &PoolStatus, printer: &Printer) -> String {
             out.push_str(&format!("{label}{count}\n"));
         }
     }
+    let removed = status.retired_today.total_tokens();
+    let removed = if removed > 0 {
+        format!(" ({} on removed subscriptions)", thousands(removed))
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "Total Usage:  {} tokens today\n\n",
+        "Total Usage:  {} tokens today{removed}\n\n",
         thousands(status.total_today())
     ));
 

@@ -352,7 +352,8 @@ impl Session<'_> {
                         Err(
                             error @ (LeaseError::Expired { .. }
                             | LeaseError::NotFound(_)
-                            | LeaseError::AlreadyReleased(_)),
+                            | LeaseError::AlreadyReleased(_)
+                            | LeaseError::SubscriptionRetired { .. }),
                         ) => {
                             // Claude Code already holds this subscription's
                             // credential: keep it if the subscription is free.
@@ -489,6 +490,18 @@ pub(crate) async fn run(
                 stop(&mut child).await;
                 if let Some(terminal) = &session.terminal {
                     terminal.restore(context.printer);
+                }
+                // An expired lease, or one on a subscription removed from
+                // the pool, is still released: its outcome is recorded.
+                if matches!(
+                    error,
+                    LeaseError::Expired { .. } | LeaseError::SubscriptionRetired { .. }
+                ) {
+                    let outcome = Outcome::Error {
+                        kind: ErrorKind::Agent,
+                        detail: "stopped: the lease was lost".to_owned(),
+                    };
+                    release(session.opened, context, lease.id, outcome).await;
                 }
                 let name = lease.subscription_name.clone();
                 let Some(session_id) = session_id.filter(|_| failover) else {

@@ -9,5 +9,6 @@ mod env;
 mod errors;
 mod exec;
 mod help;
+mod remove;
 mod seed;
 mod session;

@@ -1,4 +1,8 @@
--- Usage rollups saturate instead of failing (issue 14, item 2).
+-- Schema version 8 (issue 14): usage rollups saturate instead of failing
+-- (item 2), and removed subscriptions are retired, not deleted (item 11,
+-- at the end).
+--
+-- Usage rollups saturate (item 2).
 --
 -- One absurd usage record (`--usage input=9223372036854775807`, accepted
 -- before counts were bounded at 10^12 per record) made every later rollup
@@ -82,3 +86,13 @@ BEGIN
         costed             = MIN(costed + excluded.costed, 1000000000000000),
         leases             = MIN(leases + excluded.leases, 1000000000000000);
 END;
+
+-- Removed subscriptions are retired, not deleted (issue 14, item 11): a
+-- retired subscription leaves selection and the lists, keeps its leases
+-- (which can still be released), usage and transitions, and frees its name.
+-- `retired_name` keeps the name it had; `name` becomes `NAME/ID`, which no
+-- subscription's name can equal (names never hold a `/`), so the UNIQUE
+-- constraint of 0001 frees the name without rebuilding the table (a rebuild
+-- would have to copy every column, those later migrations add included).
+ALTER TABLE subscriptions ADD COLUMN retired_at INTEGER;
+ALTER TABLE subscriptions ADD COLUMN retired_name TEXT;

@@ -1,4 +1,8 @@
--- Usage rollups saturate instead of failing (issue 14, item 2).
+-- Schema version 8 (issue 14): usage rollups saturate instead of failing
+-- (item 2), and removed subscriptions are retired, not deleted (item 11,
+-- at the end).
+--
+-- Usage rollups saturate (item 2).
 --
 -- One absurd usage record (`--usage input=9223372036854775807`, accepted
 -- before counts were bounded at 10^12 per record) made every later rollup
@@ -83,3 +87,12 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- Removed subscriptions are retired, not deleted (issue 14, item 11): a
+-- retired subscription leaves selection and the lists, keeps its leases
+-- (which can still be released), usage and transitions, and frees its name.
+-- `retired_name` keeps the name it had; `name` becomes `NAME/ID`, which no
+-- subscription's name can equal (names never hold a `/`), so the UNIQUE
+-- constraint of 0001 frees the name, as on SQLite (where dropping it would
+-- mean rebuilding the table).
+ALTER TABLE subscriptions ADD COLUMN retired_at BIGINT, ADD COLUMN retired_name TEXT;
