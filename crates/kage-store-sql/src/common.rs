@@ -62,6 +62,10 @@ pub(crate) trait Backend: Send + Sync {
 
     /// [`sql::SUBSCRIPTION_BY_ID`] with the backend's row lock.
     fn subscription_for_change_sql(&self) -> &'static str;
+
+    /// The time to write with once the write's lock is won
+    /// ([`crate::lock_clock::LockClock::after_lock`]).
+    fn after_lock(&self, now: Timestamp) -> Timestamp;
 }
 
 fn query<DB: Db>(sql: &str) -> Query<'_, DB> {
@@ -253,7 +257,7 @@ pub(crate) async fn record_outcome<B: Backend>(
 ) -> Result<TransitionResult, StoreError> {
     let now = truncate(now);
     let what = format!("recording an outcome of subscription {id}");
-    change_health(store, id, &what, lease_id, |health| {
+    change_health(store, id, &what, lease_id, now, |health, now| {
         kage_domain::apply_outcome(health, outcome, now, policy)
     })
     .await
@@ -270,23 +274,26 @@ pub(crate) async fn set_disabled<B: Backend>(
         Some(_) => format!("disabling subscription {id}"),
         None => format!("enabling subscription {id}"),
     };
-    change_health(store, id, &what, None, |health| match &disabled {
+    change_health(store, id, &what, None, now, |health, now| match &disabled {
         Some(reason) => kage_domain::disable(health, reason, now),
         None => kage_domain::enable(health, now),
     })
     .await
 }
 
-/// Apply `change` to a subscription's health in one transaction.
+/// Apply `change` to a subscription's health in one transaction, at `now`
+/// as read once the lock is won.
 async fn change_health<B: Backend>(
     store: &B,
     id: SubscriptionId,
     what: &str,
     lease_id: Option<LeaseId>,
-    change: impl FnOnce(&Health) -> TransitionResult + Send,
+    now: Timestamp,
+    change: impl FnOnce(&Health, Timestamp) -> TransitionResult + Send,
 ) -> Result<TransitionResult, StoreError> {
     let place = store.place();
     let mut tx = store.begin_write(what).await?;
+    let now = store.after_lock(now);
     let statement = B::Db::bind_text(
         query(store.subscription_for_change_sql()),
         Some(id.to_string()),
@@ -300,7 +307,7 @@ async fn change_health<B: Backend>(
     let subscription = read_row::<SubscriptionRow, B::Db>(&row)
         .map_err(|e| place.error(what, e))?
         .into_domain()?;
-    let result = change(&subscription.health);
+    let result = change(&subscription.health, now);
     store_health_change::<B::Db>(&mut tx, place, &subscription, &result, lease_id).await?;
     tx.commit().await.map_err(|e| place.error(what, e))?;
     Ok(result)
@@ -448,6 +455,7 @@ pub(crate) async fn heartbeat_lease<B: Backend>(
     let what = format!("renewing lease {id}");
     let place = store.place();
     let mut tx = store.begin_write(&what).await?;
+    let now = store.after_lock(now);
     // With whether its subscription was retired.
     let read: fn(LeaseWithSubscriptionRow) -> Result<(Lease, bool), StoreError> = |row| {
         let retired = row.subscription.retired_at.is_some();

@@ -27,6 +27,7 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,7 +37,7 @@ use kage_domain::{
     StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, RecordedTransition,
+    AcquireLeaseRequest, AcquireOutcome, Clock, DailyUsage, Lease, LeaseError, RecordedTransition,
     ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, SubscriptionStore,
     UsageQuery,
 };
@@ -50,6 +51,7 @@ use crate::codec::{to_ms, truncate};
 use crate::common::{self, Backend, ReleasePlan};
 use crate::error::{Backend as Kind, Place, is_sqlite_busy};
 use crate::lease;
+use crate::lock_clock::LockClock;
 use crate::schema;
 
 /// `PRAGMA application_id` of a Kage database: "KAGE" in ASCII.
@@ -98,6 +100,8 @@ pub struct SqliteStore {
     place: Place,
     path: PathBuf,
     busy_retries: u32,
+    /// Read once a write's lock is won ([`SqliteStore::with_clock`]).
+    clock: LockClock,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -193,6 +197,7 @@ impl SqliteStore {
             place,
             path,
             busy_retries: options.busy_retries,
+            clock: LockClock::default(),
         };
         let what = "applying the schema migrations";
         let mut tx = store.begin_write(what).await?;
@@ -262,7 +267,18 @@ impl SqliteStore {
             place,
             path,
             busy_retries: options.busy_retries,
+            clock: LockClock::default(),
         })
+    }
+
+    /// Read `clock` once a write has won the database's lock, and stamp
+    /// leases, releases and transitions with that time (never earlier than
+    /// the `now` the caller passed): a write that waited for another
+    /// process's does not date itself back to before that write.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = LockClock::new(clock);
+        self
     }
 
     /// The database file.
@@ -346,6 +362,7 @@ impl SqliteStore {
         let what = format!("acquiring lease {}", request.lease_id);
         let place = &self.place;
         let mut tx = self.begin_immediate(&what).await?;
+        let now = self.clock.after_lock(now);
         let snapshot =
             common::read_snapshot::<Sqlite>(&mut tx, place, request.policy.rate_limit_window, now)
                 .await?;
@@ -405,6 +422,7 @@ impl SqliteStore {
         let what = format!("releasing lease {id}");
         let place = &self.place;
         let mut tx = self.begin_immediate(&what).await?;
+        let now = self.clock.after_lock(now);
         let read = common::fetch_lease_for_change::<Sqlite>(
             &mut tx,
             &crate::sql::LEASE_WITH_SUBSCRIPTION,
@@ -474,6 +492,10 @@ impl Backend for SqliteStore {
 
     fn subscription_for_change_sql(&self) -> &'static str {
         &crate::sql::SUBSCRIPTION_BY_ID
+    }
+
+    fn after_lock(&self, now: Timestamp) -> Timestamp {
+        self.clock.after_lock(now)
     }
 }
 

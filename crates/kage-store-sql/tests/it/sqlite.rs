@@ -562,3 +562,68 @@ async fn a_quick_open_refuses_what_the_full_open_refuses() {
         "plain text, not a database"
     );
 }
+
+#[tokio::test]
+async fn a_write_that_waited_for_the_lock_is_stamped_when_it_won_it() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let asked = t("2025-06-02T10:00:00Z");
+    let clock = std::sync::Arc::new(kage_ports::FixedClock::utc(asked));
+    let store = std::sync::Arc::new(
+        SqliteStore::open(&path)
+            .await
+            .unwrap()
+            .with_clock(clock.clone()),
+    );
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+
+    // Another process holds the write lock while the acquire, asked at
+    // 10:00:00, waits; it wins the lock at 10:00:05.
+    let mut other = raw_connection(&path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let waiting = tokio::spawn({
+        let store = std::sync::Arc::clone(&store);
+        async move { granted(&*store, &acquire(secs(60)), asked).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the acquire did not wait for the lock"
+    );
+    clock.set(plus(asked, 5));
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let lease = waiting.await.unwrap();
+    assert_eq!(lease.acquired_at, plus(asked, 5));
+    assert_eq!(lease.expires_at, plus(asked, 65));
+
+    // The same for its release.
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let releasing = tokio::spawn({
+        let store = std::sync::Arc::clone(&store);
+        async move {
+            store
+                .release_lease(
+                    &release(lease.id, Outcome::Success, tokens(1, 1)),
+                    plus(asked, 6),
+                )
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    clock.set(plus(asked, 9));
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let report = releasing.await.unwrap();
+    assert_eq!(report.lease.released_at, Some(plus(asked, 9)));
+    other.close().await.unwrap();
+    store.close().await;
+}
