@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::env::TestEnv;
+use crate::env::{TestEnv, running};
 
 const SHOW_ENV: &str = "printf '%s|%s|%s|%s|%s\\n' \"$CLAUDE_CODE_OAUTH_TOKEN\" \"${ANTHROPIC_API_KEY-unset}\" \"${ANTHROPIC_AUTH_TOKEN-unset}\" \"$KAGE_SUBSCRIPTION\" \"${#KAGE_LEASE_ID}\"";
 
@@ -194,14 +194,6 @@ fn sigterm_is_forwarded_to_the_child() {
     assert_eq!(status.code(), Some(3));
     let leases = env.run(&["lease", "list", "--json"]).success();
     assert_eq!(leases.stdout, "");
-}
-
-/// Whether `pid` is still a running (not zombie) process.
-fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-    })
 }
 
 #[test]
