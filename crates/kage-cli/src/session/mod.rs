@@ -164,9 +164,10 @@ impl Watch {
 enum End {
     Exited(std::io::Result<ExitStatus>),
     Limit(Limit),
-    /// The lease was lost (expired, released or removed under us) and the
-    /// subscription was taken by then: the credential Claude Code holds now
-    /// belongs to someone else.
+    /// The lease was lost (expired, released, deleted, or its subscription
+    /// removed from the pool) and the subscription cannot be leased again
+    /// (taken by someone else, or removed): Claude Code must not go on with
+    /// its credential.
     Lost {
         error: LeaseError,
         session_id: Option<String>,
@@ -506,7 +507,7 @@ pub(crate) async fn run(
                 let name = lease.subscription_name.clone();
                 let Some(session_id) = session_id.filter(|_| failover) else {
                     context.printer.warn(format_args!(
-                        "lease {} was lost ({error}) and {name} is no longer free; Claude Code was stopped, since its credential now belongs to someone else",
+                        "lease {} was lost ({error}) and {name} cannot be leased again; Claude Code was stopped",
                         lease.id
                     ));
                     let status = child.wait().await;
@@ -517,7 +518,7 @@ pub(crate) async fn run(
                     _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
                 };
                 context.printer.info(format_args!(
-                    "kage: the lease on {name} was lost ({error}) and {name} was taken; continuing on {}",
+                    "kage: the lease on {name} was lost ({error}); continuing on {}",
                     next.subscription_name
                 ));
                 child_arguments = arguments::resume_arguments(&arguments, &session_id, None);

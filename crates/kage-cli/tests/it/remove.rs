@@ -33,11 +33,7 @@ impl PgDatabase {
                  KAGE_TEST_DB_URL=postgres://postgres@127.0.0.1:5432/test"
             ),
         };
-        let unique = std::time::SystemTime::UNIX_EPOCH
-            .elapsed()
-            .expect("a clock after 1970")
-            .as_nanos();
-        let name = format!("kage_cli_{}_{unique}", std::process::id());
+        let name = format!("kage_cli_{}", uuid::Uuid::new_v4().simple());
         block_on(async {
             let mut admin = PgConnection::connect(&admin_url).await.expect("connect");
             admin
