@@ -146,3 +146,11 @@ show kage subscription routes
 show KAGE_SUBSCRIPTIONS__LEASE_TTL=5m kage config show --resolved
 sed -i 's/rate_limit_cooldown/rate_limit_cooldwn/' "$HOME/.config/kage/config.toml"
 show kage subscription status
+sed -i 's/rate_limit_cooldwn/rate_limit_cooldown/' "$HOME/.config/kage/config.toml"
+
+echo "## Removing subscriptions"
+show kage subscription remove personal
+show kage subscription usage --period day
+
+echo "## Backups"
+show kage backup \~/kage-backup.db

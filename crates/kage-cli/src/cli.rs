@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
-    claude, completions, config, exec, generate_man, lease, metrics, statusline, subscription,
+    backup, claude, completions, config, exec, generate_man, lease, metrics, statusline,
+    subscription,
 };
 
 const EXIT_CODES: &str = "\
@@ -120,6 +121,9 @@ pub(crate) enum Command {
 
     /// Print the pool's figures in Prometheus text format
     Metrics(metrics::MetricsArgs),
+
+    /// Copy the SQLite pool database to a new file, safely while in use
+    Backup(backup::BackupArgs),
 
     /// Find, check and show the config file
     #[command(subcommand)]

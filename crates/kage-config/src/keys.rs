@@ -65,7 +65,7 @@ pub(crate) enum Value {
 
 /// The longest duration any key accepts, so that adding it to a timestamp
 /// can never overflow.
-const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+use kage_domain::MAX_DURATION;
 
 /// The longest `usage_window`: the store keeps recent usage in buckets that
 /// hold one day.
@@ -163,7 +163,7 @@ impl Key {
                 max: MAX_USAGE_WINDOW,
             },
             Self::LeaseTtl => Kind::Duration {
-                min: 3 * second,
+                min: kage_domain::MIN_LEASE_TTL,
                 max: MAX_DURATION,
             },
             Self::MaxWait => Kind::Duration {
@@ -225,7 +225,9 @@ impl Key {
     pub(crate) fn check_str(self, text: &str) -> Result<Value, String> {
         match self.kind() {
             Kind::Strategy => check_strategy(text).map(Value::Strategy),
-            Kind::Duration { min, max } => check_duration(text, min, max).map(Value::Duration),
+            Kind::Duration { min, max } => {
+                check_duration_within(text, min, max).map(Value::Duration)
+            }
             Kind::Url => DatabaseUrl::new(text).map(Value::Url),
             Kind::Path if text.trim().is_empty() => {
                 Err("the path is empty; remove the key to use the default location".to_owned())
@@ -290,7 +292,16 @@ fn whole_units(duration: Duration) -> String {
     }
 }
 
-fn check_duration(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+/// A duration from `text` no shorter than `min` and no longer than
+/// [`MAX_DURATION`] (what flags accept).
+///
+/// # Errors
+/// When `text` is not a duration or out of those bounds, saying which.
+pub fn check_duration(text: &str, min: Duration) -> Result<Duration, String> {
+    check_duration_within(text, min, MAX_DURATION)
+}
+
+fn check_duration_within(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text.trim()).map_err(|_| {
         format!("{text:?} is not a duration: write a number and a unit, such as \"30s\", \"5m\" or \"1h\"")
     })?;

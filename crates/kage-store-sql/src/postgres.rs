@@ -53,8 +53,9 @@ use kage_domain::{
     StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, RecordedTransition,
-    ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore, UsageQuery,
+    AcquireLeaseRequest, AcquireOutcome, Clock, DailyUsage, Lease, LeaseError, RecordedTransition,
+    ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, SubscriptionStore,
+    UsageQuery,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -64,6 +65,7 @@ use crate::codec::{LeaseWithSubscriptionRow, to_ms, truncate};
 use crate::common::{self, Backend, ReleasePlan};
 use crate::error::{Backend as Kind, Place, redact_url};
 use crate::lease;
+use crate::lock_clock::LockClock;
 use crate::schema;
 
 /// The advisory lock key serialising acquires ("KAGE" then 1).
@@ -111,6 +113,8 @@ pub struct PostgresStore {
     /// The connection of the last acquire or release, for the next one.
     kept: Arc<Kept>,
     place: Place,
+    /// Read once a write's lock is won ([`PostgresStore::with_clock`]).
+    clock: LockClock,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -216,6 +220,7 @@ impl PostgresStore {
                 enabled: options.max_connections >= 2,
             }),
             place,
+            clock: LockClock::default(),
         };
         let what = "applying the schema migrations";
         let mut tx = store
@@ -237,6 +242,16 @@ impl PostgresStore {
         .await?;
         tx.commit().await.map_err(|e| store.place.error(what, e))?;
         Ok(store)
+    }
+
+    /// Read `clock` once a write has won its lock, and stamp leases,
+    /// releases and transitions with that time (never earlier than the
+    /// `now` the caller passed): a write that waited for another host's
+    /// does not date itself back to before that write.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = LockClock::new(clock);
+        self
     }
 
     /// The URL, without its password.
@@ -293,6 +308,10 @@ impl Backend for PostgresStore {
     fn subscription_for_change_sql(&self) -> &'static str {
         &sql::SUBSCRIPTION_FOR_CHANGE
     }
+
+    fn after_lock(&self, now: Timestamp) -> Timestamp {
+        self.clock.after_lock(now)
+    }
 }
 
 #[async_trait]
@@ -309,8 +328,20 @@ impl SubscriptionStore for PostgresStore {
         common::delete_subscription(self, id).await
     }
 
+    async fn retire_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        common::retire_subscription(self, id, now).await
+    }
+
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         common::list_subscriptions(self).await
+    }
+
+    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
+        common::retired_subscriptions(self).await
     }
 
     async fn subscription_by_name(
@@ -651,14 +682,26 @@ impl PostgresStore {
             };
             let subscription = &snapshot.entries[index].subscription;
             let cap = subscription.max_concurrent;
-            if cap.is_some() {
+            // The lease starts when the subscription's lock is won.
+            let claimed_at = if cap.is_some() {
                 session
                     .begin(&sql::begin_claim(subscription.id))
                     .await
                     .map_err(|e| self.place.error(what, e))?;
-            }
+                self.clock.after_lock(now)
+            } else {
+                now
+            };
             let claimed = self
-                .insert_lease(session, request, subscription, cap, Some(claim), now, what)
+                .insert_lease(
+                    session,
+                    request,
+                    subscription,
+                    cap,
+                    Some(claim),
+                    claimed_at,
+                    what,
+                )
                 .await?;
             if let Claimed::Granted(lease) = claimed {
                 session
@@ -697,6 +740,7 @@ impl PostgresStore {
             .begin(&sql::BEGIN_SERIALIZED)
             .await
             .map_err(|e| self.place.error(what, e))?;
+        let now = self.clock.after_lock(now);
         let (snapshot, _) = self.read_pool(session, request, now).await?;
         let index = match lease::select(&snapshot, request, now) {
             Selection::Chosen { index, .. } => index,
@@ -855,8 +899,11 @@ impl PostgresStore {
             .await
             .and_then(|row| row.as_ref().map(ReadLeaseRow::from_row).transpose())
             .map_err(|e| self.place.error(what, e))?;
+        // No lock is waited for here; the time is read just before the
+        // write all the same.
+        let optimistic_now = self.clock.after_lock(now);
         if let Some(report) = self
-            .write_release(session, request, read, false, now, what)
+            .write_release(session, request, read, false, optimistic_now, what)
             .await?
         {
             return Ok(report);
@@ -865,6 +912,7 @@ impl PostgresStore {
             .begin(&sql::begin_locked_release(id))
             .await
             .map_err(|e| self.place.error(what, e))?;
+        let now = self.clock.after_lock(now);
         let read = rows
             .first()
             .map(ReadLeaseRow::from_row)

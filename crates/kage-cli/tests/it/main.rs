@@ -30,6 +30,7 @@ mod errors;
 mod exec;
 mod help;
 mod pg;
+mod remove;
 mod seed;
 mod selection;
 mod session;
