@@ -27,7 +27,15 @@ use support::{RECORDS, SUBSCRIPTIONS, millis, percentile, real_now, seed};
 
 const RUNS: usize = 200;
 const GOAL: Duration = Duration::from_millis(10);
-const INPUT: &str = r#"{"session_id":"c35c102e-2f6a-4729-b852-e6bb1986d38d","model":{"id":"claude-sonnet-5","display_name":"Sonnet 5"},"version":"2.1.197","rate_limits":{"five_hour":{"used_percentage":42,"resets_at":1796513551},"seven_day":{"used_percentage":18,"resets_at":1796913551}}}"#;
+/// A subscriber's status-line JSON, its windows resetting 2 hours and 5
+/// days after `now` (seconds since the epoch).
+fn input(now: i64) -> String {
+    format!(
+        r#"{{"session_id":"c35c102e-2f6a-4729-b852-e6bb1986d38d","model":{{"id":"claude-sonnet-5","display_name":"Sonnet 5"}},"version":"2.1.197","rate_limits":{{"five_hour":{{"used_percentage":42,"resets_at":{}}},"seven_day":{{"used_percentage":18,"resets_at":{}}}}}}}"#,
+        now + 2 * 3600,
+        now + 5 * 86_400
+    )
+}
 
 fn kage(kage: &Path, home: &Path) -> Command {
     let mut command = Command::new(kage);
@@ -132,12 +140,18 @@ fn main() -> anyhow::Result<()> {
                 .env("KAGE_LEASE_ID", &lease);
             command
         },
-        INPUT,
+        &input(now.as_second()),
     )?;
     let check = kage(binary, home.path())
         .args(["subscription", "show", &name])
         .output()?;
     anyhow::ensure!(check.status.success(), "could not show {name}");
+    // Every run recorded both windows of the input as quota reports.
+    let shown = String::from_utf8_lossy(&check.stdout);
+    anyhow::ensure!(
+        shown.contains("Quota:") && shown.contains("5h 42%") && shown.contains("7d 18%"),
+        "the status line recorded no quota for {name}:\n{shown}"
+    );
 
     runtime.block_on(holder.close());
 
