@@ -30,13 +30,13 @@ pub(crate) const WITHOUT_POSTGRES: &str = "not test(postgres)";
 
 const KEYCHAIN_SCRIPT: &str = "crates/kage-secrets/tests/run-keychain-tests.sh";
 /// What the keychain script needs (its own check lists the same): a private D-Bus
-/// session, the Secret Service, the kernel keyring, and pkg-config to build against libdbus.
+/// session, the Secret Service and the kernel keyring. Building needs no system
+/// library: the Secret Service client is pure Rust (zbus).
 const KEYCHAIN_TOOLS: &[&str] = &[
     "dbus-run-session",
     "dbus-send",
     "gnome-keyring-daemon",
     "keyctl",
-    "pkg-config",
 ];
 
 #[derive(Debug, Default)]
