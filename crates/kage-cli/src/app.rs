@@ -19,7 +19,8 @@
 //!
 //! - **Config**: `--config FILE`, else `KAGE_CONFIG`, `KAGE_CONFIG_DIR`,
 //!   `$XDG_CONFIG_HOME/kage/config.toml`, `~/.config/kage/config.toml`
-//!   ([`kage_config::config_path`]); a missing file means the defaults.
+//!   ([`kage_config::config_path`]); a missing file means the defaults,
+//!   except one named by `--config` or `KAGE_CONFIG` (an error).
 //! - **Store**: PostgreSQL when `[storage] database_url` (or
 //!   `KAGE_DATABASE_URL`) is set, else the SQLite file at
 //!   `[storage] database_path` (or `KAGE_DATABASE_PATH`), by default
@@ -92,7 +93,21 @@ pub fn load_config(options: &GlobalOptions) -> Result<Config, ConfigError> {
             }
             Config::load_path(path, &options.env)
         }
-        None => Config::load(&options.env),
+        None => {
+            // A file named by KAGE_CONFIG must exist, as one given with
+            // --config: a typo there must not silently mean the defaults.
+            let location = kage_config::config_path(&options.env)?;
+            if location.rule == kage_config::PathRule::KageConfig && !location.path.exists() {
+                return Err(ConfigError::Read {
+                    path: location.path,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no such file (named by KAGE_CONFIG); fix the path or unset KAGE_CONFIG",
+                    ),
+                });
+            }
+            Config::load_path(&location.path, &options.env)
+        }
     }
 }
 

@@ -63,11 +63,28 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         if cause.is::<ConfigError>() {
             return CONFIG;
         }
-        if cause.is::<UsageError>() {
+        if cause.is::<UsageError>() || asks_for_the_impossible(cause) {
             return USAGE;
         }
     }
     FAILURE
+}
+
+/// Errors of a well-formed command line that asks for something that cannot
+/// be: a taken name, a route to an unknown subscription, an empty route, an
+/// `edit` without a change. Exit 2, like a bad flag.
+fn asks_for_the_impossible(cause: &(dyn std::error::Error + 'static)) -> bool {
+    use kage_core::{EditSubscriptionError, RouteError};
+    use kage_ports::StoreError;
+    matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::NameTaken(_)))
+        || matches!(
+            cause.downcast_ref::<RouteError>(),
+            Some(RouteError::UnknownSubscription(_) | RouteError::Empty)
+        )
+        || matches!(
+            cause.downcast_ref::<EditSubscriptionError>(),
+            Some(EditSubscriptionError::NothingToChange)
+        )
 }
 
 /// Whether the error is a closed stdout, which is not worth a message.
@@ -100,6 +117,13 @@ mod tests {
             code_for(&anyhow::Error::new(ConfigError::NoConfigLocation)),
             CONFIG
         );
+        let taken = anyhow::Error::new(kage_ports::StoreError::NameTaken(
+            kage_domain::SubscriptionName::new("work").unwrap(),
+        ))
+        .context("could not add subscription work");
+        assert_eq!(code_for(&taken), USAGE);
+        let empty_edit = anyhow::Error::new(kage_core::EditSubscriptionError::NothingToChange);
+        assert_eq!(code_for(&empty_edit), USAGE);
         let other = anyhow::anyhow!("something else");
         assert_eq!(code_for(&other), FAILURE);
         assert!(!is_broken_pipe(&other));

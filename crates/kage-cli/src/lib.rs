@@ -12,6 +12,7 @@
 pub mod app;
 mod cli;
 mod command;
+mod complete;
 mod credential;
 pub mod exit;
 mod output;
@@ -25,6 +26,10 @@ pub use cli::command as clap_command;
 
 /// Run `kage` with the process's arguments and environment.
 pub fn main() -> ExitCode {
+    // `COMPLETE=bash kage …`: a shell asking for completions at a Tab.
+    if let Some(code) = complete::answer_if_asked() {
+        return code;
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return output::clap_error(&error),

@@ -4,6 +4,7 @@
 
 pub(crate) mod completions;
 pub(crate) mod config;
+pub(crate) mod doctor;
 pub(crate) mod exec;
 pub(crate) mod generate_man;
 pub(crate) mod lease;
@@ -106,6 +107,7 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
             ConfigCommand::Check(args) => args.run(context).await,
             ConfigCommand::Show(args) => args.run(context),
         },
+        Command::Doctor(args) => args.run(context).await,
         Command::Completions(args) => args.run(context),
         Command::GenerateMan(args) => args.run(context),
         Command::Exec(_) => unreachable!("exec is dispatched on its own"),

@@ -1,5 +1,6 @@
-//! The JSON Lines output of `--json`: every line is an envelope
-//! `{"type": …, "data": …}` (ripgrep's shape), and the data types here are
+//! The output of `--json`: every command prints ONE JSON document (an object,
+//! or an array for lists) that `jq .` and `json.load` read whole. Streams
+//! (`kage-agent run --json`) are the only JSON Lines. The data types here are
 //! the serializable counterparts of the core's read models, so the core's
 //! types stay free of serde and the JSON stays stable when they change.
 //!
@@ -14,19 +15,12 @@ use serde::Serialize;
 
 use super::format::usd_decimal;
 
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    data: &'a T,
-}
-
-/// One JSON Lines record, with its newline.
-pub(crate) fn record<T: Serialize>(kind: &str, data: &T) -> String {
-    let mut line = serde_json::to_string(&Envelope { kind, data })
-        .unwrap_or_else(|error| format!(r#"{{"type":"error","data":{{"message":"{error}"}}}}"#));
-    line.push('\n');
-    line
+/// One JSON document (pretty-printed), with its final newline.
+pub(crate) fn document<T: Serialize + ?Sized>(data: &T) -> String {
+    let mut text = serde_json::to_string_pretty(data)
+        .unwrap_or_else(|error| format!(r#"{{"error":{:?}}}"#, error.to_string()));
+    text.push('\n');
+    text
 }
 
 fn time(at: Timestamp) -> String {
@@ -54,6 +48,9 @@ impl StateJson {
 pub(crate) struct CredentialJson {
     /// `keychain`, `command` or `env`.
     pub(crate) source: &'static str,
+    /// Where it lives: `Secret Service`, `kernel keyring`, `macOS Keychain`,
+    /// `Windows Credential Manager`, `command` or `env`.
+    pub(crate) store: String,
     /// The command or the variable; never the secret.
     pub(crate) reference: Option<String>,
     /// The variable an agent receives it in.
@@ -74,7 +71,8 @@ pub(crate) struct SubscriptionJson {
 }
 
 impl SubscriptionJson {
-    pub(crate) fn new(subscription: &Subscription) -> Self {
+    /// `keychain` names the keychain that keeps keychain credentials here.
+    pub(crate) fn new(subscription: &Subscription, keychain: &str) -> Self {
         let reference = match &subscription.credential {
             CredentialSource::Keychain => None,
             CredentialSource::Command(command) => Some(command.clone()),
@@ -89,6 +87,7 @@ impl SubscriptionJson {
             kind: subscription.kind.as_str(),
             credential: CredentialJson {
                 source: subscription.credential.kind_str(),
+                store: crate::credential::store_label(&subscription.credential, keychain),
                 reference,
                 variable: subscription.kind.env_var(),
             },
@@ -325,6 +324,17 @@ impl UsageRowJson {
             leases: row.leases,
         }
     }
+}
+
+/// `usage --json`: the period, one entry per subscription and day, and the
+/// totals (per subscription, then the pool's with `subscription: null`).
+#[derive(Serialize)]
+pub(crate) struct UsageReportJson {
+    pub(crate) period: &'static str,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) days: Vec<UsageRowJson>,
+    pub(crate) totals: Vec<UsageTotalJson>,
 }
 
 #[derive(Serialize)]

@@ -67,11 +67,8 @@ pub(crate) fn list(
         ));
     }
     if as_json {
-        let mut out = String::new();
-        for view in views {
-            out.push_str(&json::record("route", &RouteJson::new(view)));
-        }
-        return printer.out(&out);
+        let routes: Vec<RouteJson> = views.iter().map(RouteJson::new).collect();
+        return printer.out(&json::document(&routes));
     }
     if views.is_empty() {
         return printer.line(

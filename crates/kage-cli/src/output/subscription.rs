@@ -6,7 +6,7 @@ use comfy_table::Cell;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use kage_core::{RemovedSubscription, SubscriptionDetails};
-use kage_domain::{Subscription, SubscriptionState, TransitionResult, Usage};
+use kage_domain::{CredentialSource, Subscription, SubscriptionState, TransitionResult, Usage};
 
 use super::format::{
     self, NONE, cost, local_datetime, local_time, relative, state_color, state_long, tokens,
@@ -17,14 +17,19 @@ use super::json::{
 };
 use super::{Printer, table};
 
-fn credential_text(subscription: &Subscription) -> String {
-    subscription.credential.describe()
+/// `Secret Service`, `kernel keyring`, `command `pass show …``, `environment
+/// variable KEY`: where the credential lives, `keychain` naming the keychain.
+fn credential_text(subscription: &Subscription, keychain: &str) -> String {
+    match subscription.credential {
+        CredentialSource::Keychain => keychain.to_owned(),
+        _ => subscription.credential.describe(),
+    }
 }
 
-/// `credential in the OS keychain`, `credential from command `…``.
-fn credential_phrase(subscription: &Subscription) -> String {
+/// `credential in the Secret Service`, `credential from command `…``.
+fn credential_phrase(subscription: &Subscription, keychain: &str) -> String {
     match subscription.credential {
-        kage_domain::CredentialSource::Keychain => "credential in the OS keychain".to_owned(),
+        CredentialSource::Keychain => format!("credential in the {keychain}"),
         _ => format!("credential from {}", subscription.credential.describe()),
     }
 }
@@ -36,7 +41,7 @@ fn cap_text(subscription: &Subscription) -> String {
 }
 
 /// After `add`: one line for people.
-pub(crate) fn added(printer: &Printer, subscription: &Subscription) {
+pub(crate) fn added(printer: &Printer, subscription: &Subscription, keychain: &str) {
     let tags = if subscription.tags.is_empty() {
         String::new()
     } else {
@@ -47,12 +52,18 @@ pub(crate) fn added(printer: &Printer, subscription: &Subscription) {
         subscription.name,
         subscription.kind,
         subscription.priority,
-        credential_phrase(subscription),
+        credential_phrase(subscription, keychain),
     ));
 }
 
 /// After `edit`.
-pub(crate) fn edited(printer: &Printer, before: &str, subscription: &Subscription, rotated: bool) {
+pub(crate) fn edited(
+    printer: &Printer,
+    before: &str,
+    subscription: &Subscription,
+    rotated: bool,
+    keychain: &str,
+) {
     let renamed = if before == subscription.name.as_str() {
         String::new()
     } else {
@@ -66,7 +77,7 @@ pub(crate) fn edited(printer: &Printer, before: &str, subscription: &Subscriptio
         format::list(&subscription.tags),
         subscription.kind,
         cap_text(subscription),
-        credential_phrase(subscription),
+        credential_phrase(subscription, keychain),
     ));
 }
 
@@ -111,21 +122,19 @@ pub(crate) fn state_changed(printer: &Printer, name: &str, result: &TransitionRe
 pub(crate) fn list(
     printer: &Printer,
     subscriptions: &[(Subscription, SubscriptionState)],
+    keychain: &str,
     names_only: bool,
     as_json: bool,
 ) -> io::Result<()> {
     if as_json {
-        let mut out = String::new();
-        for (subscription, state) in subscriptions {
-            out.push_str(&json::record(
-                "subscription",
-                &ListedSubscriptionJson {
-                    subscription: SubscriptionJson::new(subscription),
-                    state: StateJson::new(state),
-                },
-            ));
-        }
-        return printer.out(&out);
+        let listed: Vec<ListedSubscriptionJson> = subscriptions
+            .iter()
+            .map(|(subscription, state)| ListedSubscriptionJson {
+                subscription: SubscriptionJson::new(subscription, keychain),
+                state: StateJson::new(state),
+            })
+            .collect();
+        return printer.out(&json::document(&listed));
     }
     if names_only {
         let mut out = String::new();
@@ -163,7 +172,7 @@ pub(crate) fn list(
                     .max_concurrent
                     .map_or_else(|| NONE.to_owned(), |cap| cap.to_string()),
             ),
-            Cell::new(credential_text(subscription)),
+            Cell::new(credential_text(subscription, keychain)),
             table::colored(state.kind().as_str(), state_color(state.kind()), printer),
             Cell::new(subscription.description.as_deref().unwrap_or(NONE)),
         ]);
@@ -187,6 +196,7 @@ fn usage_row(label: &str, usage: &Usage) -> Vec<Cell> {
 pub(crate) fn show(
     printer: &Printer,
     details: &SubscriptionDetails,
+    keychain: &str,
     now: Timestamp,
     zone: &TimeZone,
     as_json: bool,
@@ -195,7 +205,7 @@ pub(crate) fn show(
     let subscription = &status.subscription;
     if as_json {
         let data = DetailsJson {
-            subscription: SubscriptionJson::new(subscription),
+            subscription: SubscriptionJson::new(subscription, keychain),
             state: StateJson::new(&status.state),
             approaching_limit: status.approaching_limit,
             leases: details.leases.iter().map(LeaseJson::new).collect(),
@@ -208,7 +218,7 @@ pub(crate) fn show(
             usage_7_days: UsageJson::new(&details.last_7_days),
             usage_30_days: UsageJson::new(&details.last_30_days),
         };
-        return printer.out(&json::record("subscription", &data));
+        return printer.out(&json::document(&data));
     }
 
     let mut out = String::new();
@@ -232,7 +242,7 @@ pub(crate) fn show(
             subscription.kind.env_var()
         ),
     );
-    field(&mut out, "Credential", &credential_text(subscription));
+    field(&mut out, "Credential", &credential_text(subscription, keychain));
     field(&mut out, "Max leases", &cap_text(subscription));
     field(&mut out, "ID", &subscription.id.to_string());
     field(

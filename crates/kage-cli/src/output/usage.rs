@@ -8,7 +8,7 @@ use kage_core::{Period, UsageReport};
 use kage_domain::Usage;
 
 use super::format::{cost, thousands, tokens};
-use super::json::{self, UsageJson, UsageRowJson, UsageTotalJson};
+use super::json::{self, UsageJson, UsageReportJson, UsageRowJson, UsageTotalJson};
 use super::{Printer, table};
 
 fn period_phrase(report: &UsageReport) -> String {
@@ -47,35 +47,29 @@ pub(crate) fn print(
     let grand_total = report.grand_total();
 
     if as_json {
-        let mut out = String::new();
-        for row in &report.rows {
-            out.push_str(&json::record("usage_day", &UsageRowJson::new(row)));
-        }
-        for (name, usage) in &report.totals {
-            out.push_str(&json::record(
-                "usage_total",
-                &UsageTotalJson {
-                    subscription: Some(name.to_string()),
-                    period: report.period.as_str(),
-                    from: report.from.to_string(),
-                    to: report.to.to_string(),
-                    usage: UsageJson::new(usage),
-                },
-            ));
-        }
+        let total = |subscription: Option<String>, usage: &Usage| UsageTotalJson {
+            subscription,
+            period: report.period.as_str(),
+            from: report.from.to_string(),
+            to: report.to.to_string(),
+            usage: UsageJson::new(usage),
+        };
+        let mut totals: Vec<UsageTotalJson> = report
+            .totals
+            .iter()
+            .map(|(name, usage)| total(Some(name.to_string()), usage))
+            .collect();
         if subscription.is_none() {
-            out.push_str(&json::record(
-                "usage_total",
-                &UsageTotalJson {
-                    subscription: None,
-                    period: report.period.as_str(),
-                    from: report.from.to_string(),
-                    to: report.to.to_string(),
-                    usage: UsageJson::new(&grand_total),
-                },
-            ));
+            totals.push(total(None, &grand_total));
         }
-        return printer.out(&out);
+        let data = UsageReportJson {
+            period: report.period.as_str(),
+            from: report.from.to_string(),
+            to: report.to.to_string(),
+            days: report.rows.iter().map(UsageRowJson::new).collect(),
+            totals,
+        };
+        return printer.out(&json::document(&data));
     }
 
     let mut out = String::new();

@@ -77,6 +77,12 @@ async fn the_expected_backend_is_picked() {
         .await
         .unwrap_or_else(|error| panic!("the {} cannot be used: {error}", expected.display_name()));
     assert_eq!(picked, expected.display_name());
+    let description = store.keychain_description().await.expect("described");
+    assert_eq!(
+        description.lost_at_reboot,
+        expected == KeyringBackend::KernelKeyring,
+        "only the kernel keyring is lost at reboot: {description:?}"
+    );
 }
 
 #[tokio::test]

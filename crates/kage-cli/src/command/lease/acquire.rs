@@ -48,7 +48,7 @@ pub(crate) struct AcquireArgs {
     #[arg(long, value_name = "TEXT")]
     holder: Option<String>,
 
-    /// Print one JSON record {"type":"lease","data":…}
+    /// Print the lease as one JSON object {"id","subscription","expires_at",…}
     #[arg(long)]
     json: bool,
 }

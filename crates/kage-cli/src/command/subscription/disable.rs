@@ -7,9 +7,16 @@ use kage_domain::SubscriptionName;
 use crate::command::Context;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage subscription disable personal
+  kage subscription disable work --reason \"shared with the team this week\"";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct DisableArgs {
     /// The subscription
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::subscription_names))]
     name: SubscriptionName,
 
     /// Why, for `kage subscription show` and `status`

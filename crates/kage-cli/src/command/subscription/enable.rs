@@ -7,9 +7,15 @@ use kage_domain::SubscriptionName;
 use crate::command::Context;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage subscription enable personal";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct EnableArgs {
     /// The subscription
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::subscription_names))]
     name: SubscriptionName,
 }
 

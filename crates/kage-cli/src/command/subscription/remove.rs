@@ -8,9 +8,16 @@ use kage_domain::SubscriptionName;
 use crate::command::Context;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage subscription remove personal
+  kage subscription remove work --force   # even with live leases";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct RemoveArgs {
     /// The subscription to remove
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::subscription_names))]
     name: SubscriptionName,
 
     /// Remove it even while agents hold live leases on it

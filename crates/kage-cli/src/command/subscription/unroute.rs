@@ -6,7 +6,13 @@ use super::TargetArgs;
 use crate::command::Context;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage subscription unroute --namespace backend
+  kage subscription unroute --priority batch";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct UnrouteArgs {
     #[command(flatten)]
     target: TargetArgs,
