@@ -102,7 +102,7 @@ pub fn load_config(options: &GlobalOptions) -> Result<Config, ConfigError> {
                     path: location.path,
                     source: std::io::Error::new(
                         std::io::ErrorKind::NotFound,
-                        "no such file (named by KAGE_CONFIG); fix the path or unset KAGE_CONFIG",
+                        "no such file (named by KAGE_CONFIG; fix the path or unset KAGE_CONFIG)",
                     ),
                 });
             }

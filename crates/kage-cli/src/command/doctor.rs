@@ -125,6 +125,9 @@ struct Report {
 struct DatabaseFacts {
     /// The pool can be opened (the schema is not from a newer Kage).
     usable: bool,
+    /// A SQLite pool that does not exist yet: nothing to open (opening
+    /// would create it).
+    not_created: bool,
     /// Leases past their TTL that nobody released: (lease id, subscription).
     expired_leases: Vec<(String, String)>,
     /// Server time minus local time, for a PostgreSQL pool.
@@ -148,6 +151,7 @@ impl DoctorArgs {
             }
         };
         let subscriptions = match (&config, facts.usable) {
+            _ if facts.not_created => Some(Vec::new()),
             (Some(config), true) => list_subscriptions(context, config, &mut checks).await,
             _ => None,
         };
@@ -322,6 +326,7 @@ async fn check_sqlite(path: &Path, now: Timestamp, checks: &mut Vec<Check>) -> D
         ));
         return DatabaseFacts {
             usable: true,
+            not_created: true,
             ..DatabaseFacts::default()
         };
     }
@@ -378,7 +383,7 @@ async fn check_sqlite(path: &Path, now: Timestamp, checks: &mut Vec<Check>) -> D
     DatabaseFacts {
         usable,
         expired_leases: expired,
-        skew_ms: None,
+        ..DatabaseFacts::default()
     }
 }
 
@@ -431,6 +436,7 @@ async fn check_postgres(url: &DatabaseUrl, now: Timestamp, checks: &mut Vec<Chec
         usable,
         expired_leases: expired,
         skew_ms: Some(server_ms - now.as_millisecond()),
+        ..DatabaseFacts::default()
     }
 }
 

@@ -110,11 +110,30 @@ impl Printer {
         }
     }
 
-    /// `kage: {:#}` on one line, always.
+    /// `kage: …` on one line, always: the error and its causes, each
+    /// said once (see [`one_line`]).
     pub(crate) fn error(&self, error: &anyhow::Error) {
         let label = paint(self.stderr_color, RED_BOLD, "kage:");
-        eprintln!("{label} {error:#}");
+        eprintln!("{label} {}", one_line(error));
     }
+}
+
+/// The error and its causes joined with `: `, leaving out a cause whose
+/// text the line already holds (many errors repeat their source in their
+/// own message), so nothing is said twice.
+pub(crate) fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 pub(crate) const YELLOW_BOLD: &str = "1;33";
@@ -137,5 +156,23 @@ pub(crate) fn clap_error(error: &clap::Error) -> ExitCode {
     match (printed, error.exit_code()) {
         (Err(io_error), _) if io_error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         (_, code) => ExitCode::from(u8::try_from(code).unwrap_or(crate::exit::USAGE)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_said_twice() {
+        let source = io::Error::new(io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(kage_config::ConfigError::Read {
+            path: "/typo.toml".into(),
+            source,
+        });
+        let line = one_line(&error);
+        assert_eq!(line.matches("no such file").count(), 1, "{line}");
+        let chained = anyhow::anyhow!("disk full").context("could not write the pool");
+        assert_eq!(one_line(&chained), "could not write the pool: disk full");
     }
 }

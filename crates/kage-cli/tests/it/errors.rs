@@ -20,7 +20,7 @@ fn unknown_subscription_suggests_the_nearest_name() {
             "--subscriptions",
             "work-premum",
         ])
-        .code(1);
+        .code(2);
     assert_snapshot!("error_route_unknown_subscription", routed.both());
     let far = env.run(&["subscription", "disable", "zzz"]).code(1);
     assert_eq!(
@@ -44,6 +44,21 @@ fn bad_values_are_usage_errors() {
         ])
         .code(2);
     assert_snapshot!("error_priority_300", priority.both());
+    // A negative number gets the same range message, not "unexpected argument".
+    for (flag, expected) in [
+        ("--priority", "use a whole number from 0 to 255"),
+        ("--max-concurrent", "-1 is not in 1.."),
+    ] {
+        let negative = env
+            .run(&["subscription", "add", "--name", "x", flag, "-1", "--credential-stdin"])
+            .code(2);
+        assert!(negative.stderr.contains(expected), "{flag}: {}", negative.stderr);
+        assert!(
+            !negative.stderr.contains("unexpected argument"),
+            "{flag}: {}",
+            negative.stderr
+        );
+    }
     let name = env
         .run(&["subscription", "add", "--name", "bad name!"])
         .code(2);
@@ -155,7 +170,7 @@ fn add_without_a_terminal_asks_for_credential_stdin() {
             ],
             "sk-ant-oat01-x\n",
         )
-        .code(1);
+        .code(2);
     assert_eq!(
         twice.stderr,
         "kage: a subscription named personal already exists; pick another name or `kage subscription edit personal`\n"
@@ -298,4 +313,43 @@ fn a_bad_test_clock_is_reported() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn requests_that_cannot_be_met_are_usage_errors() {
+    let env = TestEnv::new();
+    env.add("personal", &[]);
+    let empty_edit = env.run(&["subscription", "edit", "personal"]).code(2);
+    assert!(
+        empty_edit.stderr.contains("nothing to change"),
+        "{}",
+        empty_edit.stderr
+    );
+    let unknown = env
+        .run(&[
+            "subscription",
+            "route",
+            "--namespace",
+            "backend",
+            "--subscriptions",
+            "personl",
+        ])
+        .code(2);
+    assert!(
+        unknown.stderr.contains("did you mean personal?"),
+        "{}",
+        unknown.stderr
+    );
+    for args in [
+        &["subscription", "list", "--json"][..],
+        &["subscription", "status", "--json"],
+        &["doctor", "--json"],
+    ] {
+        let run = env.run(args);
+        assert!(
+            !run.stderr.lines().any(|line| run.stderr.matches(line).count() > 1),
+            "{args:?} said something twice: {}",
+            run.stderr
+        );
+    }
 }

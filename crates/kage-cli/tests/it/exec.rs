@@ -24,7 +24,7 @@ fn the_child_gets_exactly_one_credential_and_the_markers() {
     );
     // Released on exit, with success: no lease left, still active.
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(leases.stdout, "");
+    assert_eq!(leases.stdout, "[]\n");
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn the_exit_code_is_the_childs_and_failures_do_not_mark_the_subscription() {
     assert!(run.stdout.is_empty());
     let status = env.run(&["subscription", "status", "--json"]).success();
     assert!(
-        status.stdout.contains("\"state\":\"active\""),
+        status.stdout.contains("\"state\": \"active\""),
         "{}",
         status.stdout
     );
@@ -73,7 +73,7 @@ fn the_exit_code_is_the_childs_and_failures_do_not_mark_the_subscription() {
         missing.stderr
     );
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(leases.stdout, "");
+    assert_eq!(leases.stdout, "[]\n");
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn the_lease_is_heartbeaten_while_the_child_runs() {
         .run(&["exec", "--ttl", "1s", "--", "sh", "-c", &script])
         .success();
     assert!(
-        run.stdout.contains("\"subscription\":\"personal\""),
+        run.stdout.contains("\"subscription\": \"personal\""),
         "{}",
         run.both()
     );
@@ -161,5 +161,5 @@ fn sigterm_is_forwarded_to_the_child() {
     assert_eq!(rest, "got-term\n");
     assert_eq!(status.code(), Some(3));
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(leases.stdout, "");
+    assert_eq!(leases.stdout, "[]\n");
 }

@@ -5,6 +5,7 @@
 
 mod canary;
 mod commands;
+mod doctor;
 mod env;
 mod errors;
 mod exec;

@@ -16,10 +16,11 @@ Prints `LEASE_ID SUBSCRIPTION` on one line. Exit status 75 when nothing is
 available (after waiting, with --wait); the message says when the first
 subscription comes back.
 
-Example:
+Examples:
   read -r lease subscription < <(kage lease acquire --namespace backend --wait 10m)
   …
-  kage lease release \"$lease\" --outcome success --usage input=1200,output=340";
+  kage lease release \"$lease\" --outcome success --usage input=1200,output=340
+  lease=$(kage lease acquire --priority high --tags premium --json | jq -r .id)";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]

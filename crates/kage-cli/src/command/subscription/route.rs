@@ -7,6 +7,7 @@ use kage_domain::RouteEntry;
 
 use super::TargetArgs;
 use crate::command::{Context, nearest};
+use crate::exit::UsageError;
 use crate::output;
 
 const EXAMPLES: &str = "\
@@ -46,7 +47,8 @@ impl RouteArgs {
                         unknown.name
                     ),
                 };
-                anyhow::bail!("{unknown}; {fix}");
+                // A route to a subscription that does not exist: a usage error (exit 2).
+                return Err(UsageError(format!("{unknown}; {fix}")).into());
             }
             Err(error) => return Err(error.into()),
         };
