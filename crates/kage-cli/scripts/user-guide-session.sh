@@ -136,7 +136,7 @@ show kage subscription status
 show kage subscription usage --period week
 show kage subscription usage --subscription work-premium --period month
 show kage subscription show work-premium
-show "kage subscription status --json | head -n 2"
+show "kage subscription status --json | head -n 16"
 show "kage metrics | head -n 8"
 
 echo "## Config file"
@@ -167,3 +167,11 @@ show kage subscription routes
 show KAGE_SUBSCRIPTIONS__LEASE_TTL=5m kage config show --resolved
 sed -i 's/rate_limit_cooldown/rate_limit_cooldwn/' "$HOME/.config/kage/config.toml"
 show kage subscription status
+
+echo "## Doctor"
+# A stand-in `claude` that only answers --version (the guide runs without one).
+printf '#!/bin/sh\necho "2.0.14 (Claude Code)"\n' > "$work/bin/claude"
+chmod +x "$work/bin/claude"
+show kage doctor
+sed -i 's/rate_limit_cooldwn/rate_limit_cooldown/' "$HOME/.config/kage/config.toml"
+show kage doctor
