@@ -41,7 +41,10 @@
 //! backend: the `secret-service` crate over `zbus`, pure Rust, with
 //! `crypto-rust` for the session encryption. Its blocking calls run on a
 //! small tokio runtime of zbus's own (keyring's `tokio` feature), on the
-//! keychain thread, never on Kage's runtime. So building Kage needs neither
+//! keychain thread, never on Kage's runtime (called from inside a tokio
+//! runtime it would panic: "Cannot start a runtime from within a runtime";
+//! [`SourceDispatchingSecretStore`] always calls from a thread of its own).
+//! So building Kage needs neither
 //! libdbus nor pkg-config (a layering rule in `xtask` keeps it that way).
 
 use std::sync::Mutex;

@@ -4,9 +4,10 @@
 //! same way `cargo xtask test` does, so plain `cargo test --workspace` passes
 //! wherever `cargo xtask test` does:
 //!
-//! 1. `KAGE_TEST_DB_URL`, when set and not empty;
-//! 2. else `postgres://postgres@127.0.0.1:5432/test` when something answers
-//!    on 127.0.0.1:5432;
+//! 1. `KAGE_TEST_DB_URL`, when set and not empty, if its host and port
+//!    answer;
+//! 2. else, when the variable is unset, `postgres://postgres@127.0.0.1:5432/test`
+//!    if something answers on 127.0.0.1:5432;
 //! 3. else no server: the test prints a loud `SKIPPED` banner on stderr and
 //!    returns without checking anything, unless `KAGE_REQUIRE_POSTGRES=1`
 //!    (CI), where it fails with the way to start one.
@@ -27,7 +28,7 @@
     reason = "a skipped test must say so on stderr, where cargo test and nextest show it"
 )]
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -47,8 +48,8 @@ pub enum Postgres {
     FromEnv(String),
     /// Something answers on 127.0.0.1:5432.
     Local(String),
-    /// No server: the tests are skipped.
-    Missing,
+    /// No server: the tests are skipped. Holds why (for the banner).
+    Missing(String),
 }
 
 impl Postgres {
@@ -56,25 +57,53 @@ impl Postgres {
     pub fn url(&self) -> Option<&str> {
         match self {
             Self::FromEnv(url) | Self::Local(url) => Some(url),
-            Self::Missing => None,
+            Self::Missing(_) => None,
         }
     }
 }
 
-/// Decide from `KAGE_TEST_DB_URL`'s value and a probe of 127.0.0.1:5432
-/// (only called when the variable is unset). Pure, so the order is tested.
-pub fn decide(url: Option<String>, local_answers: impl FnOnce() -> bool) -> Postgres {
+/// Decide from `KAGE_TEST_DB_URL`'s value and `answers`, a probe of a
+/// `host:port` (the variable's, else 127.0.0.1:5432). Pure over the probe,
+/// so the order is tested.
+pub fn decide(url: Option<String>, answers: impl FnOnce(&str) -> bool) -> Postgres {
     match url.filter(|url| !url.trim().is_empty()) {
-        Some(url) => Postgres::FromEnv(url),
-        None if local_answers() => Postgres::Local(LOCAL_POSTGRES_URL.to_owned()),
-        None => Postgres::Missing,
+        Some(url) => {
+            let address = server_address(&url);
+            if answers(&address) {
+                Postgres::FromEnv(url)
+            } else {
+                Postgres::Missing(format!("nothing answers on {address}, from {TEST_DB_URL_ENV}"))
+            }
+        }
+        None if answers(LOCAL_POSTGRES) => Postgres::Local(LOCAL_POSTGRES_URL.to_owned()),
+        None => Postgres::Missing(format!(
+            "{TEST_DB_URL_ENV} is unset and nothing answers on {LOCAL_POSTGRES}"
+        )),
+    }
+}
+
+/// `host:port` of a `postgres://user:password@host:port/db?…` URL (port
+/// 5432 when it names none).
+pub fn server_address(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()));
+    if has_port {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
     }
 }
 
 /// The decision for this process, made once.
 pub fn postgres() -> &'static Postgres {
     static DECIDED: OnceLock<Postgres> = OnceLock::new();
-    DECIDED.get_or_init(|| decide(std::env::var(TEST_DB_URL_ENV).ok(), local_postgres_answers))
+    DECIDED.get_or_init(|| decide(std::env::var(TEST_DB_URL_ENV).ok(), answers))
 }
 
 /// Whether `KAGE_REQUIRE_POSTGRES=1`.
@@ -90,40 +119,43 @@ pub fn postgres_required() -> bool {
 pub fn postgres_url(test: &str) -> Option<String> {
     match postgres() {
         Postgres::FromEnv(url) | Postgres::Local(url) => Some(url.clone()),
-        Postgres::Missing => {
+        Postgres::Missing(why) => {
             if postgres_required() {
-                panic!("{}", missing_message(test, true));
+                panic!("{}", missing_message(test, why, true));
             }
-            eprintln!("{}", missing_message(test, false));
+            eprintln!("{}", missing_message(test, why, false));
             None
         }
     }
 }
 
-/// The banner (or, when required, the failure) for a test without a server.
-pub fn missing_message(test: &str, required: bool) -> String {
+/// The banner (or, when required, the failure) for a test without a server;
+/// `why` says what was tried.
+pub fn missing_message(test: &str, why: &str, required: bool) -> String {
     let how = format!(
         "start PostgreSQL (`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main \
          start`), or export {TEST_DB_URL_ENV}=postgres://USER@HOST:PORT/DB"
     );
     if required {
-        format!(
-            "{REQUIRE_POSTGRES_ENV}=1 but {TEST_DB_URL_ENV} is unset and nothing answers on \
-             {LOCAL_POSTGRES}, so {test} cannot run; {how}"
-        )
+        format!("{REQUIRE_POSTGRES_ENV}=1 but {why}, so {test} cannot run; {how}")
     } else {
         let rule = "!".repeat(78);
         format!(
-            "{rule}\n!!! SKIPPED: {test} (PostgreSQL test; {TEST_DB_URL_ENV} is unset and nothing \
-             answers on {LOCAL_POSTGRES})\n!!! it passed WITHOUT checking anything; to run it: \
-             {how}\n!!! {REQUIRE_POSTGRES_ENV}=1 (as in CI) makes this a failure\n{rule}"
+            "{rule}\n!!! SKIPPED: {test} (PostgreSQL test; {why})\n!!! it passed WITHOUT \
+             checking anything; to run it: {how}\n!!! {REQUIRE_POSTGRES_ENV}=1 (as in CI) makes \
+             this a failure\n{rule}"
         )
     }
 }
 
-fn local_postgres_answers() -> bool {
-    let address: SocketAddr = LOCAL_POSTGRES.parse().expect("a valid socket address");
-    TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_ok()
+/// Whether something accepts a TCP connection on `address` (`host:port`).
+pub fn answers(address: &str) -> bool {
+    let Ok(addresses) = address.to_socket_addrs() else {
+        return false;
+    };
+    addresses
+        .into_iter()
+        .any(|address| TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_ok())
 }
 
 #[cfg(test)]
@@ -131,31 +163,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_variable_wins_without_probing() {
-        let decided = decide(Some("postgres://u@db/x".to_owned()), || {
-            panic!("must not probe when KAGE_TEST_DB_URL is set")
+    fn the_variable_is_probed_at_its_own_address() {
+        let decided = decide(Some("postgres://u:pw@db:6000/x".to_owned()), |address| {
+            assert_eq!(address, "db:6000");
+            true
         });
-        assert_eq!(decided, Postgres::FromEnv("postgres://u@db/x".to_owned()));
+        assert_eq!(decided, Postgres::FromEnv("postgres://u:pw@db:6000/x".to_owned()));
+        let closed = decide(Some("postgres://u@127.0.0.1:1/x".to_owned()), |_| false);
+        assert_eq!(
+            closed,
+            Postgres::Missing(
+                "nothing answers on 127.0.0.1:1, from KAGE_TEST_DB_URL".to_owned()
+            )
+        );
     }
 
     #[test]
     fn an_empty_variable_counts_as_unset() {
-        assert_eq!(decide(Some("  ".to_owned()), || false), Postgres::Missing);
+        let decided = decide(Some("  ".to_owned()), |address| {
+            assert_eq!(address, LOCAL_POSTGRES);
+            false
+        });
+        assert_eq!(decided.url(), None);
     }
 
     #[test]
     fn a_local_server_gets_the_default_url() {
-        assert_eq!(decide(None, || true).url(), Some(LOCAL_POSTGRES_URL));
-        assert_eq!(decide(None, || false).url(), None);
+        assert_eq!(decide(None, |_| true).url(), Some(LOCAL_POSTGRES_URL));
+        assert_eq!(decide(None, |_| false).url(), None);
+    }
+
+    #[test]
+    fn addresses_of_urls() {
+        assert_eq!(server_address("postgres://u:p@h:5433/db?x=1"), "h:5433");
+        assert_eq!(server_address("postgres://u@h/db"), "h:5432");
+        assert_eq!(server_address("postgres://127.0.0.1:1/db"), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn a_closed_port_answers_nothing() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap().to_string();
+        assert!(answers(&open));
+        drop(listener);
+        assert!(!answers(&open));
     }
 
     #[test]
     fn the_banner_says_skipped_and_how_to_run() {
-        let banner = missing_message("postgres_x", false);
+        let banner = missing_message("postgres_x", "nothing answers on h:1", false);
         assert!(banner.contains("SKIPPED: postgres_x"), "{banner}");
+        assert!(banner.contains("nothing answers on h:1"), "{banner}");
         assert!(banner.contains("KAGE_TEST_DB_URL="), "{banner}");
         assert!(banner.contains("KAGE_REQUIRE_POSTGRES=1"), "{banner}");
-        let failure = missing_message("postgres_x", true);
+        let failure = missing_message("postgres_x", "nothing answers on h:1", true);
         assert!(failure.starts_with("KAGE_REQUIRE_POSTGRES=1"), "{failure}");
         assert!(failure.contains("pg_ctlcluster"), "{failure}");
     }

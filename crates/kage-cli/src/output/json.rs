@@ -354,3 +354,44 @@ pub(crate) struct ResolvedJson {
     pub(crate) value: String,
     pub(crate) source: String,
 }
+
+/// `remove --json`: what was removed and what went with it.
+#[derive(Serialize)]
+pub(crate) struct RemovedJson {
+    pub(crate) removed: String,
+    pub(crate) id: String,
+    pub(crate) live_leases_dropped: usize,
+    pub(crate) routes_updated: usize,
+}
+
+/// `enable --json` / `disable --json`: the state now, and whether it changed.
+#[derive(Serialize)]
+pub(crate) struct StateChangedJson {
+    pub(crate) name: String,
+    pub(crate) changed: bool,
+    pub(crate) state: StateJson,
+}
+
+/// `route --json` / `unroute --json`: the saved rule, and the config file's
+/// rule for the same target when it has one (it wins).
+#[derive(Serialize)]
+pub(crate) struct RouteChangeJson {
+    pub(crate) target_kind: &'static str,
+    pub(crate) target: String,
+    pub(crate) entries: Vec<String>,
+    pub(crate) config_rule: Option<Vec<String>>,
+}
+
+impl RouteChangeJson {
+    pub(crate) fn new(change: &kage_core::RouteChange) -> Self {
+        Self {
+            target_kind: change.target.kind_str(),
+            target: change.target.value_str().to_owned(),
+            entries: change.entries.iter().map(ToString::to_string).collect(),
+            config_rule: change
+                .config_rule
+                .as_ref()
+                .map(|rule| rule.iter().map(ToString::to_string).collect()),
+        }
+    }
+}

@@ -10,6 +10,11 @@ use super::format;
 use super::json::{self, RouteJson};
 use super::{Printer, table};
 
+/// `route --json`, `unroute --json`: the change as one JSON object.
+pub(crate) fn change_json(printer: &Printer, change: &RouteChange) -> io::Result<()> {
+    printer.out(&json::document(&json::RouteChangeJson::new(change)))
+}
+
 /// After `route`.
 pub(crate) fn routed(printer: &Printer, change: &RouteChange) {
     printer.info(format_args!(

@@ -334,3 +334,35 @@ pub(crate) fn show(
     }
     printer.out(&out)
 }
+
+/// `add --json`, `edit --json`: the subscription as `list --json` shows it.
+pub(crate) fn subscription_json(
+    printer: &Printer,
+    subscription: &Subscription,
+    keychain: &str,
+) -> io::Result<()> {
+    printer.out(&json::document(&SubscriptionJson::new(subscription, keychain)))
+}
+
+/// `remove --json`.
+pub(crate) fn removed_json(printer: &Printer, removed: &RemovedSubscription) -> io::Result<()> {
+    printer.out(&json::document(&json::RemovedJson {
+        removed: removed.subscription.name.to_string(),
+        id: removed.subscription.id.to_string(),
+        live_leases_dropped: removed.live_leases_dropped,
+        routes_updated: removed.routes_updated,
+    }))
+}
+
+/// `enable --json`, `disable --json`.
+pub(crate) fn state_changed_json(
+    printer: &Printer,
+    name: &str,
+    result: &TransitionResult,
+) -> io::Result<()> {
+    printer.out(&json::document(&json::StateChangedJson {
+        name: name.to_owned(),
+        changed: result.transition.is_some(),
+        state: StateJson::new(&result.health.state),
+    }))
+}

@@ -850,3 +850,90 @@ fn subscription_names_complete_from_the_pool() {
     let zsh = env.run(&["--", "kage", "subscription", "edit", "w"]).success();
     assert_eq!(zsh.stdout.trim_end(), "work");
 }
+
+/// Every command that prints a result takes `--json` and prints one
+/// document, for reads and changes alike.
+#[test]
+fn every_result_is_one_json_document() {
+    let env = TestEnv::new();
+    let added = env
+        .run_with_stdin(
+            &["subscription", "add", "--name", "personal", "--credential-stdin", "--json"],
+            "sk-ant-oat01-json\n",
+        )
+        .success();
+    let added = document(&added.stdout);
+    assert_eq!(added["name"], "personal");
+    assert_eq!(added["credential"]["store"], "insecure test file store");
+    env.add("work", &[]);
+    let edited = env
+        .run(&["subscription", "edit", "work", "--priority", "120", "--json"])
+        .success();
+    assert_eq!(document(&edited.stdout)["priority"], 120);
+    let disabled = env
+        .run(&["subscription", "disable", "work", "--reason", "holiday", "--json"])
+        .success();
+    let disabled = document(&disabled.stdout);
+    assert_eq!(disabled["changed"], true);
+    assert_eq!(disabled["state"]["state"], "disabled");
+    let enabled = env
+        .run(&["subscription", "enable", "work", "--json"])
+        .success();
+    assert_eq!(document(&enabled.stdout)["state"]["state"], "active");
+    let routed = env
+        .run(&[
+            "subscription",
+            "route",
+            "--namespace",
+            "backend",
+            "--subscriptions",
+            "work,personal",
+            "--json",
+        ])
+        .success();
+    let routed = document(&routed.stdout);
+    assert_eq!(routed["target"], "backend");
+    assert_eq!(routed["entries"], serde_json::json!(["work", "personal"]));
+    let unrouted = env
+        .run(&["subscription", "unroute", "--namespace", "backend", "--json"])
+        .success();
+    assert_eq!(document(&unrouted.stdout)["target_kind"], "namespace");
+    let lease = env.acquire(&[]);
+    let released = env
+        .run(&[
+            "lease",
+            "release",
+            &lease,
+            "--outcome",
+            "rate-limited",
+            "--resets-at",
+            "5m",
+            "--usage",
+            "input=10,output=2",
+            "--json",
+        ])
+        .success();
+    let released = document(&released.stdout);
+    assert_eq!(released["lease"]["id"], lease.as_str());
+    assert_eq!(released["outcome"], "rate_limited");
+    assert_eq!(released["usage"]["total_tokens"], 12);
+    assert_eq!(released["transition"]["to"], "rate_limited");
+    for args in [
+        &["subscription", "list", "--json"][..],
+        &["subscription", "status", "--json"],
+        &["subscription", "usage", "--period", "week", "--json"],
+        &["subscription", "routes", "--json"],
+        &["subscription", "explain", "--json"],
+        &["lease", "list", "--json"],
+        &["config", "path", "--json"],
+        &["config", "check", "--json"],
+        &["config", "show", "--resolved", "--json"],
+    ] {
+        let run = env.run(args).success();
+        document(&run.stdout);
+    }
+    let removed = env
+        .run(&["subscription", "remove", "personal", "--json"])
+        .success();
+    assert_eq!(document(&removed.stdout)["removed"], "personal");
+}

@@ -57,12 +57,19 @@ fn delete_behind_kages_back(backend: KeyringBackend, id: SubscriptionId) {
             run("keyctl", &["invalidate", &key]);
         }
         KeyringBackend::SecretService => {
-            let credential =
-                keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &account)
-                    .expect("credential");
-            keyring::Entry::new_with_credential(Box::new(credential))
-                .delete_credential()
-                .expect("deleted through a second Secret Service client");
+            // The pure-Rust client blocks on a tokio runtime of its own, which
+            // cannot start inside the test's runtime: use a plain thread, as
+            // Kage's store does for every keychain call.
+            std::thread::spawn(move || {
+                let credential =
+                    keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &account)
+                        .expect("credential");
+                keyring::Entry::new_with_credential(Box::new(credential))
+                    .delete_credential()
+                    .expect("deleted through a second Secret Service client");
+            })
+            .join()
+            .expect("the deleting thread");
         }
         KeyringBackend::Native => unreachable!("only Linux backends are tested here"),
     }

@@ -49,6 +49,10 @@ pub(crate) struct AddArgs {
 
     #[command(flatten)]
     credential: CredentialArgs,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl AddArgs {
@@ -85,6 +89,9 @@ impl AddArgs {
         )
         .await;
         output::subscription::added(printer, &subscription, &keychain);
+        if self.json {
+            output::subscription::subscription_json(printer, &subscription, &keychain)?;
+        }
         if subscription.credential == CredentialSource::Keychain {
             credential::warn_if_lost_at_reboot(&context.options, &subscription.name, printer).await;
         }

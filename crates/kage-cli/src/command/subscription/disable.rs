@@ -22,6 +22,10 @@ pub(crate) struct DisableArgs {
     /// Why, for `kage subscription show` and `status`
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl DisableArgs {
@@ -30,6 +34,9 @@ impl DisableArgs {
         let reason = self.reason.filter(|reason| !reason.trim().is_empty());
         let result = opened.pool.disable(&self.name, reason).await?;
         output::subscription::state_changed(context.printer, self.name.as_str(), &result);
+        if self.json {
+            output::subscription::state_changed_json(context.printer, self.name.as_str(), &result)?;
+        }
         Ok(())
     }
 }

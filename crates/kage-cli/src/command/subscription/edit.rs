@@ -68,6 +68,10 @@ pub(crate) struct EditArgs {
 
     #[command(flatten)]
     credential: CredentialArgs,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl EditArgs {
@@ -132,6 +136,9 @@ impl EditArgs {
             stored_in_keychain,
             &keychain,
         );
+        if self.json {
+            output::subscription::subscription_json(printer, &edited, &keychain)?;
+        }
         if stored_in_keychain && edited.credential == CredentialSource::Keychain {
             credential::warn_if_lost_at_reboot(&context.options, &edited.name, printer).await;
         }

@@ -17,6 +17,10 @@ pub(crate) struct EnableArgs {
     /// The subscription
     #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::subscription_names))]
     name: SubscriptionName,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl EnableArgs {
@@ -24,6 +28,9 @@ impl EnableArgs {
         let opened = context.open().await?;
         let result = opened.pool.enable(&self.name).await?;
         output::subscription::state_changed(context.printer, self.name.as_str(), &result);
+        if self.json {
+            output::subscription::state_changed_json(context.printer, self.name.as_str(), &result)?;
+        }
         Ok(())
     }
 }

@@ -23,6 +23,10 @@ pub(crate) struct RemoveArgs {
     /// Remove it even while agents hold live leases on it
     #[arg(long)]
     force: bool,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl RemoveArgs {
@@ -34,6 +38,9 @@ impl RemoveArgs {
             .await
             .with_context(|| format!("could not remove subscription {}", self.name))?;
         output::subscription::removed(context.printer, &removed);
+        if self.json {
+            output::subscription::removed_json(context.printer, &removed)?;
+        }
         let still_in_config: Vec<String> = opened
             .config
             .routing()

@@ -30,6 +30,10 @@ pub(crate) struct RouteArgs {
     /// Comma-separated subscription names, or tag:NAME for every subscription with that tag
     #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
     subscriptions: Vec<RouteEntry>,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl RouteArgs {
@@ -53,6 +57,9 @@ impl RouteArgs {
             Err(error) => return Err(error.into()),
         };
         output::routes::routed(context.printer, &change);
+        if self.json {
+            output::routes::change_json(context.printer, &change)?;
+        }
         Ok(())
     }
 }

@@ -16,6 +16,10 @@ Examples:
 pub(crate) struct UnrouteArgs {
     #[command(flatten)]
     target: TargetArgs,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl UnrouteArgs {
@@ -23,6 +27,9 @@ impl UnrouteArgs {
         let opened = context.open().await?;
         let change = opened.pool.unroute(self.target.target()).await?;
         output::routes::unrouted(context.printer, &change);
+        if self.json {
+            output::routes::change_json(context.printer, &change)?;
+        }
         Ok(())
     }
 }
