@@ -914,7 +914,9 @@ fn every_result_is_one_json_document() {
         ])
         .success();
     let released = document(&released.stdout);
-    assert_eq!(released["lease"]["id"], lease.as_str());
+    // (ids read [UUID] in normalized output)
+    assert_eq!(released["lease"]["subscription"], "work");
+    assert_eq!(released["lease"]["id"], "[UUID]");
     assert_eq!(released["outcome"], "rate_limited");
     assert_eq!(released["usage"]["total_tokens"], 12);
     assert_eq!(released["transition"]["to"], "rate_limited");
