@@ -13,21 +13,15 @@
 //!    (CI), where it fails with the way to start one.
 //!
 //! ```no_run
-//! #[test]
-//! fn postgres_round_trip() {
-//!     let Some(url) = kage_testkit::postgres_url("postgres_round_trip") else {
-//!         return; // skipped, loudly
-//!     };
-//!     // … connect to `url`
-//! #   drop(url);
-//! }
+//! // In a test named `postgres_round_trip`:
+//! let Some(url) = kage_testkit::postgres_url("postgres_round_trip") else {
+//!     return; // skipped, loudly
+//! };
+//! // … connect to `url`
+//! # drop(url);
 //! ```
 
-#![allow(
-    clippy::print_stderr,
-    reason = "a skipped test must say so on stderr, where cargo test and nextest show it"
-)]
-
+use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -123,10 +117,21 @@ pub fn postgres_url(test: &str) -> Option<String> {
             if postgres_required() {
                 panic!("{}", missing_message(test, why, true));
             }
-            eprintln!("{}", missing_message(test, why, false));
+            say_skipped(&missing_message(test, why, false));
             None
         }
     }
+}
+
+/// Write the banner straight to the process's stderr: `eprintln!` would be
+/// captured by the test harness and never shown for a passing test, and a
+/// skip must be seen. (nextest shows it with `--no-capture`; `cargo xtask
+/// test` prints its own banner and filters these tests out.)
+fn say_skipped(banner: &str) {
+    let mut stderr = std::io::stderr().lock();
+    // Nothing to do if stderr is gone.
+    let _ = writeln!(stderr, "{banner}");
+    let _ = stderr.flush();
 }
 
 /// The banner (or, when required, the failure) for a test without a server;
