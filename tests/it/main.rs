@@ -2,3 +2,4 @@
 //! per area.
 
 mod agent;
+mod claude;

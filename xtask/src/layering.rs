@@ -5,6 +5,8 @@
 //!   [`DOMAIN_FORBIDDEN`].
 //! - `kage-ports` knows no technology: its tree holds none of [`PORTS_FORBIDDEN`].
 //! - `kage-domain` depends on no workspace crate; `kage-ports` only on `kage-domain`.
+//! - The shipped binaries (`kage-cli`, `kage-agent`) hold none of
+//!   [`TEST_ONLY`]: the Anthropic API stand-in's HTTP server stays in `kage-tests`.
 //! - Only [`ADAPTER_USERS`] depend (in any way) on the adapter crates [`ADAPTERS`].
 //! - Building needs nothing but the Rust toolchain: the workspace's normal and
 //!   build tree holds no `-sys` crate but [`SYS_CRATES_WITHOUT_SYSTEM_LIBRARY`]
@@ -26,6 +28,8 @@ pub(crate) const DOMAIN_FORBIDDEN: &[&str] = &[
 ];
 /// Crates kage-ports must not pull in: it is the contract, not an implementation.
 pub(crate) const PORTS_FORBIDDEN: &[&str] = &["sqlx", "keyring", "clap"];
+/// Crates only the end-to-end tests' API stand-in may use (an HTTP server).
+pub(crate) const TEST_ONLY: &[&str] = &["axum", "hyper", "tower"];
 /// Adapter crates: only the applications (and the end-to-end tests) construct them.
 pub(crate) const ADAPTERS: &[&str] = &["kage-store-sql", "kage-secrets"];
 pub(crate) const ADAPTER_USERS: &[&str] = &["kage-cli", "kage-agent", "kage-tests"];
@@ -38,6 +42,8 @@ pub(crate) fn check() -> Result<()> {
     let mut violations = Vec::new();
     violations.extend(forbidden_in_tree("kage-domain", DOMAIN_FORBIDDEN)?);
     violations.extend(forbidden_in_tree("kage-ports", PORTS_FORBIDDEN)?);
+    violations.extend(forbidden_in_tree("kage-cli", TEST_ONLY)?);
+    violations.extend(forbidden_in_tree("kage-agent", TEST_ONLY)?);
     let metadata = shell::workspace_metadata()?;
     violations.extend(internal_dependency_violations(&metadata)?);
     violations.extend(system_library_crates()?);

@@ -2,7 +2,7 @@
 //! database, test-file credential store, and the fake Claude Code.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +12,8 @@ use kage_domain::{CredentialKind, Priority, SubscriptionName, SubscriptionState,
 use kage_ports::{Clock, SecretString, SubscriptionStore, SystemClock, UsageQuery};
 use kage_secrets::SelectedSecretStore;
 use kage_store_sql::SqliteStore;
+use kage_tests::claude::ClaudeHome;
+use kage_tests::standin::StandIn;
 use serde_json::Value;
 
 pub(crate) type TestPool = Pool<SqliteStore, SelectedSecretStore, SystemClock>;
@@ -31,25 +33,64 @@ pub(crate) fn fake_credential(kind: CredentialKind, script: &str) -> String {
 pub(crate) struct World {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) credentials: Vec<String>,
+    /// Set on `kage-agent` and `kage` on top of the hermetic environment.
+    extra_env: Vec<(OsString, OsString)>,
+    /// The real Claude Code's config folder, when agents are the real one.
+    claude_home: Option<ClaudeHome>,
 }
 
 impl World {
     /// A world whose config file holds `config` after the `[agent]` command.
     pub(crate) fn new(config: &str) -> Self {
+        let fake = env!("CARGO_BIN_EXE_fake-claude");
+        Self::with_config(&format!(
+            "[agent]\ncommand = [{fake:?}, \"-p\", \"{{prompt}}\", \"--output-format\", \"stream-json\", \"--verbose\"]\n{config}\n"
+        ))
+    }
+
+    /// A world whose agents are the real Claude Code (`tests/node_modules`,
+    /// first on PATH) with the default agent command, talking to `standin`
+    /// only; `config` is the whole config file.
+    pub(crate) fn with_real_claude(config: &str, standin: &StandIn) -> Self {
+        let claude = kage_tests::claude::binary();
+        let mut world = Self::with_config(config);
+        let home = ClaudeHome::new(&standin.base_url());
+        let mut path = OsString::from(claude.parent().unwrap());
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        world.extra_env = home
+            .env()
+            .into_iter()
+            .filter(|(name, _)| !matches!(name.to_str(), Some("PATH" | "HOME")))
+            .chain([(OsString::from("PATH"), path)])
+            .collect();
+        world.claude_home = Some(home);
+        world
+    }
+
+    fn with_config(text: &str) -> Self {
         let dir = tempfile::tempdir().expect("temporary folder");
         let world = Self {
             dir,
             credentials: Vec::new(),
+            extra_env: Vec::new(),
+            claude_home: None,
         };
         std::fs::create_dir_all(world.home()).unwrap();
         std::fs::create_dir_all(world.secrets_dir()).unwrap();
         std::fs::create_dir_all(world.workdir()).unwrap();
-        let fake = env!("CARGO_BIN_EXE_fake-claude");
-        let text = format!(
-            "[agent]\ncommand = [{fake:?}, \"-p\", \"{{prompt}}\", \"--output-format\", \"stream-json\", \"--verbose\"]\n{config}\n"
-        );
         std::fs::write(world.config_path(), text).unwrap();
         world
+    }
+
+    /// The last credential added (to script it on the stand-in).
+    pub(crate) fn last_credential(&self) -> &str {
+        self.credentials.last().expect("a subscription was added")
+    }
+
+    /// The real Claude Code's config folder (transcripts), if it runs here.
+    pub(crate) fn claude_home(&self) -> Option<&ClaudeHome> {
+        self.claude_home.as_ref()
     }
 
     pub(crate) fn root(&self) -> &Path {
@@ -123,7 +164,16 @@ impl World {
     /// `kage-agent` in this world, with a clean environment plus decoy
     /// credentials that must never reach an agent.
     pub(crate) fn kage_agent(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kage-agent-it"));
+        self.hermetic(env!("CARGO_BIN_EXE_kage-agent-it"))
+    }
+
+    /// `kage` (the CLI) in this world.
+    pub(crate) fn kage(&self) -> Command {
+        self.hermetic(env!("CARGO_BIN_EXE_kage-it"))
+    }
+
+    fn hermetic(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -144,7 +194,8 @@ impl World {
                 "sk-ant-oat01-decoy-from-the-parent",
             )
             .current_dir(self.workdir())
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .envs(self.extra_env.iter().map(|(name, value)| (name, value)));
         command
     }
 
