@@ -107,7 +107,12 @@ pub struct RunArgs {
 
     /// Rate-limit retries an agent may make before it is stopped and moved
     /// [default: config `agent.max_api_retries`, 2].
-    #[arg(long, value_name = "N", allow_negative_numbers = true, help_heading = "Running")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Running"
+    )]
     pub max_api_retries: Option<u32>,
 
     /// Keep each task's output here instead of a new folder under

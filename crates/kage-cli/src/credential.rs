@@ -299,7 +299,10 @@ mod tests {
             "Secret Service"
         );
         assert_eq!(
-            store_label(&CredentialSource::Command("pass show x".into()), "Secret Service"),
+            store_label(
+                &CredentialSource::Command("pass show x".into()),
+                "Secret Service"
+            ),
             "command"
         );
         assert_eq!(

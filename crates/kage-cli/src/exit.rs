@@ -76,15 +76,16 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
 fn asks_for_the_impossible(cause: &(dyn std::error::Error + 'static)) -> bool {
     use kage_core::{EditSubscriptionError, RouteError};
     use kage_ports::StoreError;
-    matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::NameTaken(_)))
-        || matches!(
-            cause.downcast_ref::<RouteError>(),
-            Some(RouteError::UnknownSubscription(_) | RouteError::Empty)
-        )
-        || matches!(
-            cause.downcast_ref::<EditSubscriptionError>(),
-            Some(EditSubscriptionError::NothingToChange)
-        )
+    matches!(
+        cause.downcast_ref::<StoreError>(),
+        Some(StoreError::NameTaken(_))
+    ) || matches!(
+        cause.downcast_ref::<RouteError>(),
+        Some(RouteError::UnknownSubscription(_) | RouteError::Empty)
+    ) || matches!(
+        cause.downcast_ref::<EditSubscriptionError>(),
+        Some(EditSubscriptionError::NothingToChange)
+    )
 }
 
 /// Whether the error is a closed stdout, which is not worth a message.

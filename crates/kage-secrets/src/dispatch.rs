@@ -163,9 +163,9 @@ impl<K: KeychainBackend + ?Sized> SourceDispatchingSecretStore<K> {
             let result = call(&keychain);
             // The store's name is only needed for errors; the probe is cached.
             let store = match &result {
-                Err(KeychainError::NotFound | KeychainError::Other(_)) => keychain
-                    .probe()
-                    .unwrap_or_else(|_| "keychain".to_owned()),
+                Err(KeychainError::NotFound | KeychainError::Other(_)) => {
+                    keychain.probe().unwrap_or_else(|_| "keychain".to_owned())
+                }
                 _ => String::new(),
             };
             (result, store)

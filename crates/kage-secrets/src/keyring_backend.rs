@@ -467,8 +467,14 @@ mod tests {
 
     #[test]
     fn backend_names_say_what_they_are() {
-        assert_eq!(KeyringBackend::SecretService.display_name(), "Secret Service");
-        assert_eq!(KeyringBackend::KernelKeyring.display_name(), "kernel keyring");
+        assert_eq!(
+            KeyringBackend::SecretService.display_name(),
+            "Secret Service"
+        );
+        assert_eq!(
+            KeyringBackend::KernelKeyring.display_name(),
+            "kernel keyring"
+        );
         assert!(KeyringBackend::KernelKeyring.lost_at_reboot());
         assert!(!KeyringBackend::SecretService.lost_at_reboot());
         assert!(!KeyringBackend::Native.lost_at_reboot());

@@ -66,7 +66,9 @@ pub fn decide(url: Option<String>, answers: impl FnOnce(&str) -> bool) -> Postgr
             if answers(&address) {
                 Postgres::FromEnv(url)
             } else {
-                Postgres::Missing(format!("nothing answers on {address}, from {TEST_DB_URL_ENV}"))
+                Postgres::Missing(format!(
+                    "nothing answers on {address}, from {TEST_DB_URL_ENV}"
+                ))
             }
         }
         None if answers(LOCAL_POSTGRES) => Postgres::Local(LOCAL_POSTGRES_URL.to_owned()),
@@ -173,13 +175,14 @@ mod tests {
             assert_eq!(address, "db:6000");
             true
         });
-        assert_eq!(decided, Postgres::FromEnv("postgres://u:pw@db:6000/x".to_owned()));
+        assert_eq!(
+            decided,
+            Postgres::FromEnv("postgres://u:pw@db:6000/x".to_owned())
+        );
         let closed = decide(Some("postgres://u@127.0.0.1:1/x".to_owned()), |_| false);
         assert_eq!(
             closed,
-            Postgres::Missing(
-                "nothing answers on 127.0.0.1:1, from KAGE_TEST_DB_URL".to_owned()
-            )
+            Postgres::Missing("nothing answers on 127.0.0.1:1, from KAGE_TEST_DB_URL".to_owned())
         );
     }
 

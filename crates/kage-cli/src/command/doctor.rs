@@ -387,7 +387,11 @@ async fn check_sqlite(path: &Path, now: Timestamp, checks: &mut Vec<Check>) -> D
     }
 }
 
-async fn check_postgres(url: &DatabaseUrl, now: Timestamp, checks: &mut Vec<Check>) -> DatabaseFacts {
+async fn check_postgres(
+    url: &DatabaseUrl,
+    now: Timestamp,
+    checks: &mut Vec<Check>,
+) -> DatabaseFacts {
     let shown = url.redacted();
     let result = tokio::time::timeout(POSTGRES_TIMEOUT, async {
         let mut connection = PgConnectOptions::from_str(url.expose())?.connect().await?;
@@ -431,7 +435,11 @@ async fn check_postgres(url: &DatabaseUrl, now: Timestamp, checks: &mut Vec<Chec
             return DatabaseFacts::default();
         }
     };
-    let usable = schema_check(&format!("PostgreSQL {shown} (round trip ok)"), version, checks);
+    let usable = schema_check(
+        &format!("PostgreSQL {shown} (round trip ok)"),
+        version,
+        checks,
+    );
     DatabaseFacts {
         usable,
         expired_leases: expired,
@@ -582,7 +590,11 @@ async fn check_credentials(
             other => other.describe(),
         };
         match secrets
-            .fetch(subscription.id, &subscription.name, &subscription.credential)
+            .fetch(
+                subscription.id,
+                &subscription.name,
+                &subscription.credential,
+            )
             .await
         {
             // The value is dropped (and wiped) unseen.
@@ -602,9 +614,9 @@ async fn check_credentials(
 fn credential_fix(subscription: &Subscription) -> String {
     let name = &subscription.name;
     match &subscription.credential {
-        CredentialSource::Keychain => format!(
-            "store it again with `kage subscription edit {name} --rotate-credential`"
-        ),
+        CredentialSource::Keychain => {
+            format!("store it again with `kage subscription edit {name} --rotate-credential`")
+        }
         CredentialSource::Command(_) => format!(
             "run the command yourself to see why it fails, then fix it or change it with `kage \
              subscription edit {name} --credential-command CMD`"

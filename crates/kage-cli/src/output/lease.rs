@@ -72,12 +72,15 @@ pub(crate) fn released_json(
         outcome: outcome.to_owned(),
         usage: UsageJson::new(usage),
         was_expired: report.was_expired,
-        transition: report.transition.as_ref().map(|transition| StateChangeJson {
-            from: transition.from.as_str(),
-            to: transition.to.as_str(),
-            until: transition.until.map(|at| at.to_string()),
-            reason: transition.reason.clone(),
-        }),
+        transition: report
+            .transition
+            .as_ref()
+            .map(|transition| StateChangeJson {
+                from: transition.from.as_str(),
+                to: transition.to.as_str(),
+                until: transition.until.map(|at| at.to_string()),
+                reason: transition.reason.clone(),
+            }),
     };
     printer.out(&json::document(&data))
 }

@@ -242,7 +242,11 @@ pub(crate) fn show(
             subscription.kind.env_var()
         ),
     );
-    field(&mut out, "Credential", &credential_text(subscription, keychain));
+    field(
+        &mut out,
+        "Credential",
+        &credential_text(subscription, keychain),
+    );
     field(&mut out, "Max leases", &cap_text(subscription));
     field(&mut out, "ID", &subscription.id.to_string());
     field(
@@ -341,7 +345,10 @@ pub(crate) fn subscription_json(
     subscription: &Subscription,
     keychain: &str,
 ) -> io::Result<()> {
-    printer.out(&json::document(&SubscriptionJson::new(subscription, keychain)))
+    printer.out(&json::document(&SubscriptionJson::new(
+        subscription,
+        keychain,
+    )))
 }
 
 /// `remove --json`.

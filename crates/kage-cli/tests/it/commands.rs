@@ -99,7 +99,12 @@ fn list_and_show_in_every_format() {
         .collect();
     assert_eq!(
         stores,
-        ["insecure test file store", "env", "command", "insecure test file store"]
+        [
+            "insecure test file store",
+            "env",
+            "command",
+            "insecure test file store"
+        ]
     );
     assert_eq!(ci["credential"]["variable"], "ANTHROPIC_API_KEY");
     assert_eq!(ci["max_concurrent"], 2);
@@ -383,7 +388,12 @@ fn explain_tells_why_each_subscription_was_passed_over() {
     let parsed = items(&tags.stdout);
     assert_eq!(parsed[0]["name"], "frontend-only");
     assert_eq!(parsed[0]["verdict"], "chosen");
-    assert!(parsed.iter().skip(1).all(|line| line["verdict"] != "chosen"));
+    assert!(
+        parsed
+            .iter()
+            .skip(1)
+            .all(|line| line["verdict"] != "chosen")
+    );
     let missing = parsed
         .iter()
         .find(|line| line["name"] == "spare")
@@ -420,10 +430,7 @@ fn routes_show_both_sources_and_flag_conflicts() {
     let json = env.run(&["subscription", "routes", "--json"]).success();
     let parsed = items(&json.stdout);
     assert_eq!(parsed.len(), 4);
-    let overridden: Vec<&Value> = parsed
-        .iter()
-        .filter(|r| r["overridden"] == true)
-        .collect();
+    let overridden: Vec<&Value> = parsed.iter().filter(|r| r["overridden"] == true).collect();
     assert_eq!(overridden.len(), 1);
     assert_eq!(overridden[0]["target"], "backend");
     // The file wins in selection too.
@@ -589,7 +596,10 @@ fn usage_json_has_days_and_totals() {
     assert_eq!(report["period"], "week");
     assert_eq!(report["days"].as_array().map(Vec::len), Some(2));
     let totals = report["totals"].as_array().expect("totals");
-    assert_eq!(totals.last().expect("the pool's total")["subscription"], Value::Null);
+    assert_eq!(
+        totals.last().expect("the pool's total")["subscription"],
+        Value::Null
+    );
     assert_eq!(totals.last().expect("the pool's total")["input_tokens"], 17);
     let day = env
         .run(&["subscription", "usage", "--period", "day"])
@@ -660,7 +670,12 @@ fn config_path_check_and_show() {
         "{}",
         missing.stderr
     );
-    assert_eq!(missing.stderr.matches("no such file").count(), 1, "{}", missing.stderr);
+    assert_eq!(
+        missing.stderr.matches("no such file").count(),
+        1,
+        "{}",
+        missing.stderr
+    );
     env.write_config("");
     env.add("personal", &[]);
     env.write_config(
@@ -819,7 +834,9 @@ fn subscription_names_complete_from_the_pool() {
     let mut env = TestEnv::new();
     // Before the pool exists: no names, and no database is created.
     env.set_env("COMPLETE", "fish");
-    let none = env.run(&["--", "kage", "subscription", "show", ""]).success();
+    let none = env
+        .run(&["--", "kage", "subscription", "show", ""])
+        .success();
     assert!(!none.stdout.contains("personal"), "{}", none.stdout);
     assert!(!env.root().join("data/kage/kage.db").exists());
 
@@ -828,7 +845,9 @@ fn subscription_names_complete_from_the_pool() {
     env.add("work", &[]);
 
     env.set_env("COMPLETE", "fish");
-    let fish = env.run(&["--", "kage", "subscription", "show", ""]).success();
+    let fish = env
+        .run(&["--", "kage", "subscription", "show", ""])
+        .success();
     let names: Vec<&str> = fish
         .stdout
         .lines()
@@ -843,11 +862,15 @@ fn subscription_names_complete_from_the_pool() {
     env.set_env("COMPLETE", "bash");
     env.set_env("_CLAP_COMPLETE_INDEX", "3");
     env.set_env("_CLAP_COMPLETE_COMP_TYPE", "9");
-    let bash = env.run(&["--", "kage", "subscription", "disable", "p"]).success();
+    let bash = env
+        .run(&["--", "kage", "subscription", "disable", "p"])
+        .success();
     assert_eq!(bash.stdout.trim_end(), "personal");
 
     env.set_env("COMPLETE", "zsh");
-    let zsh = env.run(&["--", "kage", "subscription", "edit", "w"]).success();
+    let zsh = env
+        .run(&["--", "kage", "subscription", "edit", "w"])
+        .success();
     assert_eq!(zsh.stdout.trim_end(), "work");
 }
 
@@ -858,7 +881,14 @@ fn every_result_is_one_json_document() {
     let env = TestEnv::new();
     let added = env
         .run_with_stdin(
-            &["subscription", "add", "--name", "personal", "--credential-stdin", "--json"],
+            &[
+                "subscription",
+                "add",
+                "--name",
+                "personal",
+                "--credential-stdin",
+                "--json",
+            ],
             "sk-ant-oat01-json\n",
         )
         .success();
@@ -867,11 +897,25 @@ fn every_result_is_one_json_document() {
     assert_eq!(added["credential"]["store"], "insecure test file store");
     env.add("work", &[]);
     let edited = env
-        .run(&["subscription", "edit", "work", "--priority", "120", "--json"])
+        .run(&[
+            "subscription",
+            "edit",
+            "work",
+            "--priority",
+            "120",
+            "--json",
+        ])
         .success();
     assert_eq!(document(&edited.stdout)["priority"], 120);
     let disabled = env
-        .run(&["subscription", "disable", "work", "--reason", "holiday", "--json"])
+        .run(&[
+            "subscription",
+            "disable",
+            "work",
+            "--reason",
+            "holiday",
+            "--json",
+        ])
         .success();
     let disabled = document(&disabled.stdout);
     assert_eq!(disabled["changed"], true);
@@ -895,7 +939,13 @@ fn every_result_is_one_json_document() {
     assert_eq!(routed["target"], "backend");
     assert_eq!(routed["entries"], serde_json::json!(["work", "personal"]));
     let unrouted = env
-        .run(&["subscription", "unroute", "--namespace", "backend", "--json"])
+        .run(&[
+            "subscription",
+            "unroute",
+            "--namespace",
+            "backend",
+            "--json",
+        ])
         .success();
     assert_eq!(document(&unrouted.stdout)["target_kind"], "namespace");
     let lease = env.acquire(&[]);

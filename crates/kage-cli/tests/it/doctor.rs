@@ -28,7 +28,13 @@ fn healthy_env() -> TestEnv {
     let mut env = TestEnv::new();
     with_fake_claude(&mut env);
     env.run_with_stdin(
-        &["subscription", "add", "--name", "personal", "--credential-stdin"],
+        &[
+            "subscription",
+            "add",
+            "--name",
+            "personal",
+            "--credential-stdin",
+        ],
         &format!("{SECRET}\n"),
     )
     .success();
@@ -58,7 +64,11 @@ fn a_healthy_pool_passes() {
     let report = document(&json.stdout);
     assert_eq!(report["healthy"], true);
     assert_eq!(report["problems"], 0);
-    assert!(report["checks"].as_array().is_some_and(|checks| checks.len() >= 6));
+    assert!(
+        report["checks"]
+            .as_array()
+            .is_some_and(|checks| checks.len() >= 6)
+    );
 }
 
 #[test]
@@ -80,8 +90,16 @@ fn a_broken_credential_command_is_named_with_its_fix() {
         "{}",
         run.both()
     );
-    assert!(run.stdout.contains("ok       credential personal"), "{}", run.both());
-    assert!(run.stderr.contains("doctor found 1 problem(s)"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("ok       credential personal"),
+        "{}",
+        run.both()
+    );
+    assert!(
+        run.stderr.contains("doctor found 1 problem(s)"),
+        "{}",
+        run.stderr
+    );
     let json = env.run(&["doctor", "--json"]).code(1);
     let report = document(&json.stdout);
     assert_eq!(report["healthy"], false);
@@ -96,13 +114,18 @@ fn a_corrupt_database_is_named_with_its_fix() {
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
     }
-    std::fs::write(&database, "this is not a SQLite database, only text ".repeat(200))
-        .expect("corrupt the database");
+    std::fs::write(
+        &database,
+        "this is not a SQLite database, only text ".repeat(200),
+    )
+    .expect("corrupt the database");
     let run = env.run(&["doctor"]).code(1);
     assert!(
         run.stdout.contains("PROBLEM  database")
             && run.stdout.contains("kage.db cannot be read")
-            && run.stdout.contains("fix: the file is damaged or is not a Kage database"),
+            && run
+                .stdout
+                .contains("fix: the file is damaged or is not a Kage database"),
         "{}",
         run.both()
     );
@@ -117,7 +140,9 @@ fn a_config_typo_is_named_with_its_fix() {
         run.stdout.contains("PROBLEM  config")
             && run.stdout.contains("unknown key `lease_tll`")
             && run.stdout.contains("config.toml:2:1")
-            && run.stdout.contains("fix: edit $TEST_ENV/config/kage/config.toml"),
+            && run
+                .stdout
+                .contains("fix: edit $TEST_ENV/config/kage/config.toml"),
         "{}",
         run.both()
     );
@@ -131,11 +156,68 @@ fn a_missing_claude_is_a_problem() {
     assert!(
         run.stdout.contains("PROBLEM  agent claude")
             && run.stdout.contains("`claude` is not on PATH")
-            && run.stdout.contains("npm install -g @anthropic-ai/claude-code"),
+            && run
+                .stdout
+                .contains("npm install -g @anthropic-ai/claude-code"),
         "{}",
         run.both()
     );
     // A pool that does not exist yet is not a problem, and is not created.
     assert!(run.stdout.contains("does not exist yet"), "{}", run.both());
     assert!(!env.root().join("data/kage/kage.db").exists());
+}
+
+/// A pool on PostgreSQL: the round trip, and the clock against the server's
+/// (a fixed test clock far in the past is a problem; the real one is not).
+#[test]
+fn postgres_pool_round_trip_and_clock_skew() {
+    let Some(admin_url) = kage_testkit::postgres_url("postgres_pool_round_trip_and_clock_skew")
+    else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let name = format!("kage_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = |sql: String| {
+        runtime.block_on(async {
+            use sqlx::{Connection, Executor};
+            let mut connection = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("connect to the test server");
+            connection.execute(sql.as_str()).await.expect("admin SQL");
+            connection.close().await.expect("close");
+        });
+    };
+    admin(format!("CREATE DATABASE \"{name}\""));
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(base, _)| base);
+    let url = format!("{base}/{name}");
+
+    let mut env = TestEnv::new();
+    with_fake_claude(&mut env);
+    env.set_env("KAGE_DATABASE_URL", &url);
+    env.add("personal", &[]);
+    let skewed = env.run(&["doctor"]);
+    env.real_clock();
+    let real = env.run(&["doctor"]);
+    admin(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+
+    let skewed = skewed.code(1);
+    assert!(
+        skewed.stdout.contains("(round trip ok): schema version")
+            && skewed.stdout.contains("PROBLEM  clock")
+            && skewed.stdout.contains("fix: sync the clock"),
+        "{}",
+        skewed.both()
+    );
+    let real = real.success();
+    assert!(
+        real.stdout.contains("ok       clock")
+            && real.stdout.contains("of the PostgreSQL server's"),
+        "{}",
+        real.both()
+    );
 }

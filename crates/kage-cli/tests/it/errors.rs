@@ -50,9 +50,21 @@ fn bad_values_are_usage_errors() {
         ("--max-concurrent", "-1 is not in 1.."),
     ] {
         let negative = env
-            .run(&["subscription", "add", "--name", "x", flag, "-1", "--credential-stdin"])
+            .run(&[
+                "subscription",
+                "add",
+                "--name",
+                "x",
+                flag,
+                "-1",
+                "--credential-stdin",
+            ])
             .code(2);
-        assert!(negative.stderr.contains(expected), "{flag}: {}", negative.stderr);
+        assert!(
+            negative.stderr.contains(expected),
+            "{flag}: {}",
+            negative.stderr
+        );
         assert!(
             !negative.stderr.contains("unexpected argument"),
             "{flag}: {}",
@@ -347,7 +359,9 @@ fn requests_that_cannot_be_met_are_usage_errors() {
     ] {
         let run = env.run(args);
         assert!(
-            !run.stderr.lines().any(|line| run.stderr.matches(line).count() > 1),
+            !run.stderr
+                .lines()
+                .any(|line| run.stderr.matches(line).count() > 1),
             "{args:?} said something twice: {}",
             run.stderr
         );

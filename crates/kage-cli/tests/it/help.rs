@@ -73,9 +73,9 @@ fn version_prints_the_package_version() {
 fn every_command_with_options_has_examples() {
     fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
         let path = format!("{path} {}", command.get_name());
-        let own_options = command
-            .get_arguments()
-            .any(|arg| !arg.is_global_set() && !matches!(arg.get_id().as_str(), "help" | "version"));
+        let own_options = command.get_arguments().any(|arg| {
+            !arg.is_global_set() && !matches!(arg.get_id().as_str(), "help" | "version")
+        });
         let is_group = command.has_subcommands();
         if !command.is_hide_set() && (own_options || is_group) {
             let help = command
@@ -94,5 +94,8 @@ fn every_command_with_options_has_examples() {
     let mut command = kage_cli::clap_command();
     command.build();
     walk(&command, "", &mut missing);
-    assert!(missing.is_empty(), "no Examples: block in --help of {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "no Examples: block in --help of {missing:?}"
+    );
 }

@@ -35,7 +35,9 @@ impl CheckArgs {
         output::config::checked(
             context.printer,
             opened.config.file(),
-            looked_at.as_ref().map(|(path, rule)| (path.as_path(), rule.as_str())),
+            looked_at
+                .as_ref()
+                .map(|(path, rule)| (path.as_path(), rule.as_str())),
             routes,
             subscriptions,
             self.json,

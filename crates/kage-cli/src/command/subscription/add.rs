@@ -28,7 +28,12 @@ pub(crate) struct AddArgs {
     name: SubscriptionName,
 
     /// 0 (lowest) to 255 (highest); higher ones are leased first
-    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value = "100")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        default_value = "100"
+    )]
     priority: Priority,
 
     /// What the subscription is for

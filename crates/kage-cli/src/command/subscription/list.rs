@@ -40,7 +40,9 @@ impl ListArgs {
             .collect();
         let keychain = credential::keychain_label_for(
             &context.options,
-            subscriptions.iter().map(|(subscription, _)| &subscription.credential),
+            subscriptions
+                .iter()
+                .map(|(subscription, _)| &subscription.credential),
         )
         .await;
         output::subscription::list(

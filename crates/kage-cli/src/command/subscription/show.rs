@@ -22,7 +22,12 @@ pub(crate) struct ShowArgs {
     name: SubscriptionName,
 
     /// How many recent state transitions to show
-    #[arg(long, value_name = "N", allow_negative_numbers = true, default_value_t = 10)]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        default_value_t = 10
+    )]
     transitions: u32,
 
     /// Print one JSON object: settings, state, leases, transitions, usage
