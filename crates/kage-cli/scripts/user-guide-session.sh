@@ -169,9 +169,12 @@ sed -i 's/rate_limit_cooldown/rate_limit_cooldwn/' "$HOME/.config/kage/config.to
 show kage subscription status
 
 echo "## Doctor"
-# A stand-in `claude` that only answers --version (the guide runs without one).
-printf '#!/bin/sh\necho "2.0.14 (Claude Code)"\n' > "$work/bin/claude"
-chmod +x "$work/bin/claude"
+# A stand-in `claude` that only answers --version (the guide runs without one),
+# under the home folder so its path reads the same on every run.
+mkdir -p "$HOME/.local/bin"
+printf '#!/bin/sh\necho "2.0.14 (Claude Code)"\n' > "$HOME/.local/bin/claude"
+chmod +x "$HOME/.local/bin/claude"
+export PATH="$HOME/.local/bin:$PATH"
 show kage doctor
 sed -i 's/rate_limit_cooldwn/rate_limit_cooldown/' "$HOME/.config/kage/config.toml"
 show kage doctor
