@@ -796,7 +796,7 @@ pub fn data(line: &str) {
 
 /// An error as `kage-agent: <chain>`.
 pub fn error(error: &anyhow::Error) {
-    eprintln!("kage-agent: {error:#}");
+    eprintln!("kage-agent: {}", kage_cli::exit::error_line(error));
 }
 
 /// The amount of tokens as the tables show it (`12,450`).

@@ -88,6 +88,25 @@ fn asks_for_the_impossible(cause: &(dyn std::error::Error + 'static)) -> bool {
     )
 }
 
+/// The error and its causes joined with `: `, leaving out a cause whose
+/// text the line already holds (many errors repeat their source in their
+/// own message), so nothing is said twice. `kage` and `kage-agent` print
+/// their errors with it.
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Whether the error is a closed stdout, which is not worth a message.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {

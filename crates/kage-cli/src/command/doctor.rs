@@ -503,7 +503,10 @@ async fn list_subscriptions(
         Err(error) => {
             checks.push(Check::problem(
                 "pool",
-                format!("the pool cannot be opened: {error:#}"),
+                format!(
+                    "the pool cannot be opened: {}",
+                    crate::exit::error_line(&error)
+                ),
                 "fix the database problem the message names, then run `kage doctor` again",
             ));
             None
@@ -577,7 +580,7 @@ async fn check_credentials(
         Err(error) => {
             checks.push(Check::problem(
                 "credentials",
-                format!("{error:#}"),
+                crate::exit::error_line(&error),
                 "unset KAGE_SECRET_BACKEND to use the OS keychain",
             ));
             return;

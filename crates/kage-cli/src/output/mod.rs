@@ -118,23 +118,7 @@ impl Printer {
     }
 }
 
-/// The error and its causes joined with `: `, leaving out a cause whose
-/// text the line already holds (many errors repeat their source in their
-/// own message), so nothing is said twice.
-pub(crate) fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
-}
+pub(crate) use crate::exit::error_line as one_line;
 
 pub(crate) const YELLOW_BOLD: &str = "1;33";
 pub(crate) const RED_BOLD: &str = "1;31";

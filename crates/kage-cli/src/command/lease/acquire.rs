@@ -60,7 +60,7 @@ impl AcquireArgs {
         let opened = context.open().await?;
         let pool = &opened.pool;
         if let Err(error) = crate::app::check_config_routes(pool, &opened.config).await {
-            printer.warn(format_args!("{error:#}"));
+            printer.warn(crate::exit::error_line(&error));
         }
         let zone = pool.clock().time_zone();
         let request = AcquireRequest {

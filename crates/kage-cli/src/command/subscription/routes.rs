@@ -29,7 +29,7 @@ impl RoutesArgs {
         };
         output::routes::list(context.printer, &views, &location, self.json)?;
         if let Err(error) = crate::app::check_config_routes(&opened.pool, config).await {
-            context.printer.warn(format_args!("{error:#}"));
+            context.printer.warn(crate::exit::error_line(&error));
         }
         Ok(())
     }
