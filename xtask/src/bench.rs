@@ -79,20 +79,13 @@ const BENCHES: &[Bench] = &[
         cargo_args: &["bench", "-p", "kage-domain", "--bench", "selection"],
         report: Report::SelectionTable,
     },
-    // The store benchmark binary (kage-store-sql). Gets KAGE_TEST_DB_URL when a
-    // PostgreSQL server is there.
+    // The store benchmark (kage-store-sql's `benches/store.rs`). Gets
+    // KAGE_TEST_DB_URL when a PostgreSQL server is there.
     Bench {
         name: "store",
         package: "kage-store-sql",
-        target: Target::Bin("kage-store-bench"),
-        cargo_args: &[
-            "run",
-            "--release",
-            "-p",
-            "kage-store-sql",
-            "--bin",
-            "kage-store-bench",
-        ],
+        target: Target::Bench("store"),
+        cargo_args: &["bench", "-p", "kage-store-sql", "--bench", "store"],
         report: Report::Printed,
     },
     // `kage subscription status` as a whole process, 100 subscriptions and 1,000,000

@@ -18,7 +18,7 @@ use clap_complete::CompletionCandidate;
 use clap_complete::env::{EnvCompleter, Shells};
 use kage_config::StorageBackend;
 
-use crate::app::{self, GlobalOptions};
+use kage_app::pool::{self as app, GlobalOptions};
 
 /// The variable that turns a `kage` run into a completion request.
 pub(crate) const COMPLETE_ENV: &str = "COMPLETE";

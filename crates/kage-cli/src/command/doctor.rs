@@ -22,7 +22,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
-use crate::app;
+use kage_app::pool as app;
 use crate::command::Context;
 use crate::credential;
 use crate::output::json;
@@ -450,7 +450,7 @@ async fn check_postgres(
 
 /// The schema version against this Kage's; whether the pool can be opened.
 fn schema_check(where_: &str, version: Option<i64>, checks: &mut Vec<Check>) -> bool {
-    let ours = kage_store_sql::SCHEMA_VERSION;
+    let ours = app::SCHEMA_VERSION;
     match version {
         Some(version) if version > ours => {
             checks.push(Check::problem(
@@ -786,7 +786,7 @@ mod tests {
     #[test]
     fn schema_versions() {
         let mut checks = Vec::new();
-        let ours = kage_store_sql::SCHEMA_VERSION;
+        let ours = app::SCHEMA_VERSION;
         assert!(schema_check("db", Some(ours), &mut checks));
         assert!(schema_check("db", Some(ours - 1), &mut checks));
         assert!(schema_check("db", None, &mut checks));

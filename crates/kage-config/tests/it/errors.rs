@@ -186,7 +186,7 @@ fn a_misspelt_strategy_gets_a_suggestion() {
 fn storage_and_agent_values_are_checked() {
     assert_eq!(
         error_of("[storage]\ndatabase_url = \"mysql://root:pw@db/kage\"\n"),
-        "config error: /home/u/.config/kage/config.toml:2:16: invalid value for `storage.database_url`: mysql://root:***@db/kage is not a PostgreSQL URL: write \"postgres://USER@HOST/DATABASE\", or remove the key to use the embedded SQLite file"
+        "config error: /home/u/.config/kage/config.toml:2:16: invalid value for `storage.database_url`: mysql://root@db/kage is not a PostgreSQL URL: write \"postgres://USER@HOST/DATABASE\", or remove the key to use the embedded SQLite file"
     );
     assert!(
         error_of("[storage]\ndatabase_path = \"\"\n")

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use kage_domain::Outcome;
 use kage_ports::{StoreError, SubscriptionStore, UsageQuery};
-use kage_store_sql::{AnyStore, SCHEMA_VERSION, SqliteStore, open_store, sqlite_migrations};
+use kage_store_sql::{SCHEMA_VERSION, SqliteStore, sqlite_migrations};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 
@@ -18,12 +18,6 @@ mod contract {
     use crate::support::with_sqlite;
 
     super::contract_tests!(with_sqlite);
-}
-
-mod contract_through_sqlx {
-    use crate::support::with_sqlite_through_sqlx;
-
-    super::contract_tests!(with_sqlite_through_sqlx);
 }
 
 fn mode(path: &Path) -> u32 {
@@ -76,10 +70,7 @@ async fn everything_survives_a_reopen() {
         .unwrap();
     store.close().await;
 
-    let reopened = match open_store(path.to_str().unwrap()).await.unwrap() {
-        AnyStore::Sqlite(store) => store,
-        other => panic!("a path opens SQLite, got {other:?}"),
-    };
+    let reopened = SqliteStore::open(&path).await.unwrap();
     assert_eq!(reopened.list_subscriptions().await.unwrap(), vec![work]);
     let query = UsageQuery {
         from: t("2025-06-02T00:00:00Z"),

@@ -28,8 +28,8 @@ impl RoutesArgs {
             config.route_location(target).map(ToString::to_string)
         };
         output::routes::list(context.printer, &views, &location, self.json)?;
-        if let Err(error) = crate::app::check_config_routes(&opened.pool, config).await {
-            context.printer.warn(crate::exit::error_line(&error));
+        if let Err(error) = kage_app::pool::check_config_routes(&opened.pool, config).await {
+            context.printer.warn(kage_app::exit::error_line(&error));
         }
         Ok(())
     }
