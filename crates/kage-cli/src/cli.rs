@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
-    completions, config, doctor, exec, generate_man, lease, metrics, subscription,
+    claude, completions, config, doctor, exec, generate_man, lease, metrics, statusline,
+    subscription,
 };
 
 const KAGE_HELP: &str = "\
@@ -140,6 +141,12 @@ pub(crate) enum Command {
 
     /// Run one command with a leased subscription in its environment
     Exec(exec::ExecArgs),
+
+    /// Run Claude Code on the pool: status line, and failover that keeps the conversation
+    Claude(claude::ClaudeArgs),
+
+    /// Claude Code's status line: record the live quota, print one line
+    Statusline(statusline::StatuslineArgs),
 
     /// Print the pool's figures in Prometheus text format
     Metrics(metrics::MetricsArgs),

@@ -13,6 +13,7 @@ mod command;
 mod complete;
 mod credential;
 mod output;
+mod session;
 
 use std::process::ExitCode;
 

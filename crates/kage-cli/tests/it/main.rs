@@ -11,3 +11,4 @@ mod errors;
 mod exec;
 mod help;
 mod seed;
+mod session;
