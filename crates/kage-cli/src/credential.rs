@@ -13,9 +13,9 @@ use kage_secrets::{KeychainDescription, SecretError};
 use secrecy::SecretString;
 use secrecy::zeroize::Zeroize;
 
-use kage_app::pool::GlobalOptions;
 use crate::output::Printer;
 use kage_app::exit::UsageError;
+use kage_app::pool::GlobalOptions;
 
 /// Where the credential comes from; with none of these, `kage` prompts for
 /// it (without echo) when standard input is a terminal.

@@ -12,8 +12,8 @@ use kage_store_sql::SqliteStore;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 
-pub const SUBSCRIPTIONS: usize = 100;
-pub const RECORDS: usize = 1_000_000;
+pub(crate) const SUBSCRIPTIONS: usize = 100;
+pub(crate) const RECORDS: usize = 1_000_000;
 /// Rows per INSERT statement (11 parameters each, under SQLite's 32,766).
 const ROWS_PER_STATEMENT: usize = 500;
 /// Rows per transaction.
@@ -23,11 +23,11 @@ const ROWS_PER_TRANSACTION: usize = 50_000;
     clippy::disallowed_methods,
     reason = "benchmark setup reads the real time"
 )]
-pub fn real_now() -> Timestamp {
+pub(crate) fn real_now() -> Timestamp {
     Timestamp::now()
 }
 
-pub async fn seed(path: &Path, now: Timestamp) -> anyhow::Result<()> {
+pub(crate) async fn seed(path: &Path, now: Timestamp) -> anyhow::Result<()> {
     let store = SqliteStore::open(path).await?;
     let mut ids = Vec::with_capacity(SUBSCRIPTIONS);
     for index in 0..SUBSCRIPTIONS {
@@ -97,7 +97,7 @@ pub async fn seed(path: &Path, now: Timestamp) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     #[allow(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -108,7 +108,6 @@ pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-
-pub fn millis(duration: Duration) -> String {
+pub(crate) fn millis(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
 }

@@ -22,10 +22,10 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
-use kage_app::pool as app;
 use crate::command::Context;
 use crate::credential;
 use crate::output::json;
+use kage_app::pool as app;
 
 const EXAMPLES: &str = "\
 Examples:

@@ -350,3 +350,32 @@ impl RouteChangeJson {
         }
     }
 }
+
+/// `kage statusline --json`: the leased subscription (none outside a lease),
+/// the quota windows Claude Code reported, and the line the status line
+/// shows (the user's own status line after Kage's part).
+#[derive(Serialize)]
+pub(crate) struct StatuslineJson {
+    pub(crate) subscription: Option<String>,
+    pub(crate) lease_id: Option<String>,
+    pub(crate) five_hour: Option<WindowJson>,
+    pub(crate) seven_day: Option<WindowJson>,
+    pub(crate) line: String,
+}
+
+/// One quota window: percent used (0–100, past 100 over the limit) and when
+/// it resets, if Claude Code said.
+#[derive(Serialize)]
+pub(crate) struct WindowJson {
+    pub(crate) used_percentage: f64,
+    pub(crate) resets_at: Option<String>,
+}
+
+impl WindowJson {
+    pub(crate) fn new(window: &crate::session::status_input::QuotaWindow) -> Self {
+        Self {
+            used_percentage: window.used_percentage,
+            resets_at: window.resets_at.map(time),
+        }
+    }
+}

@@ -17,11 +17,13 @@ fn quota(five: u32, seven: u32) -> String {
 
 fn status_of(env: &TestEnv, name: &str) -> serde_json::Value {
     let status = env.run(&["subscription", "status", "--json"]).success();
-    status
-        .stdout
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json line"))
-        .find(|record| record["data"]["name"] == name)
+    let document: serde_json::Value = serde_json::from_str(&status.stdout).expect("one document");
+    document["subscriptions"]
+        .as_array()
+        .expect("subscriptions")
+        .iter()
+        .find(|row| row["name"] == name)
+        .cloned()
         .unwrap_or_else(|| panic!("{name} in\n{}", status.stdout))
 }
 
@@ -41,14 +43,43 @@ fn the_status_line_records_the_quota_and_prints_one_line() {
         .success();
     assert_eq!(run.stdout, "kage · work-premium · 5h 42% · 7d 18%\n");
     assert_eq!(run.stderr, "");
-    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], false);
+    assert_eq!(status_of(&env, "work-premium")["approaching_limit"], false);
 
     // Past the config's approaching_threshold (0.8): selection sees it.
     let run = env
         .run_with_stdin(&["statusline"], &quota(30, 85))
         .success();
     assert_eq!(run.stdout, "kage · work-premium · 5h 30% · 7d 85%\n");
-    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], true);
+    assert_eq!(status_of(&env, "work-premium")["approaching_limit"], true);
+}
+
+/// `--json`: one document with the subscription, both windows and the
+/// line; the quota is recorded all the same.
+#[test]
+fn the_status_line_as_one_json_document() {
+    let mut env = TestEnv::new();
+    env.add("work-premium", &[]);
+    leased(&mut env, "work-premium");
+    let run = env
+        .run_with_stdin(&["statusline", "--json"], &quota(30, 85))
+        .success();
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("one document");
+    assert_eq!(document["subscription"], "work-premium");
+    assert_eq!(document["five_hour"]["used_percentage"], 30.0);
+    assert_eq!(document["seven_day"]["used_percentage"], 85.0);
+    assert_eq!(document["seven_day"]["resets_at"], "2025-06-05T00:00:00Z");
+    assert_eq!(document["line"], "kage · work-premium · 5h 30% · 7d 85%");
+    assert_eq!(status_of(&env, "work-premium")["approaching_limit"], true);
+
+    // Outside a lease, with no quota yet: nulls, and still a document.
+    let env = TestEnv::new();
+    let run = env
+        .run_with_stdin(&["statusline", "--json"], "{}")
+        .success();
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("one document");
+    assert_eq!(document["subscription"], serde_json::Value::Null);
+    assert_eq!(document["five_hour"], serde_json::Value::Null);
+    assert_eq!(document["line"], "kage");
 }
 
 #[test]
@@ -57,10 +88,13 @@ fn the_first_call_has_no_quota_and_records_nothing() {
     env.add("work-premium", &[]);
     leased(&mut env, "work-premium");
     let run = env
-        .run_with_stdin(&["statusline"], r#"{"session_id":"S","model":{"id":"claude-sonnet-5"}}"#)
+        .run_with_stdin(
+            &["statusline"],
+            r#"{"session_id":"S","model":{"id":"claude-sonnet-5"}}"#,
+        )
         .success();
     assert_eq!(run.stdout, "kage · work-premium\n");
-    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], false);
+    assert_eq!(status_of(&env, "work-premium")["approaching_limit"], false);
 }
 
 fn write_script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
@@ -85,35 +119,61 @@ fn the_users_status_line_runs_after_kages_part() {
     let run = env.run_with_stdin(&["statusline"], &input).success();
     assert_eq!(
         run.stdout,
-        format!("kage · work-premium · 5h 42% · 7d 18% · mine {}\n", input.len())
+        format!(
+            "kage · work-premium · 5h 42% · 7d 18% · mine {}\n",
+            input.len()
+        )
     );
     // A shell command runs through sh, as Claude Code runs it.
-    env.set_env("KAGE_USER_STATUSLINE", "echo first | tr a-z A-Z; echo second");
+    env.set_env(
+        "KAGE_USER_STATUSLINE",
+        "echo first | tr a-z A-Z; echo second",
+    );
     let run = env.run_with_stdin(&["statusline"], &input).success();
-    assert_eq!(run.stdout, "kage · work-premium · 5h 42% · 7d 18% · FIRST\nsecond\n");
+    assert_eq!(
+        run.stdout,
+        "kage · work-premium · 5h 42% · 7d 18% · FIRST\nsecond\n"
+    );
 }
 
 #[test]
 fn without_a_lease_the_status_line_is_harmless() {
     let mut env = TestEnv::new();
     env.add("work-premium", &[]);
-    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
+    let run = env
+        .run_with_stdin(&["statusline"], &quota(42, 18))
+        .success();
     assert_eq!(run.stdout, "kage\n");
     assert_eq!(run.stderr, "");
     env.set_env("KAGE_USER_STATUSLINE", "echo only mine");
-    let run = env.run_with_stdin(&["statusline"], "not json at all").success();
+    let run = env
+        .run_with_stdin(&["statusline"], "not json at all")
+        .success();
     assert_eq!(run.stdout, "only mine\n");
 
     // A lease of a subscription that is gone, and a database that cannot be opened.
     env.set_env("KAGE_SUBSCRIPTION", "removed-long-ago");
     env.set_env("KAGE_LEASE_ID", "0195f0c4-0000-7000-8000-000000000000");
-    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
-    assert_eq!(run.stdout, "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n");
+    let run = env
+        .run_with_stdin(&["statusline"], &quota(42, 18))
+        .success();
+    assert_eq!(
+        run.stdout,
+        "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n"
+    );
     assert_eq!(run.stderr, "");
     std::fs::write(env.root().join("not-a-db"), "plain text").expect("write");
-    env.set_env("KAGE_DATABASE_PATH", &env.root().join("not-a-db").display().to_string());
-    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
-    assert_eq!(run.stdout, "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n");
+    env.set_env(
+        "KAGE_DATABASE_PATH",
+        &env.root().join("not-a-db").display().to_string(),
+    );
+    let run = env
+        .run_with_stdin(&["statusline"], &quota(42, 18))
+        .success();
+    assert_eq!(
+        run.stdout,
+        "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n"
+    );
     assert_eq!(run.stderr, "");
 }
 
@@ -140,7 +200,11 @@ echo "not stopped" >> "$log"
 "#;
 
 fn fake_claude(env: &mut TestEnv) -> PathBuf {
-    write_script(env, "claude", &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION));
+    write_script(
+        env,
+        "claude",
+        &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION),
+    );
     let transcript = env.root().join("sample.jsonl");
     std::fs::write(&transcript, SAMPLE_TRANSCRIPT).expect("transcript");
     let log = env.root().join("claude.log");
@@ -170,7 +234,9 @@ fn log_lines(log: &Path) -> Vec<String> {
             // The --settings JSON names a temporary file; keep its shape only.
             match line.find("[{\"statusLine\"") {
                 Some(start) => {
-                    let end = line[start..].find("}}]").map_or(line.len(), |end| start + end + 3);
+                    let end = line[start..]
+                        .find("}}]")
+                        .map_or(line.len(), |end| start + end + 3);
                     format!("{}[SETTINGS]{}", &line[..start], &line[end..])
                 }
                 None => line.to_owned(),
@@ -183,9 +249,7 @@ fn log_lines(log: &Path) -> Vec<String> {
 fn a_limit_moves_the_conversation_to_the_next_subscription() {
     let mut env = TestEnv::new();
     let log = fake_claude(&mut env);
-    let run = env
-        .run(&["claude", "--model", "opus", "say hi"])
-        .success();
+    let run = env.run(&["claude", "--model", "opus", "say hi"]).success();
     assert_eq!(
         log_lines(&log),
         vec![
@@ -197,16 +261,17 @@ fn a_limit_moves_the_conversation_to_the_next_subscription() {
         ]
     );
     assert!(
-        run.stderr
-            .contains("kage: work-premium hit its 5-hour limit, resets 23:32; continuing on personal\n"),
+        run.stderr.contains(
+            "kage: work-premium hit its 5-hour limit, resets 23:32; continuing on personal\n"
+        ),
         "{}",
         run.stderr
     );
     let exhausted = status_of(&env, "work-premium");
-    assert_eq!(exhausted["data"]["state"], "exhausted", "{exhausted}");
-    assert_eq!(status_of(&env, "personal")["data"]["state"], "active");
+    assert_eq!(exhausted["state"], "exhausted", "{exhausted}");
+    assert_eq!(status_of(&env, "personal")["state"], "active");
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(leases.stdout, "");
+    assert_eq!(leases.stdout.trim_end(), "[]");
 }
 
 #[test]
@@ -214,7 +279,7 @@ fn without_failover_the_limit_is_recorded_and_the_session_stays() {
     let mut env = TestEnv::new();
     let log = fake_claude(&mut env);
     // The stand-in waits to be stopped; send SIGTERM once the limit is recorded.
-    let mut child = env
+    let child = env
         .std_command(&["exec", "--no-failover", "--", "claude", "say hi"])
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -222,10 +287,13 @@ fn without_failover_the_limit_is_recorded_and_the_session_stays() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let status = status_of(&env, "work-premium");
-        if status["data"]["state"] == "exhausted" {
+        if status["state"] == "exhausted" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never recorded: {status}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {status}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
