@@ -1,4 +1,4 @@
-//! `cargo xtask test`: the README's test command.
+//! `cargo xtask test`: the README's tests under cargo-nextest, as CI runs them.
 //!
 //! Runs `cargo nextest run --workspace --locked`, then the keychain tests.
 //!
