@@ -87,12 +87,9 @@ pub fn load_config(options: &GlobalOptions) -> Result<Config, ConfigError> {
     match &options.config_file {
         Some(path) => {
             if !path.is_file() {
-                return Err(ConfigError::Read {
+                return Err(ConfigError::Missing {
                     path: path.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "no such file (given with --config)",
-                    ),
+                    named_by: "--config",
                 });
             }
             Config::load_path(path, &options.env)
@@ -102,12 +99,9 @@ pub fn load_config(options: &GlobalOptions) -> Result<Config, ConfigError> {
             // --config: a typo there must not silently mean the defaults.
             let location = kage_config::config_path(&options.env)?;
             if location.rule == kage_config::PathRule::KageConfig && !location.path.exists() {
-                return Err(ConfigError::Read {
+                return Err(ConfigError::Missing {
                     path: location.path,
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "no such file (named by KAGE_CONFIG; fix the path or unset KAGE_CONFIG)",
-                    ),
+                    named_by: "KAGE_CONFIG",
                 });
             }
             Config::load_path(&location.path, &options.env)

@@ -259,14 +259,17 @@ fn check_config(context: &Context<'_>, checks: &mut Vec<Check>) -> Option<Config
                 || "the config file".to_owned(),
                 |(path, _)| path.display().to_string(),
             );
-            checks.push(Check::problem(
-                "config",
-                error.to_string(),
-                format!(
+            let fix = match &error {
+                kage_config::ConfigError::Missing { named_by, .. } => format!(
+                    "point {named_by} at the file you meant, or create {file} (`kage config show` \
+                     prints a commented example to start from)"
+                ),
+                _ => format!(
                     "edit {file} at the place the message names (`kage config show` prints a \
                      commented example), or point KAGE_CONFIG at the right file"
                 ),
-            ));
+            };
+            checks.push(Check::problem("config", error.to_string(), fix));
             None
         }
     }
@@ -605,11 +608,16 @@ async fn check_credentials(
                 drop(secret);
                 checks.push(Check::ok(name, format!("readable from {source}")));
             }
-            Err(error) => checks.push(Check::problem(
-                name,
-                format!("cannot be read from {source}: {error}"),
-                credential_fix(subscription),
-            )),
+            Err(error) => {
+                // Say the source once: a command's error already names it.
+                let error = error.to_string();
+                let summary = if error.contains(&source) {
+                    format!("cannot be read: {error}")
+                } else {
+                    format!("cannot be read from {source}: {error}")
+                };
+                checks.push(Check::problem(name, summary, credential_fix(subscription)));
+            }
         }
     }
 }

@@ -666,7 +666,11 @@ fn config_path_check_and_show() {
     let missing = env.run(&["config", "check"]).code(78);
     assert!(
         missing.stderr.contains("cannot read config.toml")
-            && missing.stderr.contains("named by KAGE_CONFIG"),
+            && missing.stderr.contains("named by KAGE_CONFIG")
+            && missing
+                .stderr
+                .contains("unset KAGE_CONFIG to use the default location")
+            && !missing.stderr.contains("readable file"),
         "{}",
         missing.stderr
     );
@@ -675,6 +679,16 @@ fn config_path_check_and_show() {
         1,
         "{}",
         missing.stderr
+    );
+    let flag = env
+        .run(&["--config", "nowhere.toml", "config", "check"])
+        .code(78);
+    assert!(
+        flag.stderr.contains(
+            "nowhere.toml: no such file (named by --config); fix the path, or leave out --config"
+        ),
+        "{}",
+        flag.stderr
     );
     env.write_config("");
     env.add("personal", &[]);

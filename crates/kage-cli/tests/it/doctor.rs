@@ -90,6 +90,8 @@ fn a_broken_credential_command_is_named_with_its_fix() {
         "{}",
         run.both()
     );
+    // The command is named once, by the error itself.
+    assert_eq!(run.stdout.matches("`false`").count(), 1, "{}", run.both());
     assert!(
         run.stdout.contains("ok       credential personal"),
         "{}",
@@ -143,6 +145,25 @@ fn a_config_typo_is_named_with_its_fix() {
             && run
                 .stdout
                 .contains("fix: edit $TEST_ENV/config/kage/config.toml"),
+        "{}",
+        run.both()
+    );
+}
+
+/// A KAGE_CONFIG that names no file is a problem, not the defaults.
+#[test]
+fn a_config_path_that_names_no_file_is_a_problem() {
+    let mut env = healthy_env();
+    env.set_env("KAGE_CONFIG", "typo.toml");
+    let run = env.run(&["doctor"]).code(1);
+    assert!(
+        run.stdout.contains("PROBLEM  config")
+            && run
+                .stdout
+                .contains("typo.toml: no such file (named by KAGE_CONFIG)")
+            && run
+                .stdout
+                .contains("fix: point KAGE_CONFIG at the file you meant"),
         "{}",
         run.both()
     );
