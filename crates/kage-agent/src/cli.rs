@@ -83,6 +83,7 @@ pub struct RunArgs {
         long,
         value_name = "LEVEL",
         default_value = "normal",
+        allow_negative_numbers = true,
         help_heading = "Routing"
     )]
     pub priority: PriorityLevel,
@@ -217,6 +218,13 @@ mod tests {
             let error = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(error.exit_code(), 2, "{args:?}");
         }
+        // A negative number is a bad value, not "unexpected argument '-1'".
+        let error = Cli::try_parse_from(["kage-agent", "run", "--priority", "-1"]).unwrap_err();
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::ValueValidation,
+            "{error}"
+        );
     }
 
     #[test]

@@ -71,6 +71,29 @@ fn bad_values_are_usage_errors() {
             negative.stderr
         );
     }
+    // A priority level too: the level's possible values, not "unexpected argument".
+    for args in [
+        &["lease", "acquire", "--priority", "-1"][..],
+        &["exec", "--priority", "-1", "--", "true"],
+        &["subscription", "explain", "--priority", "-1"],
+        &[
+            "subscription",
+            "route",
+            "--priority",
+            "-1",
+            "--subscriptions",
+            "x",
+        ],
+    ] {
+        let negative = env.run(args).code(2);
+        assert!(
+            negative
+                .stderr
+                .contains("invalid value '-1' for '--priority <LEVEL>'"),
+            "{args:?}: {}",
+            negative.stderr
+        );
+    }
     let name = env
         .run(&["subscription", "add", "--name", "bad name!"])
         .code(2);

@@ -30,7 +30,7 @@ pub(crate) struct AcquireArgs {
     namespace: Option<Namespace>,
 
     /// The task's priority level
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
     priority: LevelArg,
 
     /// Tags the subscription must carry (comma-separated)

@@ -21,7 +21,7 @@ pub(crate) struct ExplainArgs {
     namespace: Option<Namespace>,
 
     /// The request's priority level
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
     priority: LevelArg,
 
     /// Tags every candidate must carry (comma-separated)
