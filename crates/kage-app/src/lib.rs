@@ -3,7 +3,7 @@
 //! - [`pool`]: the config, store, secret store and clock, opened the same way
 //!   for both apps into one [`pool::AppPool`];
 //! - [`exit`]: the exit codes and the errors that decide them;
-//! - [`format`]: tokens, cost, states and times for people;
+//! - [`format`](mod@format): tokens, cost, states and times for people;
 //! - [`time`]: parsing the durations, times, usage and money people type;
 //! - [`json`]: the JSON Lines envelope and the records both apps print;
 //! - [`logging`]: `tracing` to standard error;
