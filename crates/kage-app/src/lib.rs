@@ -7,7 +7,10 @@
 //! - [`time`]: parsing the durations, times, usage and money people type;
 //! - [`json`]: the JSON Lines envelope and the records both apps print;
 //! - [`logging`]: `tracing` to standard error;
-//! - [`holder()`]: who holds a lease.
+//! - [`holder()`]: who holds a lease;
+//! - [`parent_death`]: children that end with their holder;
+//! - [`spool`]: releases retried, spooled and replayed when the database
+//!   cannot be written.
 //!
 //! This crate never prints: it formats, and the apps print (`kage-cli`'s
 //! `output/`, `kage-agent`'s `screen/`).
@@ -17,7 +20,9 @@ pub mod format;
 mod holder;
 pub mod json;
 pub mod logging;
+pub mod parent_death;
 pub mod pool;
+pub mod spool;
 pub mod time;
 
 pub use holder::holder;

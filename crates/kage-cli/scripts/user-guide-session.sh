@@ -152,3 +152,10 @@ export PATH="$HOME/.local/bin:$PATH"
 show kage doctor
 sed -i 's/rate_limit_cooldwn/rate_limit_cooldown/' "$HOME/.config/kage/config.toml"
 show kage doctor
+
+echo "## Removing subscriptions"
+show kage subscription remove personal
+show kage subscription usage --period day
+
+echo "## Backups"
+show kage backup \~/kage-backup.db

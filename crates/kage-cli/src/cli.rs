@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
-    claude, completions, config, doctor, exec, generate_man, lease, metrics, statusline,
+    backup, claude, completions, config, doctor, exec, generate_man, lease, metrics, statusline,
     subscription,
 };
 
@@ -150,6 +150,9 @@ pub(crate) enum Command {
 
     /// Print the pool's figures in Prometheus text format
     Metrics(metrics::MetricsArgs),
+
+    /// Copy the SQLite pool database to a new file, safely while in use
+    Backup(backup::BackupArgs),
 
     /// Find, check and show the config file
     #[command(subcommand, after_help = CONFIG_EXAMPLES)]

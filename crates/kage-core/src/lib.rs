@@ -20,10 +20,11 @@ pub use errors::{
 pub use leases::{AcquireRequest, LeaseGrant, ReleaseRequest, WaitNotice};
 pub use pool::{Pool, PoolSettings};
 pub use reports::{
-    MetricsSnapshot, Period, PoolStatus, SubscriptionDetails, SubscriptionStatus, UsageReport,
-    UsageRequest, UsageRow,
+    MetricsSnapshot, Period, PoolStatus, SubscriptionDetails, SubscriptionStatus, UsageOwner,
+    UsageReport, UsageRequest, UsageRow,
 };
 pub use routes::{Explanation, ExplanationLine, RouteChange, RouteSource, RouteView};
 pub use subscriptions::{
-    AddSubscriptionRequest, CredentialInput, EditSubscriptionRequest, RemovedSubscription,
+    AddSubscriptionRequest, CredentialInput, EditSubscriptionRequest, PurgeTargets,
+    RemovedSubscription,
 };

@@ -147,6 +147,11 @@ pub fn data(line: &str) {
     stdout_line(line);
 }
 
+/// One line on stderr as it is (the child shim's failure).
+pub fn plain_error(text: &str) {
+    eprintln!("{text}");
+}
+
 /// An error as `kage-agent: <chain>`.
 pub fn error(error: &anyhow::Error) {
     eprintln!("kage-agent: {}", kage_app::exit::error_line(error));

@@ -81,6 +81,9 @@ pub(crate) struct ListedSubscriptionJson {
     #[serde(flatten)]
     pub(crate) subscription: SubscriptionJson,
     pub(crate) state: StateJson,
+    /// When it was removed from the pool (`list --all`); absent while in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) removed_at: Option<String>,
 }
 
 /// One row of `kage subscription status --json`.
@@ -119,7 +122,10 @@ pub(crate) struct PoolSummaryJson {
     pub(crate) unhealthy: usize,
     pub(crate) disabled: usize,
     pub(crate) live_leases: u64,
+    /// The whole pool's, removed subscriptions' included.
     pub(crate) tokens_today: u64,
+    /// The part of `tokens_today` spent on subscriptions since removed.
+    pub(crate) removed_tokens_today: u64,
     /// When the first limited subscription comes back.
     pub(crate) next_recovery: Option<String>,
 }
@@ -265,6 +271,9 @@ impl ExplainLineJson {
 pub(crate) struct UsageRowJson {
     pub(crate) day: String,
     pub(crate) subscription: String,
+    /// Present (true) for a subscription removed from the pool.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) removed: bool,
     #[serde(flatten)]
     pub(crate) usage: UsageJson,
     pub(crate) leases: u64,
@@ -274,7 +283,8 @@ impl UsageRowJson {
     pub(crate) fn new(row: &UsageRow) -> Self {
         Self {
             day: row.day.to_string(),
-            subscription: row.subscription.to_string(),
+            subscription: row.subscription.name.to_string(),
+            removed: row.subscription.retired,
             usage: UsageJson::new(&row.usage),
             leases: row.leases,
         }
@@ -296,6 +306,9 @@ pub(crate) struct UsageReportJson {
 pub(crate) struct UsageTotalJson {
     /// A subscription's name, or absent for the whole pool.
     pub(crate) subscription: Option<String>,
+    /// Present (true) for a subscription removed from the pool.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) removed: bool,
     pub(crate) period: &'static str,
     pub(crate) from: String,
     pub(crate) to: String,
@@ -310,12 +323,18 @@ pub(crate) struct ResolvedJson {
     pub(crate) source: String,
 }
 
-/// `remove --json`: what was removed and what went with it.
+/// `remove --json`: what was removed (retired, its history kept) or, with
+/// `--purge`, erased, and what went with it.
 #[derive(Serialize)]
 pub(crate) struct RemovedJson {
     pub(crate) removed: String,
     pub(crate) id: String,
-    pub(crate) live_leases_dropped: usize,
+    /// Erased for good (`--purge`), not only retired.
+    pub(crate) purged: bool,
+    /// Subscriptions of that name retired earlier and erased with it.
+    pub(crate) earlier_erased: usize,
+    /// Live leases on it: still releasable after a removal, gone after a purge.
+    pub(crate) live_leases: usize,
     pub(crate) routes_updated: usize,
 }
 

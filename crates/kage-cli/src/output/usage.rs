@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use comfy_table::Cell;
-use kage_core::{Period, UsageReport};
+use kage_core::{Period, UsageOwner, UsageReport};
 use kage_domain::Usage;
 
 use super::format::{cost, thousands, tokens};
@@ -20,6 +20,15 @@ fn period_phrase(report: &UsageReport) -> String {
             report.from,
             report.to
         ),
+    }
+}
+
+/// A subscription's name; `NAME (removed)` for one removed from the pool.
+fn owner_label(owner: &UsageOwner) -> String {
+    if owner.retired {
+        format!("{} (removed)", owner.name)
+    } else {
+        owner.name.to_string()
     }
 }
 
@@ -40,15 +49,16 @@ pub(crate) fn print(
     subscription: Option<&str>,
     as_json: bool,
 ) -> io::Result<()> {
-    let mut leases: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut leases: BTreeMap<&UsageOwner, u64> = BTreeMap::new();
     for row in &report.rows {
-        *leases.entry(row.subscription.as_str()).or_default() += row.leases;
+        *leases.entry(&row.subscription).or_default() += row.leases;
     }
     let grand_total = report.grand_total();
 
     if as_json {
-        let total = |subscription: Option<String>, usage: &Usage| UsageTotalJson {
+        let total = |subscription: Option<String>, removed: bool, usage: &Usage| UsageTotalJson {
             subscription,
+            removed,
             period: report.period.as_str(),
             from: report.from.to_string(),
             to: report.to.to_string(),
@@ -57,10 +67,10 @@ pub(crate) fn print(
         let mut totals: Vec<UsageTotalJson> = report
             .totals
             .iter()
-            .map(|(name, usage)| total(Some(name.to_string()), usage))
+            .map(|(name, usage)| total(Some(name.name.to_string()), name.retired, usage))
             .collect();
         if subscription.is_none() {
-            totals.push(total(None, &grand_total));
+            totals.push(total(None, false, &grand_total));
         }
         let data = UsageReportJson {
             period: report.period.as_str(),
@@ -103,7 +113,7 @@ pub(crate) fn print(
         for row in &report.rows {
             let mut cells = vec![Cell::new(row.day.to_string())];
             if subscription.is_none() {
-                cells.push(Cell::new(row.subscription.as_str()));
+                cells.push(Cell::new(owner_label(&row.subscription)));
             }
             cells.extend(usage_cells(&row.usage));
             grid.add_row(cells);
@@ -127,11 +137,9 @@ pub(crate) fn print(
             printer,
         );
         for (name, usage) in &report.totals {
-            let mut cells = vec![Cell::new(name.as_str())];
+            let mut cells = vec![Cell::new(owner_label(name))];
             cells.extend(usage_cells(usage));
-            cells.push(Cell::new(thousands(
-                leases.get(name.as_str()).copied().unwrap_or(0),
-            )));
+            cells.push(Cell::new(thousands(leases.get(name).copied().unwrap_or(0))));
             grid.add_row(cells);
         }
         let mut cells = vec![Cell::new("Total")];

@@ -10,5 +10,6 @@ mod env;
 mod errors;
 mod exec;
 mod help;
+mod remove;
 mod seed;
 mod session;

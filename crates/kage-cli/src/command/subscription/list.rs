@@ -1,4 +1,5 @@
-//! `kage subscription list`: every subscription with its settings.
+//! `kage subscription list`: every subscription with its settings; with
+//! `--all`, those removed from the pool too.
 
 use clap::Args;
 
@@ -22,6 +23,10 @@ pub(crate) struct ListArgs {
     /// Print one JSON array of subscriptions (with "state" and "credential.store")
     #[arg(long)]
     json: bool,
+
+    /// Also list the subscriptions removed from the pool, whose history is kept
+    #[arg(long)]
+    all: bool,
 }
 
 impl ListArgs {
@@ -38,16 +43,27 @@ impl ListArgs {
                 (subscription, state)
             })
             .collect();
+        let retired = if self.all {
+            opened.pool.retired().await?
+        } else {
+            Vec::new()
+        };
         let keychain = credential::keychain_label_for(
             &context.options,
             subscriptions
                 .iter()
-                .map(|(subscription, _)| &subscription.credential),
+                .map(|(subscription, _)| &subscription.credential)
+                .chain(
+                    retired
+                        .iter()
+                        .map(|retired| &retired.subscription.credential),
+                ),
         )
         .await;
         output::subscription::list(
             context.printer,
             &subscriptions,
+            &retired,
             &keychain,
             self.names,
             self.json,
