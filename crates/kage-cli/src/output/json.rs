@@ -398,3 +398,11 @@ impl WindowJson {
         }
     }
 }
+
+/// `kage backup --json`: the pool database, the copy written, its size.
+#[derive(Serialize)]
+pub(crate) struct BackupJson {
+    pub(crate) database: String,
+    pub(crate) backup: String,
+    pub(crate) bytes: u64,
+}

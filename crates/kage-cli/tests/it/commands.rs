@@ -8,6 +8,15 @@ use crate::env::TestEnv;
 /// Parse JSON Lines into (type, data) pairs, checking the envelope.
 /// The whole of stdout as ONE JSON document (as `jq .` reads it): an
 /// object or an array, never JSON Lines.
+/// The pool's total (`subscription: null`) in `usage --json`.
+pub(crate) fn pool_total(stdout: &str) -> Value {
+    document(stdout)["totals"]
+        .as_array()
+        .and_then(|totals| totals.iter().find(|total| total["subscription"].is_null()))
+        .cloned()
+        .unwrap_or_else(|| panic!("no pool total in {stdout}"))
+}
+
 pub(crate) fn document(stdout: &str) -> Value {
     let value: Value = serde_json::from_str(stdout)
         .unwrap_or_else(|error| panic!("stdout is not one JSON document ({error}):\n{stdout}"));
@@ -998,10 +1007,24 @@ fn every_result_is_one_json_document() {
         let run = env.run(args).success();
         document(&run.stdout);
     }
+    let backup = env.run(&["backup", "copy.db", "--json"]).success();
+    let backup = document(&backup.stdout);
+    assert!(
+        backup["backup"]
+            .as_str()
+            .is_some_and(|path| path.ends_with("copy.db")),
+        "{backup}"
+    );
+    assert!(
+        backup["bytes"].as_u64().is_some_and(|bytes| bytes > 0),
+        "{backup}"
+    );
     let removed = env
         .run(&["subscription", "remove", "personal", "--json"])
         .success();
-    assert_eq!(document(&removed.stdout)["removed"], "personal");
+    let removed = document(&removed.stdout);
+    assert_eq!(removed["removed"], "personal");
+    assert_eq!(removed["purged"], false);
 }
 
 #[test]
@@ -1027,8 +1050,9 @@ fn a_writing_command_leaves_no_wal_and_backup_copies_the_pool() {
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
     env.set_env("KAGE_DATABASE_PATH", &copy_text);
     let usage = env.run(&["subscription", "usage", "--json"]).success();
-    assert!(
-        usage.stdout.contains("\"input_tokens\":7"),
+    assert_eq!(
+        pool_total(&usage.stdout)["input_tokens"],
+        7,
         "{}",
         usage.stdout
     );
@@ -1087,14 +1111,19 @@ fn a_release_that_cannot_be_written_is_spooled_and_recorded_once_later() {
             "{}",
             usage.stderr
         );
-        assert!(
-            usage
-                .stdout
-                .contains("\"input_tokens\":5,\"output_tokens\":7"),
+        let total = pool_total(&usage.stdout);
+        assert_eq!(
+            (&total["input_tokens"], &total["output_tokens"]),
+            (&Value::from(5), &Value::from(7)),
             "{}",
             usage.stdout
         );
-        assert!(usage.stdout.contains("\"leases\":1"), "{}", usage.stdout);
+        assert_eq!(
+            document(&usage.stdout)["days"][0]["leases"],
+            1,
+            "{}",
+            usage.stdout
+        );
     }
     assert!(!spool.exists());
     let again = env.run(&["lease", "release", &lease]).code(1);
@@ -1176,8 +1205,9 @@ fn a_nearly_full_disk_refuses_new_leases_and_releases_still_land() {
         .success();
     std::fs::remove_file(&filler).unwrap();
     let usage = env.run(&["subscription", "usage", "--json"]).success();
-    assert!(
-        usage.stdout.contains("\"input_tokens\":11"),
+    assert_eq!(
+        pool_total(&usage.stdout)["input_tokens"],
+        11,
         "{}",
         usage.stdout
     );

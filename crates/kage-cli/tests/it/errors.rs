@@ -408,7 +408,7 @@ fn a_token_where_a_variable_name_or_command_belongs_is_never_echoed() {
     }
     // Nothing was stored.
     let list = env.run(&["subscription", "list", "--json"]).success();
-    assert_eq!(list.stdout, "");
+    assert_eq!(list.stdout.trim_end(), "[]");
 }
 
 /// A terminal escape: sets the window title and clears the screen.
@@ -465,7 +465,14 @@ fn control_characters_are_refused_in_every_text_input() {
         assert!(!run.both().contains('\u{1b}'), "{args:?}: {}", run.both());
     }
     let list = env.run(&["subscription", "list", "--json"]).success();
-    assert_eq!(list.stdout.lines().count(), 1, "{}", list.stdout);
+    assert_eq!(
+        crate::commands::document(&list.stdout)
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{}",
+        list.stdout
+    );
     assert!(!list.stdout.contains("pwned"), "{}", list.stdout);
 }
 
@@ -568,7 +575,13 @@ fn every_duration_flag_is_bounded_like_the_config() {
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
     }
     // Nothing was leased.
-    assert_eq!(env.run(&["lease", "list", "--json"]).success().stdout, "");
+    assert_eq!(
+        env.run(&["lease", "list", "--json"])
+            .success()
+            .stdout
+            .trim_end(),
+        "[]"
+    );
     env.run(&["lease", "acquire", "--ttl", "365d"]).success();
     env.run(&["subscription", "status"]).success();
 }
@@ -634,8 +647,9 @@ fn a_nul_byte_in_a_credential_is_refused_at_add() {
     assert_eq!(
         env.run(&["subscription", "list", "--json"])
             .success()
-            .stdout,
-        ""
+            .stdout
+            .trim_end(),
+        "[]"
     );
 }
 

@@ -245,8 +245,10 @@ fn a_lost_lease_is_regained_if_free_else_the_child_is_stopped() {
             .output()
             .expect("kage runs");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let start = stdout.find("\"id\":\"").expect("a lease") + 6;
-        stdout[start..start + 36].to_owned()
+        crate::commands::document(&stdout)[0]["id"]
+            .as_str()
+            .expect("a lease")
+            .to_owned()
     };
     let mut kage = env
         .std_command(&[
