@@ -97,6 +97,15 @@ const BENCHES: &[Bench] = &[
         cargo_args: &["bench", "-p", "kage-cli", "--bench", "status"],
         report: Report::Printed,
     },
+    // `kage metrics --listen`: 50 concurrent scrapes of a pool with 1,000,000
+    // usage records (goal: all answer, p99 under 50 ms).
+    Bench {
+        name: "metrics-listen",
+        package: "kage-cli",
+        target: Target::Bench("metrics_listen"),
+        cargo_args: &["bench", "-p", "kage-cli", "--bench", "metrics_listen"],
+        report: Report::Printed,
+    },
     // The runner's overhead per agent (goal: under 5 ms, linear up to 64 in parallel).
     Bench {
         name: "agent-overhead",

@@ -110,7 +110,7 @@ pub(crate) enum Command {
     /// Run one command with a leased subscription in its environment
     Exec(exec::ExecArgs),
 
-    /// Print the pool's figures in Prometheus text format
+    /// Print the pool's figures in Prometheus text format, or serve them over HTTP
     Metrics(metrics::MetricsArgs),
 
     /// Find, check and show the config file

@@ -11,6 +11,7 @@
 mod cli;
 mod command;
 mod credential;
+mod http;
 mod output;
 
 use std::process::ExitCode;

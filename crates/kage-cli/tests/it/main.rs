@@ -9,4 +9,5 @@ mod env;
 mod errors;
 mod exec;
 mod help;
+mod metrics_listen;
 mod seed;
