@@ -106,6 +106,23 @@ const BENCHES: &[Bench] = &[
         cargo_args: &["bench", "-p", "kage-cli", "--bench", "metrics_listen"],
         report: Report::Printed,
     },
+    // `kage statusline` as a whole process on the same pool (goal: under 10 ms at p99).
+    Bench {
+        name: "cli-statusline",
+        package: "kage-cli",
+        target: Target::Bench("statusline"),
+        cargo_args: &["bench", "-p", "kage-cli", "--bench", "statusline"],
+        report: Report::Printed,
+    },
+    // `kage claude`'s failover gap with the real Claude Code and the API stand-in
+    // (goal: under 200 ms beyond Claude Code's own start-up).
+    Bench {
+        name: "failover-gap",
+        package: "kage-tests",
+        target: Target::Bench("failover_gap"),
+        cargo_args: &["bench", "-p", "kage-tests", "--bench", "failover_gap"],
+        report: Report::Printed,
+    },
     // The runner's overhead per agent (goal: under 5 ms, linear up to 64 in parallel).
     Bench {
         name: "agent-overhead",

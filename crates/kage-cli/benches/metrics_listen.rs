@@ -4,14 +4,14 @@
 //! 1,000,000 usage records answers 50 concurrent scrapes, every one of them,
 //! with a p99 under 50 ms.
 //!
-//! The bench seeds the pool (`common/mod.rs`, shared with the `status`
+//! The bench seeds the pool (`support/mod.rs`, shared with the `status`
 //! bench), starts the real `kage metrics --listen 127.0.0.1:0` (built by
 //! cargo for this bench, in the bench profile) and sends rounds of 50
 //! scrapes at once, each from its own thread, timing each from connect to
 //! the last byte. The baseline, measured the same way in the same run, is
 //! `/healthz`: the same server and connections without reading the store.
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -19,7 +19,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{SUBSCRIPTIONS, SeededHome, millis, percentile};
+use support::{SUBSCRIPTIONS, SeededHome, millis, percentile};
 
 const CONCURRENT: usize = 50;
 const ROUNDS: usize = 10;

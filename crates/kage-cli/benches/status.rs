@@ -3,17 +3,17 @@
 //! The goal: `kage subscription status` on a pool of 100 subscriptions with
 //! 1,000,000 usage records answers in under 50 ms as a whole process.
 //!
-//! The bench seeds such a pool in a temporary SQLite file (`common/mod.rs`,
-//! shared with the `metrics-listen` bench). Then it runs the real `kage` binary (built by cargo
+//! The bench seeds such a pool in a temporary SQLite file (`support/mod.rs`,
+//! shared with the `statusline` and `metrics-listen` benches). Then it runs the real `kage` binary (built by cargo
 //! for this bench, in the bench profile) ~20 times each for
 //! `kage --version` (the cost of starting a process) and
 //! `kage subscription status`, and prints p50/p99 wall times.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{SUBSCRIPTIONS, SeededHome, millis, percentile};
+use support::{SUBSCRIPTIONS, SeededHome, millis, percentile};
 
 const RUNS: usize = 21;
 const GOAL: Duration = Duration::from_millis(50);

@@ -13,6 +13,7 @@ mod command;
 mod credential;
 mod http;
 mod output;
+mod session;
 
 use std::process::ExitCode;
 

@@ -206,6 +206,61 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Open an existing database at the current schema for one quick read
+    /// and write (`kage statusline`, after every response of Claude Code):
+    /// one connection for both, and a read of the schema version instead of
+    /// the migration transaction. A database that is missing or not at
+    /// [`crate::SCHEMA_VERSION`] gets the full [`SqliteStore::open`].
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub async fn open_quick(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Self::open(&path).await;
+        }
+        let options = SqliteOptions::default();
+        let place = Place {
+            backend: Kind::Sqlite,
+            location: path.display().to_string(),
+            busy_timeout: options.busy_timeout,
+        };
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true)
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .acquire_timeout(options.busy_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| place.error("opening the database", e))?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&writer)
+                .await
+                .ok()
+                .flatten();
+        if version != Some(crate::SCHEMA_VERSION) {
+            writer.close().await;
+            return Self::open(&path).await;
+        }
+        Ok(Self {
+            pool: writer.clone(),
+            writer,
+            place,
+            path,
+            busy_retries: options.busy_retries,
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -11,3 +11,4 @@ mod exec;
 mod help;
 mod metrics_listen;
 mod seed;
+mod session;

@@ -445,3 +445,54 @@ async fn a_write_lock_held_past_the_busy_timeout_is_a_clear_busy_error() {
     assert!(message.contains(path.to_str().unwrap()), "{message}");
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_quick_open_reads_and_writes_an_up_to_date_database() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    // A missing file gets the full open: created and migrated.
+    let created = SqliteStore::open_quick(&path).await.unwrap();
+    let work = subscription("work");
+    created.insert_subscription(&work).await.unwrap();
+    created.close().await;
+
+    let quick = SqliteStore::open_quick(&path).await.unwrap();
+    let found = quick
+        .subscription_by_name(&work.name)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = t("2025-06-02T10:00:00Z");
+    let warning = Outcome::ApproachingLimit {
+        utilization: 0.85,
+        resets_at: Some(t("2025-06-02T12:00:00Z")),
+    };
+    quick
+        .record_outcome(found.id, &warning, None, &Default::default(), now)
+        .await
+        .unwrap();
+    quick.close().await;
+
+    let full = SqliteStore::open(&path).await.unwrap();
+    let health = full
+        .subscription_by_name(&work.name)
+        .await
+        .unwrap()
+        .unwrap()
+        .health;
+    assert_eq!(health.last_utilization, Some((0.85, now)));
+    full.close().await;
+}
+
+#[tokio::test]
+async fn a_quick_open_refuses_what_the_full_open_refuses() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("notes.db");
+    std::fs::write(&path, "plain text, not a database").unwrap();
+    let error = SqliteStore::open_quick(&path).await.unwrap_err();
+    assert!(matches!(error, StoreError::NotADatabase { .. }), "{error:?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "plain text, not a database"
+    );
+}
