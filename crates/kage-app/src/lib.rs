@@ -7,6 +7,7 @@
 //! - [`time`]: parsing the durations, times, usage and money people type;
 //! - [`json`]: the JSON Lines envelope and the records both apps print;
 //! - [`logging`]: `tracing` to standard error;
+//! - [`notify`]: running `notify_command` for a quota alert;
 //! - [`holder()`]: who holds a lease.
 //!
 //! This crate never prints: it formats, and the apps print (`kage-cli`'s
@@ -17,6 +18,7 @@ pub mod format;
 mod holder;
 pub mod json;
 pub mod logging;
+pub mod notify;
 pub mod pool;
 pub mod time;
 

@@ -16,7 +16,7 @@ pub use secrets::{SecretError, SecretStore};
 pub use store::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,
     RecordedTransition, ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore,
-    UsageQuery,
+    UsageQuery, WAITER_REFRESH, Waiter,
 };
 
 #[cfg(feature = "mocks")]
