@@ -214,7 +214,8 @@ async fn postgres_an_older_database_is_migrated_with_its_data() {
             .fetch_all(&mut connection)
             .await
             .unwrap();
-        assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+        let known: Vec<i64> = postgres_migrations().iter().map(|m| m.version).collect();
+        assert_eq!(versions, known);
         connection.close().await.unwrap();
     })
     .await;
@@ -241,7 +242,7 @@ async fn postgres_many_hosts_opening_a_new_database_migrate_it_once() {
             .fetch_one(&mut connection)
             .await
             .unwrap();
-        assert_eq!(count, SCHEMA_VERSION);
+        assert_eq!(count, i64::try_from(postgres_migrations().iter().count()).unwrap());
         connection.close().await.unwrap();
     })
     .await;
