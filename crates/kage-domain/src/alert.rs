@@ -253,3 +253,104 @@ pub fn to_notify(recorded: &[QuotaAlert]) -> Vec<&QuotaAlert> {
     }
     chosen
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn reading(window: &str, utilization: f64, resets_at: Option<&str>) -> QuotaReading {
+        QuotaReading {
+            window: window.to_owned(),
+            utilization,
+            resets_at: resets_at.map(t),
+        }
+    }
+
+    #[test]
+    fn thresholds_are_checked_sorted_and_reached_inclusively() {
+        let thresholds = AlertThresholds::new(&[0.95, 0.5, 0.8]).unwrap();
+        assert_eq!(thresholds.values(), &[0.5, 0.8, 0.95]);
+        assert_eq!(thresholds.reached(0.49).count(), 0);
+        assert_eq!(thresholds.reached(0.8).collect::<Vec<_>>(), vec![0.5, 0.8]);
+        assert_eq!(thresholds.reached(1.2).count(), 3);
+        assert!(AlertThresholds::new(&[]).unwrap().is_empty());
+        assert_eq!(
+            AlertThresholds::new(&[0.5, 0.0]),
+            Err(InvalidThresholds::OutOfRange(0.0))
+        );
+        assert_eq!(
+            AlertThresholds::new(&[1.5]),
+            Err(InvalidThresholds::OutOfRange(1.5))
+        );
+        assert_eq!(
+            AlertThresholds::new(&[0.8, 0.8]),
+            Err(InvalidThresholds::Repeated(0.8))
+        );
+        assert_eq!(AlertThresholds::default().values(), &[0.5, 0.8, 0.95]);
+    }
+
+    #[test]
+    fn the_period_is_the_rounded_reset_or_the_nominal_window() {
+        let now = t("2026-12-06T11:17:00Z");
+        let exact = reading("five_hour", 0.6, Some("2026-12-06T15:00:00Z"));
+        let jittered = reading("five_hour", 0.7, Some("2026-12-06T14:59:57Z"));
+        assert_eq!(exact.period(now), jittered.period(now));
+        assert_eq!(exact.period(now), t("2026-12-06T15:00:00Z"));
+        let unknown = reading("five_hour", 0.6, None);
+        assert_eq!(unknown.period(now), t("2026-12-06T08:00:00Z"), "5-hour periods counted from the epoch");
+        let weekly = reading("seven_day", 0.6, None);
+        assert_eq!(
+            weekly.period(now),
+            t("2026-12-03T00:00:00Z"),
+            "7-day periods counted from the epoch"
+        );
+    }
+
+    #[test]
+    fn alerts_are_one_per_reached_threshold_and_only_the_highest_is_told() {
+        let id = SubscriptionId::from_uuid(uuid::Uuid::nil());
+        let name = SubscriptionName::new("work").unwrap();
+        let now = t("2026-12-06T11:00:00Z");
+        let thresholds = AlertThresholds::default();
+        let alerts = alerts_for(
+            id,
+            &name,
+            &reading("five_hour", 0.91, Some("2026-12-06T15:00:00Z")),
+            &thresholds,
+            now,
+        );
+        let permille: Vec<u16> = alerts.iter().map(|a| a.threshold_permille).collect();
+        assert_eq!(permille, vec![500, 800]);
+        let mut other = alerts_for(
+            id,
+            &name,
+            &reading("seven_day", 0.55, None),
+            &thresholds,
+            now,
+        );
+        let mut all = alerts.clone();
+        all.append(&mut other);
+        let told: Vec<(&str, u16)> = to_notify(&all)
+            .into_iter()
+            .map(|a| (a.window.as_str(), a.threshold_permille))
+            .collect();
+        assert_eq!(told, vec![("five_hour", 800), ("seven_day", 500)]);
+        assert_eq!(
+            alerts[1].to_string(),
+            "work passed 80% of its 5-hour quota (91% used)"
+        );
+        assert!(alerts[1].is_current(now));
+        assert!(!alerts[1].is_current(t("2026-12-06T15:00:00Z")));
+    }
+
+    #[test]
+    fn window_labels_read_well() {
+        assert_eq!(window_label("five_hour"), "5-hour");
+        assert_eq!(window_label("seven_day_opus"), "7-day opus");
+        assert_eq!(window_label("quota"), "quota");
+    }
+}
