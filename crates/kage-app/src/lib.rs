@@ -22,4 +22,4 @@ pub mod notify;
 pub mod pool;
 pub mod time;
 
-pub use holder::holder;
+pub use holder::{HolderParts, holder, parse_holder, with_task};

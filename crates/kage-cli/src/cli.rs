@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
-    claude, completions, config, exec, generate_man, lease, metrics, statusline, subscription,
+    claude, completions, config, exec, generate_man, lease, metrics, statusline, subscription, top,
 };
 
 const EXIT_CODES: &str = "\
@@ -117,6 +117,9 @@ pub(crate) enum Command {
 
     /// Claude Code's status line: record the live quota, print one line
     Statusline(statusline::StatuslineArgs),
+
+    /// The pool live, full screen: quota bars, leases, waiting agents, alerts
+    Top(top::TopArgs),
 
     /// Print the pool's figures in Prometheus text format, or serve them over HTTP
     Metrics(metrics::MetricsArgs),

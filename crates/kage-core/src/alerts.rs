@@ -4,14 +4,49 @@
 //! Running `notify_command` is the apps' job (`kage_app::notify`).
 
 use kage_domain::alert::{alerts_for, to_notify};
-use kage_domain::{QuotaAlert, QuotaReading, SubscriptionId, SubscriptionName, Timestamp};
-use kage_ports::{Clock, SecretStore, SubscriptionStore};
+use kage_domain::{
+    AlertThresholds, QuotaAlert, QuotaReading, SubscriptionId, SubscriptionName, Timestamp,
+};
+use kage_ports::{Clock, SecretStore, StoreError, SubscriptionStore};
 
 use crate::errors::PoolError;
 use crate::pool::Pool;
 
 /// How far back `kage top` looks for alerts: the longest quota window.
 pub const ALERT_LOOKBACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
+
+/// Record the thresholds `readings` reached (those not recorded before)
+/// and return the ones to tell: the highest new one per window. For apps
+/// that hold a store but no [`Pool`] (`kage statusline`); the pool's
+/// [`Pool::record_quota`] is the same.
+///
+/// # Errors
+/// The store's.
+pub async fn record_quota_alerts<S: SubscriptionStore + ?Sized>(
+    store: &S,
+    thresholds: &AlertThresholds,
+    subscription_id: SubscriptionId,
+    subscription_name: &SubscriptionName,
+    readings: &[QuotaReading],
+    now: Timestamp,
+) -> Result<Vec<QuotaAlert>, StoreError> {
+    if thresholds.is_empty() || readings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let candidates: Vec<QuotaAlert> = readings
+        .iter()
+        .flat_map(|reading| alerts_for(subscription_id, subscription_name, reading, thresholds, now))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let recorded = store.record_quota_alerts(&candidates).await?;
+    let told: Vec<QuotaAlert> = to_notify(&recorded).into_iter().cloned().collect();
+    for alert in &told {
+        tracing::info!(subscription = %alert.subscription_name, window = %alert.window, threshold = alert.threshold(), utilization = alert.utilization, "quota alert");
+    }
+    Ok(told)
+}
 
 impl<S, K, C> Pool<S, K, C>
 where
@@ -28,26 +63,15 @@ where
         subscription_name: &SubscriptionName,
         readings: &[QuotaReading],
     ) -> Result<Vec<QuotaAlert>, PoolError> {
-        let thresholds = &self.settings.alert_thresholds;
-        if thresholds.is_empty() || readings.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = self.clock.now();
-        let candidates: Vec<QuotaAlert> = readings
-            .iter()
-            .flat_map(|reading| {
-                alerts_for(subscription_id, subscription_name, reading, thresholds, now)
-            })
-            .collect();
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let recorded = self.store.record_quota_alerts(&candidates).await?;
-        let told: Vec<QuotaAlert> = to_notify(&recorded).into_iter().cloned().collect();
-        for alert in &told {
-            tracing::info!(subscription = %alert.subscription_name, window = %alert.window, threshold = alert.threshold(), utilization = alert.utilization, "quota alert");
-        }
-        Ok(told)
+        Ok(record_quota_alerts(
+            &self.store,
+            &self.settings.alert_thresholds,
+            subscription_id,
+            subscription_name,
+            readings,
+            self.clock.now(),
+        )
+        .await?)
     }
 
     /// Alerts recorded since `since` (for screens).

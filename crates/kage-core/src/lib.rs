@@ -14,7 +14,7 @@ mod reports;
 mod routes;
 mod subscriptions;
 
-pub use alerts::ALERT_LOOKBACK;
+pub use alerts::{ALERT_LOOKBACK, record_quota_alerts};
 pub use errors::{
     AcquireError, AddSubscriptionError, CredentialError, EditSubscriptionError, PoolError,
     RemoveSubscriptionError, RouteError,

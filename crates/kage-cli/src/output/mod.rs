@@ -20,6 +20,7 @@ pub(crate) mod routes;
 pub(crate) mod status;
 pub(crate) mod subscription;
 pub(crate) mod table;
+pub(crate) mod top;
 pub(crate) mod usage;
 pub(crate) mod usage_chart;
 

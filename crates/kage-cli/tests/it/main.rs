@@ -3,6 +3,7 @@
 //! output formats, `--help` snapshots, and the error cases with their exit
 //! codes.
 
+mod alerts;
 mod canary;
 mod commands;
 mod env;
