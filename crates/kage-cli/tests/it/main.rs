@@ -13,3 +13,4 @@ mod help;
 mod metrics_listen;
 mod seed;
 mod session;
+mod top;

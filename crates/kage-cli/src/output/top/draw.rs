@@ -217,8 +217,10 @@ fn header_lines(view: &View, width: u16) -> Vec<Line<'static>> {
 
 fn subscription_lines(view: &View, ui: &Ui, height: usize, width: u16) -> Vec<Line<'static>> {
     let width = usize::from(width);
+    // What is left goes to the bar first (4 cells), then the name (up to
+    // 12 more), then the bar again.
     let spare = width.saturating_sub(FIXED + MIN_NAME + MIN_BAR);
-    let name_width = MIN_NAME + spare.min(12);
+    let name_width = MIN_NAME + spare.saturating_sub(4).min(12);
     let bar_width = width.saturating_sub(FIXED + name_width).max(MIN_BAR);
     let heading = format!(
         "  {} {} {} {} {} {} {} {} {} {}",
