@@ -189,12 +189,16 @@ impl QuotaAlert {
 
 impl fmt::Display for QuotaAlert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let window = if self.window == UNNAMED_WINDOW {
+            String::new()
+        } else {
+            format!("{} ", window_label(&self.window))
+        };
         write!(
             f,
-            "{} passed {}% of its {} quota ({:.0}% used)",
+            "{} passed {}% of its {window}quota ({:.0}% used)",
             self.subscription_name,
             self.threshold_permille / 10,
-            window_label(&self.window),
             self.utilization * 100.0
         )
     }

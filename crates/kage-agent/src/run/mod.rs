@@ -59,6 +59,9 @@ pub struct RunOptions {
     pub holder: String,
     /// Send a [`RunEvent::Pool`] this often (for the live view).
     pub pool_summary_every: Option<Duration>,
+    /// Runs `notify_command` for each [`RunEvent::QuotaAlert`] (the app's
+    /// screen loop does, beside the screen).
+    pub notifier: Option<kage_app::notify::Notifier>,
 }
 
 impl RunOptions {
@@ -75,6 +78,7 @@ impl RunOptions {
             run_dir,
             holder,
             pool_summary_every: None,
+            notifier: None,
         }
     }
 }
@@ -277,7 +281,7 @@ where
             },
             ttl: Some(ttl),
             max_wait: self.options.max_wait,
-            holder: self.options.holder.clone(),
+            holder: kage_app::with_task(&self.options.holder, &task.id),
         };
 
         loop {
