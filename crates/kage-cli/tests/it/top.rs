@@ -400,3 +400,106 @@ fn once_prints_one_frame_without_a_terminal() {
     assert_ne!(refused.code, 0);
     assert!(refused.stderr.contains("kage top --once"), "{}", refused.stderr);
 }
+
+/// A database of its own on the PostgreSQL server of `KAGE_TEST_DB_URL`,
+/// dropped when the test ends.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+impl PgDatabase {
+    fn create() -> Self {
+        use sqlx::{Connection as _, Executor as _};
+        let admin_url = std::env::var("KAGE_TEST_DB_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .expect(
+                "KAGE_TEST_DB_URL is not set: the PostgreSQL tests need a server, e.g. \
+                 KAGE_TEST_DB_URL=postgres://postgres@127.0.0.1:5432/test",
+            );
+        let name = format!("kage_top_{}", uuid::Uuid::new_v4().simple());
+        block_on(async {
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+            admin
+                .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+        });
+        let base = admin_url.split('?').next().unwrap_or(&admin_url);
+        let base = &base[..base.rfind('/').unwrap_or(base.len())];
+        let url = format!("{base}/{name}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use sqlx::{Connection as _, Executor as _};
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            block_on(async {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[test]
+fn top_reads_a_shared_postgres_pool_as_it_reads_sqlite() {
+    let database = PgDatabase::create();
+    let mut env = TestEnv::new();
+    env.set_env("KAGE_DATABASE_URL", &database.url);
+    let _waiting = pool(&mut env);
+    // The waiting acquire saves itself before it sleeps.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let frame = loop {
+        env.set_env("COLUMNS", "80");
+        env.set_env("LINES", "24");
+        let frame = env.run(&["top", "--once"]).success().stdout;
+        if frame.contains("1 waiting until") || Instant::now() > deadline {
+            break frame;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for expected in [
+        "work-premium",
+        "personal",
+        "team-a",
+        "batch-key",
+        "ci-key",
+        "exhausted",
+        "rate_ltd",
+        "disabled",
+        "3 live leases",
+        "1 waiting until",
+        "83%",
+        "42%",
+        "task-3",
+        "build-1",
+        "work-premium passed 80% of its 5-hour quota (83% used)",
+    ] {
+        assert!(frame.contains(expected), "{expected} missing:\n{frame}");
+    }
+    assert_eq!(frame.lines().count(), 24);
+}

@@ -418,10 +418,9 @@ fn waiter_lines_of(view: &View, width: u16) -> Vec<Line<'static>> {
                 _ => holder.program.clone(),
             };
             let mut text = format!(
-                "waiting {who}{} ({}) since {} until {}",
+                "waiting {who}{} ({}) until {}",
                 holder.task.map(|task| format!(" {task}")).unwrap_or_default(),
                 waiter.request,
-                format::local_time(waiter.since, view.now, &view.zone),
                 format::local_time(waiter.until, view.now, &view.zone),
             );
             if let Some(next) = &waiter.next {

@@ -59,7 +59,6 @@ pub(crate) struct LeaseRow {
 pub(crate) struct WaiterRow {
     pub(crate) holder: String,
     pub(crate) request: String,
-    pub(crate) since: Timestamp,
     /// When it looks again, or gives up, whichever comes first.
     pub(crate) until: Timestamp,
     pub(crate) next: Option<String>,
@@ -163,7 +162,6 @@ impl View {
                 WaiterRow {
                     holder: waiter.holder.clone(),
                     request: waiter.request.clone(),
-                    since: waiter.since,
                     until,
                     next: match (&waiter.earliest_name, waiter.earliest_recovery) {
                         (Some(name), Some(at)) => Some(format!(
