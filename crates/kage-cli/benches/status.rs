@@ -6,8 +6,10 @@
 //! The bench seeds such a pool in a temporary SQLite file (`support/mod.rs`,
 //! shared with the `statusline` and `metrics-listen` benches). Then it runs the real `kage` binary (built by cargo
 //! for this bench, in the bench profile) ~20 times each for
-//! `kage --version` (the cost of starting a process) and
-//! `kage subscription status`, and prints p50/p99 wall times.
+//! `kage --version` (the cost of starting a process),
+//! `kage subscription status` and `kage top --once` (one frame of the live
+//! view: the reads it makes every second, laid out at 80×24), and prints
+//! p50/p99 wall times.
 
 mod support;
 
@@ -53,6 +55,9 @@ fn main() -> anyhow::Result<()> {
     let version = measure(&home, &["--version"])?;
     let status = measure(&home, &["subscription", "status"])?;
     let json = measure(&home, &["subscription", "status", "--json"])?;
+    // One `kage top` frame: the same reads plus leases, waiters and alerts,
+    // laid out at 80×24 (what the live view does every second).
+    let top = measure(&home, &["top", "--once"])?;
 
     println!();
     println!(
@@ -63,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         ("kage --version", &version),
         ("kage subscription status", &status),
         ("kage subscription status --json", &json),
+        ("kage top --once", &top),
     ] {
         println!(
             "{label:<34} {:>5} {:>10} {:>10} {:>10}",
