@@ -74,7 +74,10 @@ mod tests {
             }
         );
         let plain = parse_holder("ci");
-        assert_eq!((plain.program.as_str(), plain.host, plain.pid, plain.task), ("ci", None, None, None));
+        assert_eq!(
+            (plain.program.as_str(), plain.host, plain.pid, plain.task),
+            ("ci", None, None, None)
+        );
         assert_eq!(with_task("kage@h:1", " "), "kage@h:1");
     }
 

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kage_domain::{
-    AlertThresholds, RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, StatePolicy, Strategy, SubscriptionName,
+    AlertThresholds, RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, StatePolicy, Strategy,
+    SubscriptionName,
 };
 use toml::Spanned;
 

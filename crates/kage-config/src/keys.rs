@@ -191,7 +191,9 @@ impl Key {
             Kind::Url => "a string: a postgres:// URL",
             Kind::Path => "a string: a file path",
             Kind::Command => "an array of strings",
-            Kind::Thresholds => "an array of numbers above 0 and at most 1, such as [0.5, 0.8, 0.95]",
+            Kind::Thresholds => {
+                "an array of numbers above 0 and at most 1, such as [0.5, 0.8, 0.95]"
+            }
             Kind::OptionalCommand => "an array of strings: the program and its arguments",
         }
     }
@@ -227,7 +229,9 @@ impl Key {
                     .filter(|part| !part.is_empty())
                     .map(|part| {
                         part.parse::<f64>().map_err(|_| {
-                            format!("{part:?} is not a number: write shares such as \"0.5,0.8,0.95\"")
+                            format!(
+                                "{part:?} is not a number: write shares such as \"0.5,0.8,0.95\""
+                            )
                         })
                     })
                     .collect::<Result<Vec<f64>, String>>()?;

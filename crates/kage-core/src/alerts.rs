@@ -35,7 +35,9 @@ pub async fn record_quota_alerts<S: SubscriptionStore + ?Sized>(
     }
     let candidates: Vec<QuotaAlert> = readings
         .iter()
-        .flat_map(|reading| alerts_for(subscription_id, subscription_name, reading, thresholds, now))
+        .flat_map(|reading| {
+            alerts_for(subscription_id, subscription_name, reading, thresholds, now)
+        })
         .collect();
     if candidates.is_empty() {
         return Ok(Vec::new());

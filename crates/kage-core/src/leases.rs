@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use kage_domain::{
-    LeaseId, Outcome, PassOverReason, QuotaAlert, QuotaReading, SelectionRequest, SignedDuration, SubscriptionName,
-    Timestamp, TransitionResult, Usage,
+    LeaseId, Outcome, PassOverReason, QuotaAlert, QuotaReading, SelectionRequest, SignedDuration,
+    SubscriptionName, Timestamp, TransitionResult, Usage,
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Clock, Lease, LeaseError, PassedOver, ReleaseLeaseRequest,
@@ -78,7 +78,11 @@ pub(crate) fn describe_request(selection: &SelectionRequest) -> String {
     }
     parts.push(selection.level.to_string());
     if !selection.required_tags.is_empty() {
-        let tags: Vec<&str> = selection.required_tags.iter().map(|tag| tag.as_str()).collect();
+        let tags: Vec<&str> = selection
+            .required_tags
+            .iter()
+            .map(|tag| tag.as_str())
+            .collect();
         parts.push(format!("tags {}", tags.join(",")));
     }
     parts.join(", ")

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use kage_domain::{AlertThresholds, RoutingRules, SelectionPolicy, StatePolicy, Subscription, SubscriptionName};
+use kage_domain::{
+    AlertThresholds, RoutingRules, SelectionPolicy, StatePolicy, Subscription, SubscriptionName,
+};
 use kage_ports::{Clock, SecretStore, SubscriptionStore};
 
 use crate::errors::PoolError;

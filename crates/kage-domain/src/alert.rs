@@ -305,7 +305,11 @@ mod tests {
         assert_eq!(exact.period(now), jittered.period(now));
         assert_eq!(exact.period(now), t("2026-12-06T15:00:00Z"));
         let unknown = reading("five_hour", 0.6, None);
-        assert_eq!(unknown.period(now), t("2026-12-06T08:00:00Z"), "5-hour periods counted from the epoch");
+        assert_eq!(
+            unknown.period(now),
+            t("2026-12-06T08:00:00Z"),
+            "5-hour periods counted from the epoch"
+        );
         let weekly = reading("seven_day", 0.6, None);
         assert_eq!(
             weekly.period(now),

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use kage_domain::{
     CredentialKind, LeaseId, Namespace, Outcome, PassOverReason, PoolSnapshot, PriorityLevel,
-    QuotaAlert, RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, SelectionRequest, StateKind,
-    StatePolicy, StateTransition, Subscription, SubscriptionId, SubscriptionName, Timestamp,
-    TransitionResult, Usage,
+    QuotaAlert, RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, SelectionRequest,
+    StateKind, StatePolicy, StateTransition, Subscription, SubscriptionId, SubscriptionName,
+    Timestamp, TransitionResult, Usage,
 };
 
 /// Why a store operation failed. Messages name what and where, and never

@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use kage_domain::{
-    Health, LeaseId, Outcome, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget, RoutingRules, StateKind,
-    StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
+    Health, LeaseId, Outcome, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget, RoutingRules,
+    StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
     DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, StoreError, UsageQuery,
@@ -763,10 +763,7 @@ pub(crate) async fn save_waiter<B: Backend>(
     Ok(())
 }
 
-pub(crate) async fn remove_waiter<B: Backend>(
-    store: &B,
-    id: LeaseId,
-) -> Result<(), StoreError> {
+pub(crate) async fn remove_waiter<B: Backend>(store: &B, id: LeaseId) -> Result<(), StoreError> {
     let what = "forgetting a waiting acquire";
     let statement = B::Db::bind_text(query(sql::DELETE_WAITER), Some(id.to_string()));
     write_one(store, statement, what, |e| store.place().error(what, e))
@@ -799,7 +796,8 @@ pub(crate) async fn waiters<B: Backend>(
             })();
             let (id, holder, request, since, until, deadline, recovery, name, expires_at) =
                 read.map_err(|e| store.place().error(what, e))?;
-            let optional = |ms: Option<i64>, label: &str| ms.map(|ms| from_ms(ms, label)).transpose();
+            let optional =
+                |ms: Option<i64>, label: &str| ms.map(|ms| from_ms(ms, label)).transpose();
             Ok(Waiter {
                 id: crate::codec::parse_lease_id(&id)?,
                 holder,
@@ -808,7 +806,9 @@ pub(crate) async fn waiters<B: Backend>(
                 until: from_ms(until, "waiter look")?,
                 deadline: optional(deadline, "waiter deadline")?,
                 earliest_recovery: optional(recovery, "waiter recovery")?,
-                earliest_name: name.map(|name| crate::codec::parse_name(&name)).transpose()?,
+                earliest_name: name
+                    .map(|name| crate::codec::parse_name(&name))
+                    .transpose()?,
                 expires_at: from_ms(expires_at, "waiter expiry")?,
             })
         })

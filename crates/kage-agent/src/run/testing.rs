@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kage_domain::{
-    CredentialSource, LeaseId, Outcome, PoolEntry, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget,
-    RoutingRules, Selection, SignedDuration, StateKind, StatePolicy, Subscription, SubscriptionId,
-    SubscriptionName, Timestamp, TransitionResult, Usage, apply_outcome, select,
+    CredentialSource, LeaseId, Outcome, PoolEntry, PoolSnapshot, QuotaAlert, RouteEntry,
+    RouteTarget, RoutingRules, Selection, SignedDuration, StateKind, StatePolicy, Subscription,
+    SubscriptionId, SubscriptionName, Timestamp, TransitionResult, Usage, apply_outcome, select,
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,

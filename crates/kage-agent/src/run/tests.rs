@@ -493,11 +493,14 @@ async fn a_warning_past_a_threshold_is_told_once_per_window() {
     harness.add("alpha", 150, CredentialKind::OAuth, "warn");
     let mut options = harness.options();
     options.parallel = 1;
-    let (report, events) = harness
-        .run(options, &["first", "second"], None)
-        .await;
+    let (report, events) = harness.run(options, &["first", "second"], None).await;
 
-    assert!(report.tasks.iter().all(|task| task.status == TaskStatus::Succeeded));
+    assert!(
+        report
+            .tasks
+            .iter()
+            .all(|task| task.status == TaskStatus::Succeeded)
+    );
     let alerts: Vec<_> = events
         .iter()
         .filter_map(|event| match event {
@@ -505,22 +508,30 @@ async fn a_warning_past_a_threshold_is_told_once_per_window() {
             _ => None,
         })
         .collect();
-    assert_eq!(alerts.len(), 1, "two warnings of one window, one alert: {alerts:?}");
+    assert_eq!(
+        alerts.len(),
+        1,
+        "two warnings of one window, one alert: {alerts:?}"
+    );
     let (task, alert) = &alerts[0];
     assert_eq!(task, "task-1");
     assert_eq!(alert.subscription_name.as_str(), "alpha");
-    assert_eq!(alert.threshold_permille, 800, "the highest threshold crossed");
-    // `kage-agent run` prints it.
-    let times = crate::screen::TimeView::new(
-        jiff::tz::TimeZone::UTC,
-        Arc::new(|| Timestamp::UNIX_EPOCH),
+    assert_eq!(
+        alert.threshold_permille, 800,
+        "the highest threshold crossed"
     );
+    // `kage-agent run` prints it.
+    let times =
+        crate::screen::TimeView::new(jiff::tz::TimeZone::UTC, Arc::new(|| Timestamp::UNIX_EPOCH));
     let printed: Vec<String> = events
         .iter()
         .filter(|event| matches!(event, RunEvent::QuotaAlert { .. }))
         .filter_map(|event| crate::screen::plain_line(event, &times))
         .collect();
-    assert_eq!(printed, vec!["task-1: ! alpha passed 80% of its quota (83% used)"]);
+    assert_eq!(
+        printed,
+        vec!["task-1: ! alpha passed 80% of its quota (83% used)"]
+    );
     // The lease names its task.
     assert!(
         harness

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use clap::Args;
-use kage_core::launch::{LEASE_VARIABLE, SUBSCRIPTION_VARIABLE};
 use kage_app::notify::Notifier;
+use kage_core::launch::{LEASE_VARIABLE, SUBSCRIPTION_VARIABLE};
 use kage_domain::{LeaseId, Outcome, SubscriptionName};
 use tokio::io::AsyncWriteExt as _;
 
@@ -68,7 +68,10 @@ impl StatuslineArgs {
         let lease = env
             .get(SUBSCRIPTION_VARIABLE)
             .and_then(|name| SubscriptionName::new(name).ok())
-            .zip(env.get(LEASE_VARIABLE).and_then(|id| id.parse::<LeaseId>().ok()));
+            .zip(
+                env.get(LEASE_VARIABLE)
+                    .and_then(|id| id.parse::<LeaseId>().ok()),
+            );
         let user_command = env.get(USER_STATUSLINE_VARIABLE).map(str::to_owned);
 
         let record = async {

@@ -85,10 +85,10 @@ impl Printer {
         {
             return columns;
         }
-        if self.stdout_tty {
-            if let Some(width) = comfy_table::Table::new().width() {
-                return usize::from(width);
-            }
+        if self.stdout_tty
+            && let Some(width) = comfy_table::Table::new().width()
+        {
+            return usize::from(width);
         }
         DEFAULT_WIDTH
     }

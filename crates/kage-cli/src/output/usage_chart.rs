@@ -79,11 +79,7 @@ pub(crate) fn render(report: &UsageReport, width: usize) -> String {
     let days = days(report.from, report.to);
 
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\nTokens per day (a full bar: {})",
-        tokens(max)
-    );
+    let _ = writeln!(out, "\nTokens per day (a full bar: {})", tokens(max));
     let (drawn, idle): (Vec<_>, Vec<_>) = report
         .totals
         .iter()
@@ -184,7 +180,11 @@ mod tests {
                 .lines()
                 .find(|line| line.contains("Fri 05-30"))
                 .unwrap();
-            assert_eq!(busiest.chars().count(), width, "the busiest day fills the width");
+            assert_eq!(
+                busiest.chars().count(),
+                width,
+                "the busiest day fills the width"
+            );
         }
     }
 

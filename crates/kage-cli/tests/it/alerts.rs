@@ -103,7 +103,8 @@ fn a_threshold_crossing_in_a_replayed_feed_notifies_exactly_once() {
     assert!(environment.contains("PATH="), "{environment}");
 
     // 95 % after a jump tells only the highest threshold crossed.
-    env.run_with_stdin(&["statusline"], &feed(96, RESET)).success();
+    env.run_with_stdin(&["statusline"], &feed(96, RESET))
+        .success();
     let told = calls(&env);
     assert_eq!(told.len(), 2, "{told:?}");
     assert_eq!(told[1]["data"]["threshold"], 0.95);
@@ -115,7 +116,11 @@ fn a_threshold_crossing_in_a_replayed_feed_notifies_exactly_once() {
 
     // `kage top` marks the subscription and names the newest alert.
     let top = env.run(&["top", "--once"]).success();
-    assert!(top.stdout.contains("! work-premium passed"), "{}", top.stdout);
+    assert!(
+        top.stdout.contains("! work-premium passed"),
+        "{}",
+        top.stdout
+    );
 }
 
 #[test]
@@ -144,7 +149,11 @@ fn concurrent_status_lines_notify_once() {
         assert!(child.wait().unwrap().success());
     }
     let told = calls(&env);
-    assert_eq!(told.len(), 1, "one notification for six processes: {told:?}");
+    assert_eq!(
+        told.len(),
+        1,
+        "one notification for six processes: {told:?}"
+    );
     assert_eq!(told[0]["data"]["threshold"], 0.8);
 }
 

@@ -799,12 +799,18 @@ fn usage_draws_a_chart_to_the_width_unless_plain() {
         .success();
     assert_snapshot!("usage_week_chart_60", week.stdout);
     let chart = week.stdout.split_once("Tokens per day").expect("a chart").1;
-    assert!(chart.lines().all(|line| line.chars().count() <= 60), "{chart}");
+    assert!(
+        chart.lines().all(|line| line.chars().count() <= 60),
+        "{chart}"
+    );
     let plain = env
         .run(&["subscription", "usage", "--period", "week", "--plain"])
         .success();
     assert!(!plain.stdout.contains("Tokens per day"), "{}", plain.stdout);
-    assert!(week.stdout.starts_with(&plain.stdout), "the chart comes below the tables");
+    assert!(
+        week.stdout.starts_with(&plain.stdout),
+        "the chart comes below the tables"
+    );
     let day = env
         .run(&["subscription", "usage", "--period", "day"])
         .success();

@@ -148,7 +148,9 @@ fn status_of(env: &TestEnv, name: &str) -> serde_json::Value {
 /// Lease `name` (by its own tag) for `holder`; the lease id.
 fn lease(env: &TestEnv, name: &str, holder: &str) -> String {
     let output = env
-        .std_command(&["lease", "acquire", "--tags", name, "--holder", holder, "--ttl", "1h"])
+        .std_command(&[
+            "lease", "acquire", "--tags", name, "--holder", holder, "--ttl", "1h",
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("kage runs");
@@ -166,6 +168,10 @@ fn lease(env: &TestEnv, name: &str, holder: &str) -> String {
 
 /// The status line Claude Code would feed `name`'s lease: the 5-hour window
 /// at `five` %, resetting in 2 hours.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "this pool runs on the real clock (a waiting acquire must really wait)"
+)]
 fn report_quota(env: &TestEnv, name: &str, lease: &str, five: u32) {
     let resets_at = jiff::Timestamp::now().as_second() + 2 * 3600;
     let input = format!(
@@ -229,8 +235,14 @@ fn pool(env: &mut TestEnv) -> Waiting {
         "20m",
     ])
     .success();
-    env.run(&["subscription", "disable", "ci-key", "--reason", "card expired"])
-        .success();
+    env.run(&[
+        "subscription",
+        "disable",
+        "ci-key",
+        "--reason",
+        "card expired",
+    ])
+    .success();
     let child = env
         .std_command(&[
             "lease",
@@ -271,7 +283,11 @@ fn top_shows_the_pool_disables_with_a_reason_and_quits_cleanly() {
     let screen = tmux.wait_for("the pool with its waiting agent", |screen| {
         screen.contains("kage top") && screen.contains("1 waiting until")
     });
-    assert_eq!(tmux.display("#{alternate_on}"), "1", "top runs on the alternate screen");
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "1",
+        "top runs on the alternate screen"
+    );
     for name in ["work-premium", "personal", "team-a", "batch-key", "ci-key"] {
         assert!(screen.contains(name), "{name} missing:\n{screen}");
     }
@@ -289,33 +305,63 @@ fn top_shows_the_pool_disables_with_a_reason_and_quits_cleanly() {
             .to_owned()
     };
     let work = line("work-premium");
-    assert!(work.contains("quota") && work.contains('█') && work.contains("83%"), "{work}");
+    assert!(
+        work.contains("quota") && work.contains('█') && work.contains("83%"),
+        "{work}"
+    );
     assert!(work.contains(" 2 "), "two live leases: {work}");
     let personal = line("personal");
-    assert!(personal.contains("42%") && personal.contains('█'), "{personal}");
+    assert!(
+        personal.contains("42%") && personal.contains('█'),
+        "{personal}"
+    );
     let team = line("team-a");
     assert!(team.contains("limit") && team.contains("100%"), "{team}");
     assert!(team.contains("↻1h59m") || team.contains("↻2h"), "{team}");
     let batch = line("batch-key");
-    assert!(batch.contains("100%") && (batch.contains("↻19m") || batch.contains("↻20m")), "{batch}");
+    assert!(
+        batch.contains("100%") && (batch.contains("↻19m") || batch.contains("↻20m")),
+        "{batch}"
+    );
     assert!(line("ci-key").contains("no quota reported"));
     // Live leases with their holders: host, pid, task.
-    for holder in ["build-1", "4242", "task-3", "task-4", "laptop", "77", "claude"] {
+    for holder in [
+        "build-1", "4242", "task-3", "task-4", "laptop", "77", "claude",
+    ] {
         assert!(screen.contains(holder), "{holder} missing:\n{screen}");
     }
     assert!(screen.contains("task-9"), "the waiting agent: {screen}");
     // No background colour anywhere: it reads on light and dark terminals.
     let escapes = tmux.screen_with_escapes();
-    for background in ["\u{1b}[40m", "\u{1b}[41m", "\u{1b}[42m", "\u{1b}[43m", "\u{1b}[44m", "\u{1b}[47m", "48;5;", "48;2;"] {
-        assert!(!escapes.contains(background), "a background colour {background:?}");
+    for background in [
+        "\u{1b}[40m",
+        "\u{1b}[41m",
+        "\u{1b}[42m",
+        "\u{1b}[43m",
+        "\u{1b}[44m",
+        "\u{1b}[47m",
+        "48;5;",
+        "48;2;",
+    ] {
+        assert!(
+            !escapes.contains(background),
+            "a background colour {background:?}"
+        );
     }
-    assert!(escapes.contains("\u{1b}["), "colours and attributes are drawn");
+    assert!(
+        escapes.contains("\u{1b}["),
+        "colours and attributes are drawn"
+    );
 
     // Help, and the routes.
     tmux.keys(&["?"]);
-    tmux.wait_for("the help", |screen| screen.contains("move between subscriptions"));
+    tmux.wait_for("the help", |screen| {
+        screen.contains("move between subscriptions")
+    });
     tmux.keys(&["Escape"]);
-    tmux.wait_for("the help closed", |screen| !screen.contains("move between subscriptions"));
+    tmux.wait_for("the help closed", |screen| {
+        !screen.contains("move between subscriptions")
+    });
     tmux.keys(&["r"]);
     tmux.wait_for("the routes", |screen| screen.contains("no routes"));
     tmux.keys(&["Escape"]);
@@ -332,36 +378,52 @@ fn top_shows_the_pool_disables_with_a_reason_and_quits_cleanly() {
     let screen = tmux.wait_for("the confirmation", |screen| {
         screen.contains("disabled personal: maintenance window")
     });
-    assert!(screen.contains("3 disabled") || screen.contains("2 disabled"), "{screen}");
+    assert!(
+        screen.contains("3 disabled") || screen.contains("2 disabled"),
+        "{screen}"
+    );
     let status = status_of(&env, "personal");
     assert_eq!(status["data"]["state"], "disabled", "{status}");
     assert_eq!(status["data"]["reason"], "maintenance window");
 
     // And enable it again with `e`.
     tmux.keys(&["e"]);
-    tmux.wait_for("the enable prompt", |screen| screen.contains("enable personal?"));
+    tmux.wait_for("the enable prompt", |screen| {
+        screen.contains("enable personal?")
+    });
     tmux.keys(&["Enter"]);
     tmux.wait_for("enabled", |screen| screen.contains("enabled personal"));
     assert_eq!(status_of(&env, "personal")["data"]["state"], "active");
 
     // `q` quits with 0 and gives the terminal back.
     tmux.keys(&["q"]);
-    let screen = tmux.wait_for("the exit status", |screen| screen.contains("kage-top-exit="));
+    let screen = tmux.wait_for("the exit status", |screen| {
+        screen.contains("kage-top-exit=")
+    });
     assert!(screen.contains("kage-top-exit=0"), "{screen}");
-    assert!(!screen.contains("kage top ·"), "the main screen is back:\n{screen}");
+    assert!(
+        !screen.contains("kage top ·"),
+        "the main screen is back:\n{screen}"
+    );
     let modes = screen
         .lines()
         .find(|line| line.contains("icanon"))
         .unwrap_or_default();
-    assert!(modes.contains("icanon") && !modes.contains("-icanon"), "cooked mode: {modes}");
-    assert!(modes.contains("echo") && !modes.contains("-echo"), "echo on: {modes}");
+    assert!(
+        modes.contains("icanon") && !modes.contains("-icanon"),
+        "cooked mode: {modes}"
+    );
+    assert!(
+        modes.contains("echo") && !modes.contains("-echo"),
+        "echo on: {modes}"
+    );
     assert_eq!(tmux.display("#{alternate_on}"), "0");
     assert_eq!(tmux.display("#{cursor_flag}"), "1", "the cursor is shown");
 }
 
 #[test]
 fn sigterm_gives_the_terminal_back() {
-    let mut env = TestEnv::new();
+    let env = TestEnv::new();
     env.add("work-premium", &[]);
     let tmux = Tmux::start(&env, &top_command(&env));
     tmux.wait_for("kage top", |screen| screen.contains("kage top"));
@@ -371,13 +433,18 @@ fn sigterm_gives_the_terminal_back() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let screen = tmux.wait_for("the exit status", |screen| screen.contains("kage-top-exit="));
+    let screen = tmux.wait_for("the exit status", |screen| {
+        screen.contains("kage-top-exit=")
+    });
     assert!(screen.contains("kage-top-exit=130"), "{screen}");
     let modes = screen
         .lines()
         .find(|line| line.contains("icanon"))
         .unwrap_or_default();
-    assert!(!modes.contains("-icanon") && !modes.contains("-echo"), "{modes}");
+    assert!(
+        !modes.contains("-icanon") && !modes.contains("-echo"),
+        "{modes}"
+    );
     assert_eq!(tmux.display("#{alternate_on}"), "0");
     assert_eq!(tmux.display("#{cursor_flag}"), "1");
 }
@@ -387,8 +454,14 @@ fn once_prints_one_frame_without_a_terminal() {
     let mut env = TestEnv::new();
     env.add("work-premium", &["--priority", "200"]);
     env.add("personal", &[]);
-    env.run(&["subscription", "disable", "personal", "--reason", "on leave"])
-        .success();
+    env.run(&[
+        "subscription",
+        "disable",
+        "personal",
+        "--reason",
+        "on leave",
+    ])
+    .success();
     env.set_env("COLUMNS", "80");
     env.set_env("LINES", "12");
     let run = env.run(&["top", "--once"]).success();
@@ -398,7 +471,11 @@ fn once_prints_one_frame_without_a_terminal() {
 
     let refused = env.run(&["top"]);
     assert_ne!(refused.code, 0);
-    assert!(refused.stderr.contains("kage top --once"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("kage top --once"),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// A database of its own on the PostgreSQL server of `KAGE_TEST_DB_URL`,
@@ -455,7 +532,9 @@ impl Drop for PgDatabase {
             block_on(async {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
                     let _ = admin
-                        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                        .execute(
+                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
+                        )
                         .await;
                     let _ = admin.close().await;
                 }

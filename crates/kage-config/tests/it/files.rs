@@ -386,8 +386,18 @@ fn alert_thresholds_and_the_notify_command_are_read_and_checked() {
     assert_eq!(subscriptions.alert_thresholds.values(), &[0.5, 0.95]);
     assert_eq!(subscriptions.notify_command, vec!["notify", "--urgent"]);
     assert_eq!(subscriptions.notify_timeout, Duration::from_secs(3));
-    assert!(parse_ok("[subscriptions]\nalert_thresholds = []\n").subscriptions().alert_thresholds.is_empty());
-    assert!(Config::defaults(&home_env()).subscriptions().notify_command.is_empty());
+    assert!(
+        parse_ok("[subscriptions]\nalert_thresholds = []\n")
+            .subscriptions()
+            .alert_thresholds
+            .is_empty()
+    );
+    assert!(
+        Config::defaults(&home_env())
+            .subscriptions()
+            .notify_command
+            .is_empty()
+    );
 
     let error = Config::from_toml(
         "[subscriptions]\nalert_thresholds = [0.5, 80]\n",
@@ -396,16 +406,33 @@ fn alert_thresholds_and_the_notify_command_are_read_and_checked() {
     )
     .unwrap_err()
     .to_string();
-    assert!(error.contains("alert_thresholds") && error.contains("above 0 and at most 1"), "{error}");
+    assert!(
+        error.contains("alert_thresholds") && error.contains("above 0 and at most 1"),
+        "{error}"
+    );
     assert!(error.contains(":2:"), "names the line: {error}");
 
     let mut config = Config::defaults(&home_env());
     config
-        .set("subscriptions.alert_thresholds", "0.7, 0.9", Source::Flag("--test".into()))
+        .set(
+            "subscriptions.alert_thresholds",
+            "0.7, 0.9",
+            Source::Flag("--test".into()),
+        )
         .unwrap();
-    assert_eq!(config.subscriptions().alert_thresholds.values(), &[0.7, 0.9]);
+    assert_eq!(
+        config.subscriptions().alert_thresholds.values(),
+        &[0.7, 0.9]
+    );
     config
-        .set("subscriptions.notify_command", "notify-send 'Kage alert'", Source::Flag("--test".into()))
+        .set(
+            "subscriptions.notify_command",
+            "notify-send 'Kage alert'",
+            Source::Flag("--test".into()),
+        )
         .unwrap();
-    assert_eq!(config.subscriptions().notify_command, vec!["notify-send", "Kage alert"]);
+    assert_eq!(
+        config.subscriptions().notify_command,
+        vec!["notify-send", "Kage alert"]
+    );
 }

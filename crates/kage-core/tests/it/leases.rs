@@ -9,8 +9,8 @@ use kage_domain::{
     StateTransition, Subscription, SubscriptionState, Timestamp, Usage,
 };
 use kage_ports::{
-    AcquireOutcome, Clock, Lease, MockSecretStore, MockSubscriptionStore, PassedOver, ReleaseReport,
-    Waiter,
+    AcquireOutcome, Clock, Lease, MockSecretStore, MockSubscriptionStore, PassedOver,
+    ReleaseReport, Waiter,
 };
 
 use crate::{name, pool, subscription, t};
@@ -125,10 +125,14 @@ async fn acquire_waits_for_the_earliest_recovery_and_never_spins() {
         assert_eq!(waiter.until, recovery);
         assert_eq!(waiter.since, t("2026-11-25T12:00:00Z"));
         assert_eq!(waiter.holder, "test");
-        assert_eq!(waiter.earliest_name.as_ref().map(|n| n.as_str()), Some("personal"));
+        assert_eq!(
+            waiter.earliest_name.as_ref().map(|n| n.as_str()),
+            Some("personal")
+        );
         assert_eq!(
             waiter.expires_at,
-            now.checked_add(jiff::SignedDuration::from_secs(60)).unwrap(),
+            now.checked_add(jiff::SignedDuration::from_secs(60))
+                .unwrap(),
             "expires one refresh after the next one"
         );
     }

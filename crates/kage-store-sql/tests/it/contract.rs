@@ -6,12 +6,10 @@ use std::collections::BTreeSet;
 use jiff::civil::Date;
 use kage_domain::{
     CredentialKind, CredentialSource, ErrorKind, Health, LeaseId, Namespace, Outcome,
-    PassOverReason, Priority, PriorityLevel, RouteEntry, RouteTarget, RoutingRules, StateKind,
-    QuotaAlert, StatePolicy, Strategy, SubscriptionName, SubscriptionState, Tag, Usage,
+    PassOverReason, Priority, PriorityLevel, QuotaAlert, RouteEntry, RouteTarget, RoutingRules,
+    StateKind, StatePolicy, Strategy, SubscriptionName, SubscriptionState, Tag, Usage,
 };
-use kage_ports::{
-    AcquireOutcome, LeaseError, StoreError, SubscriptionStore, UsageQuery, Waiter,
-};
+use kage_ports::{AcquireOutcome, LeaseError, StoreError, SubscriptionStore, UsageQuery, Waiter};
 use uuid::Uuid;
 
 use crate::support::*;
@@ -1258,7 +1256,13 @@ pub(crate) async fn quota_alerts_are_recorded_once_per_window_period_and_thresho
         alert(&work, "five_hour", reset, 500, "2026-12-06T12:00:00Z"),
         alert(&work, "five_hour", reset, 800, "2026-12-06T12:00:00Z"),
         alert(&work, "five_hour", reset, 950, "2026-12-06T12:00:00Z"),
-        alert(&work, "seven_day", "2026-12-10T00:00:00Z", 500, "2026-12-06T12:00:00Z"),
+        alert(
+            &work,
+            "seven_day",
+            "2026-12-10T00:00:00Z",
+            500,
+            "2026-12-06T12:00:00Z",
+        ),
         alert(&home, "five_hour", reset, 500, "2026-12-06T12:00:00Z"),
     ];
     let recorded = store.record_quota_alerts(&higher).await.unwrap();
@@ -1273,11 +1277,23 @@ pub(crate) async fn quota_alerts_are_recorded_once_per_window_period_and_thresho
     );
 
     // The next period of the window alerts again.
-    let next = vec![alert(&work, "five_hour", "2026-12-06T20:00:00Z", 500, "2026-12-06T16:00:00Z")];
+    let next = vec![alert(
+        &work,
+        "five_hour",
+        "2026-12-06T20:00:00Z",
+        500,
+        "2026-12-06T16:00:00Z",
+    )];
     assert_eq!(store.record_quota_alerts(&next).await.unwrap(), next);
 
     // Several writers at once (each on its own connection): exactly one records it.
-    let racing = vec![alert(&home, "five_hour", reset, 800, "2026-12-06T13:00:00Z")];
+    let racing = vec![alert(
+        &home,
+        "five_hour",
+        reset,
+        800,
+        "2026-12-06T13:00:00Z",
+    )];
     let (a, b, c, d) = tokio::join!(
         store.record_quota_alerts(&racing),
         store.record_quota_alerts(&racing),
@@ -1285,7 +1301,10 @@ pub(crate) async fn quota_alerts_are_recorded_once_per_window_period_and_thresho
         store.record_quota_alerts(&racing),
     );
     let winners: usize = [a, b, c, d].into_iter().map(|r| r.unwrap().len()).sum();
-    assert_eq!(winners, 1, "exactly one concurrent writer records the alert");
+    assert_eq!(
+        winners, 1,
+        "exactly one concurrent writer records the alert"
+    );
 
     let all = store.quota_alerts(t("2026-12-06T00:00:00Z")).await.unwrap();
     assert_eq!(all.len(), 7);
@@ -1303,13 +1322,14 @@ pub(crate) async fn quota_alerts_are_recorded_once_per_window_period_and_thresho
 
     store.delete_subscription(work.id).await.unwrap();
     let left = store.quota_alerts(t("2026-12-06T00:00:00Z")).await.unwrap();
-    assert!(left.iter().all(|alert| alert.subscription_name.as_str() == "home"));
+    assert!(
+        left.iter()
+            .all(|alert| alert.subscription_name.as_str() == "home")
+    );
     assert_eq!(left.len(), 2, "a deleted subscription's alerts go with it");
 }
 
-pub(crate) async fn waiters_are_saved_refreshed_listed_and_expire<S: SubscriptionStore>(
-    store: &S,
-) {
+pub(crate) async fn waiters_are_saved_refreshed_listed_and_expire<S: SubscriptionStore>(store: &S) {
     let now = t("2026-12-06T11:00:00Z");
     let first = Waiter {
         id: LeaseId::from_uuid(Uuid::new_v4()),

@@ -242,7 +242,10 @@ async fn postgres_many_hosts_opening_a_new_database_migrate_it_once() {
             .fetch_one(&mut connection)
             .await
             .unwrap();
-        assert_eq!(count, i64::try_from(postgres_migrations().iter().count()).unwrap());
+        assert_eq!(
+            count,
+            i64::try_from(postgres_migrations().iter().count()).unwrap()
+        );
         connection.close().await.unwrap();
     })
     .await;

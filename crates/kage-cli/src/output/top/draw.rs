@@ -141,7 +141,12 @@ pub(crate) fn draw(frame: &mut Frame, view: &View, ui: &Ui) {
     .areas(area);
     frame.render_widget(Paragraph::new(header_lines(view, area.width)), header);
     frame.render_widget(
-        Paragraph::new(subscription_lines(view, ui, usize::from(table.height), area.width)),
+        Paragraph::new(subscription_lines(
+            view,
+            ui,
+            usize::from(table.height),
+            area.width,
+        )),
         table,
     );
     frame.render_widget(Paragraph::new(lease_lines_of(view, area.width)), leases);
@@ -207,10 +212,7 @@ fn header_lines(view: &View, width: u16) -> Vec<Line<'static>> {
     }
     if let Some(alert) = view.alerts.first() {
         second.push(Span::raw(" · "));
-        second.push(Span::styled(
-            format!("! {alert}"),
-            bold().fg(Color::Red),
-        ));
+        second.push(Span::styled(format!("! {alert}"), bold().fg(Color::Red)));
     }
     vec![Line::from(first), Line::from(second)]
 }
@@ -279,7 +281,11 @@ fn row_lines(
         (false, true) => "! ",
         (false, false) => "  ",
     };
-    let name_style = if selected { bold().add_modifier(Modifier::REVERSED) } else { bold() };
+    let name_style = if selected {
+        bold().add_modifier(Modifier::REVERSED)
+    } else {
+        bold()
+    };
     let leases = match row.max_concurrent {
         Some(cap) => format!("{}/{cap}", row.leases),
         None => row.leases.to_string(),
@@ -303,7 +309,11 @@ fn row_lines(
             if index == 0 {
                 spans.push(Span::styled(
                     marker,
-                    if row.alert.is_some() { bold().fg(Color::Red) } else { bold() },
+                    if row.alert.is_some() {
+                        bold().fg(Color::Red)
+                    } else {
+                        bold()
+                    },
                 ));
                 spans.push(Span::styled(fit(&row.name, name_width), name_style));
                 spans.push(Span::raw(" "));
@@ -336,10 +346,7 @@ fn row_lines(
                 spans.push(Span::raw(fit(&label, 7)));
                 spans.push(Span::raw(" "));
                 spans.push(Span::styled(bar(window.utilization, bar_width), style));
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    reason = "a percentage for people"
-                )]
+                #[allow(clippy::cast_possible_truncation, reason = "a percentage for people")]
                 let percent = (window.utilization * 100.0).round() as i64;
                 spans.push(Span::styled(right(&format!("{percent}%"), 5), style));
                 spans.push(Span::raw(" "));
@@ -355,7 +362,8 @@ fn row_lines(
                 spans.push(Span::raw(right(&compact_tokens(row.tokens_today), 6)));
                 spans.push(Span::raw(" "));
                 spans.push(Span::raw(right(
-                    &row.cost_today.map_or_else(|| format::NONE.to_owned(), format::usd),
+                    &row.cost_today
+                        .map_or_else(|| format::NONE.to_owned(), format::usd),
                     7,
                 )));
             }
@@ -419,14 +427,20 @@ fn waiter_lines_of(view: &View, width: u16) -> Vec<Line<'static>> {
             };
             let mut text = format!(
                 "waiting {who}{} ({}) until {}",
-                holder.task.map(|task| format!(" {task}")).unwrap_or_default(),
+                holder
+                    .task
+                    .map(|task| format!(" {task}"))
+                    .unwrap_or_default(),
                 waiter.request,
                 format::local_time(waiter.until, view.now, &view.zone),
             );
             if let Some(next) = &waiter.next {
                 text.push_str(&format!("; {next}"));
             }
-            Line::styled(fit(&text, width).trim_end().to_owned(), Style::new().fg(Color::Yellow))
+            Line::styled(
+                fit(&text, width).trim_end().to_owned(),
+                Style::new().fg(Color::Yellow),
+            )
         })
         .collect()
 }

@@ -164,10 +164,9 @@ impl View {
                     request: waiter.request.clone(),
                     until,
                     next: match (&waiter.earliest_name, waiter.earliest_recovery) {
-                        (Some(name), Some(at)) => Some(format!(
-                            "{name} back {}",
-                            format::relative(at, now)
-                        )),
+                        (Some(name), Some(at)) => {
+                            Some(format!("{name} back {}", format::relative(at, now)))
+                        }
                         _ => None,
                     },
                 }
