@@ -531,3 +531,35 @@ fn overlay(frame: &mut Frame, title: &str, lines: Vec<Line<'static>>) {
         rect,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_fill_by_eighths_and_keep_their_width() {
+        assert_eq!(bar(0.0, 8), "░░░░░░░░");
+        assert_eq!(bar(0.5, 8), "████░░░░");
+        assert_eq!(bar(0.83, 8), "██████▋░");
+        assert_eq!(bar(1.0, 8), "████████");
+        assert_eq!(bar(1.7, 8), "████████", "overdrawn windows stay full");
+        for share in [0.0, 0.01, 0.33, 0.5, 0.99, 1.0] {
+            assert_eq!(bar(share, 9).chars().count(), 9);
+        }
+    }
+
+    #[test]
+    fn countdowns_are_short() {
+        let now: jiff::Timestamp = "2025-06-02T09:30:00Z".parse().unwrap();
+        let at = |text: &str| text.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(countdown(at("2025-06-02T11:43:00Z"), now), "↻2h13m");
+        assert_eq!(countdown(at("2025-06-06T12:30:00Z"), now), "↻4d3h");
+        assert_eq!(countdown(at("2025-06-02T09:30:45Z"), now), "↻45s");
+        assert_eq!(countdown(now, now), "↻now");
+        assert_eq!(compact_tokens(45_230), "45.2k");
+        assert_eq!(compact_tokens(1_250_000), "1.2M");
+        assert_eq!(compact_tokens(0), "—");
+        assert_eq!(fit("backend-dedicated", 12), "backend-ded…");
+        assert_eq!(fit("ci", 4), "ci  ");
+    }
+}

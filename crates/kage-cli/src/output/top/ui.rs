@@ -200,3 +200,114 @@ pub(crate) const KEYS: [(&str, &str); 7] = [
     ("q", "quit (also Esc, Ctrl-C)"),
     ("Esc", "close a prompt or an overlay"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use jiff::tz::TimeZone;
+    use kage_domain::StateKind;
+
+    use super::*;
+    use crate::output::top::view::SubscriptionRow;
+
+    fn view(names: &[&str]) -> View {
+        View {
+            now: jiff::Timestamp::UNIX_EPOCH,
+            zone: TimeZone::UTC,
+            rows: names
+                .iter()
+                .map(|name| SubscriptionRow {
+                    name: (*name).to_owned(),
+                    state: StateKind::Active,
+                    detail: String::new(),
+                    priority: 100,
+                    windows: Vec::new(),
+                    leases: 0,
+                    max_concurrent: None,
+                    tokens_today: 0,
+                    cost_today: None,
+                    alert: None,
+                })
+                .collect(),
+            leases: Vec::new(),
+            waiters: Vec::new(),
+            alerts: Vec::new(),
+        }
+    }
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn typed(ui: &mut Ui, view: &View, text: &str) {
+        for c in text.chars() {
+            ui.key(key(KeyCode::Char(c)), view);
+        }
+    }
+
+    #[test]
+    fn arrows_move_within_the_pool() {
+        let view = view(&["a", "b", "c"]);
+        let mut ui = Ui::default();
+        ui.key(key(KeyCode::Up), &view);
+        assert_eq!(ui.selected, 0);
+        for _ in 0..5 {
+            ui.key(key(KeyCode::Down), &view);
+        }
+        assert_eq!(ui.selected, 2);
+        ui.key(key(KeyCode::Char('k')), &view);
+        assert_eq!(ui.selected, 1);
+    }
+
+    #[test]
+    fn d_asks_for_a_reason_then_disables() {
+        let view = view(&["a", "b"]);
+        let mut ui = Ui::default();
+        ui.key(key(KeyCode::Down), &view);
+        assert_eq!(ui.key(key(KeyCode::Char('d')), &view), Action::Redraw);
+        // Keys that would act in the normal mode are text in the prompt.
+        typed(&mut ui, &view, "quota q");
+        ui.key(key(KeyCode::Backspace), &view);
+        ui.key(key(KeyCode::Backspace), &view);
+        assert_eq!(
+            ui.key(key(KeyCode::Enter), &view),
+            Action::Disable {
+                name: "b".to_owned(),
+                reason: "quota".to_owned()
+            }
+        );
+        assert_eq!(ui.mode, Mode::Normal);
+        ui.key(key(KeyCode::Char('d')), &view);
+        assert_eq!(ui.key(key(KeyCode::Esc), &view), Action::Redraw);
+        assert_eq!(ui.mode, Mode::Normal);
+        assert_eq!(ui.message.as_deref(), Some("not disabled"));
+    }
+
+    #[test]
+    fn e_confirms_then_enables_and_q_quits() {
+        let view = view(&["a"]);
+        let mut ui = Ui::default();
+        ui.key(key(KeyCode::Char('e')), &view);
+        assert_eq!(
+            ui.key(key(KeyCode::Char('y')), &view),
+            Action::Enable {
+                name: "a".to_owned()
+            }
+        );
+        assert_eq!(ui.key(key(KeyCode::Char('r')), &view), Action::Routes);
+        ui.key(key(KeyCode::Char('?')), &view);
+        assert_eq!(ui.mode, Mode::Help);
+        assert_eq!(ui.key(key(KeyCode::Char('x')), &view), Action::Redraw);
+        assert_eq!(ui.mode, Mode::Normal);
+        assert_eq!(ui.key(key(KeyCode::Char('q')), &view), Action::Quit);
+        let control_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        ui.key(key(KeyCode::Char('d')), &view);
+        assert_eq!(ui.key(control_c, &view), Action::Quit, "even in a prompt");
+        let empty = super::super::view::View {
+            rows: Vec::new(),
+            ..view
+        };
+        let mut ui = Ui::default();
+        assert_eq!(ui.key(key(KeyCode::Char('d')), &empty), Action::Nothing);
+    }
+}
