@@ -20,7 +20,11 @@ impl Tmux {
     fn start(env: &TestEnv, shell_command: &str) -> Self {
         let socket = env.root().join("tmux.sock");
         let conf = env.root().join("tmux.conf");
-        std::fs::write(&conf, "set -g remain-on-exit on\nset -g status off\n").unwrap();
+        std::fs::write(
+            &conf,
+            "set -g remain-on-exit on\nset -g status off\nset -s escape-time 0\n",
+        )
+        .unwrap();
         let mut command = Command::new("tmux");
         command
             .env_clear()
@@ -365,6 +369,7 @@ fn top_shows_the_pool_disables_with_a_reason_and_quits_cleanly() {
     tmux.keys(&["r"]);
     tmux.wait_for("the routes", |screen| screen.contains("no routes"));
     tmux.keys(&["Escape"]);
+    tmux.wait_for("the routes closed", |screen| !screen.contains("no routes"));
 
     // Select `personal` (second row) and disable it with a reason.
     tmux.keys(&["Down"]);
