@@ -3,10 +3,8 @@
 //! and threshold, and telling the caller which ones to tell a person about.
 //! Running `notify_command` is the apps' job (`kage_app::notify`).
 
-use kage_domain::alert::{alerts_for, to_notify};
-use kage_domain::{
-    AlertThresholds, QuotaAlert, QuotaReading, SubscriptionId, SubscriptionName, Timestamp,
-};
+use kage_domain::alert::{AlertReading, alerts_for, to_notify};
+use kage_domain::{AlertThresholds, QuotaAlert, SubscriptionId, SubscriptionName, Timestamp};
 use kage_ports::{Clock, SecretStore, StoreError, SubscriptionStore};
 
 use crate::errors::PoolError;
@@ -27,7 +25,7 @@ pub async fn record_quota_alerts<S: SubscriptionStore + ?Sized>(
     thresholds: &AlertThresholds,
     subscription_id: SubscriptionId,
     subscription_name: &SubscriptionName,
-    readings: &[QuotaReading],
+    readings: &[AlertReading],
     now: Timestamp,
 ) -> Result<Vec<QuotaAlert>, StoreError> {
     if thresholds.is_empty() || readings.is_empty() {
@@ -63,7 +61,7 @@ where
         &self,
         subscription_id: SubscriptionId,
         subscription_name: &SubscriptionName,
-        readings: &[QuotaReading],
+        readings: &[AlertReading],
     ) -> Result<Vec<QuotaAlert>, PoolError> {
         Ok(record_quota_alerts(
             &self.store,

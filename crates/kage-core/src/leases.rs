@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use kage_domain::alert::AlertReading;
 use kage_domain::{
-    LeaseId, Outcome, PassOverReason, QuotaAlert, QuotaReading, SelectionRequest, SignedDuration,
+    LeaseId, Outcome, PassOverReason, QuotaAlert, SelectionRequest, SignedDuration,
     SubscriptionName, Timestamp, TransitionResult, Usage,
 };
 use kage_ports::{
@@ -287,7 +288,7 @@ where
         lease: &Lease,
         outcome: &Outcome,
     ) -> Result<Vec<QuotaAlert>, crate::PoolError> {
-        let readings: Vec<QuotaReading> = QuotaReading::of(outcome).into_iter().collect();
+        let readings: Vec<AlertReading> = AlertReading::of(outcome).into_iter().collect();
         self.record_quota(lease.subscription_id, &lease.subscription_name, &readings)
             .await
     }

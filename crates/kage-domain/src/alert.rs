@@ -95,7 +95,7 @@ pub fn to_permille(share: f64) -> u16 {
 /// One utilization reading of one window, taken from an outcome or a
 /// status line.
 #[derive(Clone, PartialEq, Debug)]
-pub struct QuotaReading {
+pub struct AlertReading {
     /// `five_hour`, `seven_day`, `seven_day_opus`, … ([`UNNAMED_WINDOW`]
     /// when the signal did not say).
     pub window: String,
@@ -104,7 +104,7 @@ pub struct QuotaReading {
     pub resets_at: Option<Timestamp>,
 }
 
-impl QuotaReading {
+impl AlertReading {
     /// The reading an outcome carries, if any.
     pub fn of(outcome: &Outcome) -> Option<Self> {
         match outcome {
@@ -221,7 +221,7 @@ pub fn window_label(window: &str) -> String {
 pub fn alerts_for(
     subscription_id: SubscriptionId,
     subscription_name: &SubscriptionName,
-    reading: &QuotaReading,
+    reading: &AlertReading,
     thresholds: &AlertThresholds,
     now: Timestamp,
 ) -> Vec<QuotaAlert> {
@@ -266,8 +266,8 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn reading(window: &str, utilization: f64, resets_at: Option<&str>) -> QuotaReading {
-        QuotaReading {
+    fn reading(window: &str, utilization: f64, resets_at: Option<&str>) -> AlertReading {
+        AlertReading {
             window: window.to_owned(),
             utilization,
             resets_at: resets_at.map(t),

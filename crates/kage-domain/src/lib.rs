@@ -21,7 +21,7 @@ mod state;
 mod subscription;
 mod transition;
 
-pub use alert::{AlertThresholds, QuotaAlert, QuotaReading};
+pub use alert::{AlertThresholds, QuotaAlert};
 pub use ids::{LeaseId, SubscriptionId};
 pub use jiff::{SignedDuration, Timestamp};
 pub use names::{

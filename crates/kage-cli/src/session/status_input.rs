@@ -67,7 +67,7 @@ impl StatusInput {
     }
 
     /// Every window the input has, as quota readings for alerts.
-    pub(crate) fn readings(&self) -> Vec<kage_domain::QuotaReading> {
+    pub(crate) fn readings(&self) -> Vec<kage_domain::alert::AlertReading> {
         [
             ("five_hour", &self.five_hour),
             ("seven_day", &self.seven_day),
@@ -75,7 +75,7 @@ impl StatusInput {
         .into_iter()
         .filter_map(|(name, window)| {
             let window = window.as_ref()?;
-            Some(kage_domain::QuotaReading {
+            Some(kage_domain::alert::AlertReading {
                 window: name.to_owned(),
                 utilization: window.utilization(),
                 resets_at: window.resets_at,
