@@ -212,6 +212,10 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
 
     let pool = open_pool_with(&options, &config).await?;
     check_config_routes(&pool, &config).await?;
+    let spool = kage_app::spool::Spool::for_config(&config);
+    if let Some(spool) = &spool {
+        spool.replay(&pool).await;
+    }
     let pool = Arc::new(pool);
 
     let run_dir = match &args.run_dir {
@@ -228,6 +232,8 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
         .max(1);
     run_options.max_wait = Some(args.max_wait.unwrap_or(agent.max_wait));
     run_options.max_attempts = args.max_attempts;
+    run_options.children_end_with_us = true;
+    run_options.spool = spool;
     run_options.watch = WatchSettings {
         max_api_retries: args.max_api_retries.unwrap_or(agent.max_api_retries),
     };

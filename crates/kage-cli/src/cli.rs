@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
-    claude, completions, config, exec, generate_man, lease, metrics, statusline, subscription, top,
+    backup, claude, completions, config, exec, generate_man, lease, metrics, statusline,
+    subscription, top,
 };
 
 const EXIT_CODES: &str = "\
@@ -123,6 +124,9 @@ pub(crate) enum Command {
 
     /// Print the pool's figures in Prometheus text format, or serve them over HTTP
     Metrics(metrics::MetricsArgs),
+
+    /// Copy the SQLite pool database to a new file, safely while in use
+    Backup(backup::BackupArgs),
 
     /// Find, check and show the config file
     #[command(subcommand)]

@@ -71,7 +71,7 @@ pub(crate) enum Value {
 
 /// The longest duration any key accepts, so that adding it to a timestamp
 /// can never overflow.
-const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+use kage_domain::MAX_DURATION;
 
 impl Key {
     pub(crate) const ALL: [Key; 16] = [
@@ -162,7 +162,9 @@ impl Key {
             Self::RateLimitWindow | Self::RateLimitCooldown | Self::ExhaustedCooldown => {
                 Kind::Duration { min: second }
             }
-            Self::LeaseTtl => Kind::Duration { min: 3 * second },
+            Self::LeaseTtl => Kind::Duration {
+                min: kage_domain::MIN_LEASE_TTL,
+            },
             Self::NotifyTimeout => Kind::Duration {
                 min: Duration::from_millis(100),
             },
@@ -314,7 +316,7 @@ fn check_strategy(text: &str) -> Result<Strategy, String> {
     })
 }
 
-fn check_duration(text: &str, min: Duration) -> Result<Duration, String> {
+pub fn check_duration(text: &str, min: Duration) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text.trim()).map_err(|_| {
         format!("{text:?} is not a duration: write a number and a unit, such as \"30s\", \"5m\" or \"1h\"")
     })?;

@@ -146,7 +146,7 @@ where
             selection: request.selection.clone(),
             rules: self.effective_rules().await?,
             policy: self.settings.selection_policy.clone(),
-            ttl: request.ttl.unwrap_or(self.settings.lease_ttl),
+            ttl: kage_domain::bounded_lease_ttl(request.ttl.unwrap_or(self.settings.lease_ttl)),
             holder: request.holder.clone(),
         };
         loop {
@@ -231,7 +231,7 @@ where
         lease_id: LeaseId,
         ttl: Option<Duration>,
     ) -> Result<Lease, LeaseError> {
-        let ttl = ttl.unwrap_or(self.settings.lease_ttl);
+        let ttl = kage_domain::bounded_lease_ttl(ttl.unwrap_or(self.settings.lease_ttl));
         self.store
             .heartbeat_lease(lease_id, ttl, self.clock.now())
             .await
@@ -298,11 +298,49 @@ where
         Ok(self.store.live_leases(self.clock.now()).await?)
     }
 
+    /// The environment changes for a child on `lease`: the leased
+    /// credential under its kind's variable, and every variable that any
+    /// subscription reads its credential from removed.
+    pub async fn child_environment(
+        &self,
+        lease: &Lease,
+    ) -> Result<crate::launch::ChildEnvironment, crate::PoolError> {
+        // Removed subscriptions' variables too: they still hold tokens.
+        let mut subscriptions = self.store.list_subscriptions().await?;
+        subscriptions.extend(
+            self.store
+                .retired_subscriptions()
+                .await?
+                .into_iter()
+                .map(|retired| retired.subscription),
+        );
+        let variables =
+            subscriptions
+                .iter()
+                .filter_map(|subscription| match &subscription.credential {
+                    kage_domain::CredentialSource::Env(variable) => Some(variable.as_str()),
+                    _ => None,
+                });
+        Ok(
+            crate::launch::ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id)
+                .removing(variables),
+        )
+    }
+
     /// The credential of the leased subscription, read from its source.
     /// A failure here never marks the subscription: Kage could not read
     /// the credential, the service did not reject it.
     pub async fn credential(&self, lease: &Lease) -> Result<SecretString, CredentialError> {
-        let subscription = self.find(&lease.subscription_name).await?;
+        // By id: a subscription added under the name of a removed one is
+        // not the leased one.
+        let subscription = self
+            .store
+            .subscription_by_name(&lease.subscription_name)
+            .await?
+            .filter(|subscription| subscription.id == lease.subscription_id)
+            .ok_or_else(|| crate::PoolError::Removed {
+                name: lease.subscription_name.clone(),
+            })?;
         Ok(self
             .secrets
             .fetch(

@@ -23,9 +23,10 @@ pub use leases::{AcquireRequest, LeaseGrant, ReleaseRequest, SignalRecord, WaitN
 pub use pool::{Pool, PoolSettings};
 pub use reports::{
     MetricsSnapshot, Period, PoolStatus, SubscriptionDetails, SubscriptionStatus, TopSnapshot,
-    UsageReport, UsageRequest, UsageRow,
+    UsageOwner, UsageReport, UsageRequest, UsageRow,
 };
 pub use routes::{Explanation, ExplanationLine, RouteChange, RouteSource, RouteView};
 pub use subscriptions::{
-    AddSubscriptionRequest, CredentialInput, EditSubscriptionRequest, RemovedSubscription,
+    AddSubscriptionRequest, CredentialInput, EditSubscriptionRequest, PurgeTargets,
+    RemovedSubscription,
 };

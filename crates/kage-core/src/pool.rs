@@ -74,11 +74,16 @@ where
         if let Some(subscription) = self.store.subscription_by_name(name).await? {
             return Ok(subscription);
         }
-        let known = self.store.list_subscriptions().await?;
-        Err(PoolError::not_found(
-            name,
-            known.iter().map(|s| s.name.as_str()),
-        ))
+        Err(self.missing(name).await)
+    }
+
+    /// The error for a name no subscription in the pool has, suggesting
+    /// the nearest one.
+    pub(crate) async fn missing(&self, name: &SubscriptionName) -> PoolError {
+        match self.store.list_subscriptions().await {
+            Ok(known) => PoolError::not_found(name, known.iter().map(|s| s.name.as_str())),
+            Err(error) => error.into(),
+        }
     }
 
     /// Every subscription, by name.

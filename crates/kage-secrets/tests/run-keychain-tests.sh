@@ -74,6 +74,20 @@ until dbus-send --session --print-reply --dest=org.freedesktop.secrets \
     fi
     sleep 0.1
 done
+# ...and until its login collection is the default one: gnome-keyring makes
+# it a moment after it answers (on a loaded machine the first store found no
+# default collection).
+tries=0
+until dbus-send --session --print-reply=literal --dest=org.freedesktop.secrets \
+        /org/freedesktop/secrets org.freedesktop.Secret.Service.ReadAlias string:default \
+        2>/dev/null | grep -q /collection/; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 100 ]; then
+        echo "run-keychain-tests: gnome-keyring-daemon made no default collection" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
 KAGE_TEST_KEYCHAIN=secret-service "$@"
 '
 

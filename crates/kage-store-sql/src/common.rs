@@ -20,8 +20,8 @@ use kage_domain::{
     StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
-    DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, StoreError, UsageQuery,
-    Waiter,
+    DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, RetiredSubscription,
+    StoreError, UsageQuery, Waiter,
 };
 use sqlx::Transaction;
 use sqlx::pool::PoolConnection;
@@ -62,6 +62,10 @@ pub(crate) trait Backend: Send + Sync {
 
     /// [`sql::SUBSCRIPTION_BY_ID`] with the backend's row lock.
     fn subscription_for_change_sql(&self) -> &'static str;
+
+    /// The time to write with once the write's lock is won
+    /// ([`crate::lock_clock::LockClock::after_lock`]).
+    fn after_lock(&self, now: Timestamp) -> Timestamp;
 }
 
 fn query<DB: Db>(sql: &str) -> Query<'_, DB> {
@@ -156,6 +160,47 @@ pub(crate) async fn delete_subscription<B: Backend>(
     Ok(())
 }
 
+pub(crate) async fn retire_subscription<B: Backend>(
+    store: &B,
+    id: SubscriptionId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let what = format!("retiring subscription {id}");
+    let statement = B::Db::bind_text(query(sql::RETIRE_SUBSCRIPTION), Some(id.to_string()));
+    let statement = B::Db::bind_int(statement, Some(to_ms(truncate(now))));
+    let retired = write_one(store, statement, &what, |e| store.place().error(&what, e)).await?;
+    if retired == 0 {
+        return Err(StoreError::SubscriptionNotFound(id));
+    }
+    Ok(())
+}
+
+pub(crate) async fn retired_subscriptions<B: Backend>(
+    store: &B,
+) -> Result<Vec<RetiredSubscription>, StoreError> {
+    let what = "listing retired subscriptions";
+    let rows = read_rows(store, query(&sql::LIST_RETIRED), what).await?;
+    let mut retired = decode::<B::Db, _, _>(
+        &rows,
+        read_row::<SubscriptionRow, B::Db>,
+        |row| {
+            let at = row.retired_at;
+            let subscription = row.into_domain()?;
+            let retired_at = crate::codec::from_ms(at.unwrap_or_default(), "retirement time")?;
+            Ok(RetiredSubscription {
+                subscription,
+                retired_at,
+            })
+        },
+        store.place(),
+        what,
+    )?;
+    retired.sort_by(|a, b| {
+        (&a.subscription.name, a.retired_at).cmp(&(&b.subscription.name, b.retired_at))
+    });
+    Ok(retired)
+}
+
 /// Decode rows with `read`, then into the domain with `into_domain`.
 fn decode<DB: Db, R, T>(
     rows: &[DB::Row],
@@ -212,7 +257,7 @@ pub(crate) async fn record_outcome<B: Backend>(
 ) -> Result<TransitionResult, StoreError> {
     let now = truncate(now);
     let what = format!("recording an outcome of subscription {id}");
-    change_health(store, id, &what, lease_id, |health| {
+    change_health(store, id, &what, lease_id, now, |health, now| {
         kage_domain::apply_outcome(health, outcome, now, policy)
     })
     .await
@@ -229,23 +274,26 @@ pub(crate) async fn set_disabled<B: Backend>(
         Some(_) => format!("disabling subscription {id}"),
         None => format!("enabling subscription {id}"),
     };
-    change_health(store, id, &what, None, |health| match &disabled {
+    change_health(store, id, &what, None, now, |health, now| match &disabled {
         Some(reason) => kage_domain::disable(health, reason, now),
         None => kage_domain::enable(health, now),
     })
     .await
 }
 
-/// Apply `change` to a subscription's health in one transaction.
+/// Apply `change` to a subscription's health in one transaction, at `now`
+/// as read once the lock is won.
 async fn change_health<B: Backend>(
     store: &B,
     id: SubscriptionId,
     what: &str,
     lease_id: Option<LeaseId>,
-    change: impl FnOnce(&Health) -> TransitionResult + Send,
+    now: Timestamp,
+    change: impl FnOnce(&Health, Timestamp) -> TransitionResult + Send,
 ) -> Result<TransitionResult, StoreError> {
     let place = store.place();
     let mut tx = store.begin_write(what).await?;
+    let now = store.after_lock(now);
     let statement = B::Db::bind_text(
         query(store.subscription_for_change_sql()),
         Some(id.to_string()),
@@ -259,7 +307,7 @@ async fn change_health<B: Backend>(
     let subscription = read_row::<SubscriptionRow, B::Db>(&row)
         .map_err(|e| place.error(what, e))?
         .into_domain()?;
-    let result = change(&subscription.health);
+    let result = change(&subscription.health, now);
     store_health_change::<B::Db>(&mut tx, place, &subscription, &result, lease_id).await?;
     tx.commit().await.map_err(|e| place.error(what, e))?;
     Ok(result)
@@ -407,13 +455,25 @@ pub(crate) async fn heartbeat_lease<B: Backend>(
     let what = format!("renewing lease {id}");
     let place = store.place();
     let mut tx = store.begin_write(&what).await?;
-    let Some((mut lease, _)) =
-        fetch_lease_for_change::<B::Db>(&mut tx, store.lease_for_change_sql(), id, place).await?
-    else {
+    let now = store.after_lock(now);
+    // With whether its subscription was retired.
+    let read: fn(LeaseWithSubscriptionRow) -> Result<(Lease, bool), StoreError> = |row| {
+        let retired = row.subscription.retired_at.is_some();
+        Ok((row.lease.into_domain()?, retired))
+    };
+    let found =
+        read_lease::<B::Db, _, _>(&mut tx, store.lease_for_change_sql(), id, place, read).await?;
+    let Some((mut lease, retired)) = found else {
         return Err(LeaseError::NotFound(id));
     };
     if lease.released_at.is_some() {
         return Err(LeaseError::AlreadyReleased(id));
+    }
+    if retired {
+        return Err(LeaseError::SubscriptionRetired {
+            id,
+            name: lease.subscription_name,
+        });
     }
     if lease.expires_at <= now {
         return Err(LeaseError::Expired {

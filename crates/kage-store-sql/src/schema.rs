@@ -74,8 +74,9 @@ pub(crate) fn check_applied(
             Some(migration) if *migration.checksum == *row.checksum => {}
             Some(_) => {
                 return Err(StoreError::Unknown(anyhow!(
-                    "migration {} of the database at {} differs from the one this Kage knows; \
-                     it was written by another build of Kage",
+                    "migration {} of the database at {} differs from the one this Kage knows \
+                     (the migrations of another program, or of a different Kage build); \
+                     it was left as it is; point Kage at its own database",
                     row.version,
                     place.location
                 )));

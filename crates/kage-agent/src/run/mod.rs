@@ -59,6 +59,13 @@ pub struct RunOptions {
     pub holder: String,
     /// Send a [`RunEvent::Pool`] this often (for the live view).
     pub pool_summary_every: Option<Duration>,
+    /// Start agents through the parent-death shim of this binary
+    /// ([`kage_app::parent_death`]), so a `kill -9` of the runner ends
+    /// them; off where the running binary is not `kage-agent` (unit tests).
+    pub children_end_with_us: bool,
+    /// Where a release that cannot be written keeps its usage
+    /// ([`kage_app::spool`]); `None`: retried, then lost.
+    pub spool: Option<kage_app::spool::Spool>,
     /// Runs `notify_command` for each [`RunEvent::QuotaAlert`] (the app's
     /// screen loop does, beside the screen).
     pub notifier: Option<kage_app::notify::Notifier>,
@@ -78,6 +85,8 @@ impl RunOptions {
             run_dir,
             holder,
             pool_summary_every: None,
+            children_end_with_us: false,
+            spool: None,
             notifier: None,
         }
     }
@@ -309,6 +318,11 @@ where
             let on_wait = |notice: &WaitNotice| {
                 events.send(waiting_event(task_ref, notice));
             };
+            if let Some(spool) = &self.options.spool
+                && let Err(error) = spool.check_room()
+            {
+                return (TaskStatus::Unavailable(format!("{error:#}")), attempts);
+            }
             let grant = tokio::select! {
                 grant = self.pool.acquire(&request, on_wait) => grant,
                 () = wait_cancelled(&mut cancel) => return (TaskStatus::Interrupted, attempts),
@@ -333,6 +347,23 @@ where
                         Outcome::Error {
                             kind: ErrorKind::Agent,
                             detail: "credential unreadable".to_owned(),
+                        },
+                        Default::default(),
+                    )
+                    .await;
+                    return (TaskStatus::Failed(reason), attempts);
+                }
+            };
+            let environment = match self.pool.child_environment(&lease).await {
+                Ok(environment) => environment,
+                Err(error) => {
+                    let reason =
+                        format!("could not list the subscriptions' credential variables: {error}");
+                    self.release(
+                        &lease,
+                        Outcome::Error {
+                            kind: ErrorKind::Agent,
+                            detail: "credential variables unreadable".to_owned(),
                         },
                         Default::default(),
                     )
@@ -375,6 +406,7 @@ where
                     task: task_ref,
                     attempt: number,
                     lease: &lease,
+                    environment: &environment,
                     credential: &credential,
                     argv: &argv,
                     cwd: task.cwd.as_deref(),
@@ -385,6 +417,7 @@ where
                     heartbeat_every: (ttl / 3).max(Duration::from_millis(50)),
                     ttl,
                     stop_grace: self.options.stop_grace,
+                    end_with_us: self.options.children_end_with_us,
                 },
                 &self.events,
                 &mut cancel,
@@ -465,14 +498,19 @@ where
         outcome: Outcome,
         usage: kage_domain::Usage,
     ) -> Option<StateChange> {
-        match self
-            .pool
-            .release(ReleaseRequest {
+        // Retried for up to a TTL while the database cannot take the write,
+        // then kept in the spool.
+        match kage_app::spool::release_with_retry(
+            &self.pool,
+            ReleaseRequest {
                 lease_id: lease.id,
                 outcome,
                 usage,
-            })
-            .await
+            },
+            self.ttl(),
+            self.options.spool.as_ref(),
+        )
+        .await
         {
             Ok(report) => report.transition.map(|transition| StateChange {
                 from: transition.from,
@@ -483,7 +521,7 @@ where
             Err(error) => {
                 self.events.send(RunEvent::Warning {
                     text: format!(
-                        "could not release the lease on {} ({error}); its usage was not recorded",
+                        "could not release the lease on {} ({error:#})",
                         lease.subscription_name
                     ),
                 });

@@ -14,8 +14,8 @@ use kage_domain::{
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,
-    RecordedTransition, ReleaseLeaseRequest, ReleaseReport, SecretError, SecretStore, SecretString,
-    StoreError, SubscriptionStore, UsageQuery, Waiter,
+    RecordedTransition, ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, SecretError,
+    SecretStore, SecretString, StoreError, SubscriptionStore, UsageQuery, Waiter,
 };
 
 fn add(at: Timestamp, duration: Duration) -> Timestamp {
@@ -101,8 +101,16 @@ impl SubscriptionStore for MemoryStore {
         unsupported()
     }
 
+    async fn retire_subscription(&self, _: SubscriptionId, _: Timestamp) -> Result<(), StoreError> {
+        unsupported()
+    }
+
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         Ok(self.state.lock().unwrap().subscriptions.clone())
+    }
+
+    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
+        Ok(Vec::new())
     }
 
     async fn subscription_by_name(

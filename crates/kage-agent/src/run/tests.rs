@@ -47,6 +47,10 @@ case "$cred" in
     sleep 5; echo "$KAGE_SUBSCRIPTION|finished" >> "$log" ;;
   slow)
     init; said m1; sleep 30 ;;
+  slow-once)
+    if [ -e "$log.slow" ]; then init; said m2; ok; else
+      touch "$log.slow"; init; said m1; sleep 30
+    fi ;;
   second)
     init; said m1; sleep 1; ok ;;
   overload-once)
@@ -543,4 +547,80 @@ async fn a_warning_past_a_threshold_is_told_once_per_window() {
         "{:?}",
         harness.pool.store().leases()
     );
+}
+
+#[tokio::test]
+async fn no_other_subscriptions_credential_variable_reaches_the_agent() {
+    // A variable the test process really has stands for another
+    // subscription's `--credential-env` token.
+    let variable = "CARGO_MANIFEST_DIR";
+    assert!(
+        std::env::var_os(variable).is_some(),
+        "{variable} is set under cargo"
+    );
+    let harness = Harness::new();
+    harness.add("alpha", 150, CredentialKind::OAuth, "ok");
+    let other = SubscriptionId::from_uuid(Uuid::new_v4());
+    let mut beta = Subscription::new(
+        other,
+        SubscriptionName::new("beta").unwrap(),
+        harness.pool.clock().now(),
+    );
+    beta.credential = kage_domain::CredentialSource::Env(variable.to_owned());
+    harness.pool.store().add(beta);
+
+    let log = harness.log_path().display().to_string();
+    let script = format!(
+        r#"echo "${{{variable}-unset}}|$CLAUDE_CODE_OAUTH_TOKEN" >> "{log}"
+echo '{{"type":"result","subtype":"success","is_error":false,"result":"done","session_id":"s","usage":{{"input_tokens":1,"output_tokens":1}}}}'"#
+    );
+    let mut options = harness.options();
+    options.command =
+        CommandTemplate::new(vec!["sh".into(), "-c".into(), script, "{prompt}".into()]).unwrap();
+    let (report, _) = harness.run(options, &["do it"], None).await;
+    assert_eq!(report.tasks[0].status, TaskStatus::Succeeded);
+    assert_eq!(harness.log(), ["unset|ok"]);
+}
+
+#[tokio::test]
+async fn a_lost_lease_stops_the_agent_and_the_task_resumes_on_a_new_lease() {
+    let harness = Harness::new();
+    harness.add("alpha", 100, CredentialKind::OAuth, "slow-once");
+    let mut options = harness.options();
+    options.lease_ttl = Some(Duration::from_millis(300));
+    // Someone releases the running agent's lease under it.
+    let pool = Arc::clone(&harness.pool);
+    let thief = tokio::spawn(async move {
+        loop {
+            let live = pool
+                .store()
+                .leases()
+                .into_iter()
+                .find(|lease| lease.released_at.is_none());
+            if let Some(lease) = live {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                pool.release(kage_core::ReleaseRequest {
+                    lease_id: lease.id,
+                    outcome: Outcome::Success,
+                    usage: Default::default(),
+                })
+                .await
+                .unwrap();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let (report, events) = harness.run(options, &["x"], None).await;
+    thief.await.unwrap();
+
+    assert_eq!(report.tasks[0].status, TaskStatus::Succeeded);
+    let attempts = &report.tasks[0].attempts;
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(attempts[0].reason, "the lease was lost");
+    assert!(events.iter().any(|event| matches!(
+        event,
+        RunEvent::Warning { text } if text.contains("was lost")
+    )));
+    assert!(no_live_leases(&harness));
 }

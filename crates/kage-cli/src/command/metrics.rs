@@ -25,7 +25,7 @@ pub(crate) struct MetricsArgs {
 
     /// With --listen: how long one scrape may read the store before it is
     /// answered 503 Service Unavailable
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = kage_app::time::parse_duration, requires = "listen")]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_scrape_timeout, requires = "listen")]
     scrape_timeout: Duration,
 }
 
@@ -57,4 +57,9 @@ impl MetricsArgs {
         http::serve(listener, render, self.scrape_timeout).await;
         Ok(())
     }
+}
+
+/// `--scrape-timeout`: 10ms to 365d.
+fn parse_scrape_timeout(text: &str) -> Result<Duration, String> {
+    kage_config::parse_bounded_duration(text, Duration::from_millis(10))
 }

@@ -131,8 +131,9 @@ async fn record(
     input: &StatusInput,
 ) -> anyhow::Result<()> {
     let config = context.config()?;
-    let clock = kage_app::pool::clock(&context.options)?;
-    let store = kage_app::pool::open_store_quick(&config).await?;
+    let clock: std::sync::Arc<dyn kage_ports::Clock> =
+        kage_app::pool::clock(&context.options)?.into();
+    let store = kage_app::pool::open_store_quick(&config, clock.clone()).await?;
     let Some(subscription) = store.subscription_by_name(name).await? else {
         tracing::debug!("no subscription named {name}; nothing recorded");
         return Ok(());

@@ -236,12 +236,10 @@ pub(crate) fn render(snapshot: &MetricsSnapshot) -> String {
         &mut out,
         "kage_pool_today_tokens",
         "gauge",
-        "Tokens spent in the whole pool since local midnight, by kind.",
+        "Tokens spent in the whole pool since local midnight, by kind (removed subscriptions' included).",
     );
-    let mut total = Usage::default();
-    for subscription in &status.subscriptions {
-        total.add(&subscription.today);
-    }
+    // Removed subscriptions' usage today counts too.
+    let total = status.usage_today();
     for (kind, value) in TOKEN_KINDS.iter().zip(token_values(&total)) {
         let _ = writeln!(out, "kage_pool_today_tokens{{kind=\"{kind}\"}} {value}");
     }

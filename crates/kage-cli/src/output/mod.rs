@@ -114,6 +114,14 @@ impl Printer {
         }
     }
 
+    /// A question on stderr, without a line break, for the answer typed
+    /// after it (shown even with -q: the command waits for it).
+    pub(crate) fn prompt(&self, question: impl Display) {
+        let mut stderr = io::stderr().lock();
+        let _ = write!(stderr, "{question}");
+        let _ = stderr.flush();
+    }
+
     /// `kage: warning: …` on stderr, unless -q.
     pub(crate) fn warn(&self, message: impl Display) {
         if !self.quiet {
@@ -151,6 +159,11 @@ pub(crate) fn paint(color: bool, style: &str, text: &str) -> String {
     } else {
         text.to_owned()
     }
+}
+
+/// One line on stderr, before any [`Printer`] exists (the child shim).
+pub(crate) fn plain_error(text: &str) {
+    eprintln!("{text}");
 }
 
 /// Print a clap parse error (or help/version) and return its exit code:

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use comfy_table::Cell;
-use kage_core::{Period, UsageReport};
+use kage_core::{Period, UsageOwner, UsageReport};
 use kage_domain::Usage;
 
 use super::format::{cost, thousands, tokens};
@@ -34,6 +34,15 @@ fn period_phrase(report: &UsageReport) -> String {
     }
 }
 
+/// A subscription's name; `NAME (removed)` for one removed from the pool.
+pub(crate) fn owner_label(owner: &UsageOwner) -> String {
+    if owner.retired {
+        format!("{} (removed)", owner.name)
+    } else {
+        owner.name.to_string()
+    }
+}
+
 fn usage_cells(usage: &Usage) -> [Cell; 6] {
     [
         Cell::new(tokens(usage.input_tokens)),
@@ -51,9 +60,9 @@ pub(crate) fn print(
     subscription: Option<&str>,
     style: UsageStyle,
 ) -> io::Result<()> {
-    let mut leases: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut leases: BTreeMap<&UsageOwner, u64> = BTreeMap::new();
     for row in &report.rows {
-        *leases.entry(row.subscription.as_str()).or_default() += row.leases;
+        *leases.entry(&row.subscription).or_default() += row.leases;
     }
     let grand_total = report.grand_total();
 
@@ -66,7 +75,8 @@ pub(crate) fn print(
             out.push_str(&json::record(
                 "usage_total",
                 &UsageTotalJson {
-                    subscription: Some(name.to_string()),
+                    subscription: Some(name.name.to_string()),
+                    removed: name.retired,
                     period: report.period.as_str(),
                     from: report.from.to_string(),
                     to: report.to.to_string(),
@@ -79,6 +89,7 @@ pub(crate) fn print(
                 "usage_total",
                 &UsageTotalJson {
                     subscription: None,
+                    removed: false,
                     period: report.period.as_str(),
                     from: report.from.to_string(),
                     to: report.to.to_string(),
@@ -120,7 +131,7 @@ pub(crate) fn print(
         for row in &report.rows {
             let mut cells = vec![Cell::new(row.day.to_string())];
             if subscription.is_none() {
-                cells.push(Cell::new(row.subscription.as_str()));
+                cells.push(Cell::new(owner_label(&row.subscription)));
             }
             cells.extend(usage_cells(&row.usage));
             grid.add_row(cells);
@@ -144,11 +155,9 @@ pub(crate) fn print(
             printer,
         );
         for (name, usage) in &report.totals {
-            let mut cells = vec![Cell::new(name.as_str())];
+            let mut cells = vec![Cell::new(owner_label(name))];
             cells.extend(usage_cells(usage));
-            cells.push(Cell::new(thousands(
-                leases.get(name.as_str()).copied().unwrap_or(0),
-            )));
+            cells.push(Cell::new(thousands(leases.get(name).copied().unwrap_or(0))));
             grid.add_row(cells);
         }
         let mut cells = vec![Cell::new("Total")];

@@ -13,6 +13,7 @@ use jiff::civil::Date;
 use kage_core::UsageReport;
 
 use super::format::tokens;
+use super::usage::owner_label;
 
 /// The blocks for 1 to 7 eighths of a cell (a full cell is `█`).
 const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
@@ -62,10 +63,10 @@ pub(crate) fn render(report: &UsageReport, width: usize) -> String {
     if report.rows.is_empty() {
         return String::new();
     }
-    let mut per_day: BTreeMap<(&str, Date), u64> = BTreeMap::new();
+    let mut per_day: BTreeMap<(String, Date), u64> = BTreeMap::new();
     for row in &report.rows {
         *per_day
-            .entry((row.subscription.as_str(), row.day))
+            .entry((owner_label(&row.subscription), row.day))
             .or_default() += row.usage.total_tokens();
     }
     let max = per_day.values().copied().max().unwrap_or(0);
@@ -83,12 +84,12 @@ pub(crate) fn render(report: &UsageReport, width: usize) -> String {
     let (drawn, idle): (Vec<_>, Vec<_>) = report
         .totals
         .iter()
-        .map(|(name, _)| name.as_str())
+        .map(|(owner, _)| owner_label(owner))
         .partition(|name| per_day.keys().any(|(with_usage, _)| with_usage == name));
     for name in drawn {
         let _ = writeln!(out, "\n{name}");
         for day in &days {
-            let value = per_day.get(&(name, *day)).copied().unwrap_or(0);
+            let value = per_day.get(&(name.clone(), *day)).copied().unwrap_or(0);
             let bar = bar(value, max, bar_width);
             let padding = bar_width - bar.chars().count().min(bar_width);
             let _ = writeln!(
@@ -110,7 +111,7 @@ pub(crate) fn render(report: &UsageReport, width: usize) -> String {
 mod tests {
     use insta::assert_snapshot;
     use jiff::civil::date;
-    use kage_core::{Period, UsageReport, UsageRow};
+    use kage_core::{Period, UsageOwner, UsageReport, UsageRow};
     use kage_domain::{SubscriptionName, Usage};
 
     use super::{bar, render};
@@ -123,9 +124,13 @@ mod tests {
     }
 
     fn report() -> UsageReport {
-        let work = SubscriptionName::new("work").unwrap();
-        let personal = SubscriptionName::new("personal").unwrap();
-        let row = |day, name: &SubscriptionName, total| UsageRow {
+        let owner = |name: &str| UsageOwner {
+            name: SubscriptionName::new(name).unwrap(),
+            retired: false,
+        };
+        let work = owner("work");
+        let personal = owner("personal");
+        let row = |day, name: &UsageOwner, total| UsageRow {
             day,
             subscription: name.clone(),
             usage: usage(total),
@@ -144,7 +149,7 @@ mod tests {
                 row(date(2025, 6, 2), &work, 7),
             ],
             totals: vec![
-                (SubscriptionName::new("idle").unwrap(), usage(0)),
+                (owner("idle"), usage(0)),
                 (personal.clone(), usage(64_250)),
                 (work.clone(), usage(415_507)),
             ],

@@ -325,3 +325,11 @@ impl TestEnv {
         name
     }
 }
+
+/// Whether process `pid` is alive (not gone, not a zombie).
+pub(crate) fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+    })
+}

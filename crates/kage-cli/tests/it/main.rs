@@ -11,6 +11,7 @@ mod errors;
 mod exec;
 mod help;
 mod metrics_listen;
+mod remove;
 mod seed;
 mod session;
 mod top;

@@ -22,6 +22,7 @@ macro_rules! contract_tests {
             subscriptions_round_trip,
             names_are_unique_and_updates_keep_the_health,
             deleting_a_subscription_deletes_its_history,
+            a_retired_subscription_keeps_its_history_and_frees_its_name,
             credentials_never_reach_the_database,
             routes_are_saved_replaced_and_deleted,
             a_retried_acquire_gets_the_same_lease,
@@ -38,6 +39,8 @@ macro_rules! contract_tests {
             times_are_kept_to_the_millisecond,
             quota_alerts_are_recorded_once_per_window_period_and_threshold,
             waiters_are_saved_refreshed_listed_and_expire,
+            a_lease_with_a_huge_ttl_never_breaks_a_read,
+            an_absurd_token_count_never_blocks_later_releases,
         );
     };
     (@each $harness:path, $($story:ident),* $(,)?) => {
@@ -254,6 +257,215 @@ pub(crate) async fn deleting_a_subscription_deletes_its_history<S: SubscriptionS
         Err(StoreError::SubscriptionNotFound(id)) => assert_eq!(id, doomed.id),
         other => panic!("expected SubscriptionNotFound, got {other:?}"),
     }
+}
+
+/// Usage of every subscription in a day of `query_all`, summed per id.
+async fn usage_by_id<S: SubscriptionStore>(
+    store: &S,
+) -> std::collections::BTreeMap<kage_domain::SubscriptionId, u64> {
+    let mut sums = std::collections::BTreeMap::new();
+    for line in store
+        .daily_usage(&query_all(
+            "2025-06-01T00:00:00Z",
+            "2025-06-03T00:00:00Z",
+            0,
+        ))
+        .await
+        .unwrap()
+    {
+        *sums.entry(line.subscription_id).or_default() += line.usage.total_tokens();
+    }
+    sums
+}
+
+pub(crate) async fn a_retired_subscription_keeps_its_history_and_frees_its_name<
+    S: SubscriptionStore,
+>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    let old = subscription("work");
+    let other = subscription("other");
+    store.insert_subscription(&old).await.unwrap();
+    store.insert_subscription(&other).await.unwrap();
+    let used = granted(store, &acquire(secs(60)), now).await;
+    assert_eq!(used.subscription_id, other.id, "other comes first by name");
+    store
+        .set_disabled(other.id, Some("busy".to_owned()), now)
+        .await
+        .unwrap();
+    let spent = granted(store, &acquire(secs(60)), plus(now, 1)).await;
+    assert_eq!(spent.subscription_id, old.id);
+    let quota = Outcome::QuotaExhausted {
+        resets_at: Some(plus(now, 60)),
+        reason: "5-hour limit".to_owned(),
+    };
+    store
+        .release_lease(&release(spent.id, quota, tokens(100, 50)), plus(now, 2))
+        .await
+        .unwrap();
+    let pending = granted(store, &acquire(secs(600)), plus(now, 70)).await;
+    assert_eq!(pending.subscription_id, old.id);
+    store
+        .set_disabled(other.id, None, plus(now, 71))
+        .await
+        .unwrap();
+
+    store
+        .retire_subscription(old.id, plus(now, 80))
+        .await
+        .unwrap();
+
+    // Out of the lists, lookups by name and selection...
+    assert_eq!(
+        store.list_subscriptions().await.unwrap(),
+        vec![other.clone()]
+    );
+    assert_eq!(
+        store.subscription_by_name(&name("work")).await.unwrap(),
+        None
+    );
+    let snapshot = store.pool_snapshot(secs(60), plus(now, 81)).await.unwrap();
+    assert_eq!(
+        snapshot
+            .entries
+            .iter()
+            .map(|entry| entry.subscription.id)
+            .collect::<Vec<_>>(),
+        vec![other.id]
+    );
+    store
+        .set_disabled(other.id, Some("busy".to_owned()), plus(now, 82))
+        .await
+        .unwrap();
+    match store
+        .acquire_lease(&acquire(secs(60)), plus(now, 83))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Unavailable { passed_over, .. } => {
+            assert_eq!(
+                passed_over
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>(),
+                vec![name("other")],
+                "the retired one is not even passed over"
+            );
+        }
+        AcquireOutcome::Granted(lease) => panic!("granted {lease:?} on a retired subscription"),
+    }
+    store
+        .set_disabled(other.id, None, plus(now, 84))
+        .await
+        .unwrap();
+    // ...listed as retired, its history kept.
+    let retired = store.retired_subscriptions().await.unwrap();
+    assert_eq!(retired.len(), 1);
+    assert_eq!(retired[0].subscription.id, old.id);
+    assert_eq!(retired[0].subscription.name, name("work"));
+    assert_eq!(retired[0].retired_at, plus(now, 80));
+    assert_eq!(
+        retired[0].subscription.health.state.kind(),
+        StateKind::Exhausted
+    );
+    let history = store.transitions(old.id, 10).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert!(
+        store
+            .transition_counts()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(id, _, _)| *id == old.id)
+    );
+    assert_eq!(usage_by_id(store).await.get(&old.id), Some(&150));
+
+    // Its pending lease: live, not renewable, releasable with its usage.
+    let live = store.live_leases(plus(now, 85)).await.unwrap();
+    let on_old = live
+        .iter()
+        .find(|lease| lease.id == pending.id)
+        .expect("still live");
+    assert_eq!(on_old.subscription_name, name("work"));
+    match store
+        .heartbeat_lease(pending.id, secs(60), plus(now, 86))
+        .await
+    {
+        Err(LeaseError::SubscriptionRetired {
+            id,
+            name: retired_name,
+        }) => {
+            assert_eq!(id, pending.id);
+            assert_eq!(retired_name, name("work"));
+        }
+        other => panic!("expected SubscriptionRetired, got {other:?}"),
+    }
+    let report = store
+        .release_lease(
+            &release(pending.id, Outcome::Success, tokens(10, 0)),
+            plus(now, 87),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.lease.subscription_name, name("work"));
+    assert_eq!(usage_by_id(store).await.get(&old.id), Some(&160));
+
+    // Its name is free; it cannot be retired or edited again.
+    let new = subscription("work");
+    store.insert_subscription(&new).await.unwrap();
+    assert_eq!(
+        store.subscription_by_name(&name("work")).await.unwrap(),
+        Some(new.clone())
+    );
+    assert_eq!(
+        store.list_subscriptions().await.unwrap(),
+        vec![other.clone(), new.clone()]
+    );
+    match store.retire_subscription(old.id, plus(now, 90)).await {
+        Err(StoreError::SubscriptionNotFound(id)) => assert_eq!(id, old.id),
+        other => panic!("expected SubscriptionNotFound, got {other:?}"),
+    }
+    let mut edited = retired[0].subscription.clone();
+    edited.description = Some("back?".to_owned());
+    assert!(matches!(
+        store.update_subscription(&edited).await,
+        Err(StoreError::SubscriptionNotFound(_))
+    ));
+    let mut renamed = other.clone();
+    renamed.name = name("work");
+    assert!(matches!(
+        store.update_subscription(&renamed).await,
+        Err(StoreError::NameTaken(_))
+    ));
+
+    // Retired twice under one name; erasing one keeps the other's history.
+    store
+        .retire_subscription(new.id, plus(now, 91))
+        .await
+        .unwrap();
+    let retired = store.retired_subscriptions().await.unwrap();
+    assert_eq!(
+        retired
+            .iter()
+            .map(|r| r.subscription.id)
+            .collect::<Vec<_>>(),
+        vec![old.id, new.id],
+        "by name, then retirement time"
+    );
+    store.delete_subscription(old.id).await.unwrap();
+    assert!(store.transitions(old.id, 10).await.unwrap().is_empty());
+    assert_eq!(usage_by_id(store).await.get(&old.id), None);
+    assert_eq!(
+        store
+            .retired_subscriptions()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.subscription.id)
+            .collect::<Vec<_>>(),
+        vec![new.id]
+    );
 }
 
 pub(crate) async fn credentials_never_reach_the_database<S: SubscriptionStore>(store: &S) {
@@ -1379,4 +1591,91 @@ pub(crate) async fn waiters_are_saved_refreshed_listed_and_expire<S: Subscriptio
     store.remove_waiter(refreshed.id).await.unwrap();
     assert_eq!(store.waiters(plus(now, 70)).await.unwrap(), vec![]);
     store.remove_waiter(refreshed.id).await.unwrap();
+}
+
+/// A lease acquired with the largest TTL (as an older Kage allowed:
+/// `--ttl 100000000h`) is stored at the end of time, and every read and
+/// write of the pool keeps working (issue 14, item 1).
+pub(crate) async fn a_lease_with_a_huge_ttl_never_breaks_a_read<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    let mut work = subscription("work");
+    work.max_concurrent = Some(2);
+    store.insert_subscription(&work).await.unwrap();
+    let huge = std::time::Duration::from_secs(100_000_000 * 3600);
+    let lease = granted(store, &acquire(huge), now).await;
+    let live = store.live_leases(plus(now, 1)).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].expires_at, lease.expires_at);
+    assert!(live[0].expires_at > t("9999-01-01T00:00:00Z"));
+    store.pool_snapshot(secs(3600), plus(now, 2)).await.unwrap();
+    store.list_subscriptions().await.unwrap();
+    let second = granted(store, &acquire(secs(60)), plus(now, 3)).await;
+    match store
+        .acquire_lease(&acquire(secs(60)), plus(now, 4))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Granted(lease) => panic!("the cap of 2 was exceeded by {lease:?}"),
+        AcquireOutcome::Unavailable { .. } => {}
+    }
+    store
+        .heartbeat_lease(lease.id, huge, plus(now, 5))
+        .await
+        .unwrap();
+    for id in [lease.id, second.id] {
+        store
+            .release_lease(&release(id, Outcome::Success, tokens(1, 1)), plus(now, 6))
+            .await
+            .unwrap();
+    }
+    assert!(store.live_leases(plus(now, 7)).await.unwrap().is_empty());
+}
+
+/// A release carrying the largest token counts (as `--usage
+/// input=9223372036854775807` did before counts were bounded) is stored cut
+/// to 10^12 per kind, and every later release on the subscription still
+/// lands (issue 14, item 2).
+pub(crate) async fn an_absurd_token_count_never_blocks_later_releases<S: SubscriptionStore>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    let absurd = Usage {
+        input_tokens: u64::MAX,
+        output_tokens: u64::MAX,
+        cost_micros_usd: Some(u64::MAX),
+        ..Usage::default()
+    };
+    for (second, usage) in [(0, absurd.clone()), (10, absurd), (20, tokens(5, 7))] {
+        let lease = granted(store, &acquire(secs(60)), plus(now, second)).await;
+        store
+            .release_lease(
+                &release(lease.id, Outcome::Success, usage),
+                plus(now, second + 1),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(store.live_leases(plus(now, 30)).await.unwrap().is_empty());
+    let lines = store
+        .daily_usage(&query_all(
+            "2025-06-02T00:00:00Z",
+            "2025-06-03T00:00:00Z",
+            0,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let bound = kage_domain::MAX_PER_RECORD;
+    assert_eq!(lines[0].usage.input_tokens, 2 * bound + 5);
+    assert_eq!(lines[0].usage.output_tokens, 2 * bound + 7);
+    assert_eq!(lines[0].usage.cost_micros_usd, Some(2 * bound));
+    assert_eq!(lines[0].leases, 3);
+    store
+        .pool_snapshot(secs(3600), plus(now, 31))
+        .await
+        .unwrap();
 }

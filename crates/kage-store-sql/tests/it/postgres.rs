@@ -282,3 +282,45 @@ fn postgres_a_store_dropped_after_its_runtime_closes_quietly() {
         .unwrap()
         .block_on(database.drop_database());
 }
+
+#[tokio::test]
+async fn postgres_a_capped_claim_that_waited_for_the_lock_is_stamped_when_it_won_it() {
+    with_pg_database(|url| async move {
+        let asked = t("2025-06-02T10:00:00Z");
+        let clock = std::sync::Arc::new(kage_ports::FixedClock::utc(asked));
+        let store = PostgresStore::connect(&url)
+            .await
+            .unwrap()
+            .with_clock(clock.clone());
+        let mut capped = subscription("work");
+        capped.max_concurrent = Some(1);
+        store.insert_subscription(&capped).await.unwrap();
+
+        // Another host holds the pool-wide acquire lock; the claim, asked
+        // at 10:00:00, waits for it and wins it at 10:00:05.
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        other.execute("BEGIN").await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(kage_store_sql::ACQUIRE_LOCK_KEY)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { granted(&store, &acquire(secs(60)), asked).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the claim did not wait for the lock"
+        );
+        clock.set(plus(asked, 5));
+        other.execute("COMMIT").await.unwrap();
+        let lease = waiting.await.unwrap();
+        assert_eq!(lease.acquired_at, plus(asked, 5));
+        assert_eq!(lease.expires_at, plus(asked, 65));
+        other.close().await.unwrap();
+        store.close().await;
+    })
+    .await;
+}
