@@ -402,8 +402,8 @@ fn top_shows_the_pool_disables_with_a_reason_and_quits_cleanly() {
 
     // `q` quits with 0 and gives the terminal back.
     tmux.keys(&["q"]);
-    let screen = tmux.wait_for("the exit status", |screen| {
-        screen.contains("kage-top-exit=")
+    let screen = tmux.wait_for("the exit status and the terminal modes", |screen| {
+        screen.contains("kage-top-exit=") && screen.contains("icanon")
     });
     assert!(screen.contains("kage-top-exit=0"), "{screen}");
     assert!(
@@ -438,8 +438,8 @@ fn sigterm_gives_the_terminal_back() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let screen = tmux.wait_for("the exit status", |screen| {
-        screen.contains("kage-top-exit=")
+    let screen = tmux.wait_for("the exit status and the terminal modes", |screen| {
+        screen.contains("kage-top-exit=") && screen.contains("icanon")
     });
     assert!(screen.contains("kage-top-exit=130"), "{screen}");
     let modes = screen
