@@ -117,6 +117,7 @@ pub fn pool_settings(config: &Config) -> PoolSettings {
         selection_policy: config.selection_policy(),
         lease_ttl: config.lease_ttl(),
         config_routes: config.routing().clone(),
+        alert_thresholds: config.subscriptions().alert_thresholds.clone(),
     }
 }
 

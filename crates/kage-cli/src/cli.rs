@@ -8,7 +8,7 @@ use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
     backup, claude, completions, config, doctor, exec, generate_man, lease, metrics, statusline,
-    subscription,
+    subscription, top,
 };
 
 const KAGE_HELP: &str = "\
@@ -148,7 +148,10 @@ pub(crate) enum Command {
     /// Claude Code's status line: record the live quota, print one line
     Statusline(statusline::StatuslineArgs),
 
-    /// Print the pool's figures in Prometheus text format
+    /// The pool live, full screen: quota bars, leases, waiting agents, alerts
+    Top(top::TopArgs),
+
+    /// Print the pool's figures in Prometheus text format, or serve them over HTTP
     Metrics(metrics::MetricsArgs),
 
     /// Copy the SQLite pool database to a new file, safely while in use

@@ -12,6 +12,7 @@ mod cli;
 mod command;
 mod complete;
 mod credential;
+mod http;
 mod output;
 mod session;
 

@@ -13,6 +13,7 @@ pub(crate) mod lease;
 pub(crate) mod metrics;
 pub(crate) mod statusline;
 pub(crate) mod subscription;
+pub(crate) mod top;
 
 use clap::ValueEnum;
 use kage_config::{Config, ConfigError};
@@ -121,6 +122,7 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
         },
         Command::Metrics(args) => args.run(context).await,
         Command::Backup(args) => args.run(context).await,
+        Command::Top(args) => args.run(context).await,
         Command::Config(command) => match command {
             ConfigCommand::Path(args) => args.run(context),
             ConfigCommand::Check(args) => args.run(context).await,

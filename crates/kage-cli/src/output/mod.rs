@@ -20,7 +20,9 @@ pub(crate) mod routes;
 pub(crate) mod status;
 pub(crate) mod subscription;
 pub(crate) mod table;
+pub(crate) mod top;
 pub(crate) mod usage;
+pub(crate) mod usage_chart;
 
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
@@ -71,6 +73,24 @@ impl Printer {
 
     pub(crate) fn stdout_is_terminal(&self) -> bool {
         self.stdout_tty
+    }
+
+    /// How many columns stdout has: `COLUMNS` when set, the terminal's
+    /// width when stdout is one, 80 otherwise.
+    pub(crate) fn width(&self) -> usize {
+        if let Some(columns) = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|columns| columns.trim().parse::<usize>().ok())
+            .filter(|columns| *columns > 0)
+        {
+            return columns;
+        }
+        if self.stdout_tty
+            && let Some(width) = comfy_table::Table::new().width()
+        {
+            return usize::from(width);
+        }
+        DEFAULT_WIDTH
     }
 
     /// Write `text` to stdout as it is.
@@ -127,6 +147,9 @@ impl Printer {
 }
 
 pub(crate) use crate::exit::error_line as one_line;
+
+/// The width assumed when stdout is not a terminal and `COLUMNS` is unset.
+pub(crate) const DEFAULT_WIDTH: usize = 80;
 
 pub(crate) const YELLOW_BOLD: &str = "1;33";
 pub(crate) const RED_BOLD: &str = "1;31";

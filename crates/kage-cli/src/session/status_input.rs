@@ -66,6 +66,24 @@ impl StatusInput {
         })
     }
 
+    /// Every window the input has, as quota readings for alerts.
+    pub(crate) fn readings(&self) -> Vec<kage_domain::alert::AlertReading> {
+        [
+            ("five_hour", &self.five_hour),
+            ("seven_day", &self.seven_day),
+        ]
+        .into_iter()
+        .filter_map(|(name, window)| {
+            let window = window.as_ref()?;
+            Some(kage_domain::alert::AlertReading {
+                window: name.to_owned(),
+                utilization: window.utilization(),
+                resets_at: window.resets_at,
+            })
+        })
+        .collect()
+    }
+
     /// The window nearest its limit (the one that binds), if any.
     pub(crate) fn binding_window(&self) -> Option<(&'static str, &QuotaWindow)> {
         let five = self.five_hour.as_ref().map(|window| ("five_hour", window));

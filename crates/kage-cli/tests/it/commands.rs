@@ -1028,6 +1028,41 @@ fn every_result_is_one_json_document() {
 }
 
 #[test]
+fn usage_draws_a_chart_to_the_width_unless_plain() {
+    let mut env = TestEnv::new();
+    env.add("personal", &[]);
+    env.add("work", &[]);
+    env.set_now("2025-05-30T10:00:00Z");
+    env.spend(&[], &["--usage", "input=4000,output=1000"]);
+    env.set_now("2025-06-02T09:00:00Z");
+    env.spend(&[], &["--usage", "input=900,output=100"]);
+    env.set_env("COLUMNS", "60");
+    let week = env
+        .run(&["subscription", "usage", "--period", "week"])
+        .success();
+    assert_snapshot!("usage_week_chart_60", week.stdout);
+    let chart = week.stdout.split_once("Tokens per day").expect("a chart").1;
+    assert!(
+        chart.lines().all(|line| line.chars().count() <= 60),
+        "{chart}"
+    );
+    let plain = env
+        .run(&["subscription", "usage", "--period", "week", "--plain"])
+        .success();
+    assert!(!plain.stdout.contains("Tokens per day"), "{}", plain.stdout);
+    assert!(
+        week.stdout.starts_with(&plain.stdout),
+        "the chart comes below the tables"
+    );
+    let day = env
+        .run(&["subscription", "usage", "--period", "day"])
+        .success();
+    assert!(!day.stdout.contains("Tokens per day"), "{}", day.stdout);
+    env.run(&["subscription", "usage", "--json", "--plain"])
+        .code(2);
+}
+
+#[test]
 fn a_writing_command_leaves_no_wal_and_backup_copies_the_pool() {
     let mut env = TestEnv::new();
     env.add("work", &[]);
