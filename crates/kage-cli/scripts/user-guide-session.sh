@@ -161,7 +161,7 @@ echo "## Backups"
 show kage backup \~/kage-backup.db
 
 echo "## Live view"
-for id in $(kage lease list --json | grep -o '"id":"[^"]*"' | cut -d'"' -f4); do quietly kage lease release "$id"; done
+for id in $(kage lease list --json | grep -o '"id": *"[^"]*"' | cut -d'"' -f4); do quietly kage lease release "$id"; done
 read -r lease subscription < <(kage lease acquire --namespace backend --holder "kage-agent@build-1:4242 task-3" --ttl 1h 2>/dev/null)
 kage lease acquire --priority high --holder "kage-exec@laptop:77 claude" --ttl 1h >/dev/null 2>&1
 printf '{"rate_limits":{"five_hour":{"used_percentage":83,"resets_at":"2025-06-02T12:00:00Z"},"seven_day":{"used_percentage":41,"resets_at":"2025-06-05T00:00:00Z"}}}' \
