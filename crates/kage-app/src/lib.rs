@@ -7,6 +7,7 @@
 //! - [`time`]: parsing the durations, times, usage and money people type;
 //! - [`json`]: the JSON Lines envelope and the records both apps print;
 //! - [`logging`]: `tracing` to standard error;
+//! - [`notify`]: running `notify_command` for a quota alert;
 //! - [`holder()`]: who holds a lease;
 //! - [`parent_death`]: children that end with their holder;
 //! - [`spool`]: releases retried, spooled and replayed when the database
@@ -20,9 +21,10 @@ pub mod format;
 mod holder;
 pub mod json;
 pub mod logging;
+pub mod notify;
 pub mod parent_death;
 pub mod pool;
 pub mod spool;
 pub mod time;
 
-pub use holder::holder;
+pub use holder::{HolderParts, holder, parse_holder, with_task};

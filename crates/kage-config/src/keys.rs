@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kage_domain::Strategy;
+use kage_domain::{AlertThresholds, Strategy};
 
 use crate::DatabaseUrl;
 
@@ -23,6 +23,9 @@ pub(crate) enum Key {
     ApproachingThreshold,
     UsageWindow,
     LeaseTtl,
+    AlertThresholds,
+    NotifyCommand,
+    NotifyTimeout,
     DatabaseUrl,
     DatabasePath,
     Command,
@@ -49,6 +52,10 @@ pub(crate) enum Kind {
     Url,
     Path,
     Command,
+    /// Shares of a quota window, each above 0 and at most 1.
+    Thresholds,
+    /// A program and its arguments, or nothing.
+    OptionalCommand,
 }
 
 /// A checked value, ready to be stored.
@@ -61,6 +68,7 @@ pub(crate) enum Value {
     Url(DatabaseUrl),
     Path(PathBuf),
     Command(Vec<String>),
+    Thresholds(AlertThresholds),
 }
 
 /// The longest duration any key accepts, so that adding it to a timestamp
@@ -72,7 +80,7 @@ use kage_domain::MAX_DURATION;
 const MAX_USAGE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Key {
-    pub(crate) const ALL: [Key; 14] = [
+    pub(crate) const ALL: [Key; 17] = [
         Self::DefaultPriority,
         Self::RateLimitWindow,
         Self::RateLimitCooldown,
@@ -81,6 +89,9 @@ impl Key {
         Self::ApproachingThreshold,
         Self::UsageWindow,
         Self::LeaseTtl,
+        Self::AlertThresholds,
+        Self::NotifyCommand,
+        Self::NotifyTimeout,
         Self::DatabaseUrl,
         Self::DatabasePath,
         Self::Command,
@@ -98,7 +109,10 @@ impl Key {
             | Self::UnhealthyThreshold
             | Self::ApproachingThreshold
             | Self::UsageWindow
-            | Self::LeaseTtl => "subscriptions",
+            | Self::LeaseTtl
+            | Self::AlertThresholds
+            | Self::NotifyCommand
+            | Self::NotifyTimeout => "subscriptions",
             Self::DatabaseUrl | Self::DatabasePath => "storage",
             Self::Command | Self::MaxApiRetries | Self::MaxWait | Self::Parallel => "agent",
         }
@@ -114,6 +128,9 @@ impl Key {
             Self::ApproachingThreshold => "approaching_threshold",
             Self::UsageWindow => "usage_window",
             Self::LeaseTtl => "lease_ttl",
+            Self::AlertThresholds => "alert_thresholds",
+            Self::NotifyCommand => "notify_command",
+            Self::NotifyTimeout => "notify_timeout",
             Self::DatabaseUrl => "database_url",
             Self::DatabasePath => "database_path",
             Self::Command => "command",
@@ -166,6 +183,12 @@ impl Key {
                 min: kage_domain::MIN_LEASE_TTL,
                 max: MAX_DURATION,
             },
+            Self::NotifyTimeout => Kind::Duration {
+                min: Duration::from_millis(100),
+                max: MAX_DURATION,
+            },
+            Self::AlertThresholds => Kind::Thresholds,
+            Self::NotifyCommand => Kind::OptionalCommand,
             Self::MaxWait => Kind::Duration {
                 min: Duration::ZERO,
                 max: MAX_DURATION,
@@ -190,6 +213,10 @@ impl Key {
             Kind::Url => "a string: a postgres:// URL",
             Kind::Path => "a string: a file path",
             Kind::Command => "an array of strings",
+            Kind::Thresholds => {
+                "an array of numbers above 0 and at most 1, such as [0.5, 0.8, 0.95]"
+            }
+            Kind::OptionalCommand => "an array of strings: the program and its arguments",
         }
     }
 
@@ -211,11 +238,26 @@ impl Key {
                     .map_err(|_| format!("expected a number from 0 to 1, found {text:?}"))?;
                 self.check_float(number)
             }
-            Kind::Command => {
+            Kind::Command | Kind::OptionalCommand => {
                 let words = shell_words::split(text).map_err(|error| {
                     format!("cannot split {text:?} into words ({error}); check its quotes")
                 })?;
                 self.check_command(words)
+            }
+            Kind::Thresholds => {
+                let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
+                let numbers = inner
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|part| !part.is_empty())
+                    .map(|part| {
+                        part.parse::<f64>().map_err(|_| {
+                            format!(
+                                "{part:?} is not a number: write shares such as \"0.5,0.8,0.95\""
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<f64>, String>>()?;
+                self.check_thresholds(&numbers)
             }
         }
     }
@@ -260,7 +302,22 @@ impl Key {
         }
     }
 
+    pub(crate) fn check_thresholds(self, numbers: &[f64]) -> Result<Value, String> {
+        AlertThresholds::new(numbers)
+            .map(Value::Thresholds)
+            .map_err(|error| error.to_string())
+    }
+
     pub(crate) fn check_command(self, words: Vec<String>) -> Result<Value, String> {
+        if self.kind() == Kind::OptionalCommand {
+            return match words.first() {
+                None => Ok(Value::Command(words)),
+                Some(program) if program.trim().is_empty() => {
+                    Err("the program name (the first word) is empty".to_owned())
+                }
+                Some(_) => Ok(Value::Command(words)),
+            };
+        }
         match words.first() {
             None => Err("the command is empty; name the agent program, such as [\"claude\", \"-p\", \"{prompt}\"]".to_owned()),
             Some(program) if program.trim().is_empty() => {
@@ -333,6 +390,9 @@ pub(crate) fn section_keys(section: &str) -> (&'static str, &'static [&'static s
                 "approaching_threshold",
                 "usage_window",
                 "lease_ttl",
+                "alert_thresholds",
+                "notify_command",
+                "notify_timeout",
                 "routing",
             ],
         ),

@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
+use kage_domain::alert::AlertReading;
 use kage_domain::{
-    ErrorKind, LeaseId, Outcome, PassOverReason, SelectionRequest, SignedDuration,
+    ErrorKind, LeaseId, Outcome, PassOverReason, QuotaAlert, SelectionRequest, SignedDuration,
     SubscriptionName, Timestamp, TransitionResult, Usage,
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Clock, Lease, LeaseError, PassedOver, ReleaseLeaseRequest,
-    ReleaseReport, SecretError, SecretStore, SecretString, SubscriptionStore,
+    ReleaseReport, SecretError, SecretStore, SecretString, SubscriptionStore, WAITER_REFRESH,
+    Waiter,
 };
 use uuid::Uuid;
 
@@ -98,6 +100,14 @@ pub struct WaitNotice {
     pub passed_over: Vec<PassedOver>,
 }
 
+/// What [`Pool::record_signal`] recorded.
+#[derive(Clone, Debug)]
+pub struct SignalRecord {
+    pub transition: TransitionResult,
+    /// Quota alerts to tell a person about (new, the highest per window).
+    pub alerts: Vec<QuotaAlert>,
+}
+
 #[derive(Clone, Debug)]
 pub struct ReleaseRequest {
     pub lease_id: LeaseId,
@@ -108,6 +118,24 @@ pub struct ReleaseRequest {
 fn add(at: Timestamp, duration: Duration) -> Timestamp {
     at.checked_add(SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX))
         .unwrap_or(Timestamp::MAX)
+}
+
+/// What an acquire asked for, for people: `namespace backend, high, tags fast,eu`.
+pub(crate) fn describe_request(selection: &SelectionRequest) -> String {
+    let mut parts = Vec::new();
+    if let Some(namespace) = &selection.namespace {
+        parts.push(format!("namespace {namespace}"));
+    }
+    parts.push(selection.level.to_string());
+    if !selection.required_tags.is_empty() {
+        let tags: Vec<&str> = selection
+            .required_tags
+            .iter()
+            .map(|tag| tag.as_str())
+            .collect();
+        parts.push(format!("tags {}", tags.join(",")));
+    }
+    parts.join(", ")
 }
 
 /// The name of the candidate that recovers first.
@@ -135,16 +163,36 @@ where
 {
     /// Lease the best subscription for a request. With `max_wait`, waits for
     /// the earliest recovery the store reports (never spinning), telling
-    /// `on_wait` each time it starts to wait.
+    /// `on_wait` each time it starts to wait. While it waits, the store
+    /// holds a [`Waiter`] for it (what `kage top` shows), refreshed every
+    /// [`WAITER_REFRESH`] and removed when the acquire ends.
     pub async fn acquire(
         &self,
         request: &AcquireRequest,
+        on_wait: impl FnMut(&WaitNotice),
+    ) -> Result<LeaseGrant, AcquireError> {
+        let lease_id = LeaseId::from_uuid(Uuid::new_v4());
+        let mut waited = false;
+        let result = self
+            .acquire_as(lease_id, request, on_wait, &mut waited)
+            .await;
+        if waited && let Err(error) = self.store.remove_waiter(lease_id).await {
+            tracing::debug!("could not forget the waiting acquire {lease_id}: {error}");
+        }
+        result
+    }
+
+    async fn acquire_as(
+        &self,
+        lease_id: LeaseId,
+        request: &AcquireRequest,
         mut on_wait: impl FnMut(&WaitNotice),
+        waited: &mut bool,
     ) -> Result<LeaseGrant, AcquireError> {
         let started = self.clock.now();
         let deadline = request.max_wait.map(|max_wait| add(started, max_wait));
         let store_request = AcquireLeaseRequest {
-            lease_id: LeaseId::from_uuid(Uuid::new_v4()),
+            lease_id,
             selection: request.selection.clone(),
             rules: self.effective_rules().await?,
             policy: self.settings.selection_policy.clone(),
@@ -186,13 +234,25 @@ where
                             waited: now > started,
                         });
                     };
+                    let waiter = Waiter {
+                        id: lease_id,
+                        holder: request.holder.clone(),
+                        request: describe_request(&request.selection),
+                        since: started,
+                        until,
+                        deadline,
+                        earliest_recovery,
+                        earliest_name: earliest.clone(),
+                        expires_at: now,
+                    };
                     on_wait(&WaitNotice {
                         until,
                         earliest_recovery,
                         earliest_name: earliest,
                         passed_over,
                     });
-                    self.clock.sleep_until(until).await;
+                    *waited = true;
+                    self.wait_as(waiter).await;
                 }
             }
         }
@@ -293,6 +353,23 @@ where
         Ok(checks)
     }
 
+    /// Sleep until `waiter.until`, saving the waiter now and every
+    /// [`WAITER_REFRESH`] (a failure to save is logged, never fatal).
+    async fn wait_as(&self, mut waiter: Waiter) {
+        loop {
+            let now = self.clock.now();
+            if now >= waiter.until {
+                return;
+            }
+            let wake = waiter.until.min(add(now, WAITER_REFRESH));
+            waiter.expires_at = add(wake, WAITER_REFRESH);
+            if let Err(error) = self.store.save_waiter(&waiter, now).await {
+                tracing::debug!("could not save the waiting acquire {}: {error}", waiter.id);
+            }
+            self.clock.sleep_until(wake).await;
+        }
+    }
+
     /// Keep a lease alive for another TTL.
     pub async fn heartbeat(
         &self,
@@ -327,13 +404,14 @@ where
     }
 
     /// Record a signal seen while a lease is still held (an approaching
-    /// limit, or a limit that is about to end the lease).
+    /// limit, or a limit that is about to end the lease), and the quota
+    /// alerts its utilization raises.
     pub async fn record_signal(
         &self,
         lease: &Lease,
         outcome: &Outcome,
-    ) -> Result<TransitionResult, crate::PoolError> {
-        let result = self
+    ) -> Result<SignalRecord, crate::PoolError> {
+        let transition = self
             .store
             .record_outcome(
                 lease.subscription_id,
@@ -343,7 +421,21 @@ where
                 self.clock.now(),
             )
             .await?;
-        Ok(result)
+        let alerts = self.quota_alerts_for(lease, outcome).await?;
+        Ok(SignalRecord { transition, alerts })
+    }
+
+    /// The quota alerts an outcome reported on a lease raises (recorded
+    /// once; see [`Pool::record_quota`]). For a release's outcome, after
+    /// [`Pool::release`].
+    pub async fn quota_alerts_for(
+        &self,
+        lease: &Lease,
+        outcome: &Outcome,
+    ) -> Result<Vec<QuotaAlert>, crate::PoolError> {
+        let readings: Vec<AlertReading> = AlertReading::of(outcome);
+        self.record_quota(lease.subscription_id, &lease.subscription_name, &readings)
+            .await
     }
 
     /// Live leases of the whole pool.

@@ -7,11 +7,12 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use kage_domain::{
-    ModelLimit, QuotaReport, StateKind, Subscription, SubscriptionId, SubscriptionName,
+    ModelLimit, QuotaAlert, QuotaReport, StateKind, Subscription, SubscriptionId, SubscriptionName,
     SubscriptionState, Usage, is_approaching_limit,
 };
 use kage_ports::{
     Clock, DailyUsage, Lease, RecordedTransition, SecretStore, SubscriptionStore, UsageQuery,
+    Waiter,
 };
 
 use crate::errors::PoolError;
@@ -152,6 +153,18 @@ pub struct SubscriptionDetails {
     pub transitions: Vec<RecordedTransition>,
     pub last_7_days: Usage,
     pub last_30_days: Usage,
+}
+
+/// `kage top`: everything one frame shows, read in one go.
+#[derive(Clone, PartialEq, Debug)]
+pub struct TopSnapshot {
+    pub status: PoolStatus,
+    /// Live leases, oldest first.
+    pub leases: Vec<Lease>,
+    /// Acquires waiting for a subscription, oldest first.
+    pub waiters: Vec<Waiter>,
+    /// Alerts whose window has not reset yet, oldest first.
+    pub alerts: Vec<QuotaAlert>,
 }
 
 /// `kage metrics`.
@@ -363,6 +376,37 @@ where
             transitions: history,
             last_7_days,
             last_30_days,
+        })
+    }
+
+    /// Everything `kage top` shows: status, live leases, waiters, and the
+    /// quota alerts still current.
+    pub async fn top(&self) -> Result<TopSnapshot, PoolError> {
+        let status = self.status().await?;
+        let now = status.now;
+        let leases = self.store.live_leases(now).await?;
+        let waiters = self.store.waiters(now).await?;
+        let since = now
+            .checked_sub(crate::alerts::ALERT_LOOKBACK)
+            .unwrap_or(Timestamp::MIN);
+        let alerts = self
+            .store
+            .quota_alerts(since)
+            .await?
+            .into_iter()
+            .filter(|alert| {
+                alert.is_current(now)
+                    && status
+                        .subscriptions
+                        .iter()
+                        .any(|entry| entry.subscription.id == alert.subscription_id)
+            })
+            .collect();
+        Ok(TopSnapshot {
+            status,
+            leases,
+            waiters,
+            alerts,
         })
     }
 

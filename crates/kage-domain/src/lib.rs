@@ -6,6 +6,7 @@
 //! an [`Outcome`]. Nothing here reads a clock, a file, a socket or the
 //! environment; callers pass `now` and the policies in.
 
+pub mod alert;
 mod ids;
 mod names;
 mod nearest;
@@ -21,6 +22,7 @@ mod state;
 mod subscription;
 mod transition;
 
+pub use alert::{AlertThresholds, QuotaAlert};
 pub use ids::{LeaseId, SubscriptionId};
 pub use jiff::{SignedDuration, Timestamp};
 pub use names::{

@@ -16,7 +16,7 @@ pub use secrets::{SecretError, SecretStore};
 pub use store::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,
     RecordedTransition, ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError,
-    SubscriptionStore, UsageQuery,
+    SubscriptionStore, UsageQuery, WAITER_REFRESH, Waiter,
 };
 
 #[cfg(feature = "mocks")]

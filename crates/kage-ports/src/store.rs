@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use kage_domain::{
     CredentialKind, LeaseId, Namespace, Outcome, PassOverReason, PoolSnapshot, PriorityLevel,
-    RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, SelectionRequest, StateKind,
-    StatePolicy, StateTransition, Subscription, SubscriptionId, SubscriptionName, Timestamp,
-    TransitionResult, Usage,
+    QuotaAlert, RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, SelectionRequest,
+    StateKind, StatePolicy, StateTransition, Subscription, SubscriptionId, SubscriptionName,
+    Timestamp, TransitionResult, Usage,
 };
 
 /// Why a store operation failed. Messages name what and where, and never
@@ -150,6 +150,31 @@ pub struct RecordedTransition {
     pub transition: StateTransition,
     pub lease_id: Option<LeaseId>,
 }
+
+/// An acquire waiting for a subscription, as other processes see it
+/// (`kage top`). The waiting process saves it again at least every
+/// [`WAITER_REFRESH`]; one not saved by `expires_at` has gone.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Waiter {
+    /// The id the lease will have.
+    pub id: LeaseId,
+    /// Who waits (`kage-agent@host:pid task-3`).
+    pub holder: String,
+    /// What it asked for, for people (`namespace backend, level high`).
+    pub request: String,
+    pub since: Timestamp,
+    /// When it looks again.
+    pub until: Timestamp,
+    /// When it gives up, if ever.
+    pub deadline: Option<Timestamp>,
+    /// The earliest time a candidate comes back, and which one.
+    pub earliest_recovery: Option<Timestamp>,
+    pub earliest_name: Option<SubscriptionName>,
+    pub expires_at: Timestamp,
+}
+
+/// How often a waiting acquire saves its [`Waiter`] again.
+pub const WAITER_REFRESH: Duration = Duration::from_secs(30);
 
 /// Usage per subscription and local day in `[from, to)`.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -313,6 +338,26 @@ pub trait SubscriptionStore: Send + Sync {
 
     /// Usage per subscription and day, retired subscriptions' too.
     async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError>;
+
+    /// Record the alerts not recorded before (the key is subscription,
+    /// window, period and threshold); the ones this call recorded. Safe
+    /// against concurrent processes: each alert is recorded by one call only.
+    async fn record_quota_alerts(
+        &self,
+        alerts: &[QuotaAlert],
+    ) -> Result<Vec<QuotaAlert>, StoreError>;
+
+    /// Alerts recorded at or after `since`, oldest first.
+    async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError>;
+
+    /// Save (or refresh) a waiting acquire; drops waiters expired at `now`.
+    async fn save_waiter(&self, waiter: &Waiter, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Forget a waiter (granted, given up or interrupted).
+    async fn remove_waiter(&self, id: LeaseId) -> Result<(), StoreError>;
+
+    /// Waiters not expired at `now`, oldest first.
+    async fn waiters(&self, now: Timestamp) -> Result<Vec<Waiter>, StoreError>;
 }
 
 /// Lets apps choose the backend at run time: `Box<dyn SubscriptionStore>`
@@ -434,6 +479,24 @@ macro_rules! delegate_store {
             }
             async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
                 (**self).daily_usage(query).await
+            }
+            async fn record_quota_alerts(
+                &self,
+                alerts: &[QuotaAlert],
+            ) -> Result<Vec<QuotaAlert>, StoreError> {
+                (**self).record_quota_alerts(alerts).await
+            }
+            async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError> {
+                (**self).quota_alerts(since).await
+            }
+            async fn save_waiter(&self, waiter: &Waiter, now: Timestamp) -> Result<(), StoreError> {
+                (**self).save_waiter(waiter, now).await
+            }
+            async fn remove_waiter(&self, id: LeaseId) -> Result<(), StoreError> {
+                (**self).remove_waiter(id).await
+            }
+            async fn waiters(&self, now: Timestamp) -> Result<Vec<Waiter>, StoreError> {
+                (**self).waiters(now).await
             }
         }
     };

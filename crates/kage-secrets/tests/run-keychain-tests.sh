@@ -16,8 +16,9 @@
 # ordinary `cargo nextest run` never counts them. Every run fails (never
 # skips) when its keychain cannot be used.
 #
-# Debian/Ubuntu packages needed (apt-get install -y …):
-#   dbus dbus-daemon dbus-bin gnome-keyring keyutils libdbus-1-dev pkg-config
+# Debian/Ubuntu packages needed (apt-get install -y …), for the sessions
+# only: Kage itself talks D-Bus in pure Rust (zbus) and builds without them:
+#   dbus dbus-daemon dbus-bin gnome-keyring keyutils
 # (dbus-daemon and dbus-bin are split out of `dbus` on Debian 12+; on older
 # releases `dbus` alone provides dbus-run-session and dbus-send.)
 #
@@ -30,15 +31,12 @@ root="$(cd "$here/../../.." && pwd)"
 cd "$root"
 
 missing=()
-for tool in dbus-run-session dbus-send gnome-keyring-daemon keyctl pkg-config; do
+for tool in dbus-run-session dbus-send gnome-keyring-daemon keyctl; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
-if ! pkg-config --exists dbus-1 2>/dev/null; then
-    missing+=("libdbus-1-dev (pkg-config dbus-1)")
-fi
 if ((${#missing[@]})); then
     echo "run-keychain-tests: missing ${missing[*]}" >&2
-    echo "run-keychain-tests: install them with: apt-get install -y dbus dbus-daemon dbus-bin gnome-keyring keyutils libdbus-1-dev pkg-config" >&2
+    echo "run-keychain-tests: install them with: apt-get install -y dbus dbus-daemon dbus-bin gnome-keyring keyutils" >&2
     exit 1
 fi
 
@@ -63,10 +61,14 @@ home="$1"; shift
 mkdir -p "$home/run" && chmod 700 "$home/run"
 printf %s kage-test-password | HOME="$home" XDG_DATA_HOME="$home/data" \
     XDG_RUNTIME_DIR="$home/run" gnome-keyring-daemon --unlock --components=secrets >/dev/null
-# Wait until the Secret Service answers on this session bus.
+# Wait until our daemon owns the Secret Service name on this session bus. Ask
+# the bus (NameHasOwner), never the service itself: a message to an unowned
+# name makes D-Bus start a second gnome-keyring-daemon (its .service file)
+# with the real HOME, which wins the race and has no unlocked login collection.
 tries=0
-until dbus-send --session --print-reply --dest=org.freedesktop.secrets \
-        /org/freedesktop/secrets org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1; do
+until dbus-send --session --print-reply=literal --dest=org.freedesktop.DBus \
+        /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
+        string:org.freedesktop.secrets 2>/dev/null | grep -q true; do
     tries=$((tries + 1))
     if [ "$tries" -ge 50 ]; then
         echo "run-keychain-tests: gnome-keyring-daemon did not start a Secret Service" >&2

@@ -313,6 +313,10 @@ pub(crate) fn parse_subscription_id(text: &str) -> Result<SubscriptionId, StoreE
     text.parse().map_err(|_| invalid("subscription id", text))
 }
 
+pub(crate) fn parse_name(text: &str) -> Result<SubscriptionName, StoreError> {
+    SubscriptionName::new(text).map_err(|_| invalid("subscription name", text))
+}
+
 pub(crate) fn parse_lease_id(text: &str) -> Result<LeaseId, StoreError> {
     text.parse().map_err(|_| invalid("lease id", text))
 }
@@ -618,6 +622,14 @@ impl<DB: Db> Columns<'_, DB> {
 
     pub(crate) fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
         DB::text(self.0, column)
+    }
+
+    pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        DB::int(self.0, column)
+    }
+
+    pub(crate) fn real(&self, column: &str) -> Result<f64, sqlx::Error> {
+        DB::real(self.0, column)?.ok_or_else(|| null_in(column))
     }
 }
 

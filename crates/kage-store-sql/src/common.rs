@@ -16,19 +16,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use kage_domain::{
-    Health, LeaseId, Outcome, PoolSnapshot, RouteEntry, RouteTarget, RoutingRules, StateKind,
-    StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
+    Health, LeaseId, Outcome, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget, RoutingRules,
+    StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
     DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, RetiredSubscription,
-    StoreError, UsageQuery,
+    StoreError, UsageQuery, Waiter,
 };
 use sqlx::Transaction;
 use sqlx::pool::PoolConnection;
 
 use crate::codec::{
     Columns, EventRow, HealthParams, LeaseRow, LeaseWithSubscriptionRow, SettingsParams,
-    SnapshotRow, SubscriptionRow, UsageParams, after, before, to_ms, truncate,
+    SnapshotRow, SubscriptionRow, UsageParams, after, before, from_ms, to_ms, truncate,
 };
 use crate::db::{Db, Query, Reads, read_row};
 use crate::error::{Place, is_unique_violation_on};
@@ -728,4 +728,166 @@ impl ReleasePlan {
         let query = DB::bind_int(query, transition.and_then(|t| t.until).map(to_ms));
         DB::bind_text(query, transition.map(|t| t.reason.clone()))
     }
+}
+
+pub(crate) async fn record_quota_alerts<B: Backend>(
+    store: &B,
+    alerts: &[QuotaAlert],
+) -> Result<Vec<QuotaAlert>, StoreError> {
+    if alerts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let what = "recording quota alerts";
+    let place = store.place();
+    let mut tx = store.begin_write(what).await?;
+    let mut recorded = Vec::new();
+    for alert in alerts {
+        let statement = B::Db::bind_text(
+            query(sql::INSERT_QUOTA_ALERT),
+            Some(alert.subscription_id.to_string()),
+        );
+        let statement = B::Db::bind_text(statement, Some(alert.window.clone()));
+        let statement = B::Db::bind_int(statement, Some(to_ms(alert.period)));
+        let statement = B::Db::bind_int(statement, Some(i64::from(alert.threshold_permille)));
+        let statement = B::Db::bind_real(statement, Some(alert.utilization));
+        let statement = B::Db::bind_int(statement, alert.resets_at.map(to_ms));
+        let statement = B::Db::bind_int(statement, Some(to_ms(truncate(alert.at))));
+        let inserted = B::Db::execute(statement, &mut tx)
+            .await
+            .map_err(|e| place.error(what, e))?;
+        if inserted > 0 {
+            let mut alert = alert.clone();
+            alert.at = truncate(alert.at);
+            recorded.push(alert);
+        }
+    }
+    tx.commit().await.map_err(|e| place.error(what, e))?;
+    Ok(recorded)
+}
+
+pub(crate) async fn quota_alerts<B: Backend>(
+    store: &B,
+    since: Timestamp,
+) -> Result<Vec<QuotaAlert>, StoreError> {
+    let what = "reading quota alerts";
+    let statement = B::Db::bind_int(query(sql::QUOTA_ALERTS_SINCE), Some(to_ms(since)));
+    let rows = read_rows(store, statement, what).await?;
+    rows.iter()
+        .map(|row| {
+            let row = Columns::<B::Db>(row);
+            let read = (|| {
+                Ok::<_, sqlx::Error>((
+                    row.text("subscription_id")?,
+                    row.text("subscription_name")?,
+                    row.text("quota_window")?,
+                    row.int("period")?,
+                    row.int("threshold_permille")?,
+                    row.real("utilization")?,
+                    row.opt_int("resets_at")?,
+                    row.int("at")?,
+                ))
+            })();
+            let (id, name, window, period, threshold, utilization, resets_at, at) =
+                read.map_err(|e| store.place().error(what, e))?;
+            Ok(QuotaAlert {
+                subscription_id: crate::codec::parse_subscription_id(&id)?,
+                subscription_name: crate::codec::parse_name(&name)?,
+                window,
+                period: from_ms(period, "alert period")?,
+                threshold_permille: u16::try_from(threshold).unwrap_or(1000),
+                utilization,
+                resets_at: resets_at.map(|ms| from_ms(ms, "alert reset")).transpose()?,
+                at: from_ms(at, "alert time")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn save_waiter<B: Backend>(
+    store: &B,
+    waiter: &Waiter,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let what = "saving a waiting acquire";
+    let place = store.place();
+    let mut tx = store.begin_write(what).await?;
+    let expired = B::Db::bind_int(
+        query(sql::DELETE_EXPIRED_WAITERS),
+        Some(to_ms(truncate(now))),
+    );
+    B::Db::execute(expired, &mut tx)
+        .await
+        .map_err(|e| place.error(what, e))?;
+    let statement = B::Db::bind_text(query(sql::SAVE_WAITER), Some(waiter.id.to_string()));
+    let statement = B::Db::bind_text(statement, Some(waiter.holder.clone()));
+    let statement = B::Db::bind_text(statement, Some(waiter.request.clone()));
+    let statement = B::Db::bind_int(statement, Some(to_ms(truncate(waiter.since))));
+    let statement = B::Db::bind_int(statement, Some(to_ms(truncate(waiter.until))));
+    let statement = B::Db::bind_int(statement, waiter.deadline.map(|at| to_ms(truncate(at))));
+    let statement = B::Db::bind_int(
+        statement,
+        waiter.earliest_recovery.map(|at| to_ms(truncate(at))),
+    );
+    let statement = B::Db::bind_text(
+        statement,
+        waiter.earliest_name.as_ref().map(ToString::to_string),
+    );
+    let statement = B::Db::bind_int(statement, Some(to_ms(truncate(waiter.expires_at))));
+    B::Db::execute(statement, &mut tx)
+        .await
+        .map_err(|e| place.error(what, e))?;
+    tx.commit().await.map_err(|e| place.error(what, e))?;
+    Ok(())
+}
+
+pub(crate) async fn remove_waiter<B: Backend>(store: &B, id: LeaseId) -> Result<(), StoreError> {
+    let what = "forgetting a waiting acquire";
+    let statement = B::Db::bind_text(query(sql::DELETE_WAITER), Some(id.to_string()));
+    write_one(store, statement, what, |e| store.place().error(what, e))
+        .await
+        .map(drop)
+}
+
+pub(crate) async fn waiters<B: Backend>(
+    store: &B,
+    now: Timestamp,
+) -> Result<Vec<Waiter>, StoreError> {
+    let what = "reading the waiting acquires";
+    let statement = B::Db::bind_int(query(sql::WAITERS), Some(to_ms(truncate(now))));
+    let rows = read_rows(store, statement, what).await?;
+    rows.iter()
+        .map(|row| {
+            let row = Columns::<B::Db>(row);
+            let read = (|| {
+                Ok::<_, sqlx::Error>((
+                    row.text("id")?,
+                    row.text("holder")?,
+                    row.text("request")?,
+                    row.int("since")?,
+                    row.int("until")?,
+                    row.opt_int("deadline")?,
+                    row.opt_int("earliest_recovery")?,
+                    row.opt_text("earliest_name")?,
+                    row.int("expires_at")?,
+                ))
+            })();
+            let (id, holder, request, since, until, deadline, recovery, name, expires_at) =
+                read.map_err(|e| store.place().error(what, e))?;
+            let optional =
+                |ms: Option<i64>, label: &str| ms.map(|ms| from_ms(ms, label)).transpose();
+            Ok(Waiter {
+                id: crate::codec::parse_lease_id(&id)?,
+                holder,
+                request,
+                since: from_ms(since, "waiter start")?,
+                until: from_ms(until, "waiter look")?,
+                deadline: optional(deadline, "waiter deadline")?,
+                earliest_recovery: optional(recovery, "waiter recovery")?,
+                earliest_name: name
+                    .map(|name| crate::codec::parse_name(&name))
+                    .transpose()?,
+                expires_at: from_ms(expires_at, "waiter expiry")?,
+            })
+        })
+        .collect()
 }

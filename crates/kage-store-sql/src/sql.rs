@@ -254,3 +254,34 @@ fn daily_usage(filter: &str) -> String {
         parts.join(" UNION ALL ")
     )
 }
+
+/// Record one alert unless its key is known: `$1` subscription, `$2` window,
+/// `$3` period, `$4` threshold, `$5` utilization, `$6` reset, `$7` at.
+pub(crate) const INSERT_QUOTA_ALERT: &str = "INSERT INTO quota_alerts (subscription_id, \
+    quota_window, period, threshold_permille, utilization, resets_at, at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    ON CONFLICT (subscription_id, quota_window, period, threshold_permille) DO NOTHING";
+
+/// Alerts recorded at or after `$1`, oldest first, with the subscription's name.
+pub(crate) const QUOTA_ALERTS_SINCE: &str = "SELECT a.subscription_id, s.name AS subscription_name, \
+    a.quota_window, a.period, a.threshold_permille, a.utilization, a.resets_at, a.at \
+    FROM quota_alerts a JOIN subscriptions s ON s.id = a.subscription_id \
+    WHERE a.at >= $1 ORDER BY a.at, s.name, a.quota_window, a.threshold_permille";
+
+/// Save a waiter: `$1` id … `$9` expiry.
+pub(crate) const SAVE_WAITER: &str = "INSERT INTO lease_waiters (id, holder, request, since, \
+    until, deadline, earliest_recovery, earliest_name, expires_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET \
+    until = excluded.until, deadline = excluded.deadline, \
+    earliest_recovery = excluded.earliest_recovery, earliest_name = excluded.earliest_name, \
+    expires_at = excluded.expires_at";
+
+/// Drop the waiters expired at `$1`.
+pub(crate) const DELETE_EXPIRED_WAITERS: &str = "DELETE FROM lease_waiters WHERE expires_at <= $1";
+
+pub(crate) const DELETE_WAITER: &str = "DELETE FROM lease_waiters WHERE id = $1";
+
+/// Waiters not expired at `$1`, oldest first.
+pub(crate) const WAITERS: &str = "SELECT id, holder, request, since, until, deadline, \
+    earliest_recovery, earliest_name, expires_at FROM lease_waiters \
+    WHERE expires_at > $1 ORDER BY since, id";

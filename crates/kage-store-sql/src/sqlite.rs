@@ -33,13 +33,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use kage_domain::{
-    LeaseId, Outcome, PoolSnapshot, RouteEntry, RouteTarget, RoutingRules, Selection, StateKind,
-    StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
+    LeaseId, Outcome, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget, RoutingRules, Selection,
+    StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Clock, DailyUsage, Lease, LeaseError, RecordedTransition,
     ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, SubscriptionStore,
-    UsageQuery,
+    UsageQuery, Waiter,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
@@ -623,6 +623,29 @@ impl SubscriptionStore for SqliteStore {
 
     async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
         common::daily_usage(self, query).await
+    }
+
+    async fn record_quota_alerts(
+        &self,
+        alerts: &[QuotaAlert],
+    ) -> Result<Vec<QuotaAlert>, StoreError> {
+        common::record_quota_alerts(self, alerts).await
+    }
+
+    async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError> {
+        common::quota_alerts(self, since).await
+    }
+
+    async fn save_waiter(&self, waiter: &Waiter, now: Timestamp) -> Result<(), StoreError> {
+        common::save_waiter(self, waiter, now).await
+    }
+
+    async fn remove_waiter(&self, id: LeaseId) -> Result<(), StoreError> {
+        common::remove_waiter(self, id).await
+    }
+
+    async fn waiters(&self, now: Timestamp) -> Result<Vec<Waiter>, StoreError> {
+        common::waiters(self, now).await
     }
 }
 

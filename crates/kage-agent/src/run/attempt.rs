@@ -148,10 +148,18 @@ where
                                 text,
                             }),
                             Verdict::Record(outcome) => {
-                                if let Err(error) = pool.record_signal(plan.lease, &outcome).await {
-                                    events.send(RunEvent::Warning {
+                                match pool.record_signal(plan.lease, &outcome).await {
+                                    Ok(record) => {
+                                        for alert in record.alerts {
+                                            events.send(RunEvent::QuotaAlert {
+                                                task: plan.task.clone(),
+                                                alert,
+                                            });
+                                        }
+                                    }
+                                    Err(error) => events.send(RunEvent::Warning {
                                         text: format!("could not record a signal of {subscription}: {error:#}"),
-                                    });
+                                    }),
                                 }
                                 events.send(RunEvent::Note {
                                     task: plan.task.clone(),

@@ -67,6 +67,9 @@ pub struct RunOptions {
     /// Where a release that cannot be written keeps its usage
     /// ([`kage_app::spool`]); `None`: retried, then lost.
     pub spool: Option<kage_app::spool::Spool>,
+    /// Runs `notify_command` for each [`RunEvent::QuotaAlert`] (the app's
+    /// screen loop does, beside the screen).
+    pub notifier: Option<kage_app::notify::Notifier>,
 }
 
 impl RunOptions {
@@ -85,6 +88,7 @@ impl RunOptions {
             pool_summary_every: None,
             children_end_with_us: false,
             spool: None,
+            notifier: None,
         }
     }
 }
@@ -296,7 +300,7 @@ where
             },
             ttl: Some(ttl),
             max_wait: self.options.max_wait,
-            holder: self.options.holder.clone(),
+            holder: kage_app::with_task(&self.options.holder, &task.id),
         };
 
         loop {

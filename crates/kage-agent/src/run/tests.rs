@@ -37,6 +37,10 @@ case "$cred" in
     init; said m1
     echo "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"rejected\",\"resetsAt\":4102444800,\"rateLimitType\":\"five_hour\"},\"session_id\":\"$session\"}"
     sleep 5; echo "$KAGE_SUBSCRIPTION|finished" >> "$log" ;;
+  warn)
+    init; said m1
+    echo "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"allowed_warning\",\"resetsAt\":4102444800,\"rateLimitType\":\"five_hour\",\"utilization\":0.83},\"session_id\":\"$session\"}"
+    ok ;;
   reject)
     init
     echo "{\"type\":\"system\",\"subtype\":\"api_retry\",\"attempt\":1,\"error_status\":401,\"error\":\"authentication_failed\",\"session_id\":\"$session\"}"
@@ -485,6 +489,66 @@ async fn heartbeats_keep_a_lease_alive_past_its_ttl() {
     assert!(
         held > kage_domain::SignedDuration::from_millis(900),
         "{held:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_warning_past_a_threshold_is_told_once_per_window() {
+    let harness = Harness::new();
+    harness.add("alpha", 150, CredentialKind::OAuth, "warn");
+    let mut options = harness.options();
+    options.parallel = 1;
+    let (report, events) = harness.run(options, &["first", "second"], None).await;
+
+    assert!(
+        report
+            .tasks
+            .iter()
+            .all(|task| task.status == TaskStatus::Succeeded)
+    );
+    let alerts: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            RunEvent::QuotaAlert { task, alert } => Some((task.id.clone(), alert.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "two warnings of one window, one alert: {alerts:?}"
+    );
+    let (task, alert) = &alerts[0];
+    assert_eq!(task, "task-1");
+    assert_eq!(alert.subscription_name.as_str(), "alpha");
+    assert_eq!(
+        alert.threshold_permille, 800,
+        "the highest threshold crossed"
+    );
+    // `kage-agent run` prints it.
+    let times =
+        crate::screen::TimeView::new(jiff::tz::TimeZone::UTC, Arc::new(|| Timestamp::UNIX_EPOCH));
+    let printed: Vec<String> = events
+        .iter()
+        .filter(|event| matches!(event, RunEvent::QuotaAlert { .. }))
+        .filter_map(|event| crate::screen::plain_line(event, &times))
+        .collect();
+    // The warning named its window (`rateLimitType` `five_hour`), so the
+    // alert does too.
+    assert_eq!(
+        printed,
+        vec!["task-1: ! alpha passed 80% of its 5-hour quota (83% used)"]
+    );
+    // The lease names its task.
+    assert!(
+        harness
+            .pool
+            .store()
+            .leases()
+            .iter()
+            .any(|lease| lease.holder == "test@host:1 task-2"),
+        "{:?}",
+        harness.pool.store().leases()
     );
 }
 

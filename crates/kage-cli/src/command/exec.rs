@@ -48,7 +48,7 @@ pub(crate) struct LeaseOptions {
     pub(crate) namespace: Option<Namespace>,
 
     /// The task's priority level
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
     pub(crate) priority: LevelArg,
 
     /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over; Claude Code gets it as its --model unless it has one

@@ -6,12 +6,14 @@ pub(crate) mod backup;
 pub(crate) mod claude;
 pub(crate) mod completions;
 pub(crate) mod config;
+pub(crate) mod doctor;
 pub(crate) mod exec;
 pub(crate) mod generate_man;
 pub(crate) mod lease;
 pub(crate) mod metrics;
 pub(crate) mod statusline;
 pub(crate) mod subscription;
+pub(crate) mod top;
 
 use clap::ValueEnum;
 use kage_config::{Config, ConfigError};
@@ -121,11 +123,13 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
         },
         Command::Metrics(args) => args.run(context).await,
         Command::Backup(args) => args.run(context).await,
+        Command::Top(args) => args.run(context).await,
         Command::Config(command) => match command {
             ConfigCommand::Path(args) => args.run(context),
             ConfigCommand::Check(args) => args.run(context).await,
             ConfigCommand::Show(args) => args.run(context),
         },
+        Command::Doctor(args) => args.run(context).await,
         Command::Completions(args) => args.run(context),
         Command::GenerateMan(args) => args.run(context),
         Command::Exec(_) | Command::Claude(_) | Command::Statusline(_) => {

@@ -16,17 +16,25 @@
 //! secret store, no pool-wide read. Nothing here may break the user's status
 //! line: without a lease, with bad input or a failing store it still prints
 //! a line and exits 0 (failures go to the log at debug level).
+//!
+//! A window whose utilization reached one of `alert_thresholds` records a
+//! quota alert (once per window, reset and threshold, whichever process
+//! sees it first) and runs `notify_command` for it, bounded by
+//! `notify_timeout`: only then does the status line wait for more than the
+//! store.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use clap::Args;
+use kage_app::notify::Notifier;
 use kage_core::launch::{LEASE_VARIABLE, SUBSCRIPTION_VARIABLE};
 use kage_domain::{LeaseId, Outcome, QuotaReading, SubscriptionName};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::command::Context;
+use crate::output::json::{self, StatuslineJson, WindowJson};
 use crate::session::settings::{USER_STATUSLINE_VARIABLE, plain_words};
 use crate::session::status_input::StatusInput;
 
@@ -34,7 +42,13 @@ const EXAMPLES: &str = "\
 `kage claude` installs this for its session (through --settings) and runs
 your own status line after it. For a claude started some other way inside
 a leased shell (KAGE_LEASE_ID set), put it in your settings:
-  {\"statusLine\": {\"type\": \"command\", \"command\": \"kage statusline\"}}";
+  {\"statusLine\": {\"type\": \"command\", \"command\": \"kage statusline\"}}
+
+It always exits 0 and prints a line: a status line must never break.
+
+Examples:
+  kage statusline < input.json            # Claude Code's status-line JSON on stdin
+  kage statusline --json < input.json | jq .five_hour.used_percentage";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -42,6 +56,10 @@ pub(crate) struct StatuslineArgs {
     /// Also copy the input to FILE (how `kage claude` watches the quota)
     #[arg(long, value_name = "FILE", hide = true)]
     report: Option<PathBuf>,
+
+    /// Print one JSON document (the subscription, the quota windows, the line)
+    #[arg(long)]
+    json: bool,
 }
 
 impl StatuslineArgs {
@@ -71,10 +89,10 @@ impl StatuslineArgs {
         let user_command = env.get(USER_STATUSLINE_VARIABLE).map(str::to_owned);
 
         let record = async {
-            let readings = input.readings();
+            let readings = input.quota_readings();
             if let Some((name, lease_id)) = &lease
                 && !readings.is_empty()
-                && let Err(error) = record(context, name, *lease_id, readings).await
+                && let Err(error) = record(context, name, *lease_id, readings, &input).await
             {
                 tracing::debug!("could not record the quota of {name}: {error:#}");
             }
@@ -85,12 +103,23 @@ impl StatuslineArgs {
             Some((name, _)) => kage_part(name, &input),
             None => "kage".to_owned(),
         };
-        let text = match user_line {
-            Some(user) if lease.is_none() => user,
+        let text = match &user_line {
+            Some(user) if lease.is_none() => user.clone(),
             Some(user) => format!("{line} · {user}"),
             None => format!("{line}\n"),
         };
-        context.printer.out(&text)?;
+        if self.json {
+            let document = StatuslineJson {
+                subscription: lease.as_ref().map(|(name, _)| name.to_string()),
+                lease_id: lease.as_ref().map(|(_, id)| id.to_string()),
+                five_hour: input.five_hour.as_ref().map(WindowJson::new),
+                seven_day: input.seven_day.as_ref().map(WindowJson::new),
+                line: text.trim_end().to_owned(),
+            };
+            context.printer.out(&json::document(&document))?;
+        } else {
+            context.printer.out(&text)?;
+        }
         Ok(())
     }
 }
@@ -117,12 +146,15 @@ fn write_report(path: &Path, raw: &[u8]) {
 }
 
 /// The one write: the reported windows as the latest quota reports of the
-/// lease's subscription.
+/// lease's subscription. When a window's utilization reached
+/// an alert threshold, the alert is recorded (once across every process)
+/// and `notify_command` runs for the new ones.
 async fn record(
     context: &Context<'_>,
     name: &SubscriptionName,
     lease_id: LeaseId,
     readings: Vec<QuotaReading>,
+    input: &StatusInput,
 ) -> anyhow::Result<()> {
     let config = context.config()?;
     let clock: std::sync::Arc<dyn kage_ports::Clock> =
@@ -142,6 +174,19 @@ async fn record(
             clock.now(),
         )
         .await?;
+    let readings = input.readings();
+    let alerts = kage_core::record_quota_alerts(
+        &store,
+        &config.subscriptions().alert_thresholds,
+        subscription.id,
+        &subscription.name,
+        &readings,
+        clock.now(),
+    )
+    .await?;
+    if !alerts.is_empty() {
+        Notifier::from_config(&config).notify_all(&alerts).await;
+    }
     Ok(())
 }
 

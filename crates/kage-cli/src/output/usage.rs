@@ -8,8 +8,19 @@ use kage_core::{Period, UsageOwner, UsageReport};
 use kage_domain::Usage;
 
 use super::format::{cost, thousands, tokens};
-use super::json::{self, UsageJson, UsageRowJson, UsageTotalJson};
-use super::{Printer, table};
+use super::json::{self, UsageJson, UsageReportJson, UsageRowJson, UsageTotalJson};
+use super::{Printer, table, usage_chart};
+
+/// How `kage subscription usage` shows its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UsageStyle {
+    /// The tables, then (for a week or a month) a bar chart per subscription.
+    TablesAndChart,
+    /// The tables only (`--plain`).
+    Tables,
+    /// One JSON document (`--json`).
+    Json,
+}
 
 fn period_phrase(report: &UsageReport) -> String {
     match report.period {
@@ -24,7 +35,7 @@ fn period_phrase(report: &UsageReport) -> String {
 }
 
 /// A subscription's name; `NAME (removed)` for one removed from the pool.
-fn owner_label(owner: &UsageOwner) -> String {
+pub(crate) fn owner_label(owner: &UsageOwner) -> String {
     if owner.retired {
         format!("{} (removed)", owner.name)
     } else {
@@ -47,7 +58,7 @@ pub(crate) fn print(
     printer: &Printer,
     report: &UsageReport,
     subscription: Option<&str>,
-    as_json: bool,
+    style: UsageStyle,
 ) -> io::Result<()> {
     let mut leases: BTreeMap<&UsageOwner, u64> = BTreeMap::new();
     for row in &report.rows {
@@ -55,38 +66,31 @@ pub(crate) fn print(
     }
     let grand_total = report.grand_total();
 
-    if as_json {
-        let mut out = String::new();
-        for row in &report.rows {
-            out.push_str(&json::record("usage_day", &UsageRowJson::new(row)));
-        }
-        for (name, usage) in &report.totals {
-            out.push_str(&json::record(
-                "usage_total",
-                &UsageTotalJson {
-                    subscription: Some(name.name.to_string()),
-                    removed: name.retired,
-                    period: report.period.as_str(),
-                    from: report.from.to_string(),
-                    to: report.to.to_string(),
-                    usage: UsageJson::new(usage),
-                },
-            ));
-        }
+    if style == UsageStyle::Json {
+        let total = |subscription: Option<String>, removed: bool, usage: &Usage| UsageTotalJson {
+            subscription,
+            removed,
+            period: report.period.as_str(),
+            from: report.from.to_string(),
+            to: report.to.to_string(),
+            usage: UsageJson::new(usage),
+        };
+        let mut totals: Vec<UsageTotalJson> = report
+            .totals
+            .iter()
+            .map(|(name, usage)| total(Some(name.name.to_string()), name.retired, usage))
+            .collect();
         if subscription.is_none() {
-            out.push_str(&json::record(
-                "usage_total",
-                &UsageTotalJson {
-                    subscription: None,
-                    removed: false,
-                    period: report.period.as_str(),
-                    from: report.from.to_string(),
-                    to: report.to.to_string(),
-                    usage: UsageJson::new(&grand_total),
-                },
-            ));
+            totals.push(total(None, false, &grand_total));
         }
-        return printer.out(&out);
+        let data = UsageReportJson {
+            period: report.period.as_str(),
+            from: report.from.to_string(),
+            to: report.to.to_string(),
+            days: report.rows.iter().map(UsageRowJson::new).collect(),
+            totals,
+        };
+        return printer.out(&json::document(&data));
     }
 
     let mut out = String::new();
@@ -154,6 +158,9 @@ pub(crate) fn print(
         cells.push(Cell::new(thousands(leases.values().sum())));
         grid.add_row(cells);
         out.push_str(&table::render(&grid));
+    }
+    if style == UsageStyle::TablesAndChart && report.period != Period::Day {
+        out.push_str(&usage_chart::render(report, printer.width()));
     }
     printer.out(&out)
 }

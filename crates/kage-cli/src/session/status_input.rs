@@ -19,7 +19,7 @@ pub(crate) struct QuotaWindow {
 }
 
 impl QuotaWindow {
-    /// Used share as 0–1, what a [`QuotaReading`] carries.
+    /// Used share as 0–1, what `Outcome::ApproachingLimit` carries.
     pub(crate) fn utilization(&self) -> f64 {
         self.used_percentage / 100.0
     }
@@ -67,10 +67,18 @@ impl StatusInput {
         })
     }
 
+    /// Every window the input has, as quota readings for alerts.
+    pub(crate) fn readings(&self) -> Vec<kage_domain::alert::AlertReading> {
+        self.quota_readings()
+            .iter()
+            .map(kage_domain::alert::AlertReading::from)
+            .collect()
+    }
+
     /// The windows the input reports, as the pool keeps them: the 5-hour
     /// one, then the weekly one (either may be missing; none on the first
     /// call of a session and for API keys).
-    pub(crate) fn readings(&self) -> Vec<QuotaReading> {
+    pub(crate) fn quota_readings(&self) -> Vec<QuotaReading> {
         [
             (kage_domain::QuotaWindow::FiveHour, &self.five_hour),
             (kage_domain::QuotaWindow::SevenDay, &self.seven_day),
@@ -149,7 +157,7 @@ mod tests {
         assert_eq!(five.resets_at, Timestamp::from_second(1_796_513_551).ok());
         assert_eq!(input.seven_day, None);
         assert_eq!(
-            input.readings(),
+            input.quota_readings(),
             vec![QuotaReading {
                 window: kage_domain::QuotaWindow::FiveHour,
                 utilization: 0.12,
@@ -173,7 +181,7 @@ mod tests {
         assert!((seven.used_percentage - 18.0).abs() < f64::EPSILON);
         assert_eq!(seven.resets_at, Timestamp::from_second(1_796_513_525).ok());
         let windows: Vec<_> = input
-            .readings()
+            .quota_readings()
             .iter()
             .map(|reading| (reading.window, reading.utilization))
             .collect();
@@ -198,7 +206,7 @@ mod tests {
         let first_call =
             StatusInput::parse(r#"{"session_id":"s","model":{"id":"m"}}"#).expect("parses");
         assert_eq!(first_call.five_hour, None);
-        assert_eq!(first_call.readings(), Vec::new());
+        assert_eq!(first_call.quota_readings(), Vec::new());
         let odd = StatusInput::parse(
             r#"{"rate_limits":{"five_hour":{"resets_at":1796513525},
                 "seven_day":{"used_percentage":7,"resets_at":"soon"}}}"#,

@@ -173,6 +173,12 @@ impl TestEnv {
         self.extra.push((name.to_owned(), value.to_owned()));
     }
 
+    /// The variables every run gets (for programs that start `kage`
+    /// themselves, such as a tmux server).
+    pub(crate) fn environment_vars(&self) -> Vec<(String, String)> {
+        self.environment()
+    }
+
     fn environment(&self) -> Vec<(String, String)> {
         let root = self.root();
         let mut vars = vec![

@@ -23,14 +23,18 @@ macro_rules! on_both_backends {
     };
 }
 
+mod alerts;
 mod canary;
 mod commands;
+mod doctor;
 mod env;
 mod errors;
 mod exec;
 mod help;
+mod metrics_listen;
 mod pg;
 mod remove;
 mod seed;
 mod selection;
 mod session;
+mod top;

@@ -12,11 +12,19 @@ on_both_backends!(
     subscription_test_reads_every_credential_and_fails_on_an_unreadable_one,
 );
 
-fn verdict_of<'a>(explain_json: &'a str, name: &str) -> &'a str {
-    explain_json
-        .lines()
-        .find(|line| line.contains(&format!("\"name\":\"{name}\"")))
-        .unwrap_or_else(|| panic!("{name} in {explain_json}"))
+/// The one JSON document a `--json` command printed.
+fn document(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|error| panic!("not JSON ({error}): {stdout}"))
+}
+
+/// The entry named `name` of a JSON array.
+fn named<'a>(items: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"))
+        .iter()
+        .find(|item| item["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {items}"))
 }
 
 fn least_used_compares_the_tokens_of_the_last_five_hours(mut env: TestEnv) {
@@ -39,19 +47,19 @@ fn least_used_compares_the_tokens_of_the_last_five_hours(mut env: TestEnv) {
         "{}",
         explain.stdout
     );
-    let lines = env
-        .run(&["subscription", "explain", "--json"])
-        .success()
-        .stdout;
+    let lines = document(
+        &env.run(&["subscription", "explain", "--json"])
+            .success()
+            .stdout,
+    );
     let order: Vec<&str> = lines
-        .lines()
-        .map(|line| {
-            let start = line.find("\"name\":\"").expect("a name") + 8;
-            &line[start..start + 1]
-        })
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|line| line["name"].as_str().expect("a name"))
         .collect();
     assert_eq!(order, ["c", "b", "a"]);
-    assert!(verdict_of(&lines, "a").contains("\"window_tokens\":55000"));
+    assert_eq!(named(&lines, "a")["window_tokens"], 55_000);
 
     // Six hours after the usage it no longer counts: priority decides again.
     env.set_now("2025-06-02T15:31:00Z");
@@ -146,13 +154,16 @@ fn a_seven_day_opus_limit_passes_the_subscription_over_for_opus_only(env: TestEn
         "{}",
         status.stdout
     );
-    let json = env.run(&["subscription", "status", "--json"]).success();
-    let work = verdict_of(&json.stdout, "work");
-    assert!(
-        work.contains("\"state\":\"active\"")
-            && work.contains(
-                "\"model_limits\":[{\"family\":\"opus\",\"until\":\"2025-06-03T14:00:00Z\""
-            ),
+    let json = document(
+        &env.run(&["subscription", "status", "--json"])
+            .success()
+            .stdout,
+    );
+    let work = named(&json["subscriptions"], "work");
+    assert_eq!(work["state"], "active", "{work}");
+    assert_eq!(work["model_limits"][0]["family"], "opus", "{work}");
+    assert_eq!(
+        work["model_limits"][0]["until"], "2025-06-03T14:00:00Z",
         "{work}"
     );
     let metrics = env.run(&["metrics"]).success();
@@ -249,14 +260,18 @@ fn subscription_test_reads_every_credential_and_fails_on_an_unreadable_one(env: 
         .run(&["subscription", "test", "good", "--json"])
         .success();
     assert_eq!(
-        json.stdout,
-        "{\"type\":\"credential_test\",\"data\":{\"name\":\"good\",\"source\":\"keychain\",\"readable\":true,\"error\":null}}\n"
+        document(&json.stdout),
+        serde_json::json!([
+            {"name": "good", "source": "keychain", "readable": true, "error": null}
+        ])
     );
     // Nothing was leased and no state changed.
-    let status = env.run(&["subscription", "status", "--json"]).success();
-    assert!(
-        !status.stdout.contains("\"state\":\"unhealthy\""),
-        "{}",
-        status.stdout
+    let status = document(
+        &env.run(&["subscription", "status", "--json"])
+            .success()
+            .stdout,
     );
+    for row in status["subscriptions"].as_array().expect("subscriptions") {
+        assert_ne!(row["state"], "unhealthy", "{status}");
+    }
 }

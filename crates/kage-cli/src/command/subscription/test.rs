@@ -91,23 +91,24 @@ impl TestArgs {
         let opened = context.open().await?;
         let checks = opened.pool.test_credentials(&self.names).await?;
         if self.json {
-            let mut out = String::new();
-            for check in &checks {
-                let subscription = &check.subscription;
-                let data = CredentialTestJson {
-                    name: subscription.name.to_string(),
-                    source: subscription.credential.kind_str(),
-                    readable: check.read.is_ok(),
-                    error: check.read.as_ref().err().map(|error| {
-                        format!(
-                            "{error}; {}",
-                            fix(&subscription.name, &subscription.credential, error)
-                        )
-                    }),
-                };
-                out.push_str(&json::record("credential_test", &data));
-            }
-            context.printer.out(&out)?;
+            let tested: Vec<CredentialTestJson> = checks
+                .iter()
+                .map(|check| {
+                    let subscription = &check.subscription;
+                    CredentialTestJson {
+                        name: subscription.name.to_string(),
+                        source: subscription.credential.kind_str(),
+                        readable: check.read.is_ok(),
+                        error: check.read.as_ref().err().map(|error| {
+                            format!(
+                                "{error}; {}",
+                                fix(&subscription.name, &subscription.credential, error)
+                            )
+                        }),
+                    }
+                })
+                .collect();
+            context.printer.out(&json::document(&tested))?;
         } else if checks.is_empty() {
             context
                 .printer
