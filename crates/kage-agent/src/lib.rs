@@ -12,10 +12,12 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod git;
 pub mod run;
 pub mod screen;
 pub mod simulate;
 pub mod stream_json;
+pub mod worktree;
 
 use std::process::ExitCode;
 
