@@ -835,6 +835,7 @@ mod tests {
         };
         RunReport {
             run_dir: PathBuf::from("/runs/x"),
+            worktrees: None,
             interrupted: false,
             elapsed: Duration::from_millis(12_300),
             tasks: vec![
@@ -864,6 +865,7 @@ mod tests {
                             resumed: Some("sess".into()),
                         },
                     ],
+                    worktree: None,
                 },
                 TaskReport {
                     index: 2,
@@ -871,6 +873,7 @@ mod tests {
                     prompt: "q".into(),
                     status: TaskStatus::Unavailable("all subscriptions are limited".into()),
                     attempts: vec![],
+                    worktree: None,
                 },
             ],
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kage_domain::Strategy;
 
-use crate::DatabaseUrl;
+use crate::{DatabaseUrl, Isolation};
 
 /// Every scalar key, in the order `config show --resolved` lists them.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -28,6 +28,7 @@ pub(crate) enum Key {
     MaxApiRetries,
     MaxWait,
     Parallel,
+    Isolation,
 }
 
 /// What kind of value a key holds.
@@ -47,6 +48,7 @@ pub(crate) enum Kind {
     Url,
     Path,
     Command,
+    Isolation,
 }
 
 /// A checked value, ready to be stored.
@@ -59,6 +61,7 @@ pub(crate) enum Value {
     Url(DatabaseUrl),
     Path(PathBuf),
     Command(Vec<String>),
+    Isolation(Isolation),
 }
 
 /// The longest duration any key accepts, so that adding it to a timestamp
@@ -66,7 +69,7 @@ pub(crate) enum Value {
 const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 impl Key {
-    pub(crate) const ALL: [Key; 13] = [
+    pub(crate) const ALL: [Key; 14] = [
         Self::DefaultPriority,
         Self::RateLimitWindow,
         Self::RateLimitCooldown,
@@ -80,6 +83,7 @@ impl Key {
         Self::MaxApiRetries,
         Self::MaxWait,
         Self::Parallel,
+        Self::Isolation,
     ];
 
     pub(crate) fn section(self) -> &'static str {
@@ -92,7 +96,11 @@ impl Key {
             | Self::ApproachingThreshold
             | Self::LeaseTtl => "subscriptions",
             Self::DatabaseUrl | Self::DatabasePath => "storage",
-            Self::Command | Self::MaxApiRetries | Self::MaxWait | Self::Parallel => "agent",
+            Self::Command
+            | Self::MaxApiRetries
+            | Self::MaxWait
+            | Self::Parallel
+            | Self::Isolation => "agent",
         }
     }
 
@@ -111,6 +119,7 @@ impl Key {
             Self::MaxApiRetries => "max_api_retries",
             Self::MaxWait => "max_wait",
             Self::Parallel => "parallel",
+            Self::Isolation => "isolation",
         }
     }
 
@@ -156,6 +165,7 @@ impl Key {
             Self::DatabaseUrl => Kind::Url,
             Self::DatabasePath => Kind::Path,
             Self::Command => Kind::Command,
+            Self::Isolation => Kind::Isolation,
         }
     }
 
@@ -169,13 +179,16 @@ impl Key {
             Kind::Url => "a string: a postgres:// URL",
             Kind::Path => "a string: a file path",
             Kind::Command => "an array of strings",
+            Kind::Isolation => "a string: \"worktree\" or \"none\"",
         }
     }
 
     /// Parse a value given as text (an environment variable or a flag).
     pub(crate) fn parse_text(self, text: &str) -> Result<Value, String> {
         match self.kind() {
-            Kind::Strategy | Kind::Duration { .. } | Kind::Url | Kind::Path => self.check_str(text),
+            Kind::Strategy | Kind::Duration { .. } | Kind::Url | Kind::Path | Kind::Isolation => {
+                self.check_str(text)
+            }
             Kind::Count { .. } => {
                 let number = text
                     .trim()
@@ -210,6 +223,7 @@ impl Key {
                 Err("the path is empty; remove the key to use the default location".to_owned())
             }
             Kind::Path => Ok(Value::Path(PathBuf::from(text))),
+            Kind::Isolation => text.parse().map(Value::Isolation),
             _ => Err(format!("expected {}", self.expected())),
         }
     }
@@ -292,7 +306,13 @@ pub(crate) fn section_keys(section: &str) -> (&'static str, &'static [&'static s
         "storage" => ("[storage]", &["database_url", "database_path"]),
         "agent" => (
             "[agent]",
-            &["command", "max_api_retries", "max_wait", "parallel"],
+            &[
+                "command",
+                "max_api_retries",
+                "max_wait",
+                "parallel",
+                "isolation",
+            ],
         ),
         _ => ("the top level", &["subscriptions", "storage", "agent"]),
     }
