@@ -32,6 +32,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use kage_config::Isolation;
+
 use crate::git::{GitError, git, git_succeeds};
 
 /// The prefix of every branch Kage makes.
@@ -40,24 +42,14 @@ pub const BRANCH_PREFIX: &str = "kage/";
 /// Where task worktrees go inside the run folder.
 pub const WORKTREES_FOLDER: &str = "worktrees";
 
-/// Whether tasks get their own worktree.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Isolation {
-    /// One git worktree per task.
-    Worktree,
-    /// Every agent in the same working directory.
-    None,
-}
-
-impl Isolation {
-    /// The default: worktrees when the working directory is in a git
-    /// repository and more than one agent runs at once.
-    pub fn default_for(dir: &Path, agents_at_once: usize) -> Self {
-        if agents_at_once > 1 && is_in_work_tree(dir) {
-            Self::Worktree
-        } else {
-            Self::None
-        }
+/// The isolation when neither the flags nor the config say: worktrees
+/// when the working directory is in a git repository and more than one
+/// agent runs at once.
+pub fn default_isolation(dir: &Path, agents_at_once: usize) -> Isolation {
+    if agents_at_once > 1 && is_in_work_tree(dir) {
+        Isolation::Worktree
+    } else {
+        Isolation::None
     }
 }
 

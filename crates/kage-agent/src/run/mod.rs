@@ -291,7 +291,10 @@ where
         match tokio::task::spawn_blocking(move || setup.create(&id, index)).await {
             Ok(Ok(worktree)) => Ok(Some(worktree)),
             Ok(Err(error)) => Err(error.to_string()),
-            Err(error) => Err(format!("cannot set up the worktree of {}: {error}", task.id)),
+            Err(error) => Err(format!(
+                "cannot set up the worktree of {}: {error}",
+                task.id
+            )),
         }
     }
 
@@ -307,8 +310,7 @@ where
         };
         let (id, label) = (task.id.clone(), status.label());
         let kept = worktree.clone();
-        let joined =
-            tokio::task::spawn_blocking(move || setup.finish(&worktree, &id, label)).await;
+        let joined = tokio::task::spawn_blocking(move || setup.finish(&worktree, &id, label)).await;
         let problem = match joined {
             Ok(Ok(report)) => return report,
             Ok(Err(error)) => error.to_string(),

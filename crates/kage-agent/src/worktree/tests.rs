@@ -94,7 +94,7 @@ fn a_bare_repository_and_a_plain_folder_are_refused() {
         "{error}"
     );
     assert!(!is_in_work_tree(&plain));
-    assert_eq!(Isolation::default_for(&plain, 4), Isolation::None);
+    assert_eq!(default_isolation(&plain, 4), Isolation::None);
 
     let (_repo_dir, repo) = repository();
     let error = Repository::open(&repo.join(".git")).unwrap_err();
@@ -102,8 +102,8 @@ fn a_bare_repository_and_a_plain_folder_are_refused() {
         matches!(error, WorktreeError::NotInWorkTree { .. }),
         "{error}"
     );
-    assert_eq!(Isolation::default_for(&repo, 4), Isolation::Worktree);
-    assert_eq!(Isolation::default_for(&repo, 1), Isolation::None);
+    assert_eq!(default_isolation(&repo, 4), Isolation::Worktree);
+    assert_eq!(default_isolation(&repo, 1), Isolation::None);
     let error = WorktreeSetup::prepare(&repo, Some("no-such-branch"), "r", &repo, &[]).unwrap_err();
     assert!(matches!(error, WorktreeError::BadBase { .. }), "{error}");
 }
