@@ -10,6 +10,11 @@
 //! output files). The difference, per agent, is the runner's overhead.
 //! Target: under 5 ms per agent, and no more than linear growth up to 64
 //! agents in parallel.
+//!
+//! With `--worktree`: on a git repository of 10,000 files made at run time,
+//! the runner with one worktree per task beside the runner without, and
+//! `git worktree add` (and add + remove) alone, in the same run. Target: the
+//! worktree costs a task no more than `git worktree add` + remove itself.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -17,6 +22,7 @@
     reason = "a benchmark prints its figures and reads the wall clock"
 )]
 
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,8 +31,10 @@ use anyhow::Context;
 use comfy_table::{Table, presets};
 use kage_agent::run::events::{EventSink, TaskStatus};
 use kage_agent::run::task::{CommandTemplate, Task};
+use kage_agent::git::git;
 use kage_agent::run::{RunOptions, Runner};
 use kage_agent::simulate::{Behaviour, simulate};
+use kage_agent::worktree::WorktreeSetup;
 use kage_core::{
     AcquireRequest, AddSubscriptionRequest, CredentialInput, Pool, PoolSettings, ReleaseRequest,
 };
@@ -51,7 +59,8 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(bench()) {
+    let worktree = args.iter().any(|arg| arg == "--worktree");
+    match runtime.block_on(bench(worktree)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("kage-agent-bench: {error:#}");
@@ -108,17 +117,38 @@ async fn direct(argv: &[String], credential: &str, agents: usize, parallel: usiz
 async fn through_runner(
     pool: &Arc<BenchPool>,
     argv: &[String],
-    folder: &std::path::Path,
+    folder: &Path,
     agents: usize,
     parallel: usize,
 ) -> anyhow::Result<Duration> {
-    let run_dir = folder.join(format!("run-{parallel}-{agents}-{}", uuid::Uuid::new_v4()));
+    through_runner_in(pool, argv, folder, agents, parallel, None, false).await
+}
+
+/// The runner, its agents in `cwd`, each task in its own worktree of
+/// `cwd`'s repository when `worktrees`.
+async fn through_runner_in(
+    pool: &Arc<BenchPool>,
+    argv: &[String],
+    folder: &Path,
+    agents: usize,
+    parallel: usize,
+    cwd: Option<&Path>,
+    worktrees: bool,
+) -> anyhow::Result<Duration> {
+    let run_id = format!("run-{parallel}-{agents}-{}", uuid::Uuid::new_v4());
+    let run_dir = folder.join(&run_id);
     std::fs::create_dir_all(&run_dir)?;
     let mut options = RunOptions::new(
         CommandTemplate::new(argv.to_vec())?,
-        run_dir,
+        run_dir.clone(),
         "kage-agent-bench".to_owned(),
     );
+    if worktrees {
+        let repository = cwd.context("worktrees need a repository")?;
+        options.worktrees = Some(Arc::new(WorktreeSetup::prepare(
+            repository, None, &run_id, &run_dir, &[],
+        )?));
+    }
     options.parallel = parallel;
     options.max_wait = Some(Duration::from_secs(60));
     let (_cancel_sender, cancel) = watch::channel(false);
@@ -136,7 +166,7 @@ async fn through_runner(
             namespace: None,
             level: Default::default(),
             tags: Vec::new(),
-            cwd: None,
+            cwd: cwd.map(Path::to_owned),
         })
         .collect();
     let started = Instant::now();
@@ -149,7 +179,185 @@ async fn through_runner(
         .map(|task| format!("{}: {:?}", task.id, task.status))
         .collect();
     anyhow::ensure!(failed.is_empty(), "tasks failed: {failed:?}");
+    if worktrees {
+        // The simulated agent changes nothing: every worktree was removed.
+        let kept = report
+            .tasks
+            .iter()
+            .filter(|task| task.worktree.as_ref().is_none_or(|worktree| worktree.kept))
+            .count();
+        anyhow::ensure!(kept == 0, "{kept} worktrees were not made or not removed");
+    }
     Ok(elapsed)
+}
+
+/// A repository of `files` files in folders of 100, one commit.
+fn make_repository(folder: &Path, files: usize) -> anyhow::Result<PathBuf> {
+    let repository = folder.join("repository");
+    for index in 0..files {
+        let dir = repository.join(format!("module-{:03}", index / 100));
+        if index % 100 == 0 {
+            std::fs::create_dir_all(&dir)?;
+        }
+        std::fs::write(
+            dir.join(format!("file-{index:05}.rs")),
+            format!("//! File {index}.\n\npub fn value() -> usize {{\n    {index}\n}}\n"),
+        )?;
+    }
+    git(&repository, ["init", "--quiet", "--initial-branch=main"])?;
+    git(&repository, ["add", "."])?;
+    git(
+        &repository,
+        [
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@localhost",
+            "commit",
+            "--quiet",
+            "-m",
+            "ten thousand files",
+        ],
+    )?;
+    Ok(repository)
+}
+
+/// `git worktree add -b` of `tasks` new branches, `parallel` at a time;
+/// with `remove`, each is also removed with its branch (timed too).
+/// Returns the wall clock of the timed part.
+async fn git_worktree_alone(
+    repository: &Path,
+    folder: &Path,
+    tasks: usize,
+    parallel: usize,
+    remove: bool,
+) -> anyhow::Result<Duration> {
+    let round = uuid::Uuid::new_v4().simple().to_string();
+    let semaphore = Arc::new(Semaphore::new(parallel));
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for index in 0..tasks {
+        let permit = Arc::clone(&semaphore).acquire_owned().await?;
+        let repository = repository.to_owned();
+        let path = folder.join(format!("alone-{round}-{index}"));
+        let branch = format!("alone/{round}/{index}");
+        running.spawn_blocking(move || -> anyhow::Result<(PathBuf, String)> {
+            git(
+                &repository,
+                [
+                    "worktree".as_ref(),
+                    "add".as_ref(),
+                    "--quiet".as_ref(),
+                    "-b".as_ref(),
+                    branch.as_ref(),
+                    path.as_os_str(),
+                    "HEAD".as_ref(),
+                ],
+            )?;
+            if remove {
+                remove_worktree(&repository, &path, &branch)?;
+            }
+            drop(permit);
+            Ok((path, branch))
+        });
+    }
+    let mut made = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        made.push(joined??);
+    }
+    let elapsed = started.elapsed();
+    if !remove {
+        for (path, branch) in made {
+            remove_worktree(repository, &path, &branch)?;
+        }
+    }
+    Ok(elapsed)
+}
+
+fn remove_worktree(repository: &Path, path: &Path, branch: &str) -> anyhow::Result<()> {
+    git(
+        repository,
+        [
+            "worktree".as_ref(),
+            "remove".as_ref(),
+            "--force".as_ref(),
+            path.as_os_str(),
+        ],
+    )?;
+    git(repository, ["branch", "--quiet", "-D", branch])?;
+    Ok(())
+}
+
+/// The runner with and without worktrees on a repository of 10,000 files,
+/// beside `git worktree add` alone.
+async fn worktree_bench(
+    pool: &Arc<BenchPool>,
+    argv: &[String],
+    folder: &Path,
+) -> anyhow::Result<()> {
+    let files = 10_000;
+    let started = Instant::now();
+    let repository = make_repository(folder, files)?;
+    println!(
+        "repository of {files} files made and committed in {} ms",
+        ms(started.elapsed())
+    );
+    let runs = folder.join("worktree-runs");
+    std::fs::create_dir_all(&runs)?;
+    // Warm up the page cache and git's.
+    through_runner_in(pool, argv, &runs, 2, 2, Some(&repository), true).await?;
+    git_worktree_alone(&repository, &runs, 2, 2, true).await?;
+
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED);
+    table.set_header([
+        "parallel",
+        "tasks",
+        "runner (ms)",
+        "runner --worktree (ms)",
+        "worktree cost per task (ms)",
+        "git worktree add per task (ms)",
+        "git worktree add + remove per task (ms)",
+        "cost ÷ (add + remove)",
+    ]);
+    for (parallel, tasks) in [(1, 4), (4, 8)] {
+        let mut plain = Duration::MAX;
+        let mut isolated = Duration::MAX;
+        let mut add = Duration::MAX;
+        let mut add_remove = Duration::MAX;
+        // Best of three, alternating, to damp the noise of a shared machine.
+        for _ in 0..3 {
+            plain = plain.min(
+                through_runner_in(pool, argv, &runs, tasks, parallel, Some(&repository), false)
+                    .await?,
+            );
+            isolated = isolated.min(
+                through_runner_in(pool, argv, &runs, tasks, parallel, Some(&repository), true)
+                    .await?,
+            );
+            add = add.min(git_worktree_alone(&repository, &runs, tasks, parallel, false).await?);
+            add_remove = add_remove
+                .min(git_worktree_alone(&repository, &runs, tasks, parallel, true).await?);
+        }
+        let count = u32::try_from(tasks)?;
+        let cost = isolated.saturating_sub(plain) / count;
+        let baseline = add_remove / count;
+        table.add_row(vec![
+            parallel.to_string(),
+            tasks.to_string(),
+            ms(plain),
+            ms(isolated),
+            ms(cost),
+            ms(add / count),
+            ms(baseline),
+            format!("{:.2}", cost.as_secs_f64() / baseline.as_secs_f64().max(1e-9)),
+        ]);
+    }
+    println!("{table}");
+    println!(
+        "worktree cost per task = (runner --worktree − runner) / tasks, wall clock; the runner's cost includes taking stock of each worktree (git status, rev-list, diff) and removing the unchanged ones; goal: a ratio near 1"
+    );
+    Ok(())
 }
 
 /// Acquire + release alone: `parallel` loops of `rounds` each, at once.
@@ -196,7 +404,7 @@ fn ms(duration: Duration) -> String {
     format!("{:.1}", duration.as_secs_f64() * 1000.0)
 }
 
-async fn bench() -> anyhow::Result<()> {
+async fn bench(worktree: bool) -> anyhow::Result<()> {
     let folder = tempfile::tempdir()?;
     let store = SqliteStore::open(folder.path().join("kage.db")).await?;
     let pool = Arc::new(Pool::new(
@@ -219,6 +427,12 @@ async fn bench() -> anyhow::Result<()> {
         .await?;
     }
     let argv = command()?;
+
+    if worktree {
+        worktree_bench(&pool, &argv, folder.path()).await?;
+        pool.store().close().await;
+        return Ok(());
+    }
 
     // Warm up the page cache, the database and the runtime.
     direct(&argv, &credential, 8, 4).await;
