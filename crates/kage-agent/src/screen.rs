@@ -16,6 +16,8 @@
     reason = "the screen module is where kage-agent talks to people"
 )]
 
+mod worktree;
+
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -670,6 +672,7 @@ pub fn summary_json(report: &RunReport) -> Value {
                     "resumed_session_id": attempt.resumed,
                 })).collect::<Vec<_>>(),
                 "usage": usage_json(&task.usage()),
+                "worktree": worktree::task_json(task.worktree.as_ref()),
             })
         })
         .collect();
@@ -680,6 +683,7 @@ pub fn summary_json(report: &RunReport) -> Value {
             "interrupted": report.interrupted,
             "elapsed_ms": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
             "exit_code": report.exit_code(),
+            "worktrees": worktree::run_json(report.worktrees.as_ref()),
             "tasks": tasks,
             "usage": usage_json(&report.usage()),
         }
@@ -699,14 +703,19 @@ pub fn print_summary(mode: Mode, report: &RunReport) {
 pub fn summary_table(report: &RunReport) -> String {
     let mut table = Table::new();
     table.load_preset(presets::UTF8_FULL_CONDENSED);
-    table.set_header([
+    let mut header = vec![
         "Task",
         "Outcome",
         "Subscriptions",
         "Attempts",
         "Tokens",
         "Cost",
-    ]);
+    ];
+    let worktrees = report.worktrees.is_some();
+    if worktrees {
+        header.extend(["Branch", "Changes"]);
+    }
+    table.set_header(header);
     for task in &report.tasks {
         let usage = task.usage();
         let subscriptions: Vec<String> = task
@@ -714,7 +723,7 @@ pub fn summary_table(report: &RunReport) -> String {
             .iter()
             .map(|name| name.to_string())
             .collect();
-        table.add_row(vec![
+        let mut row = vec![
             Cell::new(&task.id),
             Cell::new(task.status.label()),
             Cell::new(if subscriptions.is_empty() {
@@ -725,7 +734,12 @@ pub fn summary_table(report: &RunReport) -> String {
             Cell::new(task.attempts.len()).set_alignment(CellAlignment::Right),
             Cell::new(tokens(usage.total_tokens())).set_alignment(CellAlignment::Right),
             Cell::new(dollars(usage.cost_micros_usd)).set_alignment(CellAlignment::Right),
-        ]);
+        ];
+        if worktrees {
+            row.push(Cell::new(worktree::branch(task.worktree.as_ref())));
+            row.push(Cell::new(worktree::changes(task.worktree.as_ref())));
+        }
+        table.add_row(row);
     }
     let total = report.usage();
     let succeeded = report
@@ -750,6 +764,7 @@ pub fn summary_table(report: &RunReport) -> String {
     if report.interrupted {
         out.push_str("interrupted: every agent was stopped and its usage recorded\n");
     }
+    out.push_str(&worktree::kept_lines(report));
     out.push_str(&format!(
         "output of every task: {}",
         report.run_dir.display()
