@@ -308,7 +308,11 @@ impl WorktreeSetup {
             )
             .map_err(wrap)?;
         }
-        let cwd = path.join(&self.repository.prefix);
+        // A folder the base commit does not have (untracked, or made after
+        // it) leaves the agent at the top of its worktree.
+        let cwd = Some(path.join(&self.repository.prefix))
+            .filter(|cwd| cwd.is_dir())
+            .unwrap_or_else(|| path.clone());
         Ok(TaskWorktree { branch, path, cwd })
     }
 

@@ -328,3 +328,12 @@ fn copied_files_that_are_not_ignored_are_not_committed_either() {
     assert_eq!(files.trimmed(), "work.txt");
     assert!(worktree.path.join("setup.local").is_file());
 }
+
+#[test]
+fn a_folder_the_base_lacks_starts_the_agent_at_the_top() {
+    let (dir, repo) = repository();
+    std::fs::create_dir_all(repo.join("scratch")).unwrap();
+    let setup = setup(&repo.join("scratch"), &dir.path().join("run"), &[]);
+    let worktree = setup.create("t", 1).unwrap();
+    assert_eq!(worktree.cwd, worktree.path);
+}
