@@ -1,13 +1,14 @@
 //! `cargo xtask ci`: every check CI runs, cheapest first, stopping at the
 //! first failure. `.ci/run` installs what a fresh machine lacks and calls this.
 //!
-//! Steps: fmt, tidy, layering, clippy, test (nextest profile `ci`), doc, deny.
+//! Steps: fmt, tidy, layering, clippy, test (nextest profile `ci`), doc,
+//! user guide (`docs --check`), deny.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{deny, layering, shell, test, tidy};
+use crate::{deny, docs, layering, shell, test, tidy};
 
 /// Lints raised from "warn" (the workspace default, so editing stays pleasant) to errors.
 const CLIPPY_DENY: &[&str] = &[
@@ -54,6 +55,11 @@ const STEPS: &[Step] = &[
         name: "doc",
         what: "RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps",
         run: doc,
+    },
+    Step {
+        name: "guide",
+        what: "cargo xtask docs --check (docs/user-guide.md matches the real kage)",
+        run: guide,
     },
     Step {
         name: "deny",
@@ -188,6 +194,11 @@ fn doc() -> Result<Option<String>> {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    Ok(None)
+}
+
+fn guide() -> Result<Option<String>> {
+    docs::run(true)?;
     Ok(None)
 }
 

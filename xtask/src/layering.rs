@@ -7,7 +7,10 @@
 //! - `kage-domain` depends on no workspace crate; `kage-ports` only on `kage-domain`.
 //! - The shipped binaries (`kage-cli`, `kage-agent`) hold none of
 //!   [`TEST_ONLY`]: the Anthropic API stand-in's HTTP server stays in `kage-tests`.
-//! - Only [`ADAPTER_USERS`] depend (in any way) on the adapter crates [`ADAPTERS`].
+//! - Only [`ADAPTER_USERS`] depend (in any way) on the adapter crates [`ADAPTERS`]:
+//!   the composition root `kage-app`, the apps and the end-to-end tests.
+//! - No app ([`APPS`]) depends (in any way) on another app: what two apps
+//!   share lives in `kage-app`.
 
 use anyhow::{Context, Result, bail};
 
@@ -27,9 +30,12 @@ pub(crate) const DOMAIN_FORBIDDEN: &[&str] = &[
 pub(crate) const PORTS_FORBIDDEN: &[&str] = &["sqlx", "keyring", "clap"];
 /// Crates only the end-to-end tests' API stand-in may use (an HTTP server).
 pub(crate) const TEST_ONLY: &[&str] = &["axum", "hyper", "tower"];
-/// Adapter crates: only the applications (and the end-to-end tests) construct them.
+/// Adapter crates: only the composition root, the applications (and the
+/// end-to-end tests) construct them.
 pub(crate) const ADAPTERS: &[&str] = &["kage-store-sql", "kage-secrets"];
-pub(crate) const ADAPTER_USERS: &[&str] = &["kage-cli", "kage-agent", "kage-tests"];
+pub(crate) const ADAPTER_USERS: &[&str] = &["kage-app", "kage-cli", "kage-agent", "kage-tests"];
+/// The binaries people run; none may depend on another.
+pub(crate) const APPS: &[&str] = &["kage-cli", "kage-agent"];
 
 /// Runs every layering rule and reports all violations at once.
 pub(crate) fn check() -> Result<()> {
@@ -109,7 +115,12 @@ fn internal_rule_broken(
     kind: &str,
 ) -> Option<&'static str> {
     if ADAPTERS.contains(&dependency) && !ADAPTER_USERS.contains(&package) {
-        return Some("only kage-cli, kage-agent and kage-tests may depend on an adapter crate");
+        return Some(
+            "only kage-app, kage-cli, kage-agent and kage-tests may depend on an adapter crate",
+        );
+    }
+    if APPS.contains(&package) && APPS.contains(&dependency) {
+        return Some("no app depends on another app; move what they share into kage-app");
     }
     let normal = kind == "normal";
     if package == "kage-domain" && internal && normal {
@@ -170,6 +181,25 @@ mod tests {
         assert!(internal_rule_broken("kage-domain", "jiff", false, "normal").is_none());
         assert!(internal_rule_broken("kage-ports", "kage-domain", true, "normal").is_none());
         assert!(internal_rule_broken("kage-ports", "kage-core", true, "normal").is_some());
+    }
+
+    #[test]
+    fn no_app_depends_on_another_app() {
+        assert!(internal_rule_broken("kage-agent", "kage-cli", true, "normal").is_some());
+        assert!(internal_rule_broken("kage-cli", "kage-agent", true, "dev").is_some());
+        assert!(internal_rule_broken("kage-agent", "kage-app", true, "normal").is_none());
+        assert!(internal_rule_broken("kage-cli", "kage-app", true, "normal").is_none());
+        assert!(internal_rule_broken("kage-app", "kage-store-sql", true, "normal").is_none());
+        assert!(internal_rule_broken("kage-tests", "kage-agent", true, "normal").is_none());
+        let metadata = serde_json::json!({"packages": [
+            {"name": "kage-agent", "dependencies": [
+                {"name": "kage-app", "kind": null, "path": "/w/crates/kage-app"},
+                {"name": "kage-cli", "kind": null, "path": "/w/crates/kage-cli"},
+            ]},
+        ]});
+        let violations = internal_dependency_violations(&metadata).unwrap();
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].starts_with("kage-agent depends on kage-cli (normal)"));
     }
 
     #[test]

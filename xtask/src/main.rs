@@ -6,6 +6,7 @@
 //! - `cargo xtask ci`: every check CI runs, in order, stopping at the first failure (see [`ci`](mod@ci)).
 //! - `cargo xtask bench [--only NAME] [--list]`: the benchmarks and their targets (see [`bench`](mod@bench)).
 //! - `cargo xtask man`: the `kage(1)` man page into `target/man/` (see [`man`](mod@man)).
+//! - `cargo xtask docs [--check]`: `docs/user-guide.md` from the real `kage` (see [`docs`](mod@docs)).
 //!
 //! Every check `ci` runs in-process (tidy, layering) is also a `#[test]`, so
 //! `cargo nextest run -p xtask` runs them too.
@@ -19,6 +20,7 @@
 mod bench;
 mod ci;
 mod deny;
+mod docs;
 mod layering;
 mod man;
 mod shell;
@@ -38,11 +40,13 @@ commands:
                      PostgreSQL and keychain tests run when their services are there and are
                      skipped with a loud banner otherwise (KAGE_REQUIRE_POSTGRES=1 and
                      KAGE_REQUIRE_KEYCHAIN=1 turn a skip into a failure)
-  ci                 fmt, tidy, layering, clippy, test, doc and cargo-deny, stopping at the
+  ci                 fmt, tidy, layering, clippy, test, doc, user guide and cargo-deny, stopping at the
                      first failure
   bench [--only NAME] [--list]
                      run the benchmarks and print their figures against the targets
   man                write the kage(1) man page to target/man/kage.1
+  docs [--check]     regenerate docs/user-guide.md from the real kage; with --check, fail
+                     when the committed guide differs (ids and times masked)
   help               print this help";
 
 fn main() -> ExitCode {
@@ -72,6 +76,11 @@ fn run(args: &[String]) -> Result<()> {
             no_arguments("man", rest)?;
             man::run()
         }
+        "docs" => match rest {
+            [] => docs::run(false),
+            [flag] if flag == "--check" => docs::run(true),
+            _ => bail!("`cargo xtask docs` takes only --check\n\n{USAGE}"),
+        },
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())

@@ -1,6 +1,6 @@
 //! `kage-agent run`: config, pool, tasks and screen wired to the runner.
 //!
-//! The pool is opened the way `kage` opens it (`kage_cli::app`), so both
+//! The pool is opened the way `kage` opens it (`kage_app::pool`), so both
 //! see the same config, database and credentials.
 
 use std::path::{Path, PathBuf};
@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use kage_cli::app::{GlobalOptions, check_config_routes, load_config, open_pool_with};
+use kage_app::exit;
+use kage_app::pool::{GlobalOptions, check_config_routes, load_config, open_pool_with};
 use kage_config::{Env, Isolation};
 use kage_core::Pool;
 use kage_core::launch::is_nested;
@@ -24,11 +25,6 @@ use crate::run::{RunOptions, Runner};
 use crate::screen::{self, Mode, TimeView};
 use crate::worktree::{WorktreeSetup, default_isolation};
 
-/// Exit status of a config error (sysexits `CONFIG`).
-pub const EXIT_CONFIG: u8 = 78;
-/// Exit status of a usage error.
-pub const EXIT_USAGE: u8 = 2;
-
 /// An error with the exit status it should end the process with.
 #[derive(Debug)]
 pub struct Failure {
@@ -43,26 +39,16 @@ impl Failure {
 }
 
 impl From<anyhow::Error> for Failure {
+    /// The exit code `kage` would give the same error ([`exit::code_for`]).
     fn from(error: anyhow::Error) -> Self {
-        let code = if error
-            .chain()
-            .any(|cause| cause.downcast_ref::<kage_config::ConfigError>().is_some())
-        {
-            EXIT_CONFIG
-        } else {
-            1
-        };
+        let code = exit::code_for(&error);
         Self { error, code }
     }
 }
 
 /// `kage-agent@host:pid`.
 pub fn holder() -> String {
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("kage-agent@{host}:{}", std::process::id())
+    kage_app::holder("kage-agent", std::process::id())
 }
 
 /// `$XDG_STATE_HOME/kage/runs`, else `~/.local/state/kage/runs`.
@@ -165,7 +151,7 @@ fn prepare_worktrees(
     copy: &[PathBuf],
 ) -> Result<WorktreeSetup, Failure> {
     let setup = WorktreeSetup::prepare(work_dir, base, run_id, run_dir, copy)
-        .map_err(|error| Failure::new(EXIT_USAGE, error.into()))?;
+        .map_err(|error| Failure::new(exit::USAGE, error.into()))?;
     let short = setup.base.get(..12).unwrap_or(&setup.base);
     screen::say(&format!(
         "each task runs in its own git worktree under {} on a branch kage/{}/<task>, from {short} (--isolation none to share one folder)",
@@ -182,7 +168,7 @@ fn prepare_worktrees(
             if count == 1 { "it" } else { "them" },
             if count == 1 { "it" } else { "them" },
         )),
-        Err(error) => return Err(Failure::new(1, error.into())),
+        Err(error) => return Err(Failure::new(exit::FAILURE, error.into())),
     }
     Ok(setup)
 }
@@ -194,13 +180,13 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
         && let Some(name) = is_nested(|variable| options.env.get(variable).map(str::to_owned))
     {
         return Err(Failure::new(
-            1,
+            exit::FAILURE,
             anyhow::anyhow!(
                 "kage-agent is running inside an agent that holds a Kage lease (KAGE_SUBSCRIPTION={name}); pass --nested to run agents from here anyway"
             ),
         ));
     }
-    let config = load_config(&options).map_err(|error| Failure::new(EXIT_CONFIG, error.into()))?;
+    let config = load_config(&options).map_err(|error| Failure::new(exit::CONFIG, error.into()))?;
     let agent = config.agent();
 
     let command = if args.command.is_empty() {
@@ -208,13 +194,13 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
     } else {
         CommandTemplate::new(args.command.clone())
     }
-    .map_err(|error| Failure::new(EXIT_USAGE, error))?;
+    .map_err(|error| Failure::new(exit::USAGE, error))?;
 
     let file_content = match &args.tasks_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the tasks file {}", path.display()))
-                .map_err(|error| Failure::new(EXIT_USAGE, error))?,
+                .map_err(|error| Failure::new(exit::USAGE, error))?,
         ),
         None => None,
     };
@@ -229,10 +215,10 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
         args.tasks_file.as_deref().zip(file_content.as_deref()),
         &defaults,
     )
-    .map_err(|error| Failure::new(EXIT_USAGE, error))?;
+    .map_err(|error| Failure::new(exit::USAGE, error))?;
     if tasks.is_empty() {
         return Err(Failure::new(
-            EXIT_USAGE,
+            exit::USAGE,
             anyhow::anyhow!("no tasks to run; give --task TEXT or --tasks FILE"),
         ));
     }
@@ -253,7 +239,7 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
     };
     if isolation == Isolation::None && (args.base.is_some() || !args.copy.is_empty()) {
         return Err(Failure::new(
-            EXIT_USAGE,
+            exit::USAGE,
             anyhow::anyhow!(
                 "--base and --copy apply to task worktrees, and this run has none (--isolation none); drop them or pass --worktree"
             ),
@@ -263,7 +249,7 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
         && let Some(task) = tasks.iter().find(|task| task.cwd != defaults.cwd)
     {
         return Err(Failure::new(
-            EXIT_USAGE,
+            exit::USAGE,
             anyhow::anyhow!(
                 "task {} has its own cwd, but with worktrees every task runs in its own worktree of {}; remove its cwd or pass --isolation none",
                 task.id,

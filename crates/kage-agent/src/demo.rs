@@ -131,7 +131,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
             tags: Default::default(),
             kind: CredentialKind::OAuth,
             credential: CredentialInput::Keychain(SecretString::from(
-                subscription.behaviour.fake_credential(&nonce),
+                subscription
+                    .behaviour
+                    .fake_credential(&format!("kage-demo-{nonce}")),
             )),
             max_concurrent: subscription.max_concurrent,
         })
@@ -225,8 +227,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
                     entry.subscription.name.to_string(),
                     screen::state_words(&entry.state, &times),
                     entry.subscription.priority.to_string(),
-                    screen::token_count(entry.today.total_tokens()),
-                    screen::cost(entry.today.cost_micros_usd),
+                    kage_app::format::tokens(entry.today.total_tokens()),
+                    kage_app::format::cost(entry.today.cost_micros_usd),
                 ]
             })
             .collect();

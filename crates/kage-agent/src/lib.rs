@@ -3,8 +3,8 @@
 //! - [`run`]: the runner (leases, child processes, failover with resume,
 //!   waiting, usage), generic over the ports;
 //! - [`stream_json`]: Claude Code's stream-json output, parsed line by line;
-//! - [`screen`]: everything the binary prints (live view, log lines, JSON
-//!   Lines, the summary table);
+//! - [`screen`]: everything the binary prints, one file per job (live view,
+//!   plain log lines, JSON Lines, the summary);
 //! - [`worktree`]: one git worktree per task ([`git`] runs git);
 //!   [`worktrees`]: `kage-agent worktrees list|remove`;
 //! - [`cli`]: the command line; [`app`]: `kage-agent run` wired to the pool
@@ -41,7 +41,7 @@ pub fn main() -> ExitCode {
         let code = simulate::simulate(&args.args, &mut std::io::stdout().lock());
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
-    init_logging();
+    kage_app::logging::init_logging(0, std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,7 +49,7 @@ pub fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             screen::error(&anyhow::Error::new(error).context("could not start the async runtime"));
-            return ExitCode::from(1);
+            return ExitCode::from(kage_app::exit::FAILURE);
         }
     };
     let code = runtime.block_on(async move {
@@ -80,19 +80,4 @@ pub fn main() -> ExitCode {
     });
     runtime.shutdown_background();
     ExitCode::from(code)
-}
-
-/// Warnings to stderr (`RUST_LOG` overrides). sqlx's slow-statement
-/// warnings are left out: a lease waiting for SQLite's write lock is
-/// normal when many agents start at once, and the screen says what matters.
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .try_init();
 }

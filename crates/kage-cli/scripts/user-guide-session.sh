@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Replays the scenarios of docs/user-guide.md against a throwaway pool and
-# prints each command with its real output:
+# prints each command with its real output. `cargo xtask docs` runs it and
+# fills the {B0}, {B1}, … placeholders of user-guide.template.md beside this
+# script with its blocks (one per `$ ` command, `## ` lines end a block) to
+# write docs/user-guide.md; `cargo xtask docs --check` (part of `cargo xtask
+# ci`) fails when the committed guide differs from a fresh one.
 #
-#   crates/kage-cli/scripts/user-guide-session.sh            # print the session
-#   crates/kage-cli/scripts/user-guide-session.sh --write    # regenerate docs/user-guide.md
+#   KAGE_BIN=target/debug/kage crates/kage-cli/scripts/user-guide-session.sh
 #
-# With --write, the session's blocks fill the {B0}, {B1}, … placeholders of
-# user-guide.template.md beside this script (needs python3).
+# Without KAGE_BIN it builds `kage` (debug) first.
 #
 # It uses the insecure test file secret store and a fixed clock
 # (KAGE_TEST_NOW) so the figures are the same on every run; the output is
@@ -14,39 +16,11 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../../.." && pwd)
-if [ "${1:-}" = "--write" ]; then
-    session=$(mktemp)
-    "$0" > "$session"
-    python3 - "$session" "$(dirname "$0")/user-guide.template.md" "$root/docs/user-guide.md" <<'PY'
-import sys
-session, template, target = sys.argv[1:]
-blocks, current = [], None
-for line in open(session).read().split("\n"):
-    if line.startswith("$ "):
-        if current:
-            blocks.append(current)
-        current = [line]
-    elif line.startswith("## "):
-        if current:
-            blocks.append(current)
-        current = None
-    elif current is not None:
-        current.append(line)
-if current:
-    blocks.append(current)
-text = open(template).read()
-for index, block in enumerate(blocks):
-    text = text.replace("{B%d}" % index, "```console\n" + "\n".join(block).rstrip("\n") + "\n```")
-if "{B" in text:
-    sys.exit("the template has more placeholders than the session has blocks")
-open(target, "w").write(text)
-PY
-    rm -f "$session"
-    echo "wrote $root/docs/user-guide.md"
-    exit 0
+kage_bin=${KAGE_BIN:-}
+if [ -z "$kage_bin" ]; then
+    cargo build --quiet -p kage-cli --bin kage --manifest-path "$root/Cargo.toml"
+    kage_bin="$root/target/debug/kage"
 fi
-cargo build --quiet --release -p kage-cli --bin kage --manifest-path "$root/Cargo.toml"
-kage_bin="$root/target/release/kage"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

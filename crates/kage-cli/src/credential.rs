@@ -12,8 +12,8 @@ use kage_domain::{CredentialKind, SubscriptionName};
 use secrecy::SecretString;
 use secrecy::zeroize::Zeroize;
 
-use crate::exit::UsageError;
 use crate::output::Printer;
+use kage_app::exit::UsageError;
 
 /// Where the credential comes from; with none of these, `kage` prompts for
 /// it (without echo) when standard input is a terminal.

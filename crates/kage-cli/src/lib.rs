@@ -1,25 +1,22 @@
 //! The `kage` command line, as a library.
 //!
-//! - [`app`] is the composition root: it loads the config, opens the store,
-//!   the secret store and the clock, and builds the [`kage_core::Pool`].
-//!   `kage-agent` reuses it to open the same pool.
 //! - [`main`] parses the command line, runs one command and turns its result
-//!   into an exit code (see [`exit`]).
+//!   into an exit code (`kage_app::exit`).
+//! - The pool is opened by the shared composition root, `kage_app::pool`
+//!   (config, store, secret store, clock), the same way `kage-agent` opens it.
 //!
 //! Commands live one per file under `command/` (`command/subscription/add.rs`
 //! …), each an args struct with `run`; all printing happens in `output/`.
 
-pub mod app;
 mod cli;
 mod command;
 mod credential;
-pub mod exit;
 mod output;
-mod time;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use kage_app::exit;
 
 pub use cli::command as clap_command;
 
@@ -30,7 +27,7 @@ pub fn main() -> ExitCode {
         Err(error) => return output::clap_error(&error),
     };
     let printer = output::Printer::new(&cli.global);
-    app::init_logging(cli.global.verbosity(), printer.stderr_color());
+    kage_app::logging::init_logging(cli.global.verbosity(), printer.stderr_color());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

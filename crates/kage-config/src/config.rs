@@ -68,7 +68,7 @@ impl DatabaseUrl {
             Some(rest) if !rest.is_empty() => Ok(Self(url.to_owned())),
             _ => Err(format!(
                 "{} is not a PostgreSQL URL: write \"postgres://USER@HOST/DATABASE\", or remove the key to use the embedded SQLite file",
-                redact_url(url)
+                kage_domain::redact_url(url)
             )),
         }
     }
@@ -78,9 +78,9 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL without its password (`kage_domain::redact_url`).
     pub fn redacted(&self) -> String {
-        redact_url(&self.0)
+        kage_domain::redact_url(&self.0)
     }
 }
 
@@ -96,36 +96,6 @@ impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
-}
-
-/// Hide the password of `scheme://user:password@host…` and of a
-/// `password=` query parameter.
-fn redact_url(url: &str) -> String {
-    let mut redacted = url.to_owned();
-    if let Some(scheme_end) = redacted.find("://") {
-        let authority_start = scheme_end + 3;
-        let authority_end = redacted[authority_start..]
-            .find(['/', '?', '#'])
-            .map_or(redacted.len(), |end| authority_start + end);
-        if let Some(at) = redacted[authority_start..authority_end].rfind('@') {
-            let userinfo = &redacted[authority_start..authority_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                redacted.replace_range(authority_start + colon + 1..authority_start + at, "***");
-            }
-        }
-    }
-    if let Some(query_start) = redacted.find('?') {
-        let (base, query) = redacted.split_at(query_start + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        redacted = format!("{base}{}", query.join("&"));
-    }
-    redacted
 }
 
 /// The `[storage]` table.

@@ -43,8 +43,8 @@ mod paths;
 mod raw;
 
 pub use config::{
-    AgentConfig, Config, DEFAULT_AGENT_COMMAND, DatabaseUrl, Isolation, ResolvedEntry, StorageBackend,
-    StorageConfig, SubscriptionsConfig,
+    AgentConfig, Config, DEFAULT_AGENT_COMMAND, DatabaseUrl, Isolation, ResolvedEntry,
+    StorageBackend, StorageConfig, SubscriptionsConfig,
 };
 pub use env::Env;
 pub use error::{ConfigError, Location, Source};

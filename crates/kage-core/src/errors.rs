@@ -20,12 +20,8 @@ impl PoolError {
         name: &SubscriptionName,
         known: impl Iterator<Item = &'a str>,
     ) -> Self {
-        let nearest = known
-            .map(|candidate| (strsim::jaro_winkler(name.as_str(), candidate), candidate))
-            .filter(|(score, _)| *score > 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        let hint = nearest
-            .map(|(_, candidate)| format!(" (did you mean {candidate}?)"))
+        let hint = kage_domain::nearest(name.as_str(), known)
+            .map(|candidate| format!(" (did you mean {candidate}?)"))
             .unwrap_or_default();
         Self::NotFound {
             name: name.clone(),

@@ -106,7 +106,6 @@ where
             let now = self.clock.now();
             match self.store.acquire_lease(&store_request, now).await? {
                 AcquireOutcome::Granted(lease) => {
-                    self.metrics.record_request_routed(&lease.subscription_name);
                     tracing::debug!(lease = %lease.id, subscription = %lease.subscription_name, "lease granted");
                     let waited =
                         Duration::try_from(now.duration_since(started)).unwrap_or_default();
@@ -116,7 +115,6 @@ where
                     earliest_recovery,
                     passed_over,
                 } => {
-                    self.metrics.record_pool_unavailable();
                     let earliest = earliest_name(&passed_over, earliest_recovery);
                     let next_look = match (deadline, earliest_recovery) {
                         (Some(deadline), Some(recovery)) if now < deadline => {
@@ -165,10 +163,6 @@ where
 
     /// End a lease with its outcome and usage, in one transaction.
     pub async fn release(&self, request: ReleaseRequest) -> Result<ReleaseReport, LeaseError> {
-        let is_limit = matches!(
-            request.outcome,
-            Outcome::RateLimited { .. } | Outcome::QuotaExhausted { .. }
-        );
         let report = self
             .store
             .release_lease(
@@ -182,12 +176,7 @@ where
             )
             .await?;
         let name = &report.lease.subscription_name;
-        if is_limit {
-            self.metrics.record_rate_limited(name);
-        }
         if let Some(transition) = &report.transition {
-            self.metrics
-                .record_state_changed(name, transition.from, transition.to);
             tracing::info!(subscription = %name, from = %transition.from, to = %transition.to, reason = %transition.reason, "state changed");
         }
         Ok(report)
@@ -210,13 +199,6 @@ where
                 self.clock.now(),
             )
             .await?;
-        if let Some(transition) = &result.transition {
-            self.metrics.record_state_changed(
-                &lease.subscription_name,
-                transition.from,
-                transition.to,
-            );
-        }
         Ok(result)
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use kage_domain::{RoutingRules, SelectionPolicy, StatePolicy, Subscription, SubscriptionName};
-use kage_ports::{Clock, NoopMetrics, SecretStore, SubscriptionStore, UsageMetrics};
+use kage_ports::{Clock, SecretStore, SubscriptionStore};
 
 use crate::errors::PoolError;
 
@@ -33,7 +33,6 @@ pub struct Pool<S, K, C> {
     pub(crate) store: S,
     pub(crate) secrets: K,
     pub(crate) clock: C,
-    pub(crate) metrics: Box<dyn UsageMetrics>,
     pub(crate) settings: PoolSettings,
 }
 
@@ -48,14 +47,8 @@ where
             store,
             secrets,
             clock,
-            metrics: Box::new(NoopMetrics),
             settings,
         }
-    }
-
-    pub fn with_metrics(mut self, metrics: Box<dyn UsageMetrics>) -> Self {
-        self.metrics = metrics;
-        self
     }
 
     pub fn settings(&self) -> &PoolSettings {

@@ -8,8 +8,10 @@
 
 mod ids;
 mod names;
+mod nearest;
 mod outcome;
 mod policy;
+mod redact;
 pub mod reset_text;
 mod routing;
 mod selection;
@@ -23,8 +25,10 @@ pub use jiff::{SignedDuration, Timestamp};
 pub use names::{
     CredentialKind, InvalidName, Namespace, Priority, PriorityLevel, SubscriptionName, Tag,
 };
+pub use nearest::nearest;
 pub use outcome::{ErrorKind, Outcome, Usage};
 pub use policy::{StatePolicy, Strategy, UnknownStrategy};
+pub use redact::redact_url;
 pub use routing::{RouteEntry, RouteTarget, RoutingRules, UnknownRouteTarget};
 pub use selection::{
     PassOverReason, PoolEntry, PoolSnapshot, Ranked, Selection, SelectionPolicy, SelectionRequest,

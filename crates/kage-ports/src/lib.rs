@@ -4,17 +4,14 @@
 //!   routes, leases, usage, state events), implemented by `kage-store-sql`.
 //! - [`SecretStore`]: where credentials live, implemented by `kage-secrets`.
 //! - [`Clock`]: the current time, the local zone, and waiting.
-//! - [`UsageMetrics`]: events worth counting.
 //!
 //! With the `mocks` feature every trait has a mockall mock (`MockClock`, …).
 
 mod clock;
-mod metrics;
 mod secrets;
 mod store;
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use metrics::{NoopMetrics, UsageMetrics};
 pub use secrets::{SecretError, SecretStore};
 pub use store::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,
@@ -24,8 +21,6 @@ pub use store::{
 
 #[cfg(feature = "mocks")]
 pub use clock::MockClock;
-#[cfg(feature = "mocks")]
-pub use metrics::MockUsageMetrics;
 #[cfg(feature = "mocks")]
 pub use secrets::MockSecretStore;
 #[cfg(feature = "mocks")]

@@ -1,5 +1,6 @@
 //! A hermetic world for `kage-agent`: a temporary HOME, config, SQLite
-//! database, test-file credential store, and the fake Claude Code.
+//! database, test-file credential store, and the simulated Claude Code
+//! (`kage-agent simulate-claude`) or the real one against the API stand-in.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -7,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use kage_agent::simulate;
 use kage_core::{AddSubscriptionRequest, CredentialInput, Pool, PoolSettings};
 use kage_domain::{CredentialKind, Priority, SubscriptionName, SubscriptionState, Usage};
 use kage_ports::{Clock, SecretString, SubscriptionStore, SystemClock, UsageQuery};
@@ -25,8 +27,9 @@ pub(crate) fn fake_credential(kind: CredentialKind, script: &str) -> String {
         CredentialKind::ApiKey => "sk-ant-api03",
     };
     format!(
-        "{prefix}-canary-{}-fake-{script}-x",
-        uuid::Uuid::new_v4().simple()
+        "{prefix}-canary-{}{}{script}-x",
+        uuid::Uuid::new_v4().simple(),
+        simulate::MARKER
     )
 }
 
@@ -42,9 +45,9 @@ pub(crate) struct World {
 impl World {
     /// A world whose config file holds `config` after the `[agent]` command.
     pub(crate) fn new(config: &str) -> Self {
-        let fake = env!("CARGO_BIN_EXE_fake-claude");
+        let agent = env!("CARGO_BIN_EXE_kage-agent-it");
         Self::with_config(&format!(
-            "[agent]\ncommand = [{fake:?}, \"-p\", \"{{prompt}}\", \"--output-format\", \"stream-json\", \"--verbose\"]\n{config}\n"
+            "[agent]\ncommand = [{agent:?}, \"simulate-claude\", \"-p\", \"{{prompt}}\", \"--output-format\", \"stream-json\", \"--verbose\"]\n{config}\n"
         ))
     }
 
@@ -185,8 +188,9 @@ impl World {
                 format!("insecure-test-file:{}", self.secrets_dir().display()),
             )
             .env("TZ", "UTC")
-            .env("FAKE_CLAUDE_LOG", self.log_path())
-            .env("FAKE_CLAUDE_STATE", self.root().join("fake-state"))
+            .env(simulate::LOG_VARIABLE, self.log_path())
+            .env(simulate::STATE_VARIABLE, self.root().join("fake-state"))
+            .env(simulate::PACE_VARIABLE, "50")
             .env("ANTHROPIC_API_KEY", "sk-ant-api03-decoy-from-the-parent")
             .env("ANTHROPIC_AUTH_TOKEN", "decoy-auth-token")
             .env(
@@ -235,7 +239,7 @@ impl World {
                 !text.contains(credential.as_str()),
                 "a credential leaked into {what}"
             );
-            let canary = credential.split("-fake-").next().unwrap();
+            let canary = credential.split(simulate::MARKER).next().unwrap();
             assert!(!text.contains(canary), "a credential leaked into {what}");
         }
         assert!(

@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use comfy_table::{Table, presets};
+use kage_agent::git::git;
 use kage_agent::run::events::{EventSink, TaskStatus};
 use kage_agent::run::task::{CommandTemplate, Task};
-use kage_agent::git::git;
 use kage_agent::run::{RunOptions, Runner};
 use kage_agent::simulate::{Behaviour, simulate};
 use kage_agent::worktree::WorktreeSetup;
@@ -146,7 +146,11 @@ async fn through_runner_in(
     if worktrees {
         let repository = cwd.context("worktrees need a repository")?;
         options.worktrees = Some(Arc::new(WorktreeSetup::prepare(
-            repository, None, &run_id, &run_dir, &[],
+            repository,
+            None,
+            &run_id,
+            &run_dir,
+            &[],
         )?));
     }
     options.parallel = parallel;
@@ -350,7 +354,10 @@ async fn worktree_bench(
             ms(cost),
             ms(add / count),
             ms(baseline),
-            format!("{:.2}", cost.as_secs_f64() / baseline.as_secs_f64().max(1e-9)),
+            format!(
+                "{:.2}",
+                cost.as_secs_f64() / baseline.as_secs_f64().max(1e-9)
+            ),
         ]);
     }
     println!("{table}");

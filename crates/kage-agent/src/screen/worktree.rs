@@ -84,7 +84,9 @@ pub(super) fn kept_lines(report: &RunReport) -> String {
             worktree.path.display()
         ));
     }
-    let example = kept.first().map_or("BRANCH", |(_, worktree)| &worktree.branch);
+    let example = kept
+        .first()
+        .map_or("BRANCH", |(_, worktree)| &worktree.branch);
     out.push_str(&format!(
         "review: git log -p {base}..{example} · merge: git merge {example} · drop: kage-agent worktrees remove --run {}\n",
         run.run_id

@@ -24,10 +24,10 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::app::AppPool;
 use crate::command::{Context, LevelArg, lease};
-use crate::exit::UsageError;
-use crate::time::parse_duration;
+use kage_app::exit::UsageError;
+use kage_app::pool::AppPool;
+use kage_app::time::parse_duration;
 
 const EXAMPLES: &str = "\
 The command gets the leased credential in its environment, as the only
@@ -81,9 +81,9 @@ pub(crate) struct ExecArgs {
 fn exit_code(status: ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
-        (Some(code), _) => u8::try_from(code.rem_euclid(256)).unwrap_or(crate::exit::FAILURE),
-        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(crate::exit::FAILURE),
-        (None, None) => crate::exit::FAILURE,
+        (Some(code), _) => u8::try_from(code.rem_euclid(256)).unwrap_or(kage_app::exit::FAILURE),
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(kage_app::exit::FAILURE),
+        (None, None) => kage_app::exit::FAILURE,
     }
 }
 
@@ -201,7 +201,7 @@ impl ExecArgs {
                 let code = match error.kind() {
                     std::io::ErrorKind::NotFound => 127,
                     std::io::ErrorKind::PermissionDenied => 126,
-                    _ => crate::exit::FAILURE,
+                    _ => kage_app::exit::FAILURE,
                 };
                 printer.error(
                     &anyhow::Error::new(error)

@@ -14,10 +14,10 @@ use clap::ValueEnum;
 use kage_config::{Config, ConfigError};
 use kage_domain::{PriorityLevel, SubscriptionName};
 
-use crate::app::{self, AppPool, GlobalOptions};
 use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
-use crate::exit::{self, Interrupted};
 use crate::output::Printer;
+use kage_app::exit::{self, Interrupted};
+use kage_app::pool::{self as app, AppPool, GlobalOptions};
 
 /// What every command gets: where to print, and how to open the pool.
 pub(crate) struct Context<'a> {
@@ -69,12 +69,11 @@ pub(crate) fn nearest<'a>(
     name: &str,
     names: impl IntoIterator<Item = &'a SubscriptionName>,
 ) -> Option<&'a SubscriptionName> {
+    let names: Vec<&'a SubscriptionName> = names.into_iter().collect();
+    let found = kage_domain::nearest(name, names.iter().map(|candidate| candidate.as_str()))?;
     names
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(name, candidate.as_str()), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
+        .find(|candidate| candidate.as_str() == found)
 }
 
 async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {

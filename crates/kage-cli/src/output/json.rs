@@ -1,54 +1,18 @@
 //! The JSON Lines output of `--json`: every line is an envelope
-//! `{"type": …, "data": …}` (ripgrep's shape), and the data types here are
+//! `{"type": …, "data": …}` (ripgrep's shape, from `kage_app::json`, which
+//! also holds the records `kage-agent` prints too), and the data types here are
 //! the serializable counterparts of the core's read models, so the core's
 //! types stay free of serde and the JSON stays stable when they change.
 //!
 //! Times are RFC 3339 in UTC; money is US dollars as a number; token counts
 //! are integers.
 
-use jiff::Timestamp;
 use kage_core::{ExplanationLine, RouteView, SubscriptionStatus, UsageRow};
-use kage_domain::{CredentialSource, PassOverReason, Subscription, SubscriptionState, Usage};
+use kage_domain::{CredentialSource, PassOverReason, Subscription};
 use kage_ports::{Lease, RecordedTransition};
 use serde::Serialize;
 
-use super::format::usd_decimal;
-
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    data: &'a T,
-}
-
-/// One JSON Lines record, with its newline.
-pub(crate) fn record<T: Serialize>(kind: &str, data: &T) -> String {
-    let mut line = serde_json::to_string(&Envelope { kind, data })
-        .unwrap_or_else(|error| format!(r#"{{"type":"error","data":{{"message":"{error}"}}}}"#));
-    line.push('\n');
-    line
-}
-
-fn time(at: Timestamp) -> String {
-    at.to_string()
-}
-
-#[derive(Serialize)]
-pub(crate) struct StateJson {
-    pub(crate) state: &'static str,
-    pub(crate) until: Option<String>,
-    pub(crate) reason: Option<String>,
-}
-
-impl StateJson {
-    pub(crate) fn new(state: &SubscriptionState) -> Self {
-        Self {
-            state: state.kind().as_str(),
-            until: state.until().map(time),
-            reason: state.reason().map(str::to_owned),
-        }
-    }
-}
+pub(crate) use kage_app::json::{StateJson, UsageJson, record, time};
 
 #[derive(Serialize)]
 pub(crate) struct CredentialJson {
@@ -104,29 +68,6 @@ pub(crate) struct ListedSubscriptionJson {
     #[serde(flatten)]
     pub(crate) subscription: SubscriptionJson,
     pub(crate) state: StateJson,
-}
-
-#[derive(Serialize)]
-pub(crate) struct UsageJson {
-    pub(crate) input_tokens: u64,
-    pub(crate) output_tokens: u64,
-    pub(crate) cache_write_tokens: u64,
-    pub(crate) cache_read_tokens: u64,
-    pub(crate) total_tokens: u64,
-    pub(crate) cost_usd: Option<f64>,
-}
-
-impl UsageJson {
-    pub(crate) fn new(usage: &Usage) -> Self {
-        Self {
-            input_tokens: usage.input_tokens,
-            output_tokens: usage.output_tokens,
-            cache_write_tokens: usage.cache_write_tokens,
-            cache_read_tokens: usage.cache_read_tokens,
-            total_tokens: usage.total_tokens(),
-            cost_usd: usage.cost_micros_usd.map(usd_decimal),
-        }
-    }
 }
 
 /// One row of `kage subscription status --json`.

@@ -136,6 +136,6 @@ pub(crate) fn clap_error(error: &clap::Error) -> ExitCode {
     let printed = error.print();
     match (printed, error.exit_code()) {
         (Err(io_error), _) if io_error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        (_, code) => ExitCode::from(u8::try_from(code).unwrap_or(crate::exit::USAGE)),
+        (_, code) => ExitCode::from(u8::try_from(code).unwrap_or(kage_app::exit::USAGE)),
     }
 }

@@ -186,7 +186,7 @@ fn a_misspelt_strategy_gets_a_suggestion() {
 fn storage_and_agent_values_are_checked() {
     assert_eq!(
         error_of("[storage]\ndatabase_url = \"mysql://root:pw@db/kage\"\n"),
-        "config error: /home/u/.config/kage/config.toml:2:16: invalid value for `storage.database_url`: mysql://root:***@db/kage is not a PostgreSQL URL: write \"postgres://USER@HOST/DATABASE\", or remove the key to use the embedded SQLite file"
+        "config error: /home/u/.config/kage/config.toml:2:16: invalid value for `storage.database_url`: mysql://root@db/kage is not a PostgreSQL URL: write \"postgres://USER@HOST/DATABASE\", or remove the key to use the embedded SQLite file"
     );
     assert!(
         error_of("[storage]\ndatabase_path = \"\"\n")
@@ -261,7 +261,9 @@ fn agent_isolation_is_worktree_or_none() {
         error_of("[agent]\nisolation = \"branch\"\n"),
         "config error: /home/u/.config/kage/config.toml:2:13: invalid value for `agent.isolation`: \"branch\" is not an isolation: use \"worktree\" (one git worktree per task) or \"none\""
     );
-    let entries = parse("[agent]\nisolation = \"none\"\n").unwrap().resolved_entries();
+    let entries = parse("[agent]\nisolation = \"none\"\n")
+        .unwrap()
+        .resolved_entries();
     let entry = entries
         .iter()
         .find(|entry| entry.key == "agent.isolation")

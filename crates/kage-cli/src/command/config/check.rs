@@ -16,7 +16,7 @@ pub(crate) struct CheckArgs {
 impl CheckArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
         let opened = context.open().await?;
-        crate::app::check_config_routes(&opened.pool, &opened.config).await?;
+        kage_app::pool::check_config_routes(&opened.pool, &opened.config).await?;
         let subscriptions = opened.pool.list().await?.len();
         let routes = opened.config.routing().iter().count();
         output::config::checked(

@@ -9,7 +9,7 @@ use kage_domain::{Namespace, SelectionRequest, Tag};
 
 use crate::command::{Context, LevelArg};
 use crate::output;
-use crate::time::parse_duration;
+use kage_app::time::parse_duration;
 
 const EXAMPLES: &str = "\
 Prints `LEASE_ID SUBSCRIPTION` on one line. Exit status 75 when nothing is
@@ -58,7 +58,7 @@ impl AcquireArgs {
         let printer = context.printer;
         let opened = context.open().await?;
         let pool = &opened.pool;
-        if let Err(error) = crate::app::check_config_routes(pool, &opened.config).await {
+        if let Err(error) = kage_app::pool::check_config_routes(pool, &opened.config).await {
             printer.warn(format_args!("{error:#}"));
         }
         let zone = pool.clock().time_zone();

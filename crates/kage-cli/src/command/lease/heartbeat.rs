@@ -7,7 +7,7 @@ use kage_domain::LeaseId;
 
 use crate::command::Context;
 use crate::output;
-use crate::time::parse_duration;
+use kage_app::time::parse_duration;
 
 #[derive(Args, Debug)]
 pub(crate) struct HeartbeatArgs {

@@ -12,17 +12,10 @@ use jiff::tz::TimeZone;
 use kage_core::{AcquireError, WaitNotice};
 use kage_domain::PassOverReason;
 
-use crate::exit::Unavailable;
 use crate::output::format::{duration, local_time, relative};
+use kage_app::exit::Unavailable;
 
-/// Who holds a lease: `PROGRAM@HOST:PID`.
-pub(crate) fn holder(program: &str, pid: u32) -> String {
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("{program}@{host}:{pid}")
-}
+pub(crate) use kage_app::holder;
 
 fn comes_back(
     earliest: Option<Timestamp>,

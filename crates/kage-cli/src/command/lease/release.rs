@@ -6,7 +6,7 @@ use kage_domain::{ErrorKind, LeaseId, Outcome, Usage};
 
 use crate::command::Context;
 use crate::output;
-use crate::time::{When, parse_cost, parse_usage, parse_when};
+use kage_app::time::{When, parse_cost, parse_usage, parse_when};
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum OutcomeArg {

@@ -22,7 +22,7 @@ impl RoutesArgs {
             config.route_location(target).map(ToString::to_string)
         };
         output::routes::list(context.printer, &views, &location, self.json)?;
-        if let Err(error) = crate::app::check_config_routes(&opened.pool, config).await {
+        if let Err(error) = kage_app::pool::check_config_routes(&opened.pool, config).await {
             context.printer.warn(format_args!("{error:#}"));
         }
         Ok(())

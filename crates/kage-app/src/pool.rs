@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use kage_cli::app::{GlobalOptions, open_pool};
+//! use kage_app::pool::{GlobalOptions, open_pool};
 //!
 //! let options = GlobalOptions::from_process();
 //! let pool = open_pool(&options).await?;
@@ -153,7 +153,7 @@ pub fn secret_store(options: &GlobalOptions) -> anyhow::Result<Box<dyn SecretSto
 /// (never a password).
 pub async fn open_store(config: &Config) -> anyhow::Result<Box<dyn SubscriptionStore>> {
     let backend = config.storage().backend()?;
-    crate::app::store::open(&backend).await
+    store::open(&backend).await
 }
 
 /// Load the config and open the pool it describes.
@@ -185,33 +185,6 @@ pub async fn check_config_routes(pool: &AppPool, config: &Config) -> anyhow::Res
     let subscriptions = pool.list().await?;
     config.check_routing(subscriptions.iter().map(|subscription| &subscription.name))?;
     Ok(())
-}
-
-/// Send `tracing` events to stderr: `RUST_LOG` when set, else a level from
-/// `verbosity` (-1 errors only, 0 warnings, 1 info, 2 debug, 3 trace).
-pub fn init_logging(verbosity: i8, color: bool) {
-    use tracing_subscriber::EnvFilter;
-
-    let level = match verbosity {
-        i8::MIN..=-1 => "error",
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .with_target(verbosity >= 2);
-    let result = if verbosity >= 2 {
-        builder.try_init()
-    } else {
-        builder.without_time().try_init()
-    };
-    // A second initialisation (tests, kage-agent) keeps the first one.
-    drop(result);
 }
 
 mod store {

@@ -1,5 +1,6 @@
 //! Parsing the values people type: durations, points in time, usage lists
-//! and money. Each parser returns a message clap shows on a bad value.
+//! and money. Each parser returns a message clap shows on a bad value, so
+//! both apps accept the same spellings.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use kage_domain::Usage;
 
 /// `90s`, `5m`, `1h 30m` (humantime).
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|error| format!("{error}; write a duration such as 30s, 5m or 1h30m"))
 }
@@ -15,13 +16,13 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 /// A point in time as typed: an RFC 3339 time, Unix seconds, or a
 /// duration from now (`5m`, `in 5m`, `+5m`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum When {
+pub enum When {
     At(Timestamp),
     After(Duration),
 }
 
 impl When {
-    pub(crate) fn resolve(self, now: Timestamp) -> Timestamp {
+    pub fn resolve(self, now: Timestamp) -> Timestamp {
         match self {
             Self::At(at) => at,
             Self::After(duration) => now
@@ -31,7 +32,7 @@ impl When {
     }
 }
 
-pub(crate) fn parse_when(text: &str) -> Result<When, String> {
+pub fn parse_when(text: &str) -> Result<When, String> {
     let text = text.trim();
     if let Ok(at) = text.parse::<Timestamp>() {
         return Ok(When::At(at));
@@ -53,7 +54,7 @@ pub(crate) fn parse_when(text: &str) -> Result<When, String> {
 }
 
 /// `input=1200,output=340,cache-write=0,cache-read=5000`.
-pub(crate) fn parse_usage(text: &str) -> Result<Usage, String> {
+pub fn parse_usage(text: &str) -> Result<Usage, String> {
     let mut usage = Usage::default();
     for pair in text
         .split(',')
@@ -85,7 +86,7 @@ pub(crate) fn parse_usage(text: &str) -> Result<Usage, String> {
 }
 
 /// `0.42` US dollars → 420000 millionths.
-pub(crate) fn parse_cost(text: &str) -> Result<u64, String> {
+pub fn parse_cost(text: &str) -> Result<u64, String> {
     let text = text.trim().trim_start_matches('$');
     let invalid = || format!("`{text}` is not an amount of US dollars such as 0.42");
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
