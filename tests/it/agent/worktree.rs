@@ -431,3 +431,66 @@ async fn after_kill_9_worktrees_remove_cleans_up() {
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]), base);
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
 }
+
+/// Ctrl-C while agents run: the agents are stopped, and each started
+/// task's work is committed on its branch before the summary; nothing is
+/// left locked or half-made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_commits_what_the_agents_did_and_leaves_no_half_made_worktree() {
+    let mut world = World::new(FAST);
+    let pool = world.pool().await;
+    world
+        .add(&pool, "slowpoke", 100, CredentialKind::OAuth, "slow", None)
+        .await;
+    let base = user_repository(&world);
+    let repo = world.workdir();
+    let child = world
+        .kage_agent()
+        .env(simulate::WRITE_VARIABLE, SHARED)
+        .args(["run", "--task", "one", "--task", "two", "-j", "2", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        world.wait_for(Duration::from_secs(20), |world| world.log().len() == 2),
+        "both agents started"
+    );
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output.stdout);
+    let summary = summary(&lines);
+    for task in summary["tasks"].as_array().unwrap() {
+        assert_eq!(task["status"], "interrupted", "{task}");
+        let worktree = &task["worktree"];
+        assert_eq!(worktree["kept"], true, "{task}");
+        assert_eq!(worktree["commits"], 1, "{task}");
+        let branch = worktree["branch"].as_str().unwrap();
+        let message = git(&repo, &["log", "-1", "--format=%s", branch]);
+        assert!(
+            message.starts_with("kage: uncommitted work of task")
+                && message.ends_with("(interrupted)"),
+            "{message}"
+        );
+        let path = Path::new(worktree["path"].as_str().unwrap());
+        assert_eq!(git(path, &["status", "--porcelain"]), "");
+    }
+    let worktrees = git(&repo, &["worktree", "list", "--porcelain"]);
+    assert_eq!(worktrees.matches("worktree ").count(), 3, "{worktrees}");
+    assert!(
+        !worktrees.contains("locked") && !worktrees.contains("prunable"),
+        "{worktrees}"
+    );
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), base);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+}
