@@ -385,12 +385,16 @@ impl WorktreeSetup {
             .trimmed()
             .parse()
             .unwrap_or(0);
-        let stat = git(
-            &self.repository.toplevel,
-            ["diff", "--shortstat", &self.base, &branch_ref],
-        )?;
-        let (files_changed, insertions, deletions) = parse_shortstat(stat.trimmed());
         let kept = commits > 0;
+        let (files_changed, insertions, deletions) = if kept {
+            let stat = git(
+                &self.repository.toplevel,
+                ["diff", "--shortstat", &self.base, &branch_ref],
+            )?;
+            parse_shortstat(stat.trimmed())
+        } else {
+            (0, 0, 0)
+        };
         if !kept {
             remove_worktree(
                 &self.repository.toplevel,
