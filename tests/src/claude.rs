@@ -249,6 +249,22 @@ impl ClaudeHome {
     /// Start `claude ARGS…` interactively in a private tmux server (its own
     /// socket in this home) with `credential`.
     pub fn interactive(&self, credential: &Credential, args: &[&str]) -> Interactive {
+        let mut env = self.env();
+        env.push((credential.variable().into(), credential.value().into()));
+        let binary = binary();
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        self.interactive_program(&binary, &args, env)
+    }
+
+    /// Start `program ARGS…` (`kage claude`, say) interactively in this
+    /// home's private tmux server, in the working directory, with exactly
+    /// the environment `env`.
+    pub fn interactive_program(
+        &self,
+        program: &Path,
+        args: &[OsString],
+        env: Vec<(OsString, OsString)>,
+    ) -> Interactive {
         let socket = self.root().join("tmux.sock");
         let conf = self.root().join("tmux.conf");
         std::fs::write(
@@ -259,8 +275,7 @@ impl ClaudeHome {
         let mut command = Command::new("tmux");
         command
             .env_clear()
-            .envs(self.env())
-            .env(credential.variable(), credential.value())
+            .envs(env)
             .env("TERM", "xterm-256color")
             .arg("-S")
             .arg(&socket)
@@ -278,7 +293,7 @@ impl ClaudeHome {
                 "-c",
             ])
             .arg(self.workdir())
-            .arg(binary())
+            .arg(program)
             .args(args)
             .stdin(Stdio::null());
         let output = command

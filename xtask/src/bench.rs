@@ -79,20 +79,13 @@ const BENCHES: &[Bench] = &[
         cargo_args: &["bench", "-p", "kage-domain", "--bench", "selection"],
         report: Report::SelectionTable,
     },
-    // The store benchmark binary (kage-store-sql). Gets KAGE_TEST_DB_URL when a
-    // PostgreSQL server is there.
+    // The store benchmark (kage-store-sql's `benches/store.rs`). Gets
+    // KAGE_TEST_DB_URL when a PostgreSQL server is there.
     Bench {
         name: "store",
         package: "kage-store-sql",
-        target: Target::Bin("kage-store-bench"),
-        cargo_args: &[
-            "run",
-            "--release",
-            "-p",
-            "kage-store-sql",
-            "--bin",
-            "kage-store-bench",
-        ],
+        target: Target::Bench("store"),
+        cargo_args: &["bench", "-p", "kage-store-sql", "--bench", "store"],
         report: Report::Printed,
     },
     // `kage subscription status` as a whole process, 100 subscriptions and 1,000,000
@@ -102,6 +95,23 @@ const BENCHES: &[Bench] = &[
         package: "kage-cli",
         target: Target::Bench("status"),
         cargo_args: &["bench", "-p", "kage-cli", "--bench", "status"],
+        report: Report::Printed,
+    },
+    // `kage statusline` as a whole process on the same pool (goal: under 10 ms at p99).
+    Bench {
+        name: "cli-statusline",
+        package: "kage-cli",
+        target: Target::Bench("statusline"),
+        cargo_args: &["bench", "-p", "kage-cli", "--bench", "statusline"],
+        report: Report::Printed,
+    },
+    // `kage claude`'s failover gap with the real Claude Code and the API stand-in
+    // (goal: under 200 ms beyond Claude Code's own start-up).
+    Bench {
+        name: "failover-gap",
+        package: "kage-tests",
+        target: Target::Bench("failover_gap"),
+        cargo_args: &["bench", "-p", "kage-tests", "--bench", "failover_gap"],
         report: Report::Printed,
     },
     // The runner's overhead per agent (goal: under 5 ms, linear up to 64 in parallel).

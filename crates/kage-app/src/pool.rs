@@ -156,6 +156,26 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Box<dyn SubscriptionS
     store::open(&backend).await
 }
 
+/// [`open_store`] for one quick read and write (`kage statusline`, after
+/// every response of Claude Code): an up-to-date SQLite file opens with one
+/// connection and no migration transaction
+/// ([`kage_store_sql::SqliteStore::open_quick`]); PostgreSQL as usual.
+///
+/// # Errors
+/// As [`open_store`].
+pub async fn open_store_quick(config: &Config) -> anyhow::Result<Box<dyn SubscriptionStore>> {
+    let backend = config.storage().backend()?;
+    match &backend {
+        kage_config::StorageBackend::Sqlite(path) => {
+            let store = kage_store_sql::SqliteStore::open_quick(path)
+                .await
+                .with_context(|| format!("could not open the pool database {}", path.display()))?;
+            Ok(Box::new(store))
+        }
+        kage_config::StorageBackend::Postgres(_) => store::open(&backend).await,
+    }
+}
+
 /// Load the config and open the pool it describes.
 ///
 /// # Errors

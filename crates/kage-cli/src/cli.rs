@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::command::{completions, config, exec, generate_man, lease, metrics, subscription};
+use crate::command::{
+    claude, completions, config, exec, generate_man, lease, metrics, statusline, subscription,
+};
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -109,6 +111,12 @@ pub(crate) enum Command {
 
     /// Run one command with a leased subscription in its environment
     Exec(exec::ExecArgs),
+
+    /// Run Claude Code on the pool: status line, and failover that keeps the conversation
+    Claude(claude::ClaudeArgs),
+
+    /// Claude Code's status line: record the live quota, print one line
+    Statusline(statusline::StatuslineArgs),
 
     /// Print the pool's figures in Prometheus text format
     Metrics(metrics::MetricsArgs),

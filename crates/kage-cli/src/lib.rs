@@ -12,6 +12,7 @@ mod cli;
 mod command;
 mod credential;
 mod output;
+mod session;
 
 use std::process::ExitCode;
 

@@ -15,6 +15,8 @@ use kage_domain::{
 };
 use kage_ports::{Lease, RecordedTransition, StoreError};
 
+use crate::db::{Db, Query};
+
 /// Milliseconds in one hour: the width of a usage rollup bucket.
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
@@ -440,6 +442,82 @@ pub(crate) fn parse_route(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((target, entries))
+}
+
+/// The columns of one row, read by name.
+pub(crate) struct Columns<'r, DB: Db>(pub(crate) &'r DB::Row);
+
+impl<DB: Db> Columns<'_, DB> {
+    pub(crate) fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+        DB::int(self.0, column)?.ok_or_else(|| null_in(column))
+    }
+
+    pub(crate) fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        DB::text(self.0, column)?.ok_or_else(|| null_in(column))
+    }
+
+    pub(crate) fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        DB::text(self.0, column)
+    }
+}
+
+fn null_in(column: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: "unexpected NULL".into(),
+    }
+}
+
+impl LeaseWithSubscriptionRow {
+    pub(crate) fn into_domain(self) -> Result<(Lease, Subscription), StoreError> {
+        Ok((self.lease.into_domain()?, self.subscription.into_domain()?))
+    }
+}
+
+impl SettingsParams {
+    /// Bind `$1..$9`: id, name, description, priority, tags, kind,
+    /// credential source and reference, cap (the creation time is bound by
+    /// the insert alone).
+    pub(crate) fn bind<DB: Db>(self, query: Query<'_, DB>) -> Query<'_, DB> {
+        let query = DB::bind_text(query, Some(self.id));
+        let query = DB::bind_text(query, Some(self.name));
+        let query = DB::bind_text(query, self.description);
+        let query = DB::bind_int(query, Some(self.priority));
+        let query = DB::bind_text(query, Some(self.tags));
+        let query = DB::bind_text(query, Some(self.kind.to_owned()));
+        let query = DB::bind_text(query, Some(self.credential_source.to_owned()));
+        let query = DB::bind_text(query, self.credential_ref);
+        DB::bind_int(query, self.max_concurrent)
+    }
+}
+
+impl HealthParams {
+    /// Bind the next eight parameters: state, until, reason, consecutive
+    /// errors, relapses, utilization and its time, last limit time.
+    pub(crate) fn bind<DB: Db>(self, query: Query<'_, DB>) -> Query<'_, DB> {
+        let query = DB::bind_text(query, Some(self.state.to_owned()));
+        let query = DB::bind_int(query, self.until);
+        let query = DB::bind_text(query, self.reason);
+        let query = DB::bind_int(query, Some(self.consecutive_errors));
+        let query = DB::bind_int(query, Some(self.unhealthy_relapses));
+        let query = DB::bind_real(query, self.last_utilization);
+        let query = DB::bind_int(query, self.last_utilization_at);
+        DB::bind_int(query, self.last_limited_at)
+    }
+}
+
+impl UsageParams {
+    /// Bind the next seven parameters: the four token counts, the total,
+    /// the cost, the model.
+    pub(crate) fn bind<DB: Db>(self, query: Query<'_, DB>) -> Query<'_, DB> {
+        let query = DB::bind_int(query, Some(self.input_tokens));
+        let query = DB::bind_int(query, Some(self.output_tokens));
+        let query = DB::bind_int(query, Some(self.cache_write_tokens));
+        let query = DB::bind_int(query, Some(self.cache_read_tokens));
+        let query = DB::bind_int(query, Some(self.total_tokens));
+        let query = DB::bind_int(query, self.cost_micros);
+        DB::bind_text(query, self.model)
+    }
 }
 
 #[cfg(test)]

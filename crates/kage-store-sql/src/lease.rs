@@ -1,19 +1,9 @@
 //! The pure parts of acquire and release that both backends share.
 
 use kage_domain::{PassOverReason, PoolSnapshot, Subscription, Timestamp};
-use kage_ports::{AcquireLeaseRequest, AcquireOutcome, Lease, PassedOver, StoreError};
+use kage_ports::{AcquireLeaseRequest, AcquireOutcome, Lease, PassedOver};
 
-use crate::codec::{SnapshotRow, after};
-
-/// The pool as selection sees it, by name.
-pub(crate) fn snapshot_from_rows(rows: Vec<SnapshotRow>) -> Result<PoolSnapshot, StoreError> {
-    let mut entries = rows
-        .into_iter()
-        .map(SnapshotRow::into_domain)
-        .collect::<Result<Vec<_>, _>>()?;
-    entries.sort_by(|a, b| a.subscription.name.cmp(&b.subscription.name));
-    Ok(PoolSnapshot { entries })
-}
+use crate::codec::after;
 
 /// "None available", naming every subscription with its reason.
 /// Domain selection with exactly the inputs of the request.

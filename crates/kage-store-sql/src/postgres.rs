@@ -36,27 +36,30 @@
 //!   per operation.
 //! - Migrations run under their own advisory lock, in one transaction.
 
-use std::time::Duration;
+mod sql;
 
-use kage_ports::StoreError;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use kage_domain::{
+    LeaseId, Outcome, PoolSnapshot, RouteEntry, RouteTarget, RoutingRules, Selection, StateKind,
+    StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
+};
+use kage_ports::{
+    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, RecordedTransition,
+    ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore, UsageQuery,
+};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, Executor, FromRow, PgConnection, Postgres, Transaction};
-
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
-use std::time::Instant;
-
-use jiff::Timestamp;
-use kage_domain::{LeaseId, Selection, SubscriptionId};
-use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, Lease, LeaseError, ReleaseLeaseRequest, ReleaseReport,
-};
+use sqlx::{Connection, Executor, FromRow, PgConnection, Postgres, Row, Transaction};
 
 use crate::codec::{LeaseWithSubscriptionRow, to_ms, truncate};
-use crate::error::{Backend, Place, redact_url};
+use crate::common::{self, Backend, ReleasePlan};
+use crate::error::{Backend as Kind, Place, redact_url};
 use crate::lease;
 use crate::schema;
-use crate::store_impl::impl_subscription_store;
 
 /// The advisory lock key serialising acquires ("KAGE" then 1).
 pub const ACQUIRE_LOCK_KEY: i64 = 0x4B41_4745_0000_0001;
@@ -139,7 +142,7 @@ impl PostgresStore {
 
     async fn connect_inner(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
         let place = Place {
-            backend: Backend::Postgres,
+            backend: Kind::Postgres,
             location: redact_url(url),
             busy_timeout: options.acquire_timeout,
         };
@@ -215,12 +218,18 @@ impl PostgresStore {
             .begin()
             .await
             .map_err(|e| store.place.error(what, e))?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        sqlx::query(sql::LOCK_FOR_MIGRATIONS)
             .bind(MIGRATE_LOCK_KEY)
             .execute(&mut *tx)
             .await
             .map_err(|e| store.place.error(what, e))?;
-        migrate(&mut tx, &store.place).await?;
+        schema::migrate::<Postgres>(
+            &mut tx,
+            schema::postgres_migrations(),
+            sql::CREATE_MIGRATIONS_TABLE,
+            &store.place,
+        )
+        .await?;
         tx.commit().await.map_err(|e| store.place.error(what, e))?;
         Ok(store)
     }
@@ -236,13 +245,21 @@ impl PostgresStore {
         drop(self.kept.take());
         self.pool.close().await;
     }
+}
+
+#[async_trait]
+impl Backend for PostgresStore {
+    type Db = Postgres;
 
     fn place(&self) -> &Place {
         &self.place
     }
 
-    fn pool(&self) -> &PgPool {
-        &self.pool
+    async fn reader(&self, what: &str) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| self.place.error(what, e))
     }
 
     async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Postgres>, StoreError> {
@@ -252,133 +269,144 @@ impl PostgresStore {
             .map_err(|e| self.place.error(what, e))
     }
 
-    /// Keep usage records from being written until the transaction ends
-    /// (waiting for those being written now).
     async fn lock_usage_records(
         &self,
         tx: &mut Transaction<'static, Postgres>,
         what: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("LOCK TABLE usage_records IN SHARE MODE")
+        sqlx::query(sql::LOCK_USAGE_RECORDS)
             .execute(&mut **tx)
             .await
-            .map(|_| ())
+            .map(drop)
             .map_err(|e| self.place.error(what, e))
+    }
+
+    fn lease_for_change_sql(&self) -> &'static str {
+        &sql::LEASE_FOR_CHANGE
+    }
+
+    fn subscription_for_change_sql(&self) -> &'static str {
+        &sql::SUBSCRIPTION_FOR_CHANGE
     }
 }
 
-schema::migrate_fn!(
-    PgConnection,
-    schema::postgres_migrations(),
-    create_table = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
-        version BIGINT PRIMARY KEY,
-        description TEXT NOT NULL,
-        installed_on TIMESTAMPTZ NOT NULL DEFAULT now(),
-        success BOOLEAN NOT NULL,
-        checksum BYTEA NOT NULL,
-        execution_time BIGINT NOT NULL
-    )"
-);
+#[async_trait]
+impl SubscriptionStore for PostgresStore {
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        common::insert_subscription(self, subscription).await
+    }
 
-impl_subscription_store!(
-    PostgresStore,
-    Postgres,
-    PgConnection,
-    lock_lease = " FOR UPDATE OF l FOR NO KEY UPDATE OF s",
-    lock_subscription = " FOR NO KEY UPDATE",
-);
+    async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        common::update_subscription(self, subscription).await
+    }
 
-// The writes of a release as one statement of data-modifying CTEs, numbered
-// as one argument list: $1 lease, $2 now, $3..$5 outcome, $6 subscription,
-// $7..$13 usage, $14..$21 health, $22..$25 transition, and in the checked
-// form $26..$27 the versions of the lease and subscription rows read.
-const RELEASE_LEASE_CTE: &str = "WITH released AS (UPDATE leases SET released_at = $2, \
-    outcome = $3, outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL \
-    RETURNING id)";
-/// [`RELEASE_LEASE_CTE`] only if neither row changed since it was read
-/// (see [`PostgresStore::release_lease_impl`]). A row's `xmin` is the
-/// transaction that wrote that version: any update makes a new one, a row
-/// lock does not. The lease's is checked by the `UPDATE`, which locks the
-/// row and, if another transaction changed it meanwhile, checks its newest
-/// version again; the subscription's is read, not locked.
-const RELEASE_LEASE_CHECKED_CTE: &str = "WITH released AS (UPDATE leases SET released_at = $2, \
-    outcome = $3, outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL \
-    AND CAST(xmin AS TEXT) = $26 AND EXISTS (SELECT 1 FROM subscriptions \
-    WHERE id = $6 AND CAST(xmin AS TEXT) = $27) RETURNING id)";
-const RELEASE_USAGE_CTE: &str = ", usage AS (INSERT INTO usage_records (lease_id, \
-    subscription_id, at, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, \
-    total_tokens, cost_micros, model) SELECT $1, $6, $2, $7, $8, $9, $10, $11, $12, $13 \
-    FROM released RETURNING 1)";
-const RELEASE_HEALTH_CTE: &str = ", health AS (UPDATE subscriptions SET state = $14, \
-    state_until = $15, state_reason = $16, consecutive_errors = $17, unhealthy_relapses = $18, \
-    last_utilization = $19, last_utilization_at = $20, last_limited_at = $21 \
-    WHERE id = $6 AND EXISTS (SELECT 1 FROM released) RETURNING 1)";
-const RELEASE_EVENT_CTE: &str = ", event AS (INSERT INTO state_events (subscription_id, at, \
-    from_state, to_state, until, reason, lease_id) SELECT $6, $2, $22, $23, $24, $25, $1 \
-    FROM released RETURNING 1)";
+    async fn delete_subscription(&self, id: SubscriptionId) -> Result<(), StoreError> {
+        common::delete_subscription(self, id).await
+    }
 
-/// Bit 8 of a release statement's index: the checked form.
-const CHECKED: usize = 8;
+    async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        common::list_subscriptions(self).await
+    }
 
-/// Every combination of a release's writes: bit 1 usage, bit 2 health,
-/// bit 4 transition, bit 8 [`CHECKED`]. The statement returns how many
-/// leases it released.
-static RELEASE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
-    (0..16)
-        .map(|parts: usize| {
-            let mut sql = if parts & CHECKED != 0 {
-                RELEASE_LEASE_CHECKED_CTE.to_owned()
-            } else {
-                RELEASE_LEASE_CTE.to_owned()
-            };
-            for (bit, part) in [
-                (1, RELEASE_USAGE_CTE),
-                (2, RELEASE_HEALTH_CTE),
-                (4, RELEASE_EVENT_CTE),
-            ] {
-                if parts & bit != 0 {
-                    sql.push_str(part);
-                }
-            }
-            sql.push_str(" SELECT COUNT(*) FROM released");
-            sql
-        })
-        .collect()
-});
+    async fn subscription_by_name(
+        &self,
+        name: &SubscriptionName,
+    ) -> Result<Option<Subscription>, StoreError> {
+        common::subscription_by_name(self, name).await
+    }
 
-/// The lease to release with its subscription's full row, and the versions
-/// of both rows; the id follows.
-macro_rules! read_lease_sql {
-    () => {
-        concat!(
-            "SELECT ",
-            crate::store_impl::lease_columns!(),
-            ", ",
-            crate::store_impl::subscription_columns!(),
-            ", CAST(l.xmin AS TEXT) AS lease_version, CAST(s.xmin AS TEXT) AS subscription_version \
-             FROM leases l JOIN subscriptions s ON s.id = l.subscription_id WHERE l.id = "
-        )
-    };
+    async fn record_outcome(
+        &self,
+        id: SubscriptionId,
+        outcome: &Outcome,
+        lease_id: Option<LeaseId>,
+        policy: &StatePolicy,
+        now: Timestamp,
+    ) -> Result<TransitionResult, StoreError> {
+        common::record_outcome(self, id, outcome, lease_id, policy, now).await
+    }
+
+    async fn set_disabled(
+        &self,
+        id: SubscriptionId,
+        disabled: Option<String>,
+        now: Timestamp,
+    ) -> Result<TransitionResult, StoreError> {
+        common::set_disabled(self, id, disabled, now).await
+    }
+
+    async fn transitions(
+        &self,
+        id: SubscriptionId,
+        limit: u32,
+    ) -> Result<Vec<RecordedTransition>, StoreError> {
+        common::transitions(self, id, limit).await
+    }
+
+    async fn transition_counts(&self) -> Result<Vec<(SubscriptionId, StateKind, u64)>, StoreError> {
+        common::transition_counts(self).await
+    }
+
+    async fn save_route(
+        &self,
+        target: &RouteTarget,
+        entries: &[RouteEntry],
+    ) -> Result<(), StoreError> {
+        common::save_route(self, target, entries).await
+    }
+
+    async fn delete_route(&self, target: &RouteTarget) -> Result<bool, StoreError> {
+        common::delete_route(self, target).await
+    }
+
+    async fn load_routes(&self) -> Result<RoutingRules, StoreError> {
+        common::load_routes(self).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        request: &AcquireLeaseRequest,
+        now: Timestamp,
+    ) -> Result<AcquireOutcome, StoreError> {
+        self.acquire(request, now).await
+    }
+
+    async fn heartbeat_lease(
+        &self,
+        id: LeaseId,
+        ttl: Duration,
+        now: Timestamp,
+    ) -> Result<Lease, LeaseError> {
+        common::heartbeat_lease(self, id, ttl, now).await
+    }
+
+    async fn release_lease(
+        &self,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+    ) -> Result<ReleaseReport, LeaseError> {
+        self.release(request, now).await
+    }
+
+    async fn live_leases(&self, now: Timestamp) -> Result<Vec<Lease>, StoreError> {
+        common::live_leases(self, now).await
+    }
+
+    async fn pool_snapshot(
+        &self,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<PoolSnapshot, StoreError> {
+        common::pool_snapshot(self, window, now).await
+    }
+
+    async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
+        common::daily_usage(self, query).await
+    }
 }
 
-/// The lease to release, read without a lock.
-const READ_LEASE_SQL: &str = concat!(read_lease_sql!(), "$1");
-
-/// `BEGIN` and the lease to release with its subscription, both locked. The
-/// id is a UUID formatted here, safe as a literal.
-fn begin_locked_release_sql(lease: LeaseId) -> String {
-    format!(
-        concat!(
-            "BEGIN; ",
-            read_lease_sql!(),
-            "'{}' FOR UPDATE OF l FOR NO KEY UPDATE OF s"
-        ),
-        lease.as_uuid().hyphenated()
-    )
-}
-
-/// A lease as a release reads it.
-#[derive(sqlx::FromRow)]
+/// A lease as a release reads it, with the versions of both rows.
+#[derive(FromRow)]
 struct ReadLeaseRow {
     #[sqlx(flatten)]
     row: LeaseWithSubscriptionRow,
@@ -508,43 +536,6 @@ impl Drop for Kept {
     }
 }
 
-/// `BEGIN` and the locks of a capped claim: the pool-wide key shared, the
-/// subscription's own key exclusively. The id is a UUID formatted here (hex
-/// digits and hyphens), safe as a literal; the key stays
-/// `hashtext(id)`, as every Kage version computes it, so that hosts of
-/// different versions still exclude each other.
-fn begin_claim_sql(subscription: SubscriptionId) -> String {
-    format!(
-        "BEGIN; SELECT pg_advisory_xact_lock_shared({ACQUIRE_LOCK_KEY}), \
-         pg_advisory_xact_lock({SUBSCRIPTION_LOCK_CLASS}, hashtext('{}'))",
-        subscription.as_uuid().hyphenated()
-    )
-}
-
-/// `BEGIN` and the pool-wide key exclusively: the serialized attempt.
-static BEGIN_SERIALIZED_SQL: LazyLock<String> =
-    LazyLock::new(|| format!("BEGIN; SELECT pg_advisory_xact_lock({ACQUIRE_LOCK_KEY})"));
-
-/// The lease, when `$8` is NULL (no cap to check) or its subscription has
-/// fewer than `$8` live leases; `$1..$7` as in the `leases` columns listed.
-/// No row is inserted when the subscription is full or the lease id exists
-/// (a retried acquire).
-///
-/// Its commit does not wait for the WAL flush: `set_config(..., true)`
-/// lasts until the end of the transaction, the implicit one of a statement
-/// run alone included, where `SET LOCAL` would need a `BEGIN`.
-///
-/// For a capped claim this runs after the statement that took the locks:
-/// in READ COMMITTED each statement reads the commits made before it
-/// started, so the count sees every claim that held the subscription's lock
-/// before this one.
-const INSERT_LEASE_SQL: &str = "INSERT INTO leases (id, subscription_id, namespace, level, \
-    holder, acquired_at, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
-    FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit \
-    WHERE $8::BIGINT IS NULL OR (SELECT COUNT(*) FROM leases WHERE subscription_id = $2 \
-    AND released_at IS NULL AND expires_at > $6) < $8 \
-    ON CONFLICT (id) DO NOTHING";
-
 /// The error of an acquire whose lease id exists but cannot be read.
 fn lease_id_taken(what: &str) -> StoreError {
     StoreError::Unknown(anyhow::anyhow!(
@@ -586,7 +577,7 @@ impl PostgresStore {
     /// release, which stays synchronous, flushes it); only a server crash in
     /// that fraction of a second can lose it, and then its holder's
     /// heartbeat or release gets [`kage_ports::LeaseError::NotFound`].
-    async fn acquire_lease_impl(
+    async fn acquire(
         &self,
         request: &AcquireLeaseRequest,
         now: Timestamp,
@@ -616,7 +607,7 @@ impl PostgresStore {
             let cap = subscription.max_concurrent;
             if cap.is_some() {
                 session
-                    .begin(&begin_claim_sql(subscription.id))
+                    .begin(&sql::begin_claim(subscription.id))
                     .await
                     .map_err(|e| self.place.error(what, e))?;
             }
@@ -650,7 +641,7 @@ impl PostgresStore {
         what: &str,
     ) -> Result<AcquireOutcome, StoreError> {
         session
-            .begin(&BEGIN_SERIALIZED_SQL)
+            .begin(&sql::BEGIN_SERIALIZED)
             .await
             .map_err(|e| self.place.error(what, e))?;
         let (snapshot, index) = match self.choose(session, request, now).await? {
@@ -683,7 +674,7 @@ impl PostgresStore {
         what: &str,
     ) -> Result<Option<Lease>, StoreError> {
         let lease = lease::new_lease(request, subscription, now);
-        let inserted = sqlx::query(INSERT_LEASE_SQL)
+        let inserted = sqlx::query(sql::INSERT_LEASE)
             .bind(lease.id.to_string())
             .bind(subscription.id.to_string())
             .bind(lease.namespace.as_ref().map(|namespace| namespace.as_str()))
@@ -698,7 +689,7 @@ impl PostgresStore {
         if inserted.rows_affected() == 1 {
             return Ok(Some(lease));
         }
-        self.fetch_lease(session.connection(), lease.id).await
+        common::fetch_lease::<Postgres>(session.connection(), lease.id, &self.place).await
     }
 
     /// Read the pool and let the domain choose. `Err` carries the outcome
@@ -711,9 +702,13 @@ impl PostgresStore {
         request: &AcquireLeaseRequest,
         now: Timestamp,
     ) -> Result<Result<(kage_domain::PoolSnapshot, usize), AcquireOutcome>, StoreError> {
-        let snapshot = self
-            .read_snapshot(session.connection(), request.policy.rate_limit_window, now)
-            .await?;
+        let snapshot = common::read_snapshot::<Postgres>(
+            session.connection(),
+            &self.place,
+            request.policy.rate_limit_window,
+            now,
+        )
+        .await?;
         let (earliest_recovery, passed_over) = match lease::select(&snapshot, request, now) {
             Selection::Chosen { index, .. } => return Ok(Ok((snapshot, index))),
             Selection::Unavailable {
@@ -721,9 +716,9 @@ impl PostgresStore {
                 passed_over,
             } => (earliest_recovery, passed_over),
         };
-        let existing = self
-            .fetch_lease(session.connection(), request.lease_id)
-            .await?;
+        let existing =
+            common::fetch_lease::<Postgres>(session.connection(), request.lease_id, &self.place)
+                .await?;
         session.rollback().await;
         Ok(Err(match existing {
             Some(lease) => AcquireOutcome::Granted(lease),
@@ -744,7 +739,7 @@ impl PostgresStore {
     /// heartbeat) in between is seen, and a health change committed before
     /// the write is seen too; one committed after it did not depend on this
     /// release, which did not change the health.
-    async fn release_lease_impl(
+    async fn release(
         &self,
         request: &ReleaseLeaseRequest,
         now: Timestamp,
@@ -766,10 +761,11 @@ impl PostgresStore {
         what: &str,
     ) -> Result<ReleaseReport, LeaseError> {
         let id = request.lease_id;
-        let read: Option<ReadLeaseRow> = sqlx::query_as(READ_LEASE_SQL)
+        let read = sqlx::query(&sql::READ_LEASE)
             .bind(id.to_string())
             .fetch_optional(session.connection())
             .await
+            .and_then(|row| row.as_ref().map(ReadLeaseRow::from_row).transpose())
             .map_err(|e| self.place.error(what, e))?;
         if let Some(report) = self
             .write_release(session, request, read, false, now, what)
@@ -778,7 +774,7 @@ impl PostgresStore {
             return Ok(report);
         }
         let rows = session
-            .begin(&begin_locked_release_sql(id))
+            .begin(&sql::begin_locked_release(id))
             .await
             .map_err(|e| self.place.error(what, e))?;
         let read = rows
@@ -830,24 +826,21 @@ impl PostgresStore {
         let Some(read) = read else {
             return Err(LeaseError::NotFound(id));
         };
-        let mut lease = read.row.lease.into_domain()?;
-        let subscription = read.row.subscription.into_domain()?;
+        let (mut lease, subscription) = read.row.into_domain()?;
         if lease.released_at.is_some() {
             // Retried after a timeout: the first release counted everything.
             return Err(LeaseError::AlreadyReleased(id));
         }
-        let plan = crate::store_impl::ReleasePlan::new(&lease, &subscription, request, now);
-        let changes_health = plan.result.health != subscription.health;
-        if !locked && changes_health {
+        let plan = ReleasePlan::new(&lease, &subscription, request, now);
+        if !locked && plan.changes_health() {
             return Ok(None);
         }
-        let values = plan.values(request, now, &subscription);
-        let sql = &RELEASE_SQL[if locked {
+        let sql = &sql::RELEASE[if locked {
             plan.parts
         } else {
-            plan.parts | CHECKED
+            plan.parts | sql::CHECKED
         }];
-        let statement = crate::store_impl::bind_values!(sqlx::query_scalar(sql), &values);
+        let statement = plan.bind(sqlx::query(sql), request, now, &subscription);
         let statement = if locked {
             statement
         } else {
@@ -858,6 +851,7 @@ impl PostgresStore {
         let released: i64 = statement
             .fetch_one(session.connection())
             .await
+            .and_then(|row| row.try_get("released"))
             .map_err(|e| self.place.error(what, e))?;
         if released != 1 {
             return Ok(None);

@@ -13,7 +13,9 @@ use anyhow::anyhow;
 use kage_ports::StoreError;
 use sqlx::migrate::Migrator;
 
+use crate::db::Db;
 use crate::error::Place;
+use crate::sql;
 
 /// The newest schema version this Kage knows (the same on both backends).
 pub const SCHEMA_VERSION: i64 = 4;
@@ -90,67 +92,54 @@ pub(crate) fn check_applied(
     Ok(())
 }
 
-/// Define `async fn migrate(connection, place)` for one backend: create
-/// sqlx's table if needed, check the versions, apply what is pending. The
-/// caller holds a write transaction and the backend's migration lock.
-macro_rules! migrate_fn {
-    ($conn:ty, $migrator:expr, create_table = $create:literal) => {
-        pub(crate) async fn migrate(
-            connection: &mut $conn,
-            place: &$crate::error::Place,
-        ) -> Result<(), kage_ports::StoreError> {
-            use $crate::schema::Applied;
-            let migrator = $migrator;
-            let what = "applying the schema migrations";
-            sqlx::Executor::execute(&mut *connection, $create)
-                .await
-                .map_err(|e| place.error(what, e))?;
-            let applied: Vec<(i64, Vec<u8>, bool)> = sqlx::query_as(
-                "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version",
-            )
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(|e| place.error(what, e))?;
-            let applied: Vec<Applied> = applied
-                .into_iter()
-                .map(|(version, checksum, success)| Applied {
-                    version,
-                    checksum,
-                    success,
-                })
-                .collect();
-            $crate::schema::check_applied(&applied, migrator, place)?;
-            for migration in migrator.iter() {
-                if migration.migration_type.is_down_migration()
-                    || applied.iter().any(|row| row.version == migration.version)
-                {
-                    continue;
-                }
-                let started = std::time::Instant::now();
-                let sql: &'static str = &migration.sql;
-                sqlx::Executor::execute(&mut *connection, sql)
-                    .await
-                    .map_err(|e| {
-                        place.error(&format!("applying migration {}", migration.version), e)
-                    })?;
-                sqlx::query(
-                    "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
-                     execution_time) VALUES ($1, $2, TRUE, $3, $4)",
-                )
-                .bind(migration.version)
-                .bind(migration.description.as_ref())
-                .bind(migration.checksum.as_ref())
-                .bind(i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX))
-                .execute(&mut *connection)
-                .await
-                .map_err(|e| place.error("recording a migration", e))?;
-            }
-            Ok(())
+/// Create sqlx's table (`create_table`) if needed, check the versions,
+/// apply what is pending. The caller holds a write transaction and the
+/// backend's migration lock.
+pub(crate) async fn migrate<DB: Db>(
+    connection: &mut DB::Connection,
+    migrator: &Migrator,
+    create_table: &str,
+    place: &Place,
+) -> Result<(), StoreError> {
+    let what = "applying the schema migrations";
+    DB::execute_script(create_table, connection)
+        .await
+        .map_err(|e| place.error(what, e))?;
+    let rows = DB::fetch_all(sqlx::query(sql::APPLIED_MIGRATIONS), connection)
+        .await
+        .map_err(|e| place.error(what, e))?;
+    let applied = rows
+        .iter()
+        .map(|row| {
+            Ok(Applied {
+                version: DB::int(row, "version")?.unwrap_or_default(),
+                checksum: DB::bytes(row, "checksum")?,
+                success: DB::boolean(row, "success")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|e| place.error(what, e))?;
+    check_applied(&applied, migrator, place)?;
+    for migration in migrator.iter() {
+        if migration.migration_type.is_down_migration()
+            || applied.iter().any(|row| row.version == migration.version)
+        {
+            continue;
         }
-    };
+        let started = std::time::Instant::now();
+        DB::execute_script(&migration.sql, connection)
+            .await
+            .map_err(|e| place.error(&format!("applying migration {}", migration.version), e))?;
+        let statement = DB::bind_int(sqlx::query(sql::RECORD_MIGRATION), Some(migration.version));
+        let statement = DB::bind_text(statement, Some(migration.description.to_string()));
+        let statement = DB::bind_bytes(statement, migration.checksum.to_vec());
+        let elapsed = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        DB::execute(DB::bind_int(statement, Some(elapsed)), connection)
+            .await
+            .map_err(|e| place.error("recording a migration", e))?;
+    }
+    Ok(())
 }
-
-pub(crate) use migrate_fn;
 
 #[cfg(test)]
 mod tests {

@@ -1,26 +1,19 @@
 //! [`SqliteStore`]: the pool in one SQLite file, the default (nothing to
 //! install or start).
 //!
-//! - The file (default `$XDG_DATA_HOME/kage/kage.db`) is created on first use
-//!   with mode 0600, its folder with 0700. An existing file is read before
-//!   SQLite touches it: a file that does not start with the SQLite header,
-//!   or a SQLite database of another program, is refused and left as it was
-//!   ([`StoreError::NotADatabase`]).
+//! - The file is created on first use with mode 0600, its folder with 0700.
+//!   An existing file is read before SQLite touches it: a file that does not
+//!   start with the SQLite header, or a SQLite database of another program,
+//!   is refused and left as it was ([`StoreError::NotADatabase`]).
 //! - Connections use WAL, `synchronous = NORMAL` (a commit is durable once
 //!   the OS has written it; a crash of the process never loses it, a power
 //!   cut may lose the last moments; the file is never corrupt), a busy
-//!   timeout and foreign keys. A thread of its own checkpoints the WAL
-//!   ([`checkpointer`]), so commits do not pay for checkpoints.
-//! - Writes of one process go through one connection (they are serial in
-//!   SQLite anyway): they queue in order in the process instead of polling
-//!   SQLite's lock. Reads use up to four more connections, beside it.
-//! - The hot paths, acquire and release, first run on the caller's thread
-//!   through a connection of their own ([`direct`]) when the write lock is
-//!   free: no hand-off to sqlx's connection thread, which costs more than
-//!   the SQLite work on a small VM. When another process holds the lock
-//!   they take the sqlx path, which waits for it on sqlx's thread in two
-//!   round trips: `BEGIN IMMEDIATE` with the read, then the writes with
-//!   `COMMIT`, as statement batches.
+//!   timeout and foreign keys. SQLite checkpoints the WAL itself, in the
+//!   commit that crosses [`WAL_AUTOCHECKPOINT_PAGES`].
+//! - Every write goes through sqlx, on one connection per process (writes
+//!   are serial in SQLite anyway): writers of a process queue in order in
+//!   the process instead of polling SQLite's lock. Reads use up to four more
+//!   connections, beside it.
 //! - Every write is one `BEGIN IMMEDIATE` transaction: it takes the file's
 //!   write lock up front, so two processes never both read the last free
 //!   slot of a capped subscription, and a transaction never has to upgrade
@@ -28,46 +21,45 @@
 //!   the lock stays busy past the busy timeout, `BEGIN IMMEDIATE` is retried
 //!   a few times before [`StoreError::Busy`] is returned.
 
+mod sql;
+
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kage_ports::StoreError;
+use async_trait::async_trait;
+use jiff::Timestamp;
+use kage_domain::{
+    LeaseId, Outcome, PoolSnapshot, RouteEntry, RouteTarget, RoutingRules, Selection, StateKind,
+    StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
+};
+use kage_ports::{
+    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, RecordedTransition,
+    ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore, UsageQuery,
+};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
 
-use std::sync::{Arc, LazyLock};
-
-use jiff::Timestamp;
-use kage_domain::Selection;
-use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, LeaseError, ReleaseLeaseRequest, ReleaseReport,
-};
-use sqlx::pool::PoolConnection;
-
-use crate::codec::{LeaseWithSubscriptionRow, SnapshotRow, before, to_ms, truncate};
-use crate::error::{Backend, Place, is_sqlite_busy};
+use crate::codec::{to_ms, truncate};
+use crate::common::{self, Backend, ReleasePlan};
+use crate::error::{Backend as Kind, Place, is_sqlite_busy};
 use crate::lease;
 use crate::schema;
-use crate::store_impl::{SqlValue, bind_values, impl_subscription_store};
-
-mod checkpointer;
-mod direct;
-
-use checkpointer::Checkpointer;
-use direct::{Attempt, DirectWriter};
 
 /// `PRAGMA application_id` of a Kage database: "KAGE" in ASCII.
 pub const APPLICATION_ID: i32 = 0x4B41_4745;
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-/// WAL pages after which a commit checkpoints by itself (SQLite's default
-/// is 1000): the safety net for processes too short-lived to run the task.
+/// WAL pages after which a commit checkpoints (SQLite's default is 1,000).
+/// A cycle writes ~14 pages, so at 1,000 one cycle in ~70 paid for a
+/// checkpoint and its sync, above the 99th percentile; at 10,000 one in
+/// ~700 does (see `docs/storage.md`).
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 /// The WAL file is cut back to this size after a checkpoint.
 const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
@@ -81,10 +73,6 @@ pub struct SqliteOptions {
     pub busy_retries: u32,
     /// Read connections per process (writes use one more, their own).
     pub max_connections: u32,
-    /// Run acquire and release on the caller's thread when the write lock
-    /// is free, on a SQLite connection of its own (no hand-off to sqlx's
-    /// connection thread); off, every write goes through sqlx.
-    pub direct_hot_path: bool,
 }
 
 impl Default for SqliteOptions {
@@ -93,7 +81,6 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             busy_retries: 5,
             max_connections: 4,
-            direct_hot_path: true,
         }
     }
 }
@@ -107,14 +94,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Connections for reads, which WAL lets run beside the writer.
     pool: SqlitePool,
-    /// Acquire and release on the caller's thread, when the lock is free.
-    direct: Option<Arc<DirectWriter>>,
     place: Place,
     path: PathBuf,
     busy_retries: u32,
-    /// Copies the WAL into the database, on a thread of its own, while a
-    /// clone of the store is alive.
-    checkpointer: Arc<Checkpointer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -134,16 +116,6 @@ enum FileState {
 }
 
 impl SqliteStore {
-    /// Open (or create) the database at the default path,
-    /// [`crate::default_database_path`].
-    ///
-    /// # Errors
-    /// As [`SqliteStore::open`], and [`StoreError::Unavailable`] when neither
-    /// `XDG_DATA_HOME` nor `HOME` is set.
-    pub async fn open_default() -> Result<Self, StoreError> {
-        Self::open(crate::default_database_path()?).await
-    }
-
     /// Open (or create) the database file at `path`, applying pending
     /// migrations.
     ///
@@ -173,7 +145,7 @@ impl SqliteStore {
 
     async fn open_inner(path: PathBuf, options: SqliteOptions) -> Result<Self, StoreError> {
         let place = Place {
-            backend: Backend::Sqlite,
+            backend: Kind::Sqlite,
             location: path.display().to_string(),
             busy_timeout: options.busy_timeout,
         };
@@ -188,8 +160,6 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
-            // Commits do not checkpoint: a thread of its own does (see
-            // `checkpointer`); this only bounds the WAL if it cannot keep up.
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
             .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
         let acquire_timeout = options
@@ -216,33 +186,78 @@ impl SqliteStore {
             }
         };
         let pool = pool_options(options.max_connections).connect_lazy_with(connect);
-        let checkpointer = Arc::new(Checkpointer::start(&path, &place)?);
         let store = Self {
             writer,
             pool,
-            direct: None,
             place,
             path,
             busy_retries: options.busy_retries,
-            checkpointer,
         };
-        let mut tx = store.begin_write("applying the schema migrations").await?;
-        migrate(&mut tx, &store.place).await?;
-        tx.commit()
-            .await
-            .map_err(|e| store.place.error("applying the schema migrations", e))?;
-        if !options.direct_hot_path {
-            return Ok(store);
-        }
-        let direct = DirectWriter::open(
-            &store.path,
+        let what = "applying the schema migrations";
+        let mut tx = store.begin_write(what).await?;
+        schema::migrate::<Sqlite>(
+            &mut tx,
+            schema::sqlite_migrations(),
+            sql::CREATE_MIGRATIONS_TABLE,
             &store.place,
-            WAL_AUTOCHECKPOINT_PAGES,
-            WAL_SIZE_LIMIT_BYTES,
-        )?;
+        )
+        .await?;
+        tx.commit().await.map_err(|e| store.place.error(what, e))?;
+        Ok(store)
+    }
+
+    /// Open an existing database at the current schema for one quick read
+    /// and write (`kage statusline`, after every response of Claude Code):
+    /// one connection for both, and a read of the schema version instead of
+    /// the migration transaction. A database that is missing or not at
+    /// [`crate::SCHEMA_VERSION`] gets the full [`SqliteStore::open`].
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub async fn open_quick(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Self::open(&path).await;
+        }
+        let options = SqliteOptions::default();
+        let place = Place {
+            backend: Kind::Sqlite,
+            location: path.display().to_string(),
+            busy_timeout: options.busy_timeout,
+        };
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true)
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .acquire_timeout(options.busy_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| place.error("opening the database", e))?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&writer)
+                .await
+                .ok()
+                .flatten();
+        if version != Some(crate::SCHEMA_VERSION) {
+            writer.close().await;
+            return Self::open(&path).await;
+        }
         Ok(Self {
-            direct: Some(Arc::new(direct)),
-            ..store
+            pool: writer.clone(),
+            writer,
+            place,
+            path,
+            busy_retries: options.busy_retries,
         })
     }
 
@@ -253,27 +268,19 @@ impl SqliteStore {
 
     /// Close every connection (the last one checkpoints the WAL).
     pub async fn close(&self) {
-        self.checkpointer.stop();
-        if let Some(direct) = &self.direct {
-            direct.close();
-        }
         self.pool.close().await;
         self.writer.close().await;
     }
 
-    fn place(&self) -> &Place {
-        &self.place
-    }
-
-    fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// `BEGIN IMMEDIATE`, retried when the write lock stays busy.
-    async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    /// `BEGIN IMMEDIATE` on the writer connection, retried when the write
+    /// lock stays busy.
+    async fn begin_immediate(
+        &self,
+        what: &str,
+    ) -> Result<Transaction<'static, Sqlite>, StoreError> {
         let mut attempt = 0;
         loop {
-            match self.writer.begin_with("BEGIN IMMEDIATE").await {
+            match self.writer.begin_with(sql::BEGIN_IMMEDIATE).await {
                 Ok(tx) => return Ok(tx),
                 Err(error) if is_sqlite_busy(&error) && attempt < self.busy_retries => {
                     attempt += 1;
@@ -296,212 +303,22 @@ impl SqliteStore {
         }
     }
 
-    /// SQLite write transactions are serial already.
-    async fn lock_usage_records(
-        &self,
-        _tx: &mut Transaction<'static, Sqlite>,
-        _what: &str,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
-schema::migrate_fn!(
-    SqliteConnection,
-    schema::sqlite_migrations(),
-    create_table = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
-        version BIGINT PRIMARY KEY,
-        description TEXT NOT NULL,
-        installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-        success BOOLEAN NOT NULL,
-        checksum BLOB NOT NULL,
-        execution_time BIGINT NOT NULL
-    )"
-);
-
-impl_subscription_store!(
-    SqliteStore,
-    Sqlite,
-    SqliteConnection,
-    lock_lease = "",
-    lock_subscription = "",
-);
-
-/// `BEGIN IMMEDIATE` and the pool snapshot, in one round trip.
-static BEGIN_SNAPSHOT_SQL: LazyLock<String> =
-    LazyLock::new(|| format!("BEGIN IMMEDIATE; {SNAPSHOT_SQL}"));
-
-/// `BEGIN IMMEDIATE` and the lease to release with its subscription.
-static BEGIN_LEASE_SQL: LazyLock<String> =
-    LazyLock::new(|| format!("BEGIN IMMEDIATE; {LEASE_FOR_CHANGE_SQL}"));
-
-/// The granted lease; no change when a retried acquire already took its id.
-const INSERT_LEASE_SQL: &str = "INSERT INTO leases (id, subscription_id, namespace, level, \
-    holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-    ON CONFLICT (id) DO NOTHING";
-
-/// The granted lease and the commit, in one round trip (no row back: the
-/// lease id was taken by a retried acquire).
-static INSERT_LEASE_COMMIT_SQL: LazyLock<String> =
-    LazyLock::new(|| format!("{INSERT_LEASE_SQL} RETURNING id; COMMIT"));
-
-// The writes of a release, numbered as one argument list: $1 lease, $2 now,
-// $3..$5 outcome, $6 subscription, $7..$13 usage, $14..$21 health,
-// $22..$25 transition.
-const RELEASE_LEASE_SQL: &str = "UPDATE leases SET released_at = $2, outcome = $3, \
-    outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL; ";
-const RELEASE_USAGE_SQL: &str = "INSERT INTO usage_records (lease_id, subscription_id, at, \
-    input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, total_tokens, cost_micros, \
-    model) VALUES ($1, $6, $2, $7, $8, $9, $10, $11, $12, $13); ";
-const RELEASE_HEALTH_SQL: &str = "UPDATE subscriptions SET state = $14, state_until = $15, \
-    state_reason = $16, consecutive_errors = $17, unhealthy_relapses = $18, last_utilization = $19, \
-    last_utilization_at = $20, last_limited_at = $21 WHERE id = $6; ";
-const RELEASE_EVENT_SQL: &str = "INSERT INTO state_events (subscription_id, at, from_state, \
-    to_state, until, reason, lease_id) VALUES ($6, $2, $22, $23, $24, $25, $1); ";
-
-/// Every combination of a release's writes, then `COMMIT`: bit 1 usage,
-/// bit 2 health, bit 4 transition.
-static RELEASE_COMMIT_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
-    (0..8)
-        .map(|parts: u8| {
-            let mut sql = RELEASE_LEASE_SQL.to_owned();
-            for (bit, part) in [
-                (1, RELEASE_USAGE_SQL),
-                (2, RELEASE_HEALTH_SQL),
-                (4, RELEASE_EVENT_SQL),
-            ] {
-                if parts & bit != 0 {
-                    sql.push_str(part);
-                }
-            }
-            sql.push_str("COMMIT");
-            sql
-        })
-        .collect()
-});
-
-/// The writer connection with a transaction begun by hand, so that a batch
-/// of statements can begin or commit it in the same round trip to the
-/// connection's thread. Dropped while the transaction may be open (an error,
-/// or a cancelled future), the connection is closed, which rolls it back.
-struct Writer {
-    connection: PoolConnection<Sqlite>,
-    open: bool,
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if self.open {
-            self.connection.close_on_drop();
-        }
-    }
-}
-
-impl Writer {
-    /// Roll back, or leave the connection to be closed.
-    async fn rollback(&mut self) {
-        if !self.open {
-            return;
-        }
-        match sqlx::query("ROLLBACK").execute(&mut *self.connection).await {
-            Ok(_) => self.open = false,
-            Err(error) if error.to_string().contains("no transaction is active") => {
-                self.open = false
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-impl SqliteStore {
-    /// Take the writer connection and run `BEGIN IMMEDIATE; <select>` in one
-    /// round trip, retrying while the write lock stays busy.
-    async fn begin_batch<O>(
-        &self,
-        what: &str,
-        sql: &'static str,
-        binds: &[SqlValue],
-    ) -> Result<(Writer, Vec<O>), StoreError>
-    where
-        O: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
-    {
-        let connection = self
-            .writer
-            .acquire()
-            .await
-            .map_err(|e| self.place.error(what, e))?;
-        let mut writer = Writer {
-            connection,
-            open: false,
-        };
-        let mut attempt = 0;
-        loop {
-            let query = bind_values!(sqlx::query_as::<_, O>(sql), binds);
-            writer.open = true;
-            match query.fetch_all(&mut *writer.connection).await {
-                Ok(rows) => return Ok((writer, rows)),
-                // `BEGIN IMMEDIATE` itself was refused: no transaction.
-                Err(error) if is_sqlite_busy(&error) => {
-                    writer.open = false;
-                    if attempt >= self.busy_retries {
-                        let waited = self
-                            .place
-                            .busy_timeout
-                            .saturating_mul(attempt + 1)
-                            .as_secs();
-                        return Err(StoreError::Busy {
-                            location: self.place.location.clone(),
-                            seconds: waited.max(1),
-                        });
-                    }
-                    attempt += 1;
-                    tracing::debug!(%what, attempt, "the database stayed busy; trying again");
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err(error) => {
-                    writer.rollback().await;
-                    return Err(self.place.error(what, error));
-                }
-            }
-        }
-    }
-
-    /// Acquire in two round trips: `BEGIN IMMEDIATE` + snapshot, then the
-    /// lease + `COMMIT`.
-    async fn acquire_lease_impl(
+    /// Acquire in one transaction: `BEGIN IMMEDIATE`, the pool, the lease,
+    /// `COMMIT`. The write lock is held from the read on, so the choice
+    /// stays right under any number of processes.
+    async fn acquire(
         &self,
         request: &AcquireLeaseRequest,
         now: Timestamp,
     ) -> Result<AcquireOutcome, StoreError> {
         let now = truncate(now);
-        let lease_id = request.lease_id;
-        let what = format!("acquiring lease {lease_id}");
-        if let Some(direct) = &self.direct
-            && let Attempt::Done(outcome) = direct.acquire(request, now, &what)?
-        {
-            yield_after_direct().await;
-            return Ok(outcome);
-        }
-        let window_start = before(now, request.policy.rate_limit_window);
-        let (mut writer, rows) = self
-            .begin_batch::<SnapshotRow>(
-                &what,
-                BEGIN_SNAPSHOT_SQL.as_str(),
-                &[
-                    SqlValue::Int(Some(to_ms(now))),
-                    SqlValue::Int(Some(to_ms(window_start))),
-                ],
-            )
-            .await?;
-        let snapshot = match lease::snapshot_from_rows(rows) {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                writer.rollback().await;
-                return Err(error);
-            }
-        };
-        let selection = lease::select(&snapshot, request, now);
-        let index = match selection {
+        let what = format!("acquiring lease {}", request.lease_id);
+        let place = &self.place;
+        let mut tx = self.begin_immediate(&what).await?;
+        let snapshot =
+            common::read_snapshot::<Sqlite>(&mut tx, place, request.policy.rate_limit_window, now)
+                .await?;
+        let index = match lease::select(&snapshot, request, now) {
             Selection::Chosen { index, .. } => index,
             Selection::Unavailable {
                 earliest_recovery,
@@ -509,65 +326,45 @@ impl SqliteStore {
             } => {
                 // A retried acquire whose first try was granted (and now
                 // fills the pool) gets that lease.
-                let existing = self.fetch_lease(&mut writer.connection, lease_id).await;
-                writer.rollback().await;
-                if let Some(lease) = existing? {
-                    return Ok(AcquireOutcome::Granted(lease));
-                }
-                return Ok(lease::unavailable(
-                    &snapshot,
-                    earliest_recovery,
-                    passed_over,
-                ));
+                let existing = common::fetch_lease::<Sqlite>(&mut tx, request.lease_id, place);
+                return Ok(match existing.await? {
+                    Some(lease) => AcquireOutcome::Granted(lease),
+                    None => lease::unavailable(&snapshot, earliest_recovery, passed_over),
+                });
             }
         };
         let lease = lease::new_lease(request, &snapshot.entries[index].subscription, now);
-        let inserted: Result<Vec<(String,)>, sqlx::Error> =
-            sqlx::query_as(INSERT_LEASE_COMMIT_SQL.as_str())
-                .bind(lease_id.to_string())
-                .bind(lease.subscription_id.to_string())
-                .bind(lease.namespace.as_ref().map(|namespace| namespace.as_str()))
-                .bind(lease.level.as_str())
-                .bind(lease.holder.as_str())
-                .bind(to_ms(lease.acquired_at))
-                .bind(to_ms(lease.expires_at))
-                .fetch_all(&mut *writer.connection)
-                .await;
-        let inserted = match inserted {
-            Ok(inserted) => {
-                writer.open = false;
-                inserted
-            }
-            Err(error) => {
-                writer.rollback().await;
-                return Err(self.place.error(&what, error));
-            }
-        };
-        drop(writer);
-        if inserted.is_empty() {
+        let inserted = sqlx::query(sql::INSERT_LEASE)
+            .bind(lease.id.to_string())
+            .bind(lease.subscription_id.to_string())
+            .bind(lease.namespace.as_ref().map(|namespace| namespace.as_str()))
+            .bind(lease.level.as_str())
+            .bind(lease.holder.as_str())
+            .bind(to_ms(lease.acquired_at))
+            .bind(to_ms(lease.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| place.error(&what, e))?;
+        let lease = if inserted.rows_affected() == 1 {
+            lease
+        } else {
             // A retried acquire: the lease exists; grant it again rather
             // than a second one.
-            let mut reader = self
-                .pool
-                .acquire()
-                .await
-                .map_err(|e| self.place.error(&what, e))?;
-            return self
-                .fetch_lease(&mut reader, lease_id)
+            common::fetch_lease::<Sqlite>(&mut tx, request.lease_id, place)
                 .await?
-                .map(AcquireOutcome::Granted)
                 .ok_or_else(|| {
                     StoreError::Unknown(anyhow::anyhow!(
                         "{what}: the lease id is taken but its lease cannot be read"
                     ))
-                });
-        }
+                })?
+        };
+        tx.commit().await.map_err(|e| place.error(&what, e))?;
         Ok(AcquireOutcome::Granted(lease))
     }
 
-    /// Release in two round trips: `BEGIN IMMEDIATE` + the lease, then every
-    /// write + `COMMIT`.
-    async fn release_lease_impl(
+    /// Release in one transaction: `BEGIN IMMEDIATE`, the lease and its
+    /// subscription, every write as one batch, `COMMIT`.
+    async fn release(
         &self,
         request: &ReleaseLeaseRequest,
         now: Timestamp,
@@ -575,51 +372,33 @@ impl SqliteStore {
         let now = truncate(now);
         let id = request.lease_id;
         let what = format!("releasing lease {id}");
-        if let Some(direct) = &self.direct
-            && let Attempt::Done(report) = direct.release(request, now, &what)?
-        {
-            yield_after_direct().await;
-            return Ok(report);
-        }
-        let (mut writer, mut rows) = self
-            .begin_batch::<LeaseWithSubscriptionRow>(
-                &what,
-                BEGIN_LEASE_SQL.as_str(),
-                &[SqlValue::Text(Some(id.to_string()))],
-            )
-            .await?;
-        let Some(row) = rows.pop() else {
-            writer.rollback().await;
+        let place = &self.place;
+        let mut tx = self.begin_immediate(&what).await?;
+        let read = common::fetch_lease_for_change::<Sqlite>(
+            &mut tx,
+            &crate::sql::LEASE_WITH_SUBSCRIPTION,
+            id,
+            place,
+        )
+        .await?;
+        let Some((mut lease, subscription)) = read else {
             return Err(LeaseError::NotFound(id));
-        };
-        let decoded = row
-            .lease
-            .into_domain()
-            .and_then(|lease| Ok((lease, row.subscription.into_domain()?)));
-        let (mut lease, subscription) = match decoded {
-            Ok(decoded) => decoded,
-            Err(error) => {
-                writer.rollback().await;
-                return Err(error.into());
-            }
         };
         if lease.released_at.is_some() {
             // Retried after a timeout: the first release counted everything.
-            writer.rollback().await;
             return Err(LeaseError::AlreadyReleased(id));
         }
-        let plan = crate::store_impl::ReleasePlan::new(&lease, &subscription, request, now);
-        let values = plan.values(request, now, &subscription);
-        let written = bind_values!(sqlx::query(&RELEASE_COMMIT_SQL[plan.parts]), &values)
-            .execute(&mut *writer.connection)
-            .await;
-        match written {
-            Ok(_) => writer.open = false,
-            Err(error) => {
-                writer.rollback().await;
-                return Err(self.place.error(&what, error).into());
-            }
-        }
+        let plan = ReleasePlan::new(&lease, &subscription, request, now);
+        plan.bind(
+            sqlx::query(&sql::RELEASE[plan.parts]),
+            request,
+            now,
+            &subscription,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| place.error(&what, e))?;
+        tx.commit().await.map_err(|e| place.error(&what, e))?;
         lease.released_at = Some(now);
         Ok(ReleaseReport {
             lease,
@@ -629,12 +408,157 @@ impl SqliteStore {
     }
 }
 
-/// Let the runtime run its other tasks once. The direct path never waits, so
-/// without this a caller acquiring and releasing in a loop would never give
-/// the runtime back, and on a single-threaded runtime every other task
-/// (timers, heartbeats, the agents' output) would starve.
-async fn yield_after_direct() {
-    tokio::task::yield_now().await;
+#[async_trait]
+impl Backend for SqliteStore {
+    type Db = Sqlite;
+
+    fn place(&self) -> &Place {
+        &self.place
+    }
+
+    async fn reader(&self, what: &str) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| self.place.error(what, e))
+    }
+
+    async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.begin_immediate(what).await
+    }
+
+    /// SQLite write transactions are serial already.
+    async fn lock_usage_records(
+        &self,
+        _tx: &mut Transaction<'static, Sqlite>,
+        _what: &str,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// No row locks: the write transaction holds the whole file.
+    fn lease_for_change_sql(&self) -> &'static str {
+        &crate::sql::LEASE_WITH_SUBSCRIPTION
+    }
+
+    fn subscription_for_change_sql(&self) -> &'static str {
+        &crate::sql::SUBSCRIPTION_BY_ID
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for SqliteStore {
+    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        common::insert_subscription(self, subscription).await
+    }
+
+    async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        common::update_subscription(self, subscription).await
+    }
+
+    async fn delete_subscription(&self, id: SubscriptionId) -> Result<(), StoreError> {
+        common::delete_subscription(self, id).await
+    }
+
+    async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        common::list_subscriptions(self).await
+    }
+
+    async fn subscription_by_name(
+        &self,
+        name: &SubscriptionName,
+    ) -> Result<Option<Subscription>, StoreError> {
+        common::subscription_by_name(self, name).await
+    }
+
+    async fn record_outcome(
+        &self,
+        id: SubscriptionId,
+        outcome: &Outcome,
+        lease_id: Option<LeaseId>,
+        policy: &StatePolicy,
+        now: Timestamp,
+    ) -> Result<TransitionResult, StoreError> {
+        common::record_outcome(self, id, outcome, lease_id, policy, now).await
+    }
+
+    async fn set_disabled(
+        &self,
+        id: SubscriptionId,
+        disabled: Option<String>,
+        now: Timestamp,
+    ) -> Result<TransitionResult, StoreError> {
+        common::set_disabled(self, id, disabled, now).await
+    }
+
+    async fn transitions(
+        &self,
+        id: SubscriptionId,
+        limit: u32,
+    ) -> Result<Vec<RecordedTransition>, StoreError> {
+        common::transitions(self, id, limit).await
+    }
+
+    async fn transition_counts(&self) -> Result<Vec<(SubscriptionId, StateKind, u64)>, StoreError> {
+        common::transition_counts(self).await
+    }
+
+    async fn save_route(
+        &self,
+        target: &RouteTarget,
+        entries: &[RouteEntry],
+    ) -> Result<(), StoreError> {
+        common::save_route(self, target, entries).await
+    }
+
+    async fn delete_route(&self, target: &RouteTarget) -> Result<bool, StoreError> {
+        common::delete_route(self, target).await
+    }
+
+    async fn load_routes(&self) -> Result<RoutingRules, StoreError> {
+        common::load_routes(self).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        request: &AcquireLeaseRequest,
+        now: Timestamp,
+    ) -> Result<AcquireOutcome, StoreError> {
+        self.acquire(request, now).await
+    }
+
+    async fn heartbeat_lease(
+        &self,
+        id: LeaseId,
+        ttl: Duration,
+        now: Timestamp,
+    ) -> Result<Lease, LeaseError> {
+        common::heartbeat_lease(self, id, ttl, now).await
+    }
+
+    async fn release_lease(
+        &self,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+    ) -> Result<ReleaseReport, LeaseError> {
+        self.release(request, now).await
+    }
+
+    async fn live_leases(&self, now: Timestamp) -> Result<Vec<Lease>, StoreError> {
+        common::live_leases(self, now).await
+    }
+
+    async fn pool_snapshot(
+        &self,
+        window: Duration,
+        now: Timestamp,
+    ) -> Result<PoolSnapshot, StoreError> {
+        common::pool_snapshot(self, window, now).await
+    }
+
+    async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
+        common::daily_usage(self, query).await
+    }
 }
 
 /// Make the folder and the file if needed, and look at an existing file's
@@ -707,15 +631,13 @@ async fn probe(path: &Path, place: &Place, options: &SqliteOptions) -> Result<()
         .await
         .map_err(|e| place.error("opening the database", e))?;
     let read = async {
-        let application_id: i64 = sqlx::query_scalar("PRAGMA application_id")
+        let application_id: i64 = sqlx::query(sql::READ_APPLICATION_ID)
             .fetch_one(&mut connection)
-            .await?;
-        let (tables, kage_tables): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(name IN ('_sqlx_migrations', 'subscriptions')), 0) \
-             FROM sqlite_master WHERE type = 'table'",
-        )
-        .fetch_one(&mut connection)
-        .await?;
+            .await?
+            .try_get("application_id")?;
+        let tables = sqlx::query(sql::TABLES).fetch_one(&mut connection).await?;
+        let (tables, kage_tables): (i64, i64) =
+            (tables.try_get("tables")?, tables.try_get("kage_tables")?);
         Ok::<_, sqlx::Error>((application_id, tables, kage_tables))
     }
     .await;

@@ -17,6 +17,7 @@ use kage_domain::Usage;
 use kage_ports::{DailyUsage, StoreError};
 
 use crate::codec::{HOUR_MS, day_to_date, parse_subscription_id, to_u64};
+use crate::db::{Db, Query};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -74,6 +75,44 @@ impl DailyPlan {
 
     pub(crate) fn needs_daily_rollup(&self) -> bool {
         self.days.0 < self.days.1 || self.tail_day.is_some()
+    }
+
+    /// Bind the 21 parameters of [`crate::sql::DAILY_USAGE`]: `$1` the
+    /// offset, `$2..$3` the days, `$4..$7` the hours, `$8..$15` the raw
+    /// ranges, `$16` the subscription (bound either way, so that the
+    /// numbers after it stay), `$17..$21` the partial last day read from its
+    /// daily row.
+    pub(crate) fn bind<'q, DB: Db>(
+        &self,
+        query: Query<'q, DB>,
+        subscription: Option<SubscriptionId>,
+    ) -> Query<'q, DB> {
+        let mut query = DB::bind_int(query, Some(self.offset_ms));
+        let ranges = std::iter::once(self.days).chain(self.hours).chain(self.raw);
+        for (start, end) in ranges {
+            query = DB::bind_int(DB::bind_int(query, Some(start)), Some(end));
+        }
+        query = DB::bind_text(query, subscription.map(|id| id.to_string()));
+        let (tail_days, tail_to, tail_end) = match self.tail_day {
+            Some((day, to, end)) => {
+                let first = if self.days.0 < self.days.1 {
+                    self.days.0
+                } else {
+                    day
+                };
+                ((first, day + 1), to, end)
+            }
+            None => (self.days, 0, 0),
+        };
+        [
+            tail_days.0,
+            tail_days.1,
+            tail_to,
+            tail_end,
+            i64::from(self.tail_day.is_some()),
+        ]
+        .into_iter()
+        .fold(query, |query, value| DB::bind_int(query, Some(value)))
     }
 }
 

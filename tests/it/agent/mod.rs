@@ -5,5 +5,6 @@
 
 mod e2e;
 mod harness;
+mod kage_claude;
 mod real_claude;
 mod worktree;

@@ -39,32 +39,74 @@ Examples:
   kage exec --namespace backend -- claude -p \"fix the failing test\"
   kage exec --priority batch --wait 30m -- ./nightly-refactor.sh";
 
-#[derive(Args, Debug)]
-#[command(after_help = EXAMPLES, override_usage = "kage exec [OPTIONS] -- <COMMAND>...")]
-pub(crate) struct ExecArgs {
+/// The lease flags `kage exec` and `kage claude` share.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct LeaseOptions {
     /// The namespace the work runs under
     #[arg(long, value_name = "NS")]
-    namespace: Option<Namespace>,
+    pub(crate) namespace: Option<Namespace>,
 
     /// The task's priority level
     #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
-    priority: LevelArg,
+    pub(crate) priority: LevelArg,
 
     /// Tags the subscription must carry (comma-separated)
     #[arg(long, value_name = "TAGS", value_delimiter = ',')]
-    tags: Vec<Tag>,
+    pub(crate) tags: Vec<Tag>,
 
     /// Wait up to DURATION for a subscription to come back
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    wait: Option<Duration>,
+    pub(crate) wait: Option<Duration>,
 
     /// Lease TTL; the lease is heartbeaten every TTL/3 (default: the config's lease_ttl)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    ttl: Option<Duration>,
+    pub(crate) ttl: Option<Duration>,
 
     /// Lease even inside a command that already holds a Kage lease (KAGE_SUBSCRIPTION is set)
     #[arg(long)]
-    nested: bool,
+    pub(crate) nested: bool,
+}
+
+impl LeaseOptions {
+    /// Refuse to nest under another lease unless `--nested`.
+    pub(crate) fn check_nesting(&self) -> Result<(), UsageError> {
+        match is_nested(|name| std::env::var(name).ok()) {
+            Some(subscription) if !self.nested => Err(UsageError(format!(
+                "this shell already runs under a Kage lease on {subscription} (KAGE_SUBSCRIPTION is set); pass --nested to lease another subscription anyway"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The acquire request for these flags; `max_wait` overrides `--wait`.
+    pub(crate) fn request(
+        &self,
+        program: &str,
+        ttl: Duration,
+        max_wait: Option<Duration>,
+    ) -> AcquireRequest {
+        AcquireRequest {
+            selection: SelectionRequest {
+                namespace: self.namespace.clone(),
+                level: self.priority.into(),
+                required_tags: self.tags.clone(),
+            },
+            ttl: Some(ttl),
+            max_wait,
+            holder: lease::holder(program, std::process::id()),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = EXAMPLES, override_usage = "kage exec [OPTIONS] -- <COMMAND>...")]
+pub(crate) struct ExecArgs {
+    #[command(flatten)]
+    lease: LeaseOptions,
+
+    /// For `claude`: stay on the subscription when it hits a limit (see `kage claude`)
+    #[arg(long)]
+    no_failover: bool,
 
     /// The command to run and its arguments
     #[arg(
@@ -78,7 +120,7 @@ pub(crate) struct ExecArgs {
 }
 
 /// The exit code of a finished child: its code, or 128 + the signal.
-fn exit_code(status: ExitStatus) -> u8 {
+pub(crate) fn exit_code(status: ExitStatus) -> u8 {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code.rem_euclid(256)).unwrap_or(kage_app::exit::FAILURE),
@@ -87,14 +129,14 @@ fn exit_code(status: ExitStatus) -> u8 {
     }
 }
 
-fn forward(child: Option<u32>, signal: Signal) {
+pub(crate) fn forward(child: Option<u32>, signal: Signal) {
     if let Some(pid) = child.and_then(|pid| i32::try_from(pid).ok()) {
         // The child may have exited already; nothing to do then.
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
     }
 }
 
-async fn release(
+pub(crate) async fn release(
     pool: &AppPool,
     context: &Context<'_>,
     lease_id: kage_domain::LeaseId,
@@ -125,35 +167,30 @@ async fn release(
 
 impl ExecArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<u8> {
-        let printer = context.printer;
-        if let Some(subscription) = is_nested(|name| std::env::var(name).ok())
-            && !self.nested
-        {
-            return Err(UsageError(format!(
-                "this shell already runs under a Kage lease on {subscription} (KAGE_SUBSCRIPTION is set); pass --nested to lease another subscription anyway"
-            ))
-            .into());
+        if crate::session::is_claude(&self.command[0]) {
+            let (program, arguments) = self.command.split_first().expect("required = true");
+            return crate::session::run(
+                context,
+                &self.lease,
+                program.clone(),
+                arguments.to_vec(),
+                !self.no_failover,
+            )
+            .await;
         }
+        let printer = context.printer;
+        self.lease.check_nesting()?;
         let opened = context.open().await?;
         let pool = &opened.pool;
         let zone = pool.clock().time_zone();
-        let ttl = self.ttl.unwrap_or(pool.settings().lease_ttl);
-        let request = AcquireRequest {
-            selection: SelectionRequest {
-                namespace: self.namespace,
-                level: self.priority.into(),
-                required_tags: self.tags,
-            },
-            ttl: Some(ttl),
-            max_wait: self.wait,
-            holder: lease::holder("kage-exec", std::process::id()),
-        };
+        let ttl = self.lease.ttl.unwrap_or(pool.settings().lease_ttl);
+        let request = self.lease.request("kage-exec", ttl, self.lease.wait);
         let grant = pool
             .acquire(&request, |notice| {
                 printer.info(lease::waiting_message(notice, pool.clock().now(), &zone));
             })
             .await
-            .map_err(|error| lease::unavailable(error, self.wait, pool.clock().now(), &zone))?;
+            .map_err(|error| lease::unavailable(error, self.lease.wait, pool.clock().now(), &zone))?;
         let lease = grant.lease;
 
         let secret = match pool.credential(&lease).await {

@@ -2,12 +2,14 @@
 //! each an args struct with `run`; [`dispatch`] runs the one that was asked
 //! for and turns its result into an exit code.
 
+pub(crate) mod claude;
 pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod exec;
 pub(crate) mod generate_man;
 pub(crate) mod lease;
 pub(crate) mod metrics;
+pub(crate) mod statusline;
 pub(crate) mod subscription;
 
 use clap::ValueEnum;
@@ -107,7 +109,9 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
         },
         Command::Completions(args) => args.run(context),
         Command::GenerateMan(args) => args.run(context),
-        Command::Exec(_) => unreachable!("exec is dispatched on its own"),
+        Command::Exec(_) | Command::Claude(_) | Command::Statusline(_) => {
+            unreachable!("exec, claude and statusline are dispatched on their own")
+        }
     }
 }
 
@@ -118,6 +122,10 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> u8 {
     let result = match cli.command {
         // exec handles signals itself: they go to the child.
         Command::Exec(args) => args.run(&context).await,
+        Command::Claude(args) => args.run(&context).await,
+        // Runs after every response of Claude Code: fast, and never fails
+        // the user's status line.
+        Command::Statusline(args) => args.run(&context).await.map(|()| exit::OK),
         // A credential prompt blocks this thread; Ctrl-C there must end the
         // process at once (the default action), not wait for the prompt.
         command @ Command::Subscription(

@@ -46,6 +46,8 @@ fn lease_config_exec_and_metrics_help() {
         &["lease", "acquire", "--help"],
         &["lease", "release", "--help"],
         &["exec", "--help"],
+        &["claude", "--help"],
+        &["statusline", "--help"],
         &["config", "--help"],
         &["metrics", "--help"],
     ] {

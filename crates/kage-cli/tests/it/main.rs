@@ -10,3 +10,4 @@ mod errors;
 mod exec;
 mod help;
 mod seed;
+mod session;

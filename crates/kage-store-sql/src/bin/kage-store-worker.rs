@@ -26,7 +26,7 @@ use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Clock, Lease, ReleaseLeaseRequest, SubscriptionStore,
     SystemClock,
 };
-use kage_store_sql::{AnyStore, open_store};
+use kage_store_sql::{PostgresStore, SqliteStore};
 use uuid::Uuid;
 
 fn request(tags: &[Tag], ttl: Duration) -> AcquireLeaseRequest {
@@ -46,7 +46,7 @@ fn request(tags: &[Tag], ttl: Duration) -> AcquireLeaseRequest {
 /// Acquire, waiting while every candidate is at its cap. Returns the lease
 /// and how many times the pool was full.
 async fn acquire_waiting(
-    store: &AnyStore,
+    store: &dyn SubscriptionStore,
     tags: &[Tag],
     ttl: Duration,
 ) -> anyhow::Result<(Lease, u64)> {
@@ -75,7 +75,11 @@ async fn acquire_waiting(
     }
 }
 
-async fn release(store: &AnyStore, lease: &Lease, input_tokens: u64) -> anyhow::Result<()> {
+async fn release(
+    store: &dyn SubscriptionStore,
+    lease: &Lease,
+    input_tokens: u64,
+) -> anyhow::Result<()> {
     let request = ReleaseLeaseRequest {
         lease_id: lease.id,
         outcome: Outcome::Success,
@@ -92,14 +96,23 @@ async fn release(store: &AnyStore, lease: &Lease, input_tokens: u64) -> anyhow::
     Ok(())
 }
 
+/// The store at `location`: a PostgreSQL URL, else a SQLite file.
+async fn open(location: &str) -> anyhow::Result<Box<dyn SubscriptionStore>> {
+    Ok(if location.starts_with("postgres://") {
+        Box::new(PostgresStore::connect(location).await.context("connect")?)
+    } else {
+        Box::new(SqliteStore::open(location).await.context("open")?)
+    })
+}
+
 async fn stress(location: &str, cycles: u64) -> anyhow::Result<()> {
-    let store = open_store(location).await.context("open")?;
+    let store = open(location).await?;
     let clock = SystemClock;
     let mut out = std::io::stdout().lock();
     let mut unavailable_total = 0;
     let seed = u64::from(std::process::id());
     for cycle in 0..cycles {
-        let (lease, unavailable) = acquire_waiting(&store, &[], Duration::from_secs(60)).await?;
+        let (lease, unavailable) = acquire_waiting(&*store, &[], Duration::from_secs(60)).await?;
         unavailable_total += unavailable;
         let held_from = clock.now().as_nanosecond();
         // Held long enough against the acquires and releases of the other
@@ -108,7 +121,7 @@ async fn stress(location: &str, cycles: u64) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(3)).await;
         let held_to = clock.now().as_nanosecond();
         let tokens = 1 + (seed * 7 + cycle) % 50;
-        release(&store, &lease, tokens).await?;
+        release(&*store, &lease, tokens).await?;
         writeln!(
             out,
             "lease {} {held_from} {held_to} {tokens}",
@@ -117,7 +130,6 @@ async fn stress(location: &str, cycles: u64) -> anyhow::Result<()> {
     }
     writeln!(out, "done {cycles} {unavailable_total}")?;
     out.flush()?;
-    store.close().await;
     Ok(())
 }
 
@@ -127,12 +139,12 @@ async fn crash(
     free_tag: &str,
     ttl: Duration,
 ) -> anyhow::Result<()> {
-    let store = open_store(location).await.context("open")?;
+    let store = open(location).await?;
     let held = [Tag::new(held_tag)?];
     let free = [Tag::new(free_tag)?];
     let mut out = std::io::stdout();
     for _ in 0..2 {
-        let (lease, _) = acquire_waiting(&store, &held, ttl).await?;
+        let (lease, _) = acquire_waiting(&*store, &held, ttl).await?;
         writeln!(
             out,
             "held {} {}",
@@ -141,8 +153,8 @@ async fn crash(
         )?;
     }
     for released in 1u64.. {
-        let (lease, _) = acquire_waiting(&store, &free, ttl).await?;
-        release(&store, &lease, 7).await?;
+        let (lease, _) = acquire_waiting(&*store, &free, ttl).await?;
+        release(&*store, &lease, 7).await?;
         writeln!(out, "released {released}")?;
         out.flush()?;
     }

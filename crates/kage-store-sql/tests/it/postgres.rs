@@ -6,9 +6,7 @@
 use std::time::{Duration, Instant};
 
 use kage_ports::{StoreError, SubscriptionStore, UsageQuery};
-use kage_store_sql::{
-    AnyStore, PostgresOptions, PostgresStore, SCHEMA_VERSION, open_store, postgres_migrations,
-};
+use kage_store_sql::{PostgresOptions, PostgresStore, SCHEMA_VERSION, postgres_migrations};
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::contract::contract_tests;
@@ -131,21 +129,6 @@ async fn postgres_a_malformed_url_is_unavailable() {
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
-}
-
-#[tokio::test]
-async fn postgres_open_store_picks_postgres_for_a_url() {
-    with_pg_database(|url| async move {
-        let store = open_store(&url).await.unwrap();
-        assert!(matches!(store, AnyStore::Postgres(_)));
-        store
-            .insert_subscription(&subscription("work"))
-            .await
-            .unwrap();
-        assert_eq!(store.list_subscriptions().await.unwrap().len(), 1);
-        store.close().await;
-    })
-    .await;
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use kage_domain::Outcome;
 use kage_ports::{StoreError, SubscriptionStore, UsageQuery};
-use kage_store_sql::{AnyStore, SCHEMA_VERSION, SqliteStore, open_store, sqlite_migrations};
+use kage_store_sql::{SCHEMA_VERSION, SqliteStore, sqlite_migrations};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 
@@ -18,12 +18,6 @@ mod contract {
     use crate::support::with_sqlite;
 
     super::contract_tests!(with_sqlite);
-}
-
-mod contract_through_sqlx {
-    use crate::support::with_sqlite_through_sqlx;
-
-    super::contract_tests!(with_sqlite_through_sqlx);
 }
 
 fn mode(path: &Path) -> u32 {
@@ -76,10 +70,7 @@ async fn everything_survives_a_reopen() {
         .unwrap();
     store.close().await;
 
-    let reopened = match open_store(path.to_str().unwrap()).await.unwrap() {
-        AnyStore::Sqlite(store) => store,
-        other => panic!("a path opens SQLite, got {other:?}"),
-    };
+    let reopened = SqliteStore::open(&path).await.unwrap();
     assert_eq!(reopened.list_subscriptions().await.unwrap(), vec![work]);
     let query = UsageQuery {
         from: t("2025-06-02T00:00:00Z"),
@@ -453,4 +444,55 @@ async fn a_write_lock_held_past_the_busy_timeout_is_a_clear_busy_error() {
     let message = error.to_string();
     assert!(message.contains(path.to_str().unwrap()), "{message}");
     store.close().await;
+}
+
+#[tokio::test]
+async fn a_quick_open_reads_and_writes_an_up_to_date_database() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    // A missing file gets the full open: created and migrated.
+    let created = SqliteStore::open_quick(&path).await.unwrap();
+    let work = subscription("work");
+    created.insert_subscription(&work).await.unwrap();
+    created.close().await;
+
+    let quick = SqliteStore::open_quick(&path).await.unwrap();
+    let found = quick
+        .subscription_by_name(&work.name)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = t("2025-06-02T10:00:00Z");
+    let warning = Outcome::ApproachingLimit {
+        utilization: 0.85,
+        resets_at: Some(t("2025-06-02T12:00:00Z")),
+    };
+    quick
+        .record_outcome(found.id, &warning, None, &Default::default(), now)
+        .await
+        .unwrap();
+    quick.close().await;
+
+    let full = SqliteStore::open(&path).await.unwrap();
+    let health = full
+        .subscription_by_name(&work.name)
+        .await
+        .unwrap()
+        .unwrap()
+        .health;
+    assert_eq!(health.last_utilization, Some((0.85, now)));
+    full.close().await;
+}
+
+#[tokio::test]
+async fn a_quick_open_refuses_what_the_full_open_refuses() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("notes.db");
+    std::fs::write(&path, "plain text, not a database").unwrap();
+    let error = SqliteStore::open_quick(&path).await.unwrap_err();
+    assert!(matches!(error, StoreError::NotADatabase { .. }), "{error:?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "plain text, not a database"
+    );
 }

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use kage_domain::{LeaseId, Priority, SelectionRequest, Tag};
-use kage_ports::{AcquireOutcome, Clock, SubscriptionStore, SystemClock, UsageQuery};
-use kage_store_sql::{AnyStore, open_store};
+use kage_ports::{AcquireOutcome, Clock, SystemClock, UsageQuery};
 
 use crate::support::*;
 
@@ -22,7 +21,7 @@ const WORKER: &str = env!("CARGO_BIN_EXE_kage-store-worker");
 const CAPS: [(&str, u32); 3] = [("cap-one", 1), ("cap-two", 2), ("cap-three", 3)];
 
 async fn create_stress_pool(location: &str) {
-    let store = open_store(location).await.unwrap();
+    let store = AnyStore::open(location).await;
     for (name, cap) in CAPS {
         let mut capped = subscription(name);
         capped.max_concurrent = Some(cap);
@@ -189,7 +188,7 @@ async fn sqlite_32_processes_respect_caps_and_count_usage_exactly() {
     create_stress_pool(&location).await;
     let report = run_stress(&location, 32, 100).await;
     check_caps(&report, 32, 100);
-    let store = open_store(&location).await.unwrap();
+    let store = AnyStore::open(&location).await;
     audit(&store, report.leases, report.tokens).await;
     store.close().await;
 }
@@ -200,7 +199,7 @@ async fn postgres_16_processes_respect_caps_and_count_usage_exactly() {
         create_stress_pool(&url).await;
         let report = run_stress(&url, 16, 100).await;
         check_caps(&report, 16, 100);
-        let store = open_store(&url).await.unwrap();
+        let store = AnyStore::open(&url).await;
         audit(&store, report.leases, report.tokens).await;
         store.close().await;
     })
@@ -263,7 +262,7 @@ fn run_and_kill(location: &str, releases: u64) -> Killed {
 }
 
 async fn create_crash_pool(location: &str) {
-    let store = open_store(location).await.unwrap();
+    let store = AnyStore::open(location).await;
     let mut held = subscription("held");
     held.max_concurrent = Some(2);
     held.tags = [Tag::new("held").unwrap()].into();
@@ -275,7 +274,7 @@ async fn create_crash_pool(location: &str) {
 }
 
 async fn check_after_kill(location: &str, killed: &Killed) {
-    let store = open_store(location).await.unwrap();
+    let store = AnyStore::open(location).await;
     let now = SystemClock.now();
     // Every release the worker saw return is there; at most one more (the
     // one committed just before the kill, not yet printed).
@@ -321,9 +320,9 @@ async fn check_after_kill(location: &str, killed: &Killed) {
         assert!(live.contains(id), "held lease {id} is live until its TTL");
     }
     // ...and not a moment longer: at the expiry both slots are free.
-    granted(&store, &on_held, last_expiry).await;
+    granted(&*store, &on_held, last_expiry).await;
     on_held.lease_id = LeaseId::from_uuid(uuid::Uuid::new_v4());
-    granted(&store, &on_held, last_expiry).await;
+    granted(&*store, &on_held, last_expiry).await;
     store.close().await;
 }
 

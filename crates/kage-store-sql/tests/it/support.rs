@@ -13,7 +13,7 @@ use kage_domain::{
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Lease, ReleaseLeaseRequest, SubscriptionStore,
 };
-use kage_store_sql::{PostgresStore, SqliteOptions, SqliteStore};
+use kage_store_sql::{PostgresStore, SqliteStore};
 use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -71,7 +71,7 @@ pub(crate) fn tokens(input: u64, output: u64) -> Usage {
 }
 
 /// Acquire and insist on a lease.
-pub(crate) async fn granted<S: SubscriptionStore>(
+pub(crate) async fn granted<S: SubscriptionStore + ?Sized>(
     store: &S,
     request: &AcquireLeaseRequest,
     now: Timestamp,
@@ -103,23 +103,39 @@ where
     store.close().await;
 }
 
-/// Run a test body against a fresh SQLite store whose every write goes
-/// through sqlx (the path taken when another process holds the write lock).
-pub(crate) async fn with_sqlite_through_sqlx<F, Fut>(body: F)
-where
-    F: FnOnce(SqliteStore) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let folder = tempfile::tempdir().unwrap();
-    let options = SqliteOptions {
-        direct_hot_path: false,
-        ..SqliteOptions::default()
-    };
-    let store = SqliteStore::open_with(folder.path().join("kage.db"), options)
-        .await
-        .expect("open sqlite store");
-    body(store.clone()).await;
-    store.close().await;
+/// A store of either backend, opened from a location (a PostgreSQL URL or
+/// a SQLite path) the way the worker process opens it.
+pub(crate) enum AnyStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl AnyStore {
+    pub(crate) async fn open(location: &str) -> Self {
+        if location.starts_with("postgres://") {
+            Self::Postgres(PostgresStore::connect(location).await.expect("connect"))
+        } else {
+            Self::Sqlite(SqliteStore::open(location).await.expect("open"))
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+impl std::ops::Deref for AnyStore {
+    type Target = dyn SubscriptionStore;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Sqlite(store) => store,
+            Self::Postgres(store) => store,
+        }
+    }
 }
 
 /// `KAGE_TEST_DB_URL`, or a failure saying how to run these tests.

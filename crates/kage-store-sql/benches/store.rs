@@ -3,7 +3,7 @@
 //! the same run on the same database.
 //!
 //! ```text
-//! cargo run --release -p kage-store-sql --bin kage-store-bench [-- --quick] [--only GROUP]
+//! cargo bench -p kage-store-sql --bench store [-- --quick] [--only GROUP]
 //! ```
 //!
 //! `--quick` runs fewer operations (a smoke test, not a measurement);
@@ -13,7 +13,12 @@
 //! PostgreSQL rows use `KAGE_BENCH_DB_URL` or else `KAGE_TEST_DB_URL` (a
 //! fresh database `kage_bench_<uuid>` is made there and dropped at the end);
 //! without either they are skipped with a note. Multi-process rows spawn this
-//! binary again (`kage-store-bench worker …`), one OS process per client.
+//! binary again (`store worker …`), one OS process per client.
+//!
+//! The goals printed beside the figures are those of `docs/benchmarks.md`:
+//! SQLite ≥ 1,000 cycles/s in one process with p99 under 5 ms, ≥ 1,500/s
+//! over 16 processes; PostgreSQL ≥ 1,000/s over 16 processes; status and a
+//! month of usage on 1M records under 20 ms (p99).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -28,7 +33,7 @@ use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Clock, ReleaseLeaseRequest, SubscriptionStore,
     SystemClock, UsageQuery,
 };
-use kage_store_sql::{AnyStore, SqliteOptions, SqliteStore, open_store, redact_url};
+use kage_store_sql::{PostgresStore, SqliteStore, redact_url};
 use sqlx::{Connection, Executor};
 use uuid::Uuid;
 
@@ -110,7 +115,7 @@ fn print_table(rows: &[Row], notes: &[String]) -> anyhow::Result<()> {
 
 fn progress(text: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "kage-store-bench: {text}");
+    let _ = writeln!(err, "store bench: {text}");
 }
 
 fn subscription(index: usize, cap: Option<u32>) -> Subscription {
@@ -132,6 +137,41 @@ fn acquire_request() -> AcquireLeaseRequest {
         policy: SelectionPolicy::default(),
         ttl: Duration::from_secs(120),
         holder: format!("kage-store-bench:{}", std::process::id()),
+    }
+}
+
+/// A store of either backend, opened from a location (a PostgreSQL URL or
+/// a SQLite path).
+enum AnyStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+async fn open_store(location: &str) -> anyhow::Result<AnyStore> {
+    Ok(if location.starts_with("postgres://") {
+        AnyStore::Postgres(PostgresStore::connect(location).await?)
+    } else {
+        AnyStore::Sqlite(SqliteStore::open(location).await?)
+    })
+}
+
+impl AnyStore {
+    async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+impl std::ops::Deref for AnyStore {
+    type Target = dyn SubscriptionStore;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Sqlite(store) => store,
+            Self::Postgres(store) => store,
+        }
     }
 }
 
@@ -160,11 +200,8 @@ async fn cycle(store: &AnyStore) -> anyhow::Result<bool> {
 #[derive(Clone, Copy)]
 enum Work {
     Cycles,
-    /// Cycles on a SQLite store whose every write goes through sqlx (the
-    /// path taken when another process holds the write lock).
-    CyclesThroughSqlx,
-    /// Two plain write transactions (as many as one cycle has), straight
-    /// into SQLite on the calling thread: the engine's own floor.
+    /// Two plain write transactions (as many as one cycle has) through
+    /// sqlx on one SQLite connection: the floor of the driver and engine.
     BaselineSqlite,
     /// Two plain single-statement commits.
     BaselinePostgres,
@@ -174,7 +211,6 @@ impl Work {
     fn name(self) -> &'static str {
         match self {
             Self::Cycles => "cycles",
-            Self::CyclesThroughSqlx => "cycles-through-sqlx",
             Self::BaselineSqlite => "baseline-sqlite",
             Self::BaselinePostgres => "baseline-postgres",
         }
@@ -183,12 +219,42 @@ impl Work {
     fn parse(text: &str) -> anyhow::Result<Self> {
         Ok(match text {
             "cycles" => Self::Cycles,
-            "cycles-through-sqlx" => Self::CyclesThroughSqlx,
             "baseline-sqlite" => Self::BaselineSqlite,
             "baseline-postgres" => Self::BaselinePostgres,
             other => bail!("unknown work {other:?}"),
         })
     }
+}
+
+/// Time `count` runs of `op` after `warmup` unmeasured ones; `Ok(false)` or
+/// an error counts as an error.
+async fn measure(
+    count: usize,
+    warmup: usize,
+    mut op: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<Sample> {
+    for _ in 0..warmup {
+        op().await?;
+    }
+    let mut latencies_ns = Vec::with_capacity(count);
+    let mut errors = 0;
+    let started = Instant::now();
+    for _ in 0..count {
+        let at = Instant::now();
+        match op().await {
+            Ok(true) => latencies_ns.push(at.elapsed().as_nanos() as u64),
+            Ok(false) => errors += 1,
+            Err(error) => {
+                progress(&format!("operation failed: {error:#}"));
+                errors += 1;
+            }
+        }
+    }
+    Ok(Sample {
+        latencies_ns,
+        wall: started.elapsed(),
+        errors,
+    })
 }
 
 /// Run `count` operations of `work`, after `warmup` unmeasured ones.
@@ -198,115 +264,56 @@ async fn run_ops(
     count: usize,
     warmup: usize,
 ) -> anyhow::Result<Sample> {
-    let mut latencies_ns = Vec::with_capacity(count);
-    let mut errors = 0;
     match work {
-        Work::Cycles | Work::CyclesThroughSqlx => {
-            let store = if matches!(work, Work::CyclesThroughSqlx) {
-                let options = SqliteOptions {
-                    direct_hot_path: false,
-                    ..SqliteOptions::default()
-                };
-                AnyStore::Sqlite(SqliteStore::open_with(location, options).await?)
-            } else {
-                open_store(location).await?
-            };
-            for _ in 0..warmup {
-                cycle(&store).await?;
-            }
-            let started = Instant::now();
-            for _ in 0..count {
-                let at = Instant::now();
-                match cycle(&store).await {
-                    Ok(true) => latencies_ns.push(at.elapsed().as_nanos() as u64),
-                    Ok(false) => errors += 1,
-                    Err(error) => {
-                        progress(&format!("cycle failed: {error:#}"));
-                        errors += 1;
-                    }
-                }
-            }
-            let wall = started.elapsed();
+        Work::Cycles => {
+            let store = open_store(location).await?;
+            let sample = measure(count, warmup, async || cycle(&store).await).await;
             store.close().await;
-            Ok(Sample {
-                latencies_ns,
-                wall,
-                errors,
-            })
+            sample
         }
         Work::BaselineSqlite => {
-            let connection = rusqlite::Connection::open(location)?;
-            connection.busy_timeout(Duration::from_secs(5))?;
-            connection.execute_batch("PRAGMA synchronous = NORMAL")?;
-            let op = |connection: &rusqlite::Connection| -> anyhow::Result<()> {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(location)
+                .busy_timeout(Duration::from_secs(5))
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+            let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+            let sample = measure(count, warmup, async || {
                 for _ in 0..2 {
-                    connection.execute_batch("BEGIN IMMEDIATE")?;
-                    let inserted = connection
-                        .prepare_cached("INSERT INTO bench_baseline (at) VALUES (?1)")
-                        .and_then(|mut insert| insert.execute([1_i64]));
-                    if let Err(error) = inserted {
-                        connection.execute_batch("ROLLBACK")?;
-                        return Err(error.into());
-                    }
-                    connection.execute_batch("COMMIT")?;
+                    let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+                    sqlx::query("INSERT INTO bench_baseline (at) VALUES ($1)")
+                        .bind(1_i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
                 }
-                Ok(())
-            };
-            for _ in 0..warmup {
-                op(&connection)?;
-            }
-            let started = Instant::now();
-            for _ in 0..count {
-                let at = Instant::now();
-                match op(&connection) {
-                    Ok(()) => latencies_ns.push(at.elapsed().as_nanos() as u64),
-                    Err(_) => errors += 1,
-                }
-            }
-            let wall = started.elapsed();
-            Ok(Sample {
-                latencies_ns,
-                wall,
-                errors,
+                Ok(true)
             })
+            .await;
+            connection.close().await?;
+            sample
         }
         Work::BaselinePostgres => {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(2)
                 .connect(location)
                 .await?;
-            let op = async |pool: &sqlx::PgPool| -> anyhow::Result<()> {
+            let sample = measure(count, warmup, async || {
                 for _ in 0..2 {
                     sqlx::query("INSERT INTO bench_baseline (at) VALUES ($1)")
                         .bind(1_i64)
-                        .execute(pool)
+                        .execute(&pool)
                         .await?;
                 }
-                Ok(())
-            };
-            for _ in 0..warmup {
-                op(&pool).await?;
-            }
-            let started = Instant::now();
-            for _ in 0..count {
-                let at = Instant::now();
-                match op(&pool).await {
-                    Ok(()) => latencies_ns.push(at.elapsed().as_nanos() as u64),
-                    Err(_) => errors += 1,
-                }
-            }
-            let wall = started.elapsed();
-            pool.close().await;
-            Ok(Sample {
-                latencies_ns,
-                wall,
-                errors,
+                Ok(true)
             })
+            .await;
+            pool.close().await;
+            sample
         }
     }
 }
 
-/// `kage-store-bench worker WORK LOCATION COUNT START_AT_MS`: wait for the
+/// `store worker WORK LOCATION COUNT START_AT_MS`: wait for the
 /// common start, run, print `result ERRORS START_NS END_NS` and `lat NS…`.
 async fn worker(work: Work, location: &str, count: usize, start_at_ms: i64) -> anyhow::Result<()> {
     // Open (and warm up) before the common start, so that only the measured
@@ -415,7 +422,7 @@ async fn cycle_rows(
         Work::BaselinePostgres
     };
     let baseline_what = if is_sqlite {
-        "2 plain write txns, raw SQLite"
+        "2 plain write txns, sqlx"
     } else {
         "2 plain commits (INSERT)"
     };
@@ -440,27 +447,16 @@ async fn cycle_rows(
         progress(&format!("{backend}: {count} cycles in 1 process"));
         let sample = run_ops(location, Work::Cycles, count, 200).await?;
         let baseline = run_ops(location, baseline_work, count, 200).await?;
-        let pass = sample.rate() >= 3000.0
-            && sample.percentile(99.0) < Duration::from_millis(2)
+        let pass = sample.rate() >= 1000.0
+            && sample.percentile(99.0) < Duration::from_millis(5)
             && sample.errors == 0;
         rows.push(Row {
             case: "sqlite, 1 process: acquire+release".to_owned(),
             sample,
             baseline_what: baseline_what.to_owned(),
-            baseline: baseline.clone(),
-            target: ">= 3000/s, p99 < 2 ms".to_owned(),
-            pass,
-        });
-        // For comparison: the same cycles with every write through sqlx's
-        // connection thread (Kage's path when the lock is taken).
-        let through_sqlx = run_ops(location, Work::CyclesThroughSqlx, count, 200).await?;
-        rows.push(Row {
-            case: "sqlite, 1 process, all through sqlx".to_owned(),
-            sample: through_sqlx,
-            baseline_what: baseline_what.to_owned(),
             baseline,
-            target: "(comparison, no goal)".to_owned(),
-            pass: true,
+            target: ">= 1000/s, p99 < 5 ms".to_owned(),
+            pass,
         });
     }
     let count = if quick { 100 } else { 1000 };
@@ -888,7 +884,11 @@ async fn drop_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; the worker processes do not.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| arg != "--bench")
+        .collect();
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
         [] => bench(false, None).await,
@@ -905,7 +905,7 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         _ => bail!(
-            "usage: kage-store-bench [--quick] [--only sqlite-cycles|sqlite-status|postgres-cycles|postgres-status]"
+            "usage: cargo bench -p kage-store-sql --bench store -- [--quick] [--only sqlite-cycles|sqlite-status|postgres-cycles|postgres-status]"
         ),
     }
 }

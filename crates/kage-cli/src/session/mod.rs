@@ -1,0 +1,583 @@
+//! An interactive Claude Code session on the pool (`kage claude`, and
+//! `kage exec -- claude`): the lease of `kage exec`, plus
+//!
+//! - the status line (`kage statusline`) installed for this session only,
+//!   through `--settings '<json>'`, in front of the user's own;
+//! - a watch on the session's transcript and status line for a limit; then
+//!   the subscription is marked as the classifier says, Claude Code is
+//!   stopped (SIGTERM, then SIGKILL after a grace period) and the terminal
+//!   put back, and `claude --resume SESSION_ID` starts on the next
+//!   subscription with the user's other arguments and the interrupted
+//!   prompt (`arguments`), in the same terminal.
+//!
+//! Claude Code keeps the terminal (stdin, stdout and stderr are inherited)
+//! and talks to Anthropic itself: Kage reads only the files Claude Code
+//! writes, never its traffic (`docs/decisions.md`).
+
+pub(crate) mod arguments;
+pub(crate) mod settings;
+pub(crate) mod status_input;
+pub(crate) mod terminal;
+pub(crate) mod transcript;
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use kage_core::ReleaseRequest;
+use kage_core::launch::ChildEnvironment;
+use kage_domain::signal::{ClassifyContext, describe_time};
+use kage_domain::{ErrorKind, Outcome, SubscriptionName, Usage};
+use kage_ports::{ExposeSecret, Lease};
+use nix::sys::signal::Signal;
+use tokio::process::Child;
+use tokio::signal::unix::{SignalKind, signal};
+
+use kage_app::pool::AppPool;
+use crate::command::exec::{LeaseOptions, exit_code, forward, release};
+use crate::command::{Context, lease};
+use kage_app::exit::Interrupted;
+use crate::output::Printer;
+use status_input::StatusInput;
+use terminal::SavedTerminal;
+use transcript::{TranscriptFeed, TranscriptTail, limit_in_line, typed_prompt};
+
+/// How often the transcript and the status-line report are looked at.
+const WATCH_PERIOD: Duration = Duration::from_millis(50);
+/// How long Claude Code gets to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a failover waits for a subscription when `--wait` is not given:
+/// long enough for a weekly window to reset.
+const FAILOVER_MAX_WAIT: Duration = Duration::from_secs(8 * 24 * 3600);
+
+/// Whether a command is Claude Code (`claude`, or a path ending in it).
+pub(crate) fn is_claude(program: &OsStr) -> bool {
+    Path::new(program)
+        .file_name()
+        .is_some_and(|name| name == "claude")
+}
+
+/// A limit seen while the session ran.
+#[derive(Clone, Debug)]
+struct Limit {
+    session_id: String,
+    outcome: Outcome,
+    /// The prompt of the turn the limit interrupted, when the transcript
+    /// shows one (a limit seen only on the status line re-sends nothing).
+    prompt: Option<String>,
+}
+
+/// Watches one running child's transcript folder and status-line report.
+struct Watch {
+    feed: Option<TranscriptTail>,
+    report: PathBuf,
+    report_seen: Option<SystemTime>,
+    last_prompt: HashMap<String, String>,
+    /// The limit lines already acted on (by `uuid`): a resumed session may
+    /// copy its history, the old limit with it, into a new transcript.
+    handled: HashSet<String>,
+}
+
+impl Watch {
+    fn reset(&mut self) {
+        if let Some(feed) = &mut self.feed
+            && let Err(error) = feed.skip_existing()
+        {
+            tracing::debug!("could not read the transcript folder: {error}");
+        }
+        let _ = std::fs::remove_file(&self.report);
+        self.report_seen = None;
+    }
+
+    /// The first limit among what was written since the last look.
+    fn look(&mut self, context: &ClassifyContext) -> Option<Limit> {
+        let lines = match self.feed.as_mut().map(TranscriptFeed::poll) {
+            Some(Ok(lines)) => lines,
+            Some(Err(error)) => {
+                tracing::debug!("could not read the transcripts: {error}");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        for line in lines {
+            if let Some(prompt) = typed_prompt(&line.value) {
+                self.last_prompt.insert(line.session_id.clone(), prompt);
+            } else if let Some(outcome) = limit_in_line(&line.value, context) {
+                if let Some(uuid) = line.value.get("uuid").and_then(serde_json::Value::as_str)
+                    && !self.handled.insert(uuid.to_owned())
+                {
+                    continue;
+                }
+                let prompt = self.last_prompt.get(&line.session_id).cloned();
+                return Some(Limit {
+                    session_id: line.session_id,
+                    outcome,
+                    prompt,
+                });
+            }
+        }
+        self.status_line_limit(context)
+    }
+
+    /// A window the status line reports as spent (100 %).
+    fn status_line_limit(&mut self, context: &ClassifyContext) -> Option<Limit> {
+        let modified = std::fs::metadata(&self.report)
+            .and_then(|metadata| metadata.modified())
+            .ok()?;
+        if self.report_seen == Some(modified) {
+            return None;
+        }
+        self.report_seen = Some(modified);
+        let input = StatusInput::parse(&std::fs::read_to_string(&self.report).ok()?).ok()?;
+        let session_id = input.session_id.clone()?;
+        let (name, window) = [("5-hour limit", &input.five_hour), ("weekly limit", &input.seven_day)]
+            .into_iter()
+            .find_map(|(name, window)| window.as_ref().filter(|w| w.is_spent()).map(|w| (name, w)))?;
+        let reason = match window.resets_at {
+            Some(at) => format!("{name}, resets {}", describe_time(at, context)),
+            None => name.to_owned(),
+        };
+        Some(Limit {
+            session_id,
+            outcome: Outcome::QuotaExhausted {
+                resets_at: window.resets_at,
+                reason,
+            },
+            prompt: None,
+        })
+    }
+}
+
+/// How one child's run ended.
+enum End {
+    Exited(std::io::Result<ExitStatus>),
+    Limit(Limit),
+}
+
+/// `NAME hit its 5-hour limit, resets 03:04`, or the reason as it is.
+fn why(name: &SubscriptionName, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::QuotaExhausted { reason, .. } if reason.contains("limit") => {
+            format!("{name} hit its {reason}")
+        }
+        Outcome::RateLimited { reason, .. } if reason.starts_with("rate limited") => {
+            format!("{name} is {reason}")
+        }
+        Outcome::CredentialRejected { reason } => {
+            format!("{name}'s credential was refused ({reason})")
+        }
+        Outcome::QuotaExhausted { reason, .. }
+        | Outcome::RateLimited { reason, .. }
+        | Outcome::Error { detail: reason, .. } => format!("{name}: {reason}"),
+        other => format!("{name}: {}", other.label()),
+    }
+}
+
+/// The line a failover prints.
+fn failover_line(from: &SubscriptionName, outcome: &Outcome, to: &SubscriptionName) -> String {
+    format!("kage: {}; continuing on {to}", why(from, outcome))
+}
+
+/// Stop Claude Code: SIGTERM (it restores the terminal and exits), SIGKILL
+/// after [`STOP_GRACE`].
+async fn stop(child: &mut Child) {
+    forward(child.id(), Signal::SIGTERM);
+    if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+        tracing::debug!("claude did not exit within {STOP_GRACE:?} of SIGTERM; killing it");
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
+
+struct Session<'a> {
+    context: &'a Context<'a>,
+    pool: &'a AppPool,
+    options: &'a LeaseOptions,
+    program: OsString,
+    settings: Option<String>,
+    user_statusline: Option<String>,
+    ttl: Duration,
+    terminal: Option<SavedTerminal>,
+}
+
+impl Session<'_> {
+    fn printer(&self) -> &Printer {
+        self.context.printer
+    }
+
+    async fn acquire(&self, max_wait: Option<Duration>) -> anyhow::Result<Lease> {
+        let pool = self.pool;
+        let zone = pool.clock().time_zone();
+        let request = self.options.request("kage-claude", self.ttl, max_wait);
+        let printer = self.printer();
+        let grant = pool
+            .acquire(&request, |notice| {
+                printer.info(lease::waiting_message(notice, pool.clock().now(), &zone));
+            })
+            .await
+            .map_err(|error| lease::unavailable(error, max_wait, pool.clock().now(), &zone))?;
+        Ok(grant.lease)
+    }
+
+    /// Start Claude Code on `lease`; on failure the lease is released and
+    /// the exit code returned.
+    async fn spawn(&self, lease: &Lease, arguments: &[OsString]) -> Result<Child, anyhow::Result<u8>> {
+        let secret = match self.pool.credential(lease).await {
+            Ok(secret) => secret,
+            Err(error) => {
+                let outcome = Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: "kage could not read the credential".to_owned(),
+                };
+                release(self.pool, self.context, lease.id, outcome).await;
+                return Err(Err(anyhow::Error::new(error).context(format!(
+                    "could not read the credential of {}",
+                    lease.subscription_name
+                ))));
+            }
+        };
+        let environment = ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id);
+        let mut command = tokio::process::Command::new(&self.program);
+        if let Some(settings) = &self.settings {
+            command.arg("--settings").arg(settings);
+        }
+        command.args(arguments);
+        for variable in &environment.remove {
+            command.env_remove(variable);
+        }
+        command.env(environment.credential_variable, secret.expose_secret());
+        for (variable, value) in &environment.set {
+            command.env(variable, value);
+        }
+        match &self.user_statusline {
+            Some(line) => command.env(settings::USER_STATUSLINE_VARIABLE, line),
+            None => command.env_remove(settings::USER_STATUSLINE_VARIABLE),
+        };
+        drop(secret);
+        let program = self.program.to_string_lossy().into_owned();
+        match command.spawn() {
+            Ok(child) => Ok(child),
+            Err(error) => {
+                let outcome = Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: format!("could not start `{program}`"),
+                };
+                release(self.pool, self.context, lease.id, outcome).await;
+                let code = match error.kind() {
+                    std::io::ErrorKind::NotFound => 127,
+                    std::io::ErrorKind::PermissionDenied => 126,
+                    _ => kage_app::exit::FAILURE,
+                };
+                self.printer().error(
+                    &anyhow::Error::new(error).context(format!("could not run `{program}`")),
+                );
+                Err(Ok(code))
+            }
+        }
+    }
+
+    /// Run until the child exits or (with failover on) a limit shows.
+    async fn watch(
+        &self,
+        child: &mut Child,
+        lease: &Lease,
+        watch: &mut Watch,
+        failover: bool,
+    ) -> anyhow::Result<End> {
+        let printer = self.printer();
+        let child_pid = child.id();
+        // With a terminal, Ctrl-C already reaches the child (same process
+        // group); forwarding it too would deliver it twice.
+        let forward_interrupt = !std::io::stdin().is_terminal();
+        let mut interrupt = signal(SignalKind::interrupt()).context("could not watch SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("could not watch SIGTERM")?;
+        let mut hangup = signal(SignalKind::hangup()).context("could not watch SIGHUP")?;
+        let period = (self.ttl / 3).max(Duration::from_millis(100));
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut look = tokio::time::interval(WATCH_PERIOD);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut recorded = false;
+        loop {
+            tokio::select! {
+                status = child.wait() => return Ok(End::Exited(status)),
+                _ = heartbeat.tick() => {
+                    if let Err(error) = self.pool.heartbeat(lease.id, Some(self.ttl)).await {
+                        printer.warn(format_args!("could not heartbeat lease {}: {error}", lease.id));
+                    }
+                }
+                _ = look.tick(), if !recorded => {
+                    let clock = self.pool.clock();
+                    let classify = ClassifyContext::new(clock.now(), clock.time_zone());
+                    if let Some(limit) = watch.look(&classify) {
+                        if failover {
+                            return Ok(End::Limit(limit));
+                        }
+                        // Without failover the session stays; the pool learns all the same.
+                        recorded = true;
+                        if let Err(error) = self.pool.record_signal(lease, &limit.outcome).await {
+                            printer.warn(format_args!("could not record the limit of {}: {error}", lease.subscription_name));
+                        }
+                    }
+                }
+                _ = interrupt.recv() => if forward_interrupt { forward(child_pid, Signal::SIGINT) },
+                _ = terminate.recv() => forward(child_pid, Signal::SIGTERM),
+                _ = hangup.recv() => forward(child_pid, Signal::SIGHUP),
+            }
+        }
+    }
+}
+
+/// Run Claude Code (`program arguments…`) under a lease, failing over to
+/// the next subscription on a limit when `failover` is on. The exit code is
+/// Claude Code's (the last one's, after failovers).
+pub(crate) async fn run(
+    context: &Context<'_>,
+    options: &LeaseOptions,
+    program: OsString,
+    arguments: Vec<OsString>,
+    failover: bool,
+) -> anyhow::Result<u8> {
+    options.check_nesting()?;
+    let opened = context.open().await?;
+    let pool = &opened.pool;
+    let lookup = |name: &str| std::env::var(name).ok();
+    let cwd = std::env::current_dir().context("could not read the working directory")?;
+    let config_dir = transcript::config_dir(lookup);
+    let feed = match &config_dir {
+        Some(dir) => match TranscriptTail::new(transcript::project_folder(dir, &cwd)) {
+            Ok(feed) => Some(feed),
+            Err(error) => {
+                context.printer.warn(format_args!(
+                    "cannot read Claude Code's transcripts ({error}); limits will show only on the status line"
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let report_dir = tempfile::Builder::new()
+        .prefix("kage-session")
+        .tempdir()
+        .context("could not create a temporary folder for the session's status line")?;
+    let report = report_dir.path().join("statusline.json");
+    let settings = if arguments::has_settings(&arguments) {
+        context.printer.info(
+            "kage: you passed --settings, so the session has no Kage status line (see `kage statusline --help`)",
+        );
+        None
+    } else {
+        let kage = std::env::current_exe().context("could not find the kage binary")?;
+        Some(settings::session_settings(&kage, &report))
+    };
+    let user_statusline =
+        settings::user_statusline(&settings::settings_files(&cwd, config_dir.as_deref()));
+    let ttl = options.ttl.unwrap_or(pool.settings().lease_ttl);
+    let session = Session {
+        context,
+        pool,
+        options,
+        program,
+        settings,
+        user_statusline,
+        ttl,
+        terminal: SavedTerminal::capture(),
+    };
+    let mut watch = Watch {
+        feed,
+        report,
+        report_seen: None,
+        last_prompt: HashMap::new(),
+        handled: HashSet::new(),
+    };
+
+    let mut lease = session.acquire(options.wait).await?;
+    context.printer.info(format_args!(
+        "kage: leased {} for `{}` (lease {})",
+        lease.subscription_name,
+        session.program.to_string_lossy(),
+        lease.id
+    ));
+    let mut child_arguments = arguments.clone();
+    loop {
+        watch.reset();
+        let mut child = match session.spawn(&lease, &child_arguments).await {
+            Ok(child) => child,
+            Err(result) => return result,
+        };
+        match session.watch(&mut child, &lease, &mut watch, failover).await? {
+            End::Exited(status) => return finish(&session, &lease, status).await,
+            End::Limit(limit) => {
+                // The failover line below says what happened; the release
+                // prints nothing while Claude Code still draws the screen.
+                let started = std::time::Instant::now();
+                let stopping = async {
+                    stop(&mut child).await;
+                    tracing::debug!(elapsed = ?started.elapsed(), "claude stopped");
+                };
+                let releasing = pool.release(ReleaseRequest {
+                    lease_id: lease.id,
+                    outcome: limit.outcome.clone(),
+                    usage: Usage::default(),
+                });
+                let ((), released) = tokio::join!(stopping, releasing);
+                if let Some(terminal) = &session.terminal {
+                    terminal.restore(context.printer);
+                }
+                if let Err(error) = released {
+                    context.printer.warn(format_args!(
+                        "could not release lease {}: {error}; it expires by itself",
+                        lease.id
+                    ));
+                }
+                let next = tokio::select! {
+                    next = session.acquire(Some(options.wait.unwrap_or(FAILOVER_MAX_WAIT))) => next?,
+                    _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
+                };
+                tracing::debug!(elapsed = ?started.elapsed(), "next lease granted");
+                context.printer.info(failover_line(
+                    &lease.subscription_name,
+                    &limit.outcome,
+                    &next.subscription_name,
+                ));
+                child_arguments = arguments::resume_arguments(
+                    &arguments,
+                    &limit.session_id,
+                    limit.prompt.as_deref(),
+                );
+                lease = next;
+            }
+        }
+    }
+}
+
+async fn finish(
+    session: &Session<'_>,
+    lease: &Lease,
+    status: std::io::Result<ExitStatus>,
+) -> anyhow::Result<u8> {
+    let program = session.program.to_string_lossy();
+    let status = match status {
+        Ok(status) => status,
+        Err(error) => {
+            let outcome = Outcome::Error {
+                kind: ErrorKind::Agent,
+                detail: "lost track of the command".to_owned(),
+            };
+            release(session.pool, session.context, lease.id, outcome).await;
+            return Err(anyhow::Error::new(error).context("could not wait for the command"));
+        }
+    };
+    let outcome = if status.success() {
+        Outcome::Success
+    } else {
+        Outcome::Error {
+            kind: ErrorKind::Agent,
+            detail: format!("`{program}` exited with {status}"),
+        }
+    };
+    release(session.pool, session.context, lease.id, outcome).await;
+    Ok(exit_code(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> SubscriptionName {
+        SubscriptionName::new(text).expect("a name")
+    }
+
+    #[test]
+    fn the_failover_line_says_why_and_where() {
+        let exhausted = Outcome::QuotaExhausted {
+            resets_at: None,
+            reason: "5-hour limit, resets 03:04".to_owned(),
+        };
+        assert_eq!(
+            failover_line(&name("work-premium"), &exhausted, &name("personal")),
+            "kage: work-premium hit its 5-hour limit, resets 03:04; continuing on personal"
+        );
+        let limited = Outcome::RateLimited {
+            retry_at: None,
+            reason: "rate limited (429)".to_owned(),
+        };
+        assert_eq!(
+            failover_line(&name("a"), &limited, &name("b")),
+            "kage: a is rate limited (429); continuing on b"
+        );
+        let refused = Outcome::CredentialRejected {
+            reason: "authentication failed (401)".to_owned(),
+        };
+        assert_eq!(
+            failover_line(&name("a"), &refused, &name("b")),
+            "kage: a's credential was refused (authentication failed (401)); continuing on b"
+        );
+    }
+
+    #[test]
+    fn claude_is_recognised_by_its_file_name() {
+        assert!(is_claude(OsStr::new("claude")));
+        assert!(is_claude(OsStr::new("/usr/local/bin/claude")));
+        assert!(!is_claude(OsStr::new("claude-code")));
+        assert!(!is_claude(OsStr::new("sh")));
+    }
+
+    #[test]
+    fn a_limit_copied_into_a_resumed_transcript_is_not_acted_on_twice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sample = include_str!("../../tests/fixtures/transcript-session-limit-2.1.197.jsonl");
+        let mut watch = Watch {
+            feed: Some(TranscriptTail::new(dir.path().to_path_buf()).expect("tail")),
+            report: dir.path().join("statusline.json"),
+            report_seen: None,
+            last_prompt: HashMap::new(),
+            handled: HashSet::new(),
+        };
+        let now: jiff::Timestamp = "2026-12-05T22:32:40Z".parse().expect("time");
+        let context = ClassifyContext::new(now, jiff::tz::TimeZone::UTC);
+        std::fs::write(dir.path().join("first.jsonl"), sample).expect("write");
+        let limit = watch.look(&context).expect("the limit");
+        assert_eq!(limit.session_id, "first");
+        assert_eq!(limit.prompt.as_deref(), Some("say hi again"));
+        watch.reset();
+        std::fs::write(dir.path().join("copy.jsonl"), sample).expect("write");
+        assert!(watch.look(&context).is_none());
+    }
+
+    #[test]
+    fn a_spent_status_line_window_is_a_limit_without_a_prompt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let report = dir.path().join("statusline.json");
+        let mut watch = Watch {
+            feed: None,
+            report: report.clone(),
+            report_seen: None,
+            last_prompt: HashMap::new(),
+            handled: HashSet::new(),
+        };
+        let now: jiff::Timestamp = "2026-12-05T22:00:00Z".parse().expect("time");
+        let context = ClassifyContext::new(now, jiff::tz::TimeZone::UTC);
+        std::fs::write(&report, r#"{"session_id":"S","rate_limits":{"five_hour":{"used_percentage":99,"resets_at":1796513551}}}"#).expect("write");
+        assert!(watch.look(&context).is_none());
+        std::fs::write(&report, r#"{"session_id":"S","rate_limits":{"five_hour":{"used_percentage":100,"resets_at":"2026-12-05T23:32:00Z"}}}"#).expect("write");
+        // A new modification time (file systems with coarse times may need a nudge).
+        watch.report_seen = None;
+        let limit = watch.look(&context).expect("a limit");
+        assert_eq!(limit.session_id, "S");
+        assert_eq!(limit.prompt, None);
+        assert_eq!(
+            limit.outcome,
+            Outcome::QuotaExhausted {
+                resets_at: "2026-12-05T23:32:00Z".parse().ok(),
+                reason: "5-hour limit, resets 23:32".to_owned(),
+            }
+        );
+        // The same report is not read twice.
+        assert!(watch.look(&context).is_none());
+    }
+}

@@ -1,0 +1,243 @@
+//! `kage statusline` and `kage claude` (with a stand-in `claude` script):
+//! the status line records the live quota and never breaks, and a limit in
+//! the transcript moves the conversation to the next subscription.
+
+use std::path::{Path, PathBuf};
+
+use crate::env::TestEnv;
+
+const SAMPLE_TRANSCRIPT: &str = include_str!("../fixtures/transcript-session-limit-2.1.197.jsonl");
+const SAMPLE_SESSION: &str = "c35c102e-2f6a-4729-b852-e6bb1986d38d";
+
+fn quota(five: u32, seven: u32) -> String {
+    format!(
+        r#"{{"session_id":"S","rate_limits":{{"five_hour":{{"used_percentage":{five},"resets_at":1748867400}},"seven_day":{{"used_percentage":{seven},"resets_at":"2025-06-05T00:00:00Z"}}}}}}"#
+    )
+}
+
+fn status_of(env: &TestEnv, name: &str) -> serde_json::Value {
+    let status = env.run(&["subscription", "status", "--json"]).success();
+    status
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json line"))
+        .find(|record| record["data"]["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in\n{}", status.stdout))
+}
+
+fn leased(env: &mut TestEnv, name: &str) {
+    let lease = env.acquire(&[]);
+    env.set_env("KAGE_SUBSCRIPTION", name);
+    env.set_env("KAGE_LEASE_ID", &lease);
+}
+
+#[test]
+fn the_status_line_records_the_quota_and_prints_one_line() {
+    let mut env = TestEnv::new();
+    env.add("work-premium", &[]);
+    leased(&mut env, "work-premium");
+    let run = env
+        .run_with_stdin(&["statusline"], &quota(42, 18))
+        .success();
+    assert_eq!(run.stdout, "kage · work-premium · 5h 42% · 7d 18%\n");
+    assert_eq!(run.stderr, "");
+    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], false);
+
+    // Past the config's approaching_threshold (0.8): selection sees it.
+    let run = env
+        .run_with_stdin(&["statusline"], &quota(30, 85))
+        .success();
+    assert_eq!(run.stdout, "kage · work-premium · 5h 30% · 7d 85%\n");
+    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], true);
+}
+
+#[test]
+fn the_first_call_has_no_quota_and_records_nothing() {
+    let mut env = TestEnv::new();
+    env.add("work-premium", &[]);
+    leased(&mut env, "work-premium");
+    let run = env
+        .run_with_stdin(&["statusline"], r#"{"session_id":"S","model":{"id":"claude-sonnet-5"}}"#)
+        .success();
+    assert_eq!(run.stdout, "kage · work-premium\n");
+    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], false);
+}
+
+fn write_script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = env.root().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin folder");
+    let path = bin.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[test]
+fn the_users_status_line_runs_after_kages_part() {
+    let mut env = TestEnv::new();
+    env.add("work-premium", &[]);
+    leased(&mut env, "work-premium");
+    // A plain command (no shell needed) gets the same input on stdin.
+    let script = write_script(&env, "line", r#"input=$(cat); echo "mine ${#input}""#);
+    env.set_env("KAGE_USER_STATUSLINE", &script.display().to_string());
+    let input = quota(42, 18);
+    let run = env.run_with_stdin(&["statusline"], &input).success();
+    assert_eq!(
+        run.stdout,
+        format!("kage · work-premium · 5h 42% · 7d 18% · mine {}\n", input.len())
+    );
+    // A shell command runs through sh, as Claude Code runs it.
+    env.set_env("KAGE_USER_STATUSLINE", "echo first | tr a-z A-Z; echo second");
+    let run = env.run_with_stdin(&["statusline"], &input).success();
+    assert_eq!(run.stdout, "kage · work-premium · 5h 42% · 7d 18% · FIRST\nsecond\n");
+}
+
+#[test]
+fn without_a_lease_the_status_line_is_harmless() {
+    let mut env = TestEnv::new();
+    env.add("work-premium", &[]);
+    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
+    assert_eq!(run.stdout, "kage\n");
+    assert_eq!(run.stderr, "");
+    env.set_env("KAGE_USER_STATUSLINE", "echo only mine");
+    let run = env.run_with_stdin(&["statusline"], "not json at all").success();
+    assert_eq!(run.stdout, "only mine\n");
+
+    // A lease of a subscription that is gone, and a database that cannot be opened.
+    env.set_env("KAGE_SUBSCRIPTION", "removed-long-ago");
+    env.set_env("KAGE_LEASE_ID", "0195f0c4-0000-7000-8000-000000000000");
+    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
+    assert_eq!(run.stdout, "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n");
+    assert_eq!(run.stderr, "");
+    std::fs::write(env.root().join("not-a-db"), "plain text").expect("write");
+    env.set_env("KAGE_DATABASE_PATH", &env.root().join("not-a-db").display().to_string());
+    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
+    assert_eq!(run.stdout, "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n");
+    assert_eq!(run.stderr, "");
+}
+
+/// A `claude` stand-in: logs its subscription and arguments; the first run
+/// writes the sample transcript (a turn, then the 5-hour limit on the
+/// second) and waits to be stopped; a `--resume` run answers and exits.
+const FAKE_CLAUDE: &str = r#"
+log="$KAGE_FAKE_LOG"
+printf '%s' "$KAGE_SUBSCRIPTION" >> "$log"
+for argument in "$@"; do printf ' [%s]' "$argument" >> "$log"; done
+echo >> "$log"
+dir="$CLAUDE_CONFIG_DIR/projects/$(pwd | sed 's/[^A-Za-z0-9]/-/g')"
+mkdir -p "$dir"
+case " $* " in
+  *" --resume "*)
+    echo '{"type":"assistant","message":{"model":"claude-sonnet-5","content":[{"type":"text","text":"Hi again!"}]}}' >> "$dir/SESSION.jsonl"
+    exit 0;;
+esac
+sleep 30 > /dev/null 2>&1 < /dev/null &
+trap 'kill $!; echo stopped >> "$log"; exit 143' TERM
+cat "$KAGE_FAKE_TRANSCRIPT" >> "$dir/SESSION.jsonl"
+wait
+echo "not stopped" >> "$log"
+"#;
+
+fn fake_claude(env: &mut TestEnv) -> PathBuf {
+    write_script(env, "claude", &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION));
+    let transcript = env.root().join("sample.jsonl");
+    std::fs::write(&transcript, SAMPLE_TRANSCRIPT).expect("transcript");
+    let log = env.root().join("claude.log");
+    let path = format!(
+        "{}:{}",
+        env.root().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set_env("PATH", &path);
+    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
+    env.set_env("KAGE_FAKE_TRANSCRIPT", &transcript.display().to_string());
+    env.set_env(
+        "CLAUDE_CONFIG_DIR",
+        &env.root().join("claude-config").display().to_string(),
+    );
+    env.write_config("[subscriptions]\ndefault_priority = \"priority\"\n");
+    env.add("work-premium", &["--priority", "200"]);
+    env.add("personal", &["--priority", "100"]);
+    log
+}
+
+fn log_lines(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .expect("the stand-in ran")
+        .lines()
+        .map(|line| {
+            // The --settings JSON names a temporary file; keep its shape only.
+            match line.find("[{\"statusLine\"") {
+                Some(start) => {
+                    let end = line[start..].find("}}]").map_or(line.len(), |end| start + end + 3);
+                    format!("{}[SETTINGS]{}", &line[..start], &line[end..])
+                }
+                None => line.to_owned(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_limit_moves_the_conversation_to_the_next_subscription() {
+    let mut env = TestEnv::new();
+    let log = fake_claude(&mut env);
+    let run = env
+        .run(&["claude", "--model", "opus", "say hi"])
+        .success();
+    assert_eq!(
+        log_lines(&log),
+        vec![
+            "work-premium [--settings] [SETTINGS] [--model] [opus] [say hi]".to_owned(),
+            "stopped".to_owned(),
+            format!(
+                "personal [--settings] [SETTINGS] [--resume] [{SAMPLE_SESSION}] [--model] [opus] [--] [say hi again]"
+            ),
+        ]
+    );
+    assert!(
+        run.stderr
+            .contains("kage: work-premium hit its 5-hour limit, resets 23:32; continuing on personal\n"),
+        "{}",
+        run.stderr
+    );
+    let exhausted = status_of(&env, "work-premium");
+    assert_eq!(exhausted["data"]["state"], "exhausted", "{exhausted}");
+    assert_eq!(status_of(&env, "personal")["data"]["state"], "active");
+    let leases = env.run(&["lease", "list", "--json"]).success();
+    assert_eq!(leases.stdout, "");
+}
+
+#[test]
+fn without_failover_the_limit_is_recorded_and_the_session_stays() {
+    let mut env = TestEnv::new();
+    let log = fake_claude(&mut env);
+    // The stand-in waits to be stopped; send SIGTERM once the limit is recorded.
+    let mut child = env
+        .std_command(&["exec", "--no-failover", "--", "claude", "say hi"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kage runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = status_of(&env, "work-premium");
+        if status["data"]["state"] == "exhausted" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never recorded: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    let output = child.wait_with_output().expect("kage ends");
+    assert_eq!(output.status.code(), Some(143));
+    assert_eq!(
+        log_lines(&log),
+        vec![
+            "work-premium [--settings] [SETTINGS] [say hi]".to_owned(),
+            "stopped".to_owned()
+        ]
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("continuing on"));
+}

@@ -1,0 +1,653 @@
+//! What both backends do the same way: every operation of
+//! [`kage_ports::SubscriptionStore`] but the two hot paths (acquire and
+//! release, which each backend writes for itself in `sqlite.rs` and
+//! `postgres.rs`), written once over [`Backend`], plus the pure parts of a
+//! release ([`ReleasePlan`]) and of an acquire.
+//!
+//! Each backend's `impl SubscriptionStore` calls these functions; what
+//! differs between the backends is what [`Backend`] asks: how a write
+//! transaction begins (`BEGIN IMMEDIATE` on SQLite, `BEGIN` on PostgreSQL),
+//! the row locks of the reads before a change (none on SQLite, whose write
+//! transactions are serial already), and the lock that keeps usage records
+//! out while a daily rollup is filled.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use kage_domain::{
+    Health, LeaseId, Outcome, PoolSnapshot, RouteEntry, RouteTarget, RoutingRules, StateKind,
+    StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
+};
+use kage_ports::{
+    DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, StoreError, UsageQuery,
+};
+use sqlx::Transaction;
+use sqlx::pool::PoolConnection;
+
+use crate::codec::{
+    Columns, EventRow, HealthParams, LeaseRow, LeaseWithSubscriptionRow, SettingsParams,
+    SnapshotRow, SubscriptionRow, UsageParams, after, before, to_ms, truncate,
+};
+use crate::db::{Db, Query, Reads, read_row};
+use crate::error::{Place, is_unique_violation_on};
+use crate::sql;
+use crate::usage::{DAILY_OFFSETS_KEPT, DailyPlan, merge_daily};
+
+/// What the shared operations need of a backend.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync {
+    type Db: Db;
+
+    /// Where the store lives, for error messages.
+    fn place(&self) -> &Place;
+
+    /// A connection for reads.
+    async fn reader(&self, what: &str) -> Result<PoolConnection<Self::Db>, StoreError>;
+
+    /// Begin a write transaction.
+    async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Self::Db>, StoreError>;
+
+    /// Keep usage records from being written until `tx` ends, waiting for
+    /// those being written now.
+    async fn lock_usage_records(
+        &self,
+        tx: &mut Transaction<'static, Self::Db>,
+        what: &str,
+    ) -> Result<(), StoreError>;
+
+    /// [`sql::LEASE_WITH_SUBSCRIPTION`] with the backend's row locks.
+    fn lease_for_change_sql(&self) -> &'static str;
+
+    /// [`sql::SUBSCRIPTION_BY_ID`] with the backend's row lock.
+    fn subscription_for_change_sql(&self) -> &'static str;
+}
+
+fn query<DB: Db>(sql: &str) -> Query<'_, DB> {
+    sqlx::query(sql)
+}
+
+/// Read every row of `statement` on a read connection.
+async fn read_rows<B: Backend>(
+    store: &B,
+    statement: Query<'_, B::Db>,
+    what: &str,
+) -> Result<Vec<<B::Db as sqlx::Database>::Row>, StoreError> {
+    let mut reader = store.reader(what).await?;
+    B::Db::fetch_all(statement, &mut reader)
+        .await
+        .map_err(|e| store.place().error(what, e))
+}
+
+/// Run one write statement in its own transaction; how many rows it
+/// changed, or the error as `on_error` maps it.
+async fn write_one<B: Backend>(
+    store: &B,
+    statement: Query<'_, B::Db>,
+    what: &str,
+    on_error: impl FnOnce(sqlx::Error) -> StoreError + Send,
+) -> Result<u64, StoreError> {
+    let mut tx = store.begin_write(what).await?;
+    let changed = B::Db::execute(statement, &mut tx).await.map_err(on_error)?;
+    tx.commit()
+        .await
+        .map_err(|e| store.place().error(what, e))?;
+    Ok(changed)
+}
+
+/// The error of a write that may meet the unique name.
+fn name_error(
+    place: &Place,
+    what: &str,
+    name: &SubscriptionName,
+    error: sqlx::Error,
+) -> StoreError {
+    if is_unique_violation_on(&error, "name") {
+        StoreError::NameTaken(name.clone())
+    } else {
+        place.error(what, error)
+    }
+}
+
+pub(crate) async fn insert_subscription<B: Backend>(
+    store: &B,
+    subscription: &Subscription,
+) -> Result<(), StoreError> {
+    let settings = SettingsParams::new(subscription)?;
+    let created_at = settings.created_at;
+    let health = HealthParams::new(&subscription.health);
+    let statement = settings.bind(query(sql::INSERT_SUBSCRIPTION));
+    let statement = health.bind(B::Db::bind_int(statement, Some(created_at)));
+    let what = format!("adding subscription {}", subscription.name);
+    write_one(store, statement, &what, |e| {
+        name_error(store.place(), &what, &subscription.name, e)
+    })
+    .await
+    .map(drop)
+}
+
+pub(crate) async fn update_subscription<B: Backend>(
+    store: &B,
+    subscription: &Subscription,
+) -> Result<(), StoreError> {
+    let statement = SettingsParams::new(subscription)?.bind(query(sql::UPDATE_SUBSCRIPTION));
+    let what = format!("saving subscription {}", subscription.name);
+    let updated = write_one(store, statement, &what, |e| {
+        name_error(store.place(), &what, &subscription.name, e)
+    })
+    .await?;
+    if updated == 0 {
+        return Err(StoreError::SubscriptionNotFound(subscription.id));
+    }
+    Ok(())
+}
+
+pub(crate) async fn delete_subscription<B: Backend>(
+    store: &B,
+    id: SubscriptionId,
+) -> Result<(), StoreError> {
+    let what = format!("deleting subscription {id}");
+    let statement = B::Db::bind_text(query(sql::DELETE_SUBSCRIPTION), Some(id.to_string()));
+    let deleted = write_one(store, statement, &what, |e| store.place().error(&what, e)).await?;
+    if deleted == 0 {
+        return Err(StoreError::SubscriptionNotFound(id));
+    }
+    Ok(())
+}
+
+/// Decode rows with `read`, then into the domain with `into_domain`.
+fn decode<DB: Db, R, T>(
+    rows: &[DB::Row],
+    read: fn(&DB::Row) -> Result<R, sqlx::Error>,
+    into_domain: fn(R) -> Result<T, StoreError>,
+    place: &Place,
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter()
+        .map(|row| into_domain(read(row).map_err(|e| place.error(what, e))?))
+        .collect()
+}
+
+pub(crate) async fn list_subscriptions<B: Backend>(
+    store: &B,
+) -> Result<Vec<Subscription>, StoreError> {
+    let what = "listing subscriptions";
+    let rows = read_rows(store, query(&sql::LIST_SUBSCRIPTIONS), what).await?;
+    let mut subscriptions = decode::<B::Db, _, _>(
+        &rows,
+        read_row::<SubscriptionRow, B::Db>,
+        SubscriptionRow::into_domain,
+        store.place(),
+        what,
+    )?;
+    subscriptions.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(subscriptions)
+}
+
+pub(crate) async fn subscription_by_name<B: Backend>(
+    store: &B,
+    name: &SubscriptionName,
+) -> Result<Option<Subscription>, StoreError> {
+    let what = format!("reading subscription {name}");
+    let statement = B::Db::bind_text(query(&sql::SUBSCRIPTION_BY_NAME), Some(name.to_string()));
+    let rows = read_rows(store, statement, &what).await?;
+    let found = decode::<B::Db, _, _>(
+        &rows,
+        read_row::<SubscriptionRow, B::Db>,
+        SubscriptionRow::into_domain,
+        store.place(),
+        &what,
+    )?;
+    Ok(found.into_iter().next())
+}
+
+pub(crate) async fn record_outcome<B: Backend>(
+    store: &B,
+    id: SubscriptionId,
+    outcome: &Outcome,
+    lease_id: Option<LeaseId>,
+    policy: &StatePolicy,
+    now: Timestamp,
+) -> Result<TransitionResult, StoreError> {
+    let now = truncate(now);
+    let what = format!("recording an outcome of subscription {id}");
+    change_health(store, id, &what, lease_id, |health| {
+        kage_domain::apply_outcome(health, outcome, now, policy)
+    })
+    .await
+}
+
+pub(crate) async fn set_disabled<B: Backend>(
+    store: &B,
+    id: SubscriptionId,
+    disabled: Option<String>,
+    now: Timestamp,
+) -> Result<TransitionResult, StoreError> {
+    let now = truncate(now);
+    let what = match disabled {
+        Some(_) => format!("disabling subscription {id}"),
+        None => format!("enabling subscription {id}"),
+    };
+    change_health(store, id, &what, None, |health| match &disabled {
+        Some(reason) => kage_domain::disable(health, reason, now),
+        None => kage_domain::enable(health, now),
+    })
+    .await
+}
+
+/// Apply `change` to a subscription's health in one transaction.
+async fn change_health<B: Backend>(
+    store: &B,
+    id: SubscriptionId,
+    what: &str,
+    lease_id: Option<LeaseId>,
+    change: impl FnOnce(&Health) -> TransitionResult + Send,
+) -> Result<TransitionResult, StoreError> {
+    let place = store.place();
+    let mut tx = store.begin_write(what).await?;
+    let statement = B::Db::bind_text(
+        query(store.subscription_for_change_sql()),
+        Some(id.to_string()),
+    );
+    let row = B::Db::fetch_optional(statement, &mut tx)
+        .await
+        .map_err(|e| place.error(what, e))?;
+    let Some(row) = row else {
+        return Err(StoreError::SubscriptionNotFound(id));
+    };
+    let subscription = read_row::<SubscriptionRow, B::Db>(&row)
+        .map_err(|e| place.error(what, e))?
+        .into_domain()?;
+    let result = change(&subscription.health);
+    store_health_change::<B::Db>(&mut tx, place, &subscription, &result, lease_id).await?;
+    tx.commit().await.map_err(|e| place.error(what, e))?;
+    Ok(result)
+}
+
+/// Store a health change and its transition event, if any.
+async fn store_health_change<DB: Db>(
+    connection: &mut DB::Connection,
+    place: &Place,
+    subscription: &Subscription,
+    result: &TransitionResult,
+    lease_id: Option<LeaseId>,
+) -> Result<(), StoreError> {
+    let id = subscription.id.to_string();
+    if result.health != subscription.health {
+        let what = format!("updating the health of {}", subscription.name);
+        let statement = DB::bind_text(query(sql::UPDATE_HEALTH), Some(id.clone()));
+        let statement = HealthParams::new(&result.health).bind(statement);
+        DB::execute(statement, connection)
+            .await
+            .map_err(|e| place.error(&what, e))?;
+    }
+    if let Some(transition) = &result.transition {
+        let what = format!("recording a transition of {}", subscription.name);
+        let statement = DB::bind_text(query(sql::INSERT_EVENT), Some(id));
+        let statement = DB::bind_int(statement, Some(to_ms(transition.at)));
+        let statement = DB::bind_text(statement, Some(transition.from.as_str().to_owned()));
+        let statement = DB::bind_text(statement, Some(transition.to.as_str().to_owned()));
+        let statement = DB::bind_int(statement, transition.until.map(to_ms));
+        let statement = DB::bind_text(statement, Some(transition.reason.clone()));
+        let statement = DB::bind_text(statement, lease_id.map(|id| id.to_string()));
+        DB::execute(statement, connection)
+            .await
+            .map_err(|e| place.error(&what, e))?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn transitions<B: Backend>(
+    store: &B,
+    id: SubscriptionId,
+    limit: u32,
+) -> Result<Vec<RecordedTransition>, StoreError> {
+    let what = format!("reading the transitions of {id}");
+    let statement = B::Db::bind_text(query(sql::TRANSITIONS), Some(id.to_string()));
+    let statement = B::Db::bind_int(statement, Some(i64::from(limit)));
+    let rows = read_rows(store, statement, &what).await?;
+    decode::<B::Db, _, _>(
+        &rows,
+        read_row::<EventRow, B::Db>,
+        EventRow::into_domain,
+        store.place(),
+        &what,
+    )
+}
+
+pub(crate) async fn transition_counts<B: Backend>(
+    store: &B,
+) -> Result<Vec<(SubscriptionId, StateKind, u64)>, StoreError> {
+    let what = "counting transitions";
+    let rows = read_rows(store, query(sql::TRANSITION_COUNTS), what).await?;
+    let read = |row: &<B::Db as sqlx::Database>::Row| {
+        let row = Columns::<B::Db>(row);
+        Ok::<_, sqlx::Error>((
+            row.text("subscription_id")?,
+            row.text("to_state")?,
+            row.int("transitions")?,
+        ))
+    };
+    let mut counts = rows
+        .iter()
+        .map(|row| {
+            let (id, state, count) = read(row).map_err(|e| store.place().error(what, e))?;
+            Ok((
+                crate::codec::parse_subscription_id(&id)?,
+                crate::codec::parse_state(&state)?,
+                crate::codec::to_u64(count),
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    counts.sort();
+    Ok(counts)
+}
+
+fn route_statement<'q, DB: Db>(sql: &'q str, target: &RouteTarget) -> Query<'q, DB> {
+    let (kind, value) = crate::codec::route_key(target);
+    DB::bind_text(
+        DB::bind_text(query(sql), Some(kind.to_owned())),
+        Some(value),
+    )
+}
+
+pub(crate) async fn save_route<B: Backend>(
+    store: &B,
+    target: &RouteTarget,
+    entries: &[RouteEntry],
+) -> Result<(), StoreError> {
+    let what = format!("saving the route for {target}");
+    let statement = B::Db::bind_text(
+        route_statement(sql::SAVE_ROUTE, target),
+        Some(crate::codec::join_route_entries(entries)),
+    );
+    write_one(store, statement, &what, |e| store.place().error(&what, e))
+        .await
+        .map(drop)
+}
+
+pub(crate) async fn delete_route<B: Backend>(
+    store: &B,
+    target: &RouteTarget,
+) -> Result<bool, StoreError> {
+    let what = format!("deleting the route for {target}");
+    let statement = route_statement(sql::DELETE_ROUTE, target);
+    let deleted = write_one(store, statement, &what, |e| store.place().error(&what, e)).await?;
+    Ok(deleted > 0)
+}
+
+pub(crate) async fn load_routes<B: Backend>(store: &B) -> Result<RoutingRules, StoreError> {
+    let what = "reading the routes";
+    let rows = read_rows(store, query(sql::LOAD_ROUTES), what).await?;
+    let mut rules = RoutingRules::new();
+    for row in &rows {
+        let row = Columns::<B::Db>(row);
+        let read = (|| {
+            Ok::<_, sqlx::Error>((
+                row.text("target_kind")?,
+                row.text("target")?,
+                row.text("entries")?,
+            ))
+        })();
+        let (kind, value, entries) = read.map_err(|e| store.place().error(what, e))?;
+        let (target, entries) = crate::codec::parse_route(&kind, &value, &entries)?;
+        rules.set(target, entries);
+    }
+    Ok(rules)
+}
+
+pub(crate) async fn heartbeat_lease<B: Backend>(
+    store: &B,
+    id: LeaseId,
+    ttl: Duration,
+    now: Timestamp,
+) -> Result<Lease, LeaseError> {
+    let now = truncate(now);
+    let what = format!("renewing lease {id}");
+    let place = store.place();
+    let mut tx = store.begin_write(&what).await?;
+    let Some((mut lease, _)) =
+        fetch_lease_for_change::<B::Db>(&mut tx, store.lease_for_change_sql(), id, place).await?
+    else {
+        return Err(LeaseError::NotFound(id));
+    };
+    if lease.released_at.is_some() {
+        return Err(LeaseError::AlreadyReleased(id));
+    }
+    if lease.expires_at <= now {
+        return Err(LeaseError::Expired {
+            id,
+            expired_at: lease.expires_at,
+        });
+    }
+    lease.expires_at = after(now, ttl);
+    let statement = B::Db::bind_text(query(sql::RENEW_LEASE), Some(id.to_string()));
+    let statement = B::Db::bind_int(statement, Some(to_ms(lease.expires_at)));
+    B::Db::execute(statement, &mut tx)
+        .await
+        .map_err(|e| place.error(&what, e))?;
+    tx.commit().await.map_err(|e| place.error(&what, e))?;
+    Ok(lease)
+}
+
+pub(crate) async fn live_leases<B: Backend>(
+    store: &B,
+    now: Timestamp,
+) -> Result<Vec<Lease>, StoreError> {
+    let what = "listing live leases";
+    let statement = B::Db::bind_int(query(&sql::LIVE_LEASES), Some(to_ms(truncate(now))));
+    let rows = read_rows(store, statement, what).await?;
+    decode::<B::Db, _, _>(
+        &rows,
+        read_row::<LeaseRow, B::Db>,
+        LeaseRow::into_domain,
+        store.place(),
+        what,
+    )
+}
+
+pub(crate) async fn pool_snapshot<B: Backend>(
+    store: &B,
+    window: Duration,
+    now: Timestamp,
+) -> Result<PoolSnapshot, StoreError> {
+    let mut reader = store.reader("reading the pool").await?;
+    read_snapshot::<B::Db>(&mut reader, store.place(), window, truncate(now)).await
+}
+
+/// The pool as selection sees it, by name.
+pub(crate) async fn read_snapshot<DB: Db>(
+    connection: &mut DB::Connection,
+    place: &Place,
+    window: Duration,
+    now: Timestamp,
+) -> Result<PoolSnapshot, StoreError> {
+    let what = "reading the pool";
+    let statement = DB::bind_int(query(&sql::SNAPSHOT), Some(to_ms(now)));
+    let statement = DB::bind_int(statement, Some(to_ms(before(now, window))));
+    let rows = DB::fetch_all(statement, connection)
+        .await
+        .map_err(|e| place.error(what, e))?;
+    let mut entries = decode::<DB, _, _>(
+        &rows,
+        read_row::<SnapshotRow, DB>,
+        SnapshotRow::into_domain,
+        place,
+        what,
+    )?;
+    entries.sort_by(|a, b| a.subscription.name.cmp(&b.subscription.name));
+    Ok(PoolSnapshot { entries })
+}
+
+/// One lease by id.
+pub(crate) async fn fetch_lease<DB: Db>(
+    connection: &mut DB::Connection,
+    id: LeaseId,
+    place: &Place,
+) -> Result<Option<Lease>, StoreError> {
+    read_lease::<DB, LeaseRow, _>(connection, &sql::LEASE, id, place, LeaseRow::into_domain).await
+}
+
+/// One lease by id with its subscription, read with `sql` (the backend's
+/// [`sql::LEASE_WITH_SUBSCRIPTION`], with its locks).
+pub(crate) async fn fetch_lease_for_change<DB: Db>(
+    connection: &mut DB::Connection,
+    sql: &str,
+    id: LeaseId,
+    place: &Place,
+) -> Result<Option<(Lease, Subscription)>, StoreError> {
+    let into_domain = LeaseWithSubscriptionRow::into_domain;
+    read_lease::<DB, LeaseWithSubscriptionRow, _>(connection, sql, id, place, into_domain).await
+}
+
+/// Read the row of lease `id` with `sql` (`$1` the id) as an `R`.
+async fn read_lease<DB: Db + Reads<R>, R, T>(
+    connection: &mut DB::Connection,
+    sql: &str,
+    id: LeaseId,
+    place: &Place,
+    into_domain: fn(R) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let what = format!("reading lease {id}");
+    let statement = DB::bind_text(query(sql), Some(id.to_string()));
+    let row = DB::fetch_optional(statement, connection)
+        .await
+        .map_err(|e| place.error(&what, e))?;
+    row.map(|row| into_domain(read_row::<R, DB>(&row).map_err(|e| place.error(&what, e))?))
+        .transpose()
+}
+
+pub(crate) async fn daily_usage<B: Backend>(
+    store: &B,
+    usage_query: &UsageQuery,
+) -> Result<Vec<DailyUsage>, StoreError> {
+    let plan = DailyPlan::new(
+        to_ms(usage_query.from),
+        to_ms(usage_query.to),
+        i64::from(usage_query.utc_offset_seconds) * 1000,
+    );
+    if plan.needs_daily_rollup() {
+        ensure_daily_rollup(store, plan.offset_ms).await?;
+    }
+    let sql = match usage_query.subscription {
+        Some(_) => &sql::DAILY_USAGE_OF_ONE,
+        None => &sql::DAILY_USAGE,
+    };
+    let what = "reading usage";
+    let statement = plan.bind(query(sql), usage_query.subscription);
+    let rows = read_rows(store, statement, what).await?;
+    let packed = match rows.first() {
+        Some(row) => Columns::<B::Db>(row)
+            .opt_text("packed")
+            .map_err(|e| store.place().error(what, e))?,
+        None => None,
+    };
+    merge_daily(packed.as_deref().unwrap_or(""))
+}
+
+/// Make sure the daily rollup keeps days of `offset_ms`: register the
+/// offset and fill it from the records (once), dropping the oldest offsets
+/// beyond [`DAILY_OFFSETS_KEPT`].
+async fn ensure_daily_rollup<B: Backend>(store: &B, offset_ms: i64) -> Result<(), StoreError> {
+    let what = format!("preparing daily usage for UTC offset {}s", offset_ms / 1000);
+    let place = store.place();
+    let by_offset = |sql| B::Db::bind_int(query(sql), Some(offset_ms));
+    let known = read_rows(store, by_offset(sql::DAILY_OFFSET_KNOWN), &what).await?;
+    if !known.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store.begin_write(&what).await?;
+    // No usage record may be written between the fill and the registration
+    // becoming visible to the rollup trigger.
+    store.lock_usage_records(&mut tx, &what).await?;
+    let registered = B::Db::execute(by_offset(sql::REGISTER_DAILY_OFFSET), &mut tx)
+        .await
+        .map_err(|e| place.error(&what, e))?;
+    if registered == 1 {
+        B::Db::execute(by_offset(sql::FILL_DAILY), &mut tx)
+            .await
+            .map_err(|e| place.error(&what, e))?;
+        let offsets = B::Db::fetch_all(query(sql::DAILY_OFFSETS_NEWEST_FIRST), &mut tx)
+            .await
+            .map_err(|e| place.error(&what, e))?;
+        let offsets = offsets
+            .iter()
+            .map(|row| Columns::<B::Db>(row).int("utc_offset_ms"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| place.error(&what, e))?;
+        for stale in offsets.into_iter().skip(DAILY_OFFSETS_KEPT) {
+            for sql in [sql::DELETE_DAILY, sql::DELETE_DAILY_OFFSET] {
+                let statement = B::Db::bind_int(query(sql), Some(stale));
+                B::Db::execute(statement, &mut tx)
+                    .await
+                    .map_err(|e| place.error(&what, e))?;
+            }
+        }
+    }
+    tx.commit().await.map_err(|e| place.error(&what, e))
+}
+
+/// What a release changes, decided the same way on both backends: whether
+/// the lease had expired, the outcome applied to the subscription's health,
+/// and which optional parts of the release statement run (bit 0: the usage
+/// record, bit 1: the health, bit 2: the transition event).
+pub(crate) struct ReleasePlan {
+    pub(crate) was_expired: bool,
+    pub(crate) result: TransitionResult,
+    pub(crate) parts: usize,
+}
+
+impl ReleasePlan {
+    pub(crate) fn new(
+        lease: &Lease,
+        subscription: &Subscription,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+    ) -> Self {
+        let result = kage_domain::apply_outcome(
+            &subscription.health,
+            &request.outcome,
+            now,
+            &request.policy,
+        );
+        let parts = usize::from(!request.usage.is_empty())
+            | usize::from(result.health != subscription.health) << 1
+            | usize::from(result.transition.is_some()) << 2;
+        Self {
+            was_expired: lease.expires_at <= now,
+            result,
+            parts,
+        }
+    }
+
+    /// Whether the release changes the subscription's health.
+    pub(crate) fn changes_health(&self) -> bool {
+        self.parts & 2 != 0
+    }
+
+    /// Bind the parameters of a release statement (`$1..$25`), in the order
+    /// both backends' release SQL numbers them: $1 lease, $2 now, $3..$5
+    /// outcome, $6 subscription, $7..$13 usage, $14..$21 health, $22..$25
+    /// transition.
+    pub(crate) fn bind<'q, DB: Db>(
+        &self,
+        query: Query<'q, DB>,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+        subscription: &Subscription,
+    ) -> Query<'q, DB> {
+        let query = DB::bind_text(query, Some(request.lease_id.to_string()));
+        let query = DB::bind_int(query, Some(to_ms(now)));
+        let query = DB::bind_text(query, Some(request.outcome.label().to_owned()));
+        let query = DB::bind_text(query, crate::codec::outcome_detail(&request.outcome));
+        let query = DB::bind_int(query, Some(i64::from(self.was_expired)));
+        let query = DB::bind_text(query, Some(subscription.id.to_string()));
+        let query = UsageParams::new(&request.usage).bind(query);
+        let query = HealthParams::new(&self.result.health).bind(query);
+        let transition = self.result.transition.as_ref();
+        let query = DB::bind_text(query, transition.map(|t| t.from.as_str().to_owned()));
+        let query = DB::bind_text(query, transition.map(|t| t.to.as_str().to_owned()));
+        let query = DB::bind_int(query, transition.and_then(|t| t.until).map(to_ms));
+        DB::bind_text(query, transition.map(|t| t.reason.clone()))
+    }
+}
