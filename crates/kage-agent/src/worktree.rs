@@ -20,6 +20,10 @@
 //! reviewed and merged like any other; the report says that it happened.
 //! A task whose branch then has no commit is removed with its branch.
 //!
+//! Tasks run at once, but their `git worktree add` and stock-taking run one
+//! at a time: git's worktree commands read each other's administrative
+//! folders and fail on one another command has half written.
+//!
 //! Crash safety: the branch and worktree are made by one `git worktree add`,
 //! which git runs in its own process group (a Ctrl-C lets it finish). After
 //! a `kill -9` of Kage or of git itself, what is left is a branch under
@@ -44,9 +48,11 @@ pub const WORKTREES_FOLDER: &str = "worktrees";
 
 /// The isolation when neither the flags nor the config say: worktrees
 /// when the working directory is in a git repository and more than one
-/// agent runs at once.
+/// agent runs at once. A bare repository, or a folder inside `.git`, counts
+/// as a repository: the run is then refused (agents editing git's own files
+/// side by side is never what was meant) rather than run there unisolated.
 pub fn default_isolation(dir: &Path, agents_at_once: usize) -> Isolation {
-    if agents_at_once > 1 && is_in_work_tree(dir) {
+    if agents_at_once > 1 && is_in_repository(dir) {
         Isolation::Worktree
     } else {
         Isolation::None
@@ -102,9 +108,10 @@ pub struct Repository {
     pub prefix: PathBuf,
 }
 
-/// Whether `dir` is inside a git working tree (the default's question).
-pub fn is_in_work_tree(dir: &Path) -> bool {
-    git(dir, ["rev-parse", "--is-inside-work-tree"]).is_ok_and(|out| out.trimmed() == "true")
+/// Whether `dir` is in a git repository: a working tree, a bare
+/// repository or a git folder (the default's question).
+pub fn is_in_repository(dir: &Path) -> bool {
+    git_succeeds(dir, ["rev-parse", "--git-dir"]).unwrap_or(false)
 }
 
 impl Repository {
@@ -235,6 +242,12 @@ pub struct WorktreeSetup {
     /// `--copy` paths, relative to the top of the working tree.
     pub copy: Vec<PathBuf>,
     names: Mutex<HashSet<String>>,
+    /// Held around every git command that adds, reads or removes the
+    /// repository's worktrees: git does not make them safe to run at once
+    /// (a `git worktree add` reading the others can find one another add has
+    /// only half written, and fail with `failed to read
+    /// .git/worktrees/<name>/commondir`).
+    git_lock: Mutex<()>,
 }
 
 impl WorktreeSetup {
@@ -265,6 +278,7 @@ impl WorktreeSetup {
             folder: run_dir.join(WORKTREES_FOLDER),
             copy,
             names: Mutex::new(HashSet::new()),
+            git_lock: Mutex::new(()),
         })
     }
 
@@ -288,6 +302,7 @@ impl WorktreeSetup {
                 source,
             })
             .map_err(wrap)?;
+        let serial = self.serial();
         git(
             &self.repository.toplevel,
             [
@@ -301,6 +316,7 @@ impl WorktreeSetup {
             ],
         )
         .map_err(|error| wrap(error.into()))?;
+        drop(serial);
         for relative in &self.copy {
             copy_path(
                 &self.repository.toplevel.join(relative),
@@ -328,6 +344,7 @@ impl WorktreeSetup {
         task_id: &str,
         outcome: &str,
     ) -> Result<WorktreeReport, WorktreeError> {
+        let _serial = self.serial();
         let excludes = self.copy_excludes();
         let mut status_args = vec![
             "status".to_owned(),
@@ -413,6 +430,13 @@ impl WorktreeSetup {
             kept,
             problem: None,
         })
+    }
+
+    /// One worktree operation at a time (see `git_lock`).
+    fn serial(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.git_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `:(top,exclude,literal)PATH` for every `--copy` path.

@@ -42,7 +42,10 @@
 //!   agent's edit. Every run with a fake credential and a known session
 //!   appends `<session id> run <n> <plan>: <prompt on one line>` to it
 //!   (making its folder) before it logs or prints anything, the limited
-//!   ones included: a failed-over task's next attempt finds it.
+//!   ones included: a failed-over task's next attempt finds it. The log line
+//!   carries what the file held before the run appended (`write_found`,
+//!   `null` when there was no file), so a test sees what a resumed attempt
+//!   found in its working directory.
 //!
 //! The credential itself is never printed or logged.
 
@@ -302,9 +305,11 @@ fn execute(
         | Plan::UnknownSession
         | Plan::BadCredential => Tokens::default(),
     };
+    let mut write_found = None;
     if let Some(path) = &surroundings.write
         && !matches!(plan, Plan::UnknownSession | Plan::BadCredential)
     {
+        write_found = std::fs::read_to_string(path).ok();
         let prompt = arguments.prompt.as_deref().unwrap_or_default();
         let line = format!(
             "{session_id} run {run} {}: {}\n",
@@ -336,6 +341,7 @@ fn execute(
             "cwd": surroundings.cwd,
             "session_id": session_id,
             "resumed": arguments.resume,
+            "write_found": write_found,
             "reported": reported.logged(),
             "resets_at": (plan == Plan::Limit).then_some(resets_at),
         }),

@@ -84,7 +84,16 @@ fn a_bare_repository_and_a_plain_folder_are_refused() {
     git(&bare, ["init", "--quiet", "--bare"]).unwrap();
     let error = WorktreeSetup::prepare(&bare, None, "r", &dir.path().join("run"), &[]).unwrap_err();
     assert!(matches!(error, WorktreeError::Bare { .. }), "{error}");
-    assert!(error.to_string().contains("bare repository"), "{error}");
+    assert!(
+        error.to_string().contains("bare repository")
+            && error.to_string().contains("--isolation none"),
+        "{error}"
+    );
+    // Several agents in a bare repository: the default is worktrees, so
+    // the run is refused rather than run in git's own files.
+    assert!(is_in_repository(&bare));
+    assert_eq!(default_isolation(&bare, 2), Isolation::Worktree);
+    assert!(!dir.path().join("run").exists());
 
     let plain = dir.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
@@ -93,7 +102,7 @@ fn a_bare_repository_and_a_plain_folder_are_refused() {
         matches!(error, WorktreeError::NotARepository { .. }),
         "{error}"
     );
-    assert!(!is_in_work_tree(&plain));
+    assert!(!is_in_repository(&plain));
     assert_eq!(default_isolation(&plain, 4), Isolation::None);
 
     let (_repo_dir, repo) = repository();
@@ -336,4 +345,49 @@ fn a_folder_the_base_lacks_starts_the_agent_at_the_top() {
     let setup = setup(&repo.join("scratch"), &dir.path().join("run"), &[]);
     let worktree = setup.create("t", 1).unwrap();
     assert_eq!(worktree.cwd, worktree.path);
+}
+
+/// Tasks start at once, but their `git worktree add`s run one at a time:
+/// git reads the other worktrees' folders, and fails on one half written
+/// (`failed to read .git/worktrees/<name>/commondir`). A smudge filter holds
+/// the first add half-way (until a file appears); the second must not have
+/// begun meanwhile.
+#[test]
+fn worktrees_are_added_one_at_a_time() {
+    let (dir, repo) = repository();
+    std::fs::write(repo.join(".gitattributes"), "slow.txt filter=slow\n").unwrap();
+    std::fs::write(repo.join("slow.txt"), "slow\n").unwrap();
+    git(&repo, ["add", "."]).unwrap();
+    git(&repo, ["commit", "--quiet", "-m", "slow"]).unwrap();
+    let started = dir.path().join("started");
+    let release = dir.path().join("release");
+    let filter = format!(
+        "touch '{started}'; i=0; while [ ! -e '{release}' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; cat",
+        started = started.display(),
+        release = release.display()
+    );
+    git(&repo, ["config", "filter.slow.smudge", &filter]).unwrap();
+    let setup = std::sync::Arc::new(setup(&repo, &dir.path().join("run"), &[]));
+    let spawn = |index: usize| {
+        let setup = std::sync::Arc::clone(&setup);
+        std::thread::spawn(move || setup.create(&format!("task-{index}"), index))
+    };
+    let first = spawn(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !started.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(started.exists(), "the first add reached the slow file");
+    let second = spawn(2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let admin: Vec<String> = std::fs::read_dir(repo.join(".git/worktrees"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    std::fs::write(&release, "").unwrap();
+    let first = first.join().unwrap().unwrap();
+    let second = second.join().unwrap().unwrap();
+    assert_eq!(admin, ["task-1"], "the second add waited for the first");
+    assert!(first.path.join("slow.txt").is_file() && second.path.join("slow.txt").is_file());
+    assert_eq!(worktree_count(&repo), 3);
 }
