@@ -13,8 +13,9 @@
 //!
 //! With `--worktree`: on a git repository of 10,000 files made at run time,
 //! the runner with one worktree per task beside the runner without, and
-//! `git worktree add` (and add + remove) alone, in the same run. Target: the
-//! worktree costs a task no more than `git worktree add` + remove itself.
+//! `git worktree add` (and add + remove) alone, in the same run, in rounds
+//! (medians). Target: the worktree costs a task no more than git's own
+//! `git worktree add` + `git worktree remove`.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -226,9 +227,11 @@ fn make_repository(folder: &Path, files: usize) -> anyhow::Result<PathBuf> {
     Ok(repository)
 }
 
-/// `git worktree add -b` of `tasks` new branches, `parallel` at a time;
-/// with `remove`, each is also removed with its branch (timed too).
-/// Returns the wall clock of the timed part.
+/// `git worktree add -b` of `tasks` new branches, `parallel` tasks at a
+/// time but one git worktree command at a time, as in the runner (git's
+/// worktree commands are not safe at once: an add can fail reading another
+/// one's half-written folder); with `remove`, each is also removed with its
+/// branch (timed too). Returns the wall clock of the timed part.
 async fn git_worktree_alone(
     repository: &Path,
     folder: &Path,
@@ -238,14 +241,19 @@ async fn git_worktree_alone(
 ) -> anyhow::Result<Duration> {
     let round = uuid::Uuid::new_v4().simple().to_string();
     let semaphore = Arc::new(Semaphore::new(parallel));
+    let serial = Arc::new(std::sync::Mutex::new(()));
     let started = Instant::now();
     let mut running = tokio::task::JoinSet::new();
     for index in 0..tasks {
         let permit = Arc::clone(&semaphore).acquire_owned().await?;
+        let serial = Arc::clone(&serial);
         let repository = repository.to_owned();
         let path = folder.join(format!("alone-{round}-{index}"));
         let branch = format!("alone/{round}/{index}");
         running.spawn_blocking(move || -> anyhow::Result<(PathBuf, String)> {
+            let one_at_a_time = serial
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             git(
                 &repository,
                 [
@@ -258,7 +266,11 @@ async fn git_worktree_alone(
                     "HEAD".as_ref(),
                 ],
             )?;
+            drop(one_at_a_time);
             if remove {
+                let _one_at_a_time = serial
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 remove_worktree(&repository, &path, &branch)?;
             }
             drop(permit);
@@ -322,49 +334,70 @@ async fn worktree_bench(
         "worktree cost per task (ms)",
         "git worktree add per task (ms)",
         "git worktree add + remove per task (ms)",
+        "cost ÷ add",
         "cost ÷ (add + remove)",
     ]);
     for (parallel, tasks) in [(1, 4), (4, 8)] {
-        let mut plain = Duration::MAX;
-        let mut isolated = Duration::MAX;
-        let mut add = Duration::MAX;
-        let mut add_remove = Duration::MAX;
-        // Best of three, alternating, to damp the noise of a shared machine.
-        for _ in 0..3 {
-            plain = plain.min(
+        // Rounds of the four back to back; each figure is the median over
+        // the rounds, and each ratio the median of the rounds' ratios, so
+        // that a shared machine's load, which changes from one minute to
+        // the next, weighs on both sides of a ratio alike.
+        let mut rounds: Vec<[Duration; 4]> = Vec::new();
+        for _ in 0..ROUNDS {
+            let plain =
                 through_runner_in(pool, argv, &runs, tasks, parallel, Some(&repository), false)
-                    .await?,
-            );
-            isolated = isolated.min(
+                    .await?;
+            let isolated =
                 through_runner_in(pool, argv, &runs, tasks, parallel, Some(&repository), true)
-                    .await?,
-            );
-            add = add.min(git_worktree_alone(&repository, &runs, tasks, parallel, false).await?);
-            add_remove = add_remove
-                .min(git_worktree_alone(&repository, &runs, tasks, parallel, true).await?);
+                    .await?;
+            let add = git_worktree_alone(&repository, &runs, tasks, parallel, false).await?;
+            let add_remove = git_worktree_alone(&repository, &runs, tasks, parallel, true).await?;
+            rounds.push([plain, isolated, add, add_remove]);
         }
         let count = u32::try_from(tasks)?;
-        let cost = isolated.saturating_sub(plain) / count;
-        let baseline = add_remove / count;
+        let cost = |round: &[Duration; 4]| round[1].saturating_sub(round[0]) / count;
+        let column = |index: usize| median(rounds.iter().map(|round| round[index]).collect());
+        let ratio = |baseline: usize| {
+            median_f64(
+                rounds
+                    .iter()
+                    .map(|round| {
+                        cost(round).as_secs_f64()
+                            / (round[baseline] / count).as_secs_f64().max(1e-9)
+                    })
+                    .collect(),
+            )
+        };
         table.add_row(vec![
             parallel.to_string(),
             tasks.to_string(),
-            ms(plain),
-            ms(isolated),
-            ms(cost),
-            ms(add / count),
-            ms(baseline),
-            format!(
-                "{:.2}",
-                cost.as_secs_f64() / baseline.as_secs_f64().max(1e-9)
-            ),
+            ms(column(0)),
+            ms(column(1)),
+            ms(median(rounds.iter().map(cost).collect())),
+            ms(column(2) / count),
+            ms(column(3) / count),
+            format!("{:.2}", ratio(2)),
+            format!("{:.2}", ratio(3)),
         ]);
     }
     println!("{table}");
     println!(
-        "worktree cost per task = (runner --worktree − runner) / tasks, wall clock; the runner's cost includes taking stock of each worktree (git status, rev-list, diff) and removing the unchanged ones; goal: a ratio near 1"
+        "median of {ROUNDS} rounds; worktree cost per task = (runner --worktree − runner) / tasks, wall clock. The runner's cost is a worktree's whole life: git worktree add, taking stock when the task ends (git status, rev-list) and removing it (the simulated agent changes nothing), with git's worktree commands one at a time as git needs, here as in the runner. Goal: cost ÷ (add + remove) near 1, i.e. no cost beyond git's own"
     );
     Ok(())
+}
+
+/// Rounds of the worktree benchmark.
+const ROUNDS: usize = 5;
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+fn median_f64(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 /// Acquire + release alone: `parallel` loops of `rounds` each, at once.
