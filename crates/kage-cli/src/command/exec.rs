@@ -190,9 +190,7 @@ impl ExecArgs {
                 printer.info(lease::waiting_message(notice, pool.clock().now(), &zone));
             })
             .await
-            .map_err(|error| {
-                lease::unavailable(error, self.lease.wait, pool.clock().now(), &zone)
-            })?;
+            .map_err(|error| lease::unavailable(error, self.lease.wait, pool.clock().now(), &zone))?;
         let lease = grant.lease;
 
         let secret = match pool.credential(&lease).await {

@@ -61,10 +61,7 @@ impl StatuslineArgs {
         let lease = env
             .get(SUBSCRIPTION_VARIABLE)
             .and_then(|name| SubscriptionName::new(name).ok())
-            .zip(
-                env.get(LEASE_VARIABLE)
-                    .and_then(|id| id.parse::<LeaseId>().ok()),
-            );
+            .zip(env.get(LEASE_VARIABLE).and_then(|id| id.parse::<LeaseId>().ok()));
         let user_command = env.get(USER_STATUSLINE_VARIABLE).map(str::to_owned);
 
         let record = async {

@@ -37,11 +37,11 @@ use nix::sys::signal::Signal;
 use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
 
+use kage_app::pool::AppPool;
 use crate::command::exec::{LeaseOptions, exit_code, forward, release};
 use crate::command::{Context, lease};
-use crate::output::Printer;
 use kage_app::exit::Interrupted;
-use kage_app::pool::AppPool;
+use crate::output::Printer;
 use status_input::StatusInput;
 use terminal::SavedTerminal;
 use transcript::{TranscriptFeed, TranscriptTail, limit_in_line, typed_prompt};
@@ -134,12 +134,9 @@ impl Watch {
         self.report_seen = Some(modified);
         let input = StatusInput::parse(&std::fs::read_to_string(&self.report).ok()?).ok()?;
         let session_id = input.session_id.clone()?;
-        let (name, window) = [
-            ("5-hour limit", &input.five_hour),
-            ("weekly limit", &input.seven_day),
-        ]
-        .into_iter()
-        .find_map(|(name, window)| window.as_ref().filter(|w| w.is_spent()).map(|w| (name, w)))?;
+        let (name, window) = [("5-hour limit", &input.five_hour), ("weekly limit", &input.seven_day)]
+            .into_iter()
+            .find_map(|(name, window)| window.as_ref().filter(|w| w.is_spent()).map(|w| (name, w)))?;
         let reason = match window.resets_at {
             Some(at) => format!("{name}, resets {}", describe_time(at, context)),
             None => name.to_owned(),
@@ -189,10 +186,7 @@ fn failover_line(from: &SubscriptionName, outcome: &Outcome, to: &SubscriptionNa
 /// after [`STOP_GRACE`].
 async fn stop(child: &mut Child) {
     forward(child.id(), Signal::SIGTERM);
-    if tokio::time::timeout(STOP_GRACE, child.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
         tracing::debug!("claude did not exit within {STOP_GRACE:?} of SIGTERM; killing it");
         let _ = child.start_kill();
         let _ = child.wait().await;
@@ -231,11 +225,7 @@ impl Session<'_> {
 
     /// Start Claude Code on `lease`; on failure the lease is released and
     /// the exit code returned.
-    async fn spawn(
-        &self,
-        lease: &Lease,
-        arguments: &[OsString],
-    ) -> Result<Child, anyhow::Result<u8>> {
+    async fn spawn(&self, lease: &Lease, arguments: &[OsString]) -> Result<Child, anyhow::Result<u8>> {
         let secret = match self.pool.credential(lease).await {
             Ok(secret) => secret,
             Err(error) => {
@@ -419,10 +409,7 @@ pub(crate) async fn run(
             Ok(child) => child,
             Err(result) => return result,
         };
-        match session
-            .watch(&mut child, &lease, &mut watch, failover)
-            .await?
-        {
+        match session.watch(&mut child, &lease, &mut watch, failover).await? {
             End::Exited(status) => return finish(&session, &lease, status).await,
             End::Limit(limit) => {
                 // The failover line below says what happened; the release

@@ -46,16 +46,10 @@ impl StatusInput {
     pub(crate) fn parse(text: &str) -> Result<Self, serde_json::Error> {
         let value: Value = serde_json::from_str(text)?;
         if !value.is_object() {
-            return Err(serde::de::Error::custom(
-                "the status line input is not a JSON object",
-            ));
+            return Err(serde::de::Error::custom("the status line input is not a JSON object"));
         }
         let limits = value.get("rate_limits");
-        let window = |name: &str| {
-            limits
-                .and_then(|limits| limits.get(name))
-                .and_then(parse_window)
-        };
+        let window = |name: &str| limits.and_then(|limits| limits.get(name)).and_then(parse_window);
         Ok(Self {
             session_id: value
                 .get("session_id")
@@ -142,10 +136,7 @@ mod tests {
         assert!((five.used_percentage - 12.0).abs() < f64::EPSILON);
         assert_eq!(five.resets_at, Timestamp::from_second(1_796_513_551).ok());
         assert_eq!(input.seven_day, None);
-        assert_eq!(
-            input.binding_window().map(|(name, _)| name),
-            Some("five_hour")
-        );
+        assert_eq!(input.binding_window().map(|(name, _)| name), Some("five_hour"));
     }
 
     #[test]
@@ -162,10 +153,7 @@ mod tests {
         let seven = input.seven_day.clone().expect("7-day");
         assert!((seven.used_percentage - 18.0).abs() < f64::EPSILON);
         assert_eq!(seven.resets_at, Timestamp::from_second(1_796_513_525).ok());
-        assert_eq!(
-            input.binding_window().map(|(name, _)| name),
-            Some("five_hour")
-        );
+        assert_eq!(input.binding_window().map(|(name, _)| name), Some("five_hour"));
         let offset = StatusInput::parse(
             r#"{"rate_limits":{"seven_day":{"used_percentage":100,"resets_at":"2026-12-06T03:04:00+01:00"}}}"#,
         )
@@ -177,8 +165,7 @@ mod tests {
 
     #[test]
     fn missing_and_malformed_fields_count_as_absent() {
-        let first_call =
-            StatusInput::parse(r#"{"session_id":"s","model":{"id":"m"}}"#).expect("parses");
+        let first_call = StatusInput::parse(r#"{"session_id":"s","model":{"id":"m"}}"#).expect("parses");
         assert_eq!(first_call.five_hour, None);
         assert_eq!(first_call.binding_window(), None);
         let odd = StatusInput::parse(

@@ -41,20 +41,14 @@ fn the_status_line_records_the_quota_and_prints_one_line() {
         .success();
     assert_eq!(run.stdout, "kage · work-premium · 5h 42% · 7d 18%\n");
     assert_eq!(run.stderr, "");
-    assert_eq!(
-        status_of(&env, "work-premium")["data"]["approaching_limit"],
-        false
-    );
+    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], false);
 
     // Past the config's approaching_threshold (0.8): selection sees it.
     let run = env
         .run_with_stdin(&["statusline"], &quota(30, 85))
         .success();
     assert_eq!(run.stdout, "kage · work-premium · 5h 30% · 7d 85%\n");
-    assert_eq!(
-        status_of(&env, "work-premium")["data"]["approaching_limit"],
-        true
-    );
+    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], true);
 }
 
 #[test]
@@ -63,16 +57,10 @@ fn the_first_call_has_no_quota_and_records_nothing() {
     env.add("work-premium", &[]);
     leased(&mut env, "work-premium");
     let run = env
-        .run_with_stdin(
-            &["statusline"],
-            r#"{"session_id":"S","model":{"id":"claude-sonnet-5"}}"#,
-        )
+        .run_with_stdin(&["statusline"], r#"{"session_id":"S","model":{"id":"claude-sonnet-5"}}"#)
         .success();
     assert_eq!(run.stdout, "kage · work-premium\n");
-    assert_eq!(
-        status_of(&env, "work-premium")["data"]["approaching_limit"],
-        false
-    );
+    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], false);
 }
 
 fn write_script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
@@ -97,61 +85,35 @@ fn the_users_status_line_runs_after_kages_part() {
     let run = env.run_with_stdin(&["statusline"], &input).success();
     assert_eq!(
         run.stdout,
-        format!(
-            "kage · work-premium · 5h 42% · 7d 18% · mine {}\n",
-            input.len()
-        )
+        format!("kage · work-premium · 5h 42% · 7d 18% · mine {}\n", input.len())
     );
     // A shell command runs through sh, as Claude Code runs it.
-    env.set_env(
-        "KAGE_USER_STATUSLINE",
-        "echo first | tr a-z A-Z; echo second",
-    );
+    env.set_env("KAGE_USER_STATUSLINE", "echo first | tr a-z A-Z; echo second");
     let run = env.run_with_stdin(&["statusline"], &input).success();
-    assert_eq!(
-        run.stdout,
-        "kage · work-premium · 5h 42% · 7d 18% · FIRST\nsecond\n"
-    );
+    assert_eq!(run.stdout, "kage · work-premium · 5h 42% · 7d 18% · FIRST\nsecond\n");
 }
 
 #[test]
 fn without_a_lease_the_status_line_is_harmless() {
     let mut env = TestEnv::new();
     env.add("work-premium", &[]);
-    let run = env
-        .run_with_stdin(&["statusline"], &quota(42, 18))
-        .success();
+    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
     assert_eq!(run.stdout, "kage\n");
     assert_eq!(run.stderr, "");
     env.set_env("KAGE_USER_STATUSLINE", "echo only mine");
-    let run = env
-        .run_with_stdin(&["statusline"], "not json at all")
-        .success();
+    let run = env.run_with_stdin(&["statusline"], "not json at all").success();
     assert_eq!(run.stdout, "only mine\n");
 
     // A lease of a subscription that is gone, and a database that cannot be opened.
     env.set_env("KAGE_SUBSCRIPTION", "removed-long-ago");
     env.set_env("KAGE_LEASE_ID", "0195f0c4-0000-7000-8000-000000000000");
-    let run = env
-        .run_with_stdin(&["statusline"], &quota(42, 18))
-        .success();
-    assert_eq!(
-        run.stdout,
-        "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n"
-    );
+    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
+    assert_eq!(run.stdout, "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n");
     assert_eq!(run.stderr, "");
     std::fs::write(env.root().join("not-a-db"), "plain text").expect("write");
-    env.set_env(
-        "KAGE_DATABASE_PATH",
-        &env.root().join("not-a-db").display().to_string(),
-    );
-    let run = env
-        .run_with_stdin(&["statusline"], &quota(42, 18))
-        .success();
-    assert_eq!(
-        run.stdout,
-        "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n"
-    );
+    env.set_env("KAGE_DATABASE_PATH", &env.root().join("not-a-db").display().to_string());
+    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
+    assert_eq!(run.stdout, "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n");
     assert_eq!(run.stderr, "");
 }
 
@@ -178,11 +140,7 @@ echo "not stopped" >> "$log"
 "#;
 
 fn fake_claude(env: &mut TestEnv) -> PathBuf {
-    write_script(
-        env,
-        "claude",
-        &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION),
-    );
+    write_script(env, "claude", &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION));
     let transcript = env.root().join("sample.jsonl");
     std::fs::write(&transcript, SAMPLE_TRANSCRIPT).expect("transcript");
     let log = env.root().join("claude.log");
@@ -212,9 +170,7 @@ fn log_lines(log: &Path) -> Vec<String> {
             // The --settings JSON names a temporary file; keep its shape only.
             match line.find("[{\"statusLine\"") {
                 Some(start) => {
-                    let end = line[start..]
-                        .find("}}]")
-                        .map_or(line.len(), |end| start + end + 3);
+                    let end = line[start..].find("}}]").map_or(line.len(), |end| start + end + 3);
                     format!("{}[SETTINGS]{}", &line[..start], &line[end..])
                 }
                 None => line.to_owned(),
@@ -227,7 +183,9 @@ fn log_lines(log: &Path) -> Vec<String> {
 fn a_limit_moves_the_conversation_to_the_next_subscription() {
     let mut env = TestEnv::new();
     let log = fake_claude(&mut env);
-    let run = env.run(&["claude", "--model", "opus", "say hi"]).success();
+    let run = env
+        .run(&["claude", "--model", "opus", "say hi"])
+        .success();
     assert_eq!(
         log_lines(&log),
         vec![
@@ -239,9 +197,8 @@ fn a_limit_moves_the_conversation_to_the_next_subscription() {
         ]
     );
     assert!(
-        run.stderr.contains(
-            "kage: work-premium hit its 5-hour limit, resets 23:32; continuing on personal\n"
-        ),
+        run.stderr
+            .contains("kage: work-premium hit its 5-hour limit, resets 23:32; continuing on personal\n"),
         "{}",
         run.stderr
     );
@@ -268,10 +225,7 @@ fn without_failover_the_limit_is_recorded_and_the_session_stays() {
         if status["data"]["state"] == "exhausted" {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never recorded: {status}"
-        );
+        assert!(std::time::Instant::now() < deadline, "never recorded: {status}");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));

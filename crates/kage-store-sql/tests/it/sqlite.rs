@@ -490,10 +490,7 @@ async fn a_quick_open_refuses_what_the_full_open_refuses() {
     let path = root.path().join("notes.db");
     std::fs::write(&path, "plain text, not a database").unwrap();
     let error = SqliteStore::open_quick(&path).await.unwrap_err();
-    assert!(
-        matches!(error, StoreError::NotADatabase { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, StoreError::NotADatabase { .. }), "{error:?}");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         "plain text, not a database"
