@@ -68,7 +68,10 @@ fn kage_env(root: &Path, home: &ClaudeHome) -> anyhow::Result<Vec<(OsString, OsS
     Ok(env)
 }
 
-#[allow(clippy::disallowed_methods, reason = "compared with `date` in the wrapper")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "compared with `date` in the wrapper"
+)]
 fn wall_clock() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -81,10 +84,23 @@ fn kage(env: &[(OsString, OsString)]) -> Command {
     command
 }
 
-fn add(env: &[(OsString, OsString)], name: &str, priority: &str, credential: &str) -> anyhow::Result<()> {
+fn add(
+    env: &[(OsString, OsString)],
+    name: &str,
+    priority: &str,
+    credential: &str,
+) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut child = kage(env)
-        .args(["subscription", "add", "--name", name, "--priority", priority, "--credential-stdin"])
+        .args([
+            "subscription",
+            "add",
+            "--name",
+            name,
+            "--priority",
+            priority,
+            "--credential-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -130,7 +146,9 @@ fn one_run(standin: &StandIn, scratch: &Path, index: usize) -> anyhow::Result<Ru
 
     let kage_binary = PathBuf::from(env!("CARGO_BIN_EXE_kage-it"));
     let session = home.interactive_program(&kage_binary, &[OsString::from("claude")], env);
-    session.wait_for_screen(WAIT, |screen| screen.contains("Claude Code v") && screen.contains('❯'));
+    session.wait_for_screen(WAIT, |screen| {
+        screen.contains("Claude Code v") && screen.contains('❯')
+    });
     session.submit("remember the word tangerine");
     session.wait_for_screen(WAIT, |screen| screen.contains("Stand-in reply"));
     standin.set(
@@ -226,7 +244,9 @@ fn sorted(values: &[f64]) -> Vec<f64> {
 #[allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 fn main() -> anyhow::Result<()> {
     let standin = StandIn::start();
-    let scratch = tempfile::Builder::new().prefix("kage-failover-bench").tempdir()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("kage-failover-bench")
+        .tempdir()?;
     let mut runs = Vec::with_capacity(RUNS);
     for index in 0..RUNS {
         runs.push(one_run(&standin, scratch.path(), index)?);
@@ -251,7 +271,9 @@ fn main() -> anyhow::Result<()> {
         ),
         (
             "    of which Kage: line -> next claude started",
-            runs.iter().map(|run| ms(run.kage) - ms(run.written)).collect(),
+            runs.iter()
+                .map(|run| ms(run.kage) - ms(run.written))
+                .collect(),
         ),
         (
             "  Claude Code: started -> first request",

@@ -97,6 +97,15 @@ const BENCHES: &[Bench] = &[
         cargo_args: &["bench", "-p", "kage-cli", "--bench", "status"],
         report: Report::Printed,
     },
+    // `kage metrics --listen`: 50 concurrent scrapes of a pool with 1,000,000
+    // usage records (goal: all answer, p99 under 50 ms).
+    Bench {
+        name: "metrics-listen",
+        package: "kage-cli",
+        target: Target::Bench("metrics_listen"),
+        cargo_args: &["bench", "-p", "kage-cli", "--bench", "metrics_listen"],
+        report: Report::Printed,
+    },
     // `kage statusline` as a whole process on the same pool (goal: under 10 ms at p99).
     Bench {
         name: "cli-statusline",

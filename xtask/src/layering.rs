@@ -28,7 +28,8 @@ pub(crate) const DOMAIN_FORBIDDEN: &[&str] = &[
 ];
 /// Crates kage-ports must not pull in: it is the contract, not an implementation.
 pub(crate) const PORTS_FORBIDDEN: &[&str] = &["sqlx", "keyring", "clap"];
-/// Crates only the end-to-end tests' API stand-in may use (an HTTP server).
+/// Crates only the end-to-end tests' API stand-in may use (an HTTP server;
+/// `kage metrics --listen` has its own small responder, `kage-cli/src/http.rs`).
 pub(crate) const TEST_ONLY: &[&str] = &["axum", "hyper", "tower"];
 /// Adapter crates: only the composition root, the applications (and the
 /// end-to-end tests) construct them.

@@ -122,8 +122,27 @@ where
     if mode == Mode::Live {
         options.pool_summary_every = Some(Duration::from_secs(1));
     }
-    let (sender, receiver) = mpsc::unbounded_channel();
+    let (sender, mut raw) = mpsc::unbounded_channel();
     let events = EventSink::new(sender);
+    // Between the runner and the screen: run `notify_command` for each
+    // quota alert (without holding the screen up).
+    let (screen_sender, receiver) = mpsc::unbounded_channel();
+    let notifier = options.notifier.take();
+    let forward = tokio::spawn(async move {
+        let mut notifying = Vec::new();
+        while let Some(event) = raw.recv().await {
+            if let (Some(notifier), RunEvent::QuotaAlert { alert, .. }) = (&notifier, &event) {
+                let (notifier, alert) = (notifier.clone(), alert.clone());
+                notifying.push(tokio::spawn(async move { notifier.notify(&alert).await }));
+            }
+            if screen_sender.send(event).is_err() {
+                break;
+            }
+        }
+        for notify in notifying {
+            let _ = notify.await;
+        }
+    });
     let (cancel_sender, cancel) = watch::channel(false);
     let signals = watch_signals(cancel_sender, events.clone())?;
     let clock_pool = Arc::clone(&pool);
@@ -136,6 +155,7 @@ where
     let report = runner.run(tasks).await;
     signals.abort();
     let _ = signals.await;
+    let _ = forward.await;
     let _ = screen_task.await;
     screen::print_summary(mode, &report);
     Ok(report)
@@ -260,6 +280,10 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
 
     let pool = open_pool_with(&options, &config).await?;
     check_config_routes(&pool, &config).await?;
+    let spool = kage_app::spool::Spool::for_config(&config);
+    if let Some(spool) = &spool {
+        spool.replay(&pool).await;
+    }
     let pool = Arc::new(pool);
 
     let run_id = run_folder_name(pool.clock().now());
@@ -286,9 +310,12 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
     run_options.worktrees = worktrees.map(Arc::new);
     run_options.max_wait = Some(args.max_wait.unwrap_or(agent.max_wait));
     run_options.max_attempts = args.max_attempts;
+    run_options.children_end_with_us = true;
+    run_options.spool = spool;
     run_options.watch = WatchSettings {
         max_api_retries: args.max_api_retries.unwrap_or(agent.max_api_retries),
     };
+    run_options.notifier = Some(kage_app::notify::Notifier::from_config(&config));
     let report = run_with_screen(pool, run_options, tasks, Mode::choose(args.json)).await?;
     Ok(report.exit_code())
 }

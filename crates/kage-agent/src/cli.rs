@@ -85,7 +85,7 @@ pub struct RunArgs {
 
     /// Wait at most this long for a subscription when all are limited
     /// ("30s", "10m") [default: config `agent.max_wait`, 30m].
-    #[arg(long, value_name = "DURATION", value_parser = kage_app::time::parse_duration, help_heading = "Running")]
+    #[arg(long, value_name = "DURATION", value_parser = kage_app::time::parse_wait, help_heading = "Running")]
     pub max_wait: Option<Duration>,
 
     /// Attempts per task, failovers included.

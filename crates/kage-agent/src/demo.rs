@@ -165,6 +165,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let run_dir = folder.path().join("run");
     create_run_dir(&run_dir)?;
     let mut options = RunOptions::new(command, run_dir, holder());
+    options.children_end_with_us = true;
     options.parallel = 4;
     options.max_wait = Some(Duration::from_secs(60));
     options.max_attempts = 5;

@@ -30,6 +30,12 @@ use crate::cli::{Cli, Command};
 
 /// Run `kage-agent` with the process's arguments; returns its exit status.
 pub fn main() -> ExitCode {
+    if let Some(failure) = kage_app::parent_death::run_if_asked() {
+        if let Some(message) = &failure.message {
+            screen::plain_error(message);
+        }
+        return failure.code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

@@ -34,19 +34,41 @@ pub struct TokenCounts {
 }
 
 impl TokenCounts {
+    /// The counts of a `usage` object; `None` when it is not one, or when a
+    /// count is beyond [`kage_domain::MAX_PER_RECORD`] (an agent that
+    /// prints absurd numbers is not believed: its usage is refused, not
+    /// recorded, so it cannot block the subscription's rollups).
     fn from_value(usage: &Value) -> Option<Self> {
         let object = usage.as_object()?;
         let field = |name: &str| object.get(name).and_then(as_u64).unwrap_or(0);
-        Some(Self {
+        let counts = Self {
             input_tokens: field("input_tokens"),
             output_tokens: field("output_tokens"),
             cache_write_tokens: field("cache_creation_input_tokens"),
             cache_read_tokens: field("cache_read_input_tokens"),
-        })
+        };
+        let within = [
+            counts.input_tokens,
+            counts.output_tokens,
+            counts.cache_write_tokens,
+            counts.cache_read_tokens,
+        ]
+        .iter()
+        .all(|count| *count <= kage_domain::MAX_PER_RECORD);
+        if !within {
+            tracing::warn!(
+                "an agent reported more than 10^12 tokens in one message; that usage is ignored"
+            );
+            return None;
+        }
+        Some(counts)
     }
 
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_write_tokens)
+            .saturating_add(self.cache_read_tokens)
     }
 
     /// Field by field, the larger of the two (a streamed message's usage
@@ -62,10 +84,14 @@ impl TokenCounts {
 
     fn add(self, other: Self) -> Self {
         Self {
-            input_tokens: self.input_tokens + other.input_tokens,
-            output_tokens: self.output_tokens + other.output_tokens,
-            cache_write_tokens: self.cache_write_tokens + other.cache_write_tokens,
-            cache_read_tokens: self.cache_read_tokens + other.cache_read_tokens,
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+            cache_write_tokens: self
+                .cache_write_tokens
+                .saturating_add(other.cache_write_tokens),
+            cache_read_tokens: self
+                .cache_read_tokens
+                .saturating_add(other.cache_read_tokens),
         }
     }
 }
@@ -470,6 +496,7 @@ impl UsageTally {
             cost_micros_usd: cost,
             model,
         }
+        .bounded()
     }
 }
 
@@ -695,6 +722,21 @@ mod tests {
         assert_eq!(usage.cost_micros_usd, None);
         assert_eq!(usage.model.as_deref(), Some("claude-sonnet-4-5"));
         assert_eq!(tally.tokens(), 292);
+    }
+
+    #[test]
+    fn absurd_token_counts_from_an_agent_are_refused() {
+        let mut tally = UsageTally::default();
+        for line in [
+            assistant("m1", 5, 1),
+            assistant("m2", 9_223_372_036_854_775_807, 1),
+            assistant("m3", 1_000_000_000_001, 1),
+        ] {
+            tally.observe(&parse(&line));
+        }
+        let usage = tally.usage();
+        assert_eq!((usage.input_tokens, usage.output_tokens), (5, 1));
+        assert_eq!(usage.out_of_bounds(), None);
     }
 
     #[test]

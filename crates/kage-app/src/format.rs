@@ -18,6 +18,25 @@ pub fn thousands(value: u64) -> String {
     out
 }
 
+/// Stored free text (a description, reason, holder, credential command)
+/// made safe for a terminal: every control character is shown escaped
+/// (`\u{1b}`), so text another writer stored cannot repaint the screen.
+/// JSON output keeps the text exact.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The placeholder for "nothing here".
 pub const NONE: &str = "—";
 
@@ -80,7 +99,7 @@ pub fn state_long(state: &SubscriptionState, now: Timestamp, zone: &TimeZone) ->
     }
     if let Some(reason) = state.reason().filter(|reason| !reason.is_empty()) {
         text.push_str(": ");
-        text.push_str(reason);
+        text.push_str(&printable(reason));
     }
     text
 }

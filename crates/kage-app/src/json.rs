@@ -125,3 +125,33 @@ mod tests {
         assert_eq!(value["model"], "claude-sonnet-4-5");
     }
 }
+
+/// A quota alert: `{"subscription": "work", "window": "five_hour",
+/// "threshold": 0.8, "utilization": 0.83, "resets_at": …, "at": …}`; the
+/// `data` of a `{"type": "quota_alert"}` record, and what `notify_command`
+/// reads on stdin.
+#[derive(Serialize)]
+pub struct QuotaAlertJson {
+    pub subscription: String,
+    pub window: String,
+    pub threshold: f64,
+    pub utilization: f64,
+    pub resets_at: Option<String>,
+    pub at: String,
+    /// One line for people: `work passed 80% of its 5-hour quota (83% used)`.
+    pub message: String,
+}
+
+impl QuotaAlertJson {
+    pub fn new(alert: &kage_domain::QuotaAlert) -> Self {
+        Self {
+            subscription: alert.subscription_name.to_string(),
+            window: alert.window.clone(),
+            threshold: alert.threshold(),
+            utilization: alert.utilization,
+            resets_at: alert.resets_at.map(time),
+            at: time(alert.at),
+            message: alert.to_string(),
+        }
+    }
+}

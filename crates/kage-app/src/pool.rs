@@ -34,6 +34,7 @@
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use jiff::tz::TimeZone;
@@ -103,6 +104,7 @@ pub fn pool_settings(config: &Config) -> PoolSettings {
         selection_policy: config.selection_policy(),
         lease_ttl: config.lease_ttl(),
         config_routes: config.routing().clone(),
+        alert_thresholds: config.subscriptions().alert_thresholds.clone(),
     }
 }
 
@@ -146,14 +148,18 @@ pub fn secret_store(options: &GlobalOptions) -> anyhow::Result<Box<dyn SecretSto
 }
 
 /// Open the store the config names, creating the SQLite file and running
-/// migrations on first use.
+/// migrations on first use. The store reads `clock` again once a write has
+/// won its lock, so a write that waited is stamped with when it happened.
 ///
 /// # Errors
 /// When the database cannot be opened or migrated; the message names it
 /// (never a password).
-pub async fn open_store(config: &Config) -> anyhow::Result<Box<dyn SubscriptionStore>> {
+pub async fn open_store(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Box<dyn SubscriptionStore>> {
     let backend = config.storage().backend()?;
-    store::open(&backend).await
+    store::open(&backend, clock).await
 }
 
 /// [`open_store`] for one quick read and write (`kage statusline`, after
@@ -163,16 +169,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Box<dyn SubscriptionS
 ///
 /// # Errors
 /// As [`open_store`].
-pub async fn open_store_quick(config: &Config) -> anyhow::Result<Box<dyn SubscriptionStore>> {
+pub async fn open_store_quick(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Box<dyn SubscriptionStore>> {
     let backend = config.storage().backend()?;
     match &backend {
         kage_config::StorageBackend::Sqlite(path) => {
             let store = kage_store_sql::SqliteStore::open_quick(path)
                 .await
                 .with_context(|| format!("could not open the pool database {}", path.display()))?;
-            Ok(Box::new(store))
+            Ok(Box::new(store.with_clock(clock)))
         }
-        kage_config::StorageBackend::Postgres(_) => store::open(&backend).await,
+        kage_config::StorageBackend::Postgres(_) => store::open(&backend, clock).await,
     }
 }
 
@@ -192,7 +201,7 @@ pub async fn open_pool(options: &GlobalOptions) -> anyhow::Result<AppPool> {
 pub async fn open_pool_with(options: &GlobalOptions, config: &Config) -> anyhow::Result<AppPool> {
     let clock = clock(options)?;
     let secrets = secret_store(options)?;
-    let store = open_store(config).await?;
+    let store = open_store(config, Arc::from(self::clock(options)?)).await?;
     Ok(Pool::new(store, secrets, clock, pool_settings(config)))
 }
 
@@ -207,29 +216,81 @@ pub async fn check_config_routes(pool: &AppPool, config: &Config) -> anyhow::Res
     Ok(())
 }
 
-mod store {
+pub mod store {
     //! Opening the store the config names.
+
+    use std::sync::Arc;
 
     use anyhow::Context;
     use kage_config::StorageBackend;
-    use kage_ports::SubscriptionStore;
+    use kage_ports::{Clock, SubscriptionStore};
     use kage_store_sql::{PostgresStore, SqliteStore};
+
+    /// The SQLite stores this process opened, closed by [`close_all`] on
+    /// exit so that the last connection checkpoints the WAL into the
+    /// database file (a copy of `kage.db` is then a backup).
+    static OPENED: std::sync::Mutex<Vec<Arc<SqliteStore>>> = std::sync::Mutex::new(Vec::new());
+
+    /// Close every SQLite store this process opened.
+    pub async fn close_all() {
+        let opened: Vec<Arc<SqliteStore>> = match OPENED.lock() {
+            Ok(mut opened) => opened.drain(..).collect(),
+            Err(_) => return,
+        };
+        for store in opened {
+            store.close().await;
+        }
+    }
+
+    /// Open the SQLite file at `path`, to be closed on exit; with a clock,
+    /// [`SqliteStore::with_clock`].
+    pub async fn open_sqlite(
+        path: &std::path::Path,
+        clock: Option<Arc<dyn Clock>>,
+    ) -> anyhow::Result<Arc<SqliteStore>> {
+        let store = SqliteStore::open(path)
+            .await
+            .with_context(|| format!("could not open the pool database {}", path.display()))?;
+        let store = match clock {
+            Some(clock) => store.with_clock(clock),
+            None => store,
+        };
+        let store = Arc::new(store);
+        if let Ok(mut opened) = OPENED.lock() {
+            opened.push(Arc::clone(&store));
+        }
+        Ok(store)
+    }
+
+    /// Write a consistent copy of the SQLite pool at `database` to
+    /// `target`, a new file (`SqliteStore::backup`: `VACUUM INTO`).
+    ///
+    /// # Errors
+    /// The database cannot be opened, or the copy cannot be written.
+    pub async fn backup_sqlite(
+        database: &std::path::Path,
+        target: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        let store = open_sqlite(database, None).await?;
+        store.backup(target).await.with_context(|| {
+            format!(
+                "could not back up the pool database to {}",
+                target.display()
+            )
+        })
+    }
 
     pub(super) async fn open(
         backend: &StorageBackend,
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Box<dyn SubscriptionStore>> {
         match backend {
-            StorageBackend::Sqlite(path) => {
-                let store = SqliteStore::open(path).await.with_context(|| {
-                    format!("could not open the pool database {}", path.display())
-                })?;
-                Ok(Box::new(store))
-            }
+            StorageBackend::Sqlite(path) => Ok(Box::new(open_sqlite(path, Some(clock)).await?)),
             StorageBackend::Postgres(url) => {
                 let store = PostgresStore::connect(url.expose())
                     .await
                     .with_context(|| format!("could not open the pool database {url}"))?;
-                Ok(Box::new(store))
+                Ok(Box::new(store.with_clock(clock)))
             }
         }
     }

@@ -7,10 +7,15 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use kage_domain::Usage;
 
-/// `90s`, `5m`, `1h 30m` (humantime).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|error| format!("{error}; write a duration such as 30s, 5m or 1h30m"))
+/// A lease TTL flag (`90s`, `5m`, `1h 30m`): bounded like the config's
+/// `lease_ttl`, 3s to 365d.
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    kage_config::parse_bounded_duration(text, kage_domain::MIN_LEASE_TTL)
+}
+
+/// A wait flag: 0s to 365d, like the config's `max_wait`.
+pub fn parse_wait(text: &str) -> Result<Duration, String> {
+    kage_config::parse_bounded_duration(text, Duration::ZERO)
 }
 
 /// A point in time as typed: an RFC 3339 time, Unix seconds, or a
@@ -47,8 +52,15 @@ pub fn parse_when(text: &str) -> Result<When, String> {
         .or_else(|| text.strip_prefix('+'))
         .unwrap_or(text);
     humantime::parse_duration(relative.trim())
-        .map(When::After)
-        .map_err(|_| {
+        .map_err(|_| ())
+        .and_then(|duration| {
+            if duration > kage_domain::MAX_DURATION {
+                Err(())
+            } else {
+                Ok(When::After(duration))
+            }
+        })
+        .map_err(|()| {
             "write an RFC 3339 time (2025-06-02T15:00:00Z), Unix seconds (1748876400) or a duration from now (5m)".to_owned()
         })
 }
@@ -80,9 +92,19 @@ pub fn parse_usage(text: &str) -> Result<Usage, String> {
                 ));
             }
         };
-        *slot += count;
+        *slot = slot.saturating_add(count);
+    }
+    if let Some((kind, count)) = usage.out_of_bounds() {
+        return Err(too_large(&format!("{count} {kind} tokens")));
     }
     Ok(usage)
+}
+
+fn too_large(what: &str) -> String {
+    format!(
+        "{what} is more than one release can report (at most {} per kind); check the number",
+        kage_domain::MAX_PER_RECORD
+    )
 }
 
 /// `0.42` US dollars → 420000 millionths.
@@ -103,10 +125,14 @@ pub fn parse_cost(text: &str) -> Result<u64, String> {
     } else {
         format!("{fraction:0<6}").parse().map_err(|_| invalid())?
     };
-    whole
+    let micros = whole
         .checked_mul(1_000_000)
         .and_then(|micros| micros.checked_add(fraction))
-        .ok_or_else(invalid)
+        .ok_or_else(invalid)?;
+    if micros > kage_domain::MAX_PER_RECORD {
+        return Err(too_large(&format!("${text}")));
+    }
+    Ok(micros)
 }
 
 #[cfg(test)]

@@ -141,3 +141,19 @@ show kage subscription routes
 show KAGE_SUBSCRIPTIONS__LEASE_TTL=5m kage config show --resolved
 sed -i 's/rate_limit_cooldown/rate_limit_cooldwn/' "$HOME/.config/kage/config.toml"
 show kage subscription status
+sed -i 's/rate_limit_cooldwn/rate_limit_cooldown/' "$HOME/.config/kage/config.toml"
+
+echo "## Removing subscriptions"
+show kage subscription remove personal
+show kage subscription usage --period day
+
+echo "## Backups"
+show kage backup \~/kage-backup.db
+
+echo "## Live view"
+for id in $(kage lease list --json | grep -o '"id":"[^"]*"' | cut -d'"' -f4); do quietly kage lease release "$id"; done
+read -r lease subscription < <(kage lease acquire --namespace backend --holder "kage-agent@build-1:4242 task-3" --ttl 1h 2>/dev/null)
+kage lease acquire --priority high --holder "kage-exec@laptop:77 claude" --ttl 1h >/dev/null 2>&1
+printf '{"rate_limits":{"five_hour":{"used_percentage":83,"resets_at":"2025-06-02T12:00:00Z"},"seven_day":{"used_percentage":41,"resets_at":"2025-06-05T00:00:00Z"}}}' \
+    | KAGE_SUBSCRIPTION="$subscription" KAGE_LEASE_ID="$lease" kage statusline >/dev/null
+show "COLUMNS=80 LINES=24 kage top --once"

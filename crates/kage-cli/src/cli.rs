@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
-    claude, completions, config, exec, generate_man, lease, metrics, statusline, subscription,
+    backup, claude, completions, config, exec, generate_man, lease, metrics, statusline,
+    subscription, top,
 };
 
 const EXIT_CODES: &str = "\
@@ -118,8 +119,14 @@ pub(crate) enum Command {
     /// Claude Code's status line: record the live quota, print one line
     Statusline(statusline::StatuslineArgs),
 
-    /// Print the pool's figures in Prometheus text format
+    /// The pool live, full screen: quota bars, leases, waiting agents, alerts
+    Top(top::TopArgs),
+
+    /// Print the pool's figures in Prometheus text format, or serve them over HTTP
     Metrics(metrics::MetricsArgs),
+
+    /// Copy the SQLite pool database to a new file, safely while in use
+    Backup(backup::BackupArgs),
 
     /// Find, check and show the config file
     #[command(subcommand)]

@@ -109,6 +109,18 @@ pub(crate) fn obtain(
     printer: &Printer,
 ) -> anyhow::Result<CredentialInput> {
     if let Some(command) = &args.credential_command {
+        if kage_secrets::looks_like_credential(command) {
+            return Err(UsageError(
+                "--credential-command takes a command that prints the credential, but a token was given; nothing was stored, so pipe the token in with --credential-stdin instead".to_owned(),
+            )
+            .into());
+        }
+        if command.chars().any(char::is_control) {
+            return Err(UsageError(
+                "--credential-command holds a control character (an escape, a line break, a tab or a NUL); give the command on one line".to_owned(),
+            )
+            .into());
+        }
         if shell_split_is_empty(command) {
             return Err(UsageError(
                 "--credential-command needs a command, e.g. \"pass show claude/work\"".to_owned(),
@@ -122,6 +134,12 @@ pub(crate) fn obtain(
         return Ok(CredentialInput::Env(variable.clone()));
     }
     let secret = secret(name, kind, args.credential_stdin)?;
+    if secrecy::ExposeSecret::expose_secret(&secret).contains('\0') {
+        return Err(UsageError(format!(
+            "the credential for {name} holds a NUL byte, which no environment variable can carry; nothing was stored; check what you piped in"
+        ))
+        .into());
+    }
     check_shape(&secret, name, kind, printer);
     Ok(CredentialInput::Keychain(secret))
 }
@@ -151,6 +169,12 @@ fn check_variable(
     kind: CredentialKind,
     printer: &Printer,
 ) -> anyhow::Result<()> {
+    if kage_secrets::looks_like_credential(variable) {
+        return Err(UsageError(
+            "--credential-env takes the name of an environment variable, but a token was given; put the token in a variable and pass its name (e.g. --credential-env CLAUDE_TOKEN_WORK), or pipe it in with --credential-stdin".to_owned(),
+        )
+        .into());
+    }
     let valid = variable
         .chars()
         .next()

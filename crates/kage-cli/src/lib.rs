@@ -11,6 +11,7 @@
 mod cli;
 mod command;
 mod credential;
+mod http;
 mod output;
 mod session;
 
@@ -23,6 +24,12 @@ pub use cli::command as clap_command;
 
 /// Run `kage` with the process's arguments and environment.
 pub fn main() -> ExitCode {
+    if let Some(failure) = kage_app::parent_death::run_if_asked() {
+        if let Some(message) = &failure.message {
+            output::plain_error(message);
+        }
+        return failure.code;
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return output::clap_error(&error),
@@ -39,7 +46,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    let code = runtime.block_on(command::dispatch(cli, &printer));
+    let code = runtime.block_on(async {
+        let code = command::dispatch(cli, &printer).await;
+        kage_app::pool::store::close_all().await;
+        code
+    });
     // The store's background tasks must not keep the process alive.
     runtime.shutdown_background();
     ExitCode::from(code)

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kage_domain::{
-    RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, StatePolicy, Strategy, SubscriptionName,
+    AlertThresholds, RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, StatePolicy, Strategy,
+    SubscriptionName,
 };
 use toml::Spanned;
 
@@ -30,6 +31,12 @@ pub struct SubscriptionsConfig {
     pub unhealthy_threshold: u32,
     pub approaching_threshold: f64,
     pub lease_ttl: Duration,
+    /// Shares of a quota window that raise an alert, once per window.
+    pub alert_thresholds: AlertThresholds,
+    /// Run (without a shell) with each alert as JSON on stdin; empty: none.
+    pub notify_command: Vec<String>,
+    /// How long `notify_command` may run before it is stopped.
+    pub notify_timeout: Duration,
 }
 
 impl Default for SubscriptionsConfig {
@@ -44,6 +51,9 @@ impl Default for SubscriptionsConfig {
             unhealthy_threshold: state.unhealthy_threshold,
             approaching_threshold: selection.approaching_threshold,
             lease_ttl: Duration::from_secs(2 * 60),
+            alert_thresholds: AlertThresholds::default(),
+            notify_command: Vec::new(),
+            notify_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -499,6 +509,25 @@ impl Config {
                 toml::Value::Float(subscriptions.approaching_threshold).to_string()
             }
             Key::LeaseTtl => duration(subscriptions.lease_ttl),
+            Key::AlertThresholds => toml::Value::Array(
+                subscriptions
+                    .alert_thresholds
+                    .values()
+                    .iter()
+                    .map(|value| toml::Value::Float(*value))
+                    .collect(),
+            )
+            .to_string(),
+            Key::NotifyCommand => toml::Value::Array(
+                subscriptions
+                    .notify_command
+                    .iter()
+                    .cloned()
+                    .map(toml::Value::String)
+                    .collect(),
+            )
+            .to_string(),
+            Key::NotifyTimeout => duration(subscriptions.notify_timeout),
             Key::DatabaseUrl => text(self.storage.database_url.as_ref()?.redacted()),
             Key::DatabasePath => text(self.storage.database_path.as_ref()?.display().to_string()),
             Key::Command => toml::Value::Array(
@@ -537,6 +566,13 @@ impl Config {
                 subscriptions.approaching_threshold = fraction;
             }
             (Key::LeaseTtl, Value::Duration(duration)) => subscriptions.lease_ttl = duration,
+            (Key::AlertThresholds, Value::Thresholds(thresholds)) => {
+                subscriptions.alert_thresholds = thresholds;
+            }
+            (Key::NotifyCommand, Value::Command(command)) => subscriptions.notify_command = command,
+            (Key::NotifyTimeout, Value::Duration(duration)) => {
+                subscriptions.notify_timeout = duration;
+            }
             (Key::DatabaseUrl, Value::Url(url)) => self.storage.database_url = Some(url),
             (Key::DatabasePath, Value::Path(path)) => self.storage.database_path = Some(path),
             (Key::Command, Value::Command(command)) => self.agent.command = command,
@@ -583,6 +619,27 @@ impl Config {
                 file.push(Key::ApproachingThreshold, span, result);
             }
             file.string(Key::LeaseTtl, table.lease_ttl);
+            if let Some(list) = table.alert_thresholds {
+                let span = list.span();
+                let numbers: Vec<f64> = list
+                    .into_inner()
+                    .into_iter()
+                    .map(|number| number.into_inner().0)
+                    .collect();
+                let result = Key::AlertThresholds.check_thresholds(&numbers);
+                file.push(Key::AlertThresholds, span, result);
+            }
+            if let Some(command) = table.notify_command {
+                let span = command.span();
+                let words = command
+                    .into_inner()
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect();
+                let result = Key::NotifyCommand.check_command(words);
+                file.push(Key::NotifyCommand, span, result);
+            }
+            file.string(Key::NotifyTimeout, table.notify_timeout);
             routing = table.routing;
         }
         if let Some(table) = storage {

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kage_domain::Strategy;
+use kage_domain::{AlertThresholds, Strategy};
 
 use crate::{DatabaseUrl, Isolation};
 
@@ -22,6 +22,9 @@ pub(crate) enum Key {
     UnhealthyThreshold,
     ApproachingThreshold,
     LeaseTtl,
+    AlertThresholds,
+    NotifyCommand,
+    NotifyTimeout,
     DatabaseUrl,
     DatabasePath,
     Command,
@@ -49,6 +52,10 @@ pub(crate) enum Kind {
     Path,
     Command,
     Isolation,
+    /// Shares of a quota window, each above 0 and at most 1.
+    Thresholds,
+    /// A program and its arguments, or nothing.
+    OptionalCommand,
 }
 
 /// A checked value, ready to be stored.
@@ -62,14 +69,15 @@ pub(crate) enum Value {
     Path(PathBuf),
     Command(Vec<String>),
     Isolation(Isolation),
+    Thresholds(AlertThresholds),
 }
 
 /// The longest duration any key accepts, so that adding it to a timestamp
 /// can never overflow.
-const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+use kage_domain::MAX_DURATION;
 
 impl Key {
-    pub(crate) const ALL: [Key; 14] = [
+    pub(crate) const ALL: [Key; 17] = [
         Self::DefaultPriority,
         Self::RateLimitWindow,
         Self::RateLimitCooldown,
@@ -77,6 +85,9 @@ impl Key {
         Self::UnhealthyThreshold,
         Self::ApproachingThreshold,
         Self::LeaseTtl,
+        Self::AlertThresholds,
+        Self::NotifyCommand,
+        Self::NotifyTimeout,
         Self::DatabaseUrl,
         Self::DatabasePath,
         Self::Command,
@@ -94,7 +105,10 @@ impl Key {
             | Self::ExhaustedCooldown
             | Self::UnhealthyThreshold
             | Self::ApproachingThreshold
-            | Self::LeaseTtl => "subscriptions",
+            | Self::LeaseTtl
+            | Self::AlertThresholds
+            | Self::NotifyCommand
+            | Self::NotifyTimeout => "subscriptions",
             Self::DatabaseUrl | Self::DatabasePath => "storage",
             Self::Command
             | Self::MaxApiRetries
@@ -113,6 +127,9 @@ impl Key {
             Self::UnhealthyThreshold => "unhealthy_threshold",
             Self::ApproachingThreshold => "approaching_threshold",
             Self::LeaseTtl => "lease_ttl",
+            Self::AlertThresholds => "alert_thresholds",
+            Self::NotifyCommand => "notify_command",
+            Self::NotifyTimeout => "notify_timeout",
             Self::DatabaseUrl => "database_url",
             Self::DatabasePath => "database_path",
             Self::Command => "command",
@@ -154,7 +171,14 @@ impl Key {
             Self::RateLimitWindow | Self::RateLimitCooldown | Self::ExhaustedCooldown => {
                 Kind::Duration { min: second }
             }
-            Self::LeaseTtl => Kind::Duration { min: 3 * second },
+            Self::LeaseTtl => Kind::Duration {
+                min: kage_domain::MIN_LEASE_TTL,
+            },
+            Self::NotifyTimeout => Kind::Duration {
+                min: Duration::from_millis(100),
+            },
+            Self::AlertThresholds => Kind::Thresholds,
+            Self::NotifyCommand => Kind::OptionalCommand,
             Self::MaxWait => Kind::Duration {
                 min: Duration::ZERO,
             },
@@ -180,6 +204,10 @@ impl Key {
             Kind::Path => "a string: a file path",
             Kind::Command => "an array of strings",
             Kind::Isolation => "a string: \"worktree\" or \"none\"",
+            Kind::Thresholds => {
+                "an array of numbers above 0 and at most 1, such as [0.5, 0.8, 0.95]"
+            }
+            Kind::OptionalCommand => "an array of strings: the program and its arguments",
         }
     }
 
@@ -203,11 +231,26 @@ impl Key {
                     .map_err(|_| format!("expected a number from 0 to 1, found {text:?}"))?;
                 self.check_float(number)
             }
-            Kind::Command => {
+            Kind::Command | Kind::OptionalCommand => {
                 let words = shell_words::split(text).map_err(|error| {
                     format!("cannot split {text:?} into words ({error}); check its quotes")
                 })?;
                 self.check_command(words)
+            }
+            Kind::Thresholds => {
+                let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
+                let numbers = inner
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|part| !part.is_empty())
+                    .map(|part| {
+                        part.parse::<f64>().map_err(|_| {
+                            format!(
+                                "{part:?} is not a number: write shares such as \"0.5,0.8,0.95\""
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<f64>, String>>()?;
+                self.check_thresholds(&numbers)
             }
         }
     }
@@ -251,7 +294,22 @@ impl Key {
         }
     }
 
+    pub(crate) fn check_thresholds(self, numbers: &[f64]) -> Result<Value, String> {
+        AlertThresholds::new(numbers)
+            .map(Value::Thresholds)
+            .map_err(|error| error.to_string())
+    }
+
     pub(crate) fn check_command(self, words: Vec<String>) -> Result<Value, String> {
+        if self.kind() == Kind::OptionalCommand {
+            return match words.first() {
+                None => Ok(Value::Command(words)),
+                Some(program) if program.trim().is_empty() => {
+                    Err("the program name (the first word) is empty".to_owned())
+                }
+                Some(_) => Ok(Value::Command(words)),
+            };
+        }
         match words.first() {
             None => Err("the command is empty; name the agent program, such as [\"claude\", \"-p\", \"{prompt}\"]".to_owned()),
             Some(program) if program.trim().is_empty() => {
@@ -272,7 +330,7 @@ fn check_strategy(text: &str) -> Result<Strategy, String> {
     })
 }
 
-fn check_duration(text: &str, min: Duration) -> Result<Duration, String> {
+pub fn check_duration(text: &str, min: Duration) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text.trim()).map_err(|_| {
         format!("{text:?} is not a duration: write a number and a unit, such as \"30s\", \"5m\" or \"1h\"")
     })?;
@@ -300,6 +358,9 @@ pub(crate) fn section_keys(section: &str) -> (&'static str, &'static [&'static s
                 "unhealthy_threshold",
                 "approaching_threshold",
                 "lease_ttl",
+                "alert_thresholds",
+                "notify_command",
+                "notify_timeout",
                 "routing",
             ],
         ),

@@ -48,6 +48,7 @@ pub use config::{
 };
 pub use env::Env;
 pub use error::{ConfigError, Location, Source};
+pub use keys::check_duration as parse_bounded_duration;
 pub use paths::{ConfigPath, PathRule, config_path, default_database_path};
 
 /// A commented config file whose values are the defaults, for the CLI to

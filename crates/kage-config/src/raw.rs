@@ -35,6 +35,9 @@ pub(crate) struct RawSubscriptions {
     pub(crate) unhealthy_threshold: Option<Spanned<i64>>,
     pub(crate) approaching_threshold: Option<Spanned<RawNumber>>,
     pub(crate) lease_ttl: Option<Spanned<String>>,
+    pub(crate) alert_thresholds: Option<Spanned<Vec<Spanned<RawNumber>>>>,
+    pub(crate) notify_command: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) notify_timeout: Option<Spanned<String>>,
     pub(crate) routing: Option<RawRouting>,
 }
 

@@ -11,6 +11,10 @@ pub enum PoolError {
         name: SubscriptionName,
         hint: String,
     },
+    /// The leased subscription was removed from the pool (or renamed)
+    /// since the lease was granted.
+    #[error("{name} was removed from the pool after this lease was granted; acquire another lease")]
+    Removed { name: SubscriptionName },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -68,6 +72,10 @@ pub enum RemoveSubscriptionError {
         "{name} holds {live} live lease(s); wait for them to end, or pass --force to remove it anyway"
     )]
     HasLiveLeases { name: SubscriptionName, live: usize },
+    #[error(
+        "{name} was already removed; its usage and history are kept (`kage subscription list --all`); pass --purge to erase them"
+    )]
+    AlreadyRemoved { name: SubscriptionName },
 }
 
 impl From<StoreError> for RemoveSubscriptionError {

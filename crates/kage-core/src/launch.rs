@@ -4,6 +4,9 @@
 //! Claude Code reads several credential variables with surprising
 //! precedence (`claude-code-signals.md`), so every one is removed and exactly
 //! one is set, plus the markers `KAGE_SUBSCRIPTION` and `KAGE_LEASE_ID`.
+//! Every variable that any subscription names as its credential source
+//! (`--credential-env VAR`) is removed too, so a child never sees another
+//! subscription's credential ([`ChildEnvironment::removing`]).
 
 use kage_domain::{CredentialKind, LeaseId, SubscriptionName};
 
@@ -24,7 +27,7 @@ pub const LEASE_VARIABLE: &str = "KAGE_LEASE_ID";
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ChildEnvironment {
     /// Remove these before setting anything.
-    pub remove: Vec<&'static str>,
+    pub remove: Vec<String>,
     /// The one variable the credential is set in.
     pub credential_variable: &'static str,
     /// Plain (non-secret) variables to set.
@@ -34,7 +37,7 @@ pub struct ChildEnvironment {
 impl ChildEnvironment {
     pub fn new(kind: CredentialKind, subscription: &SubscriptionName, lease_id: LeaseId) -> Self {
         Self {
-            remove: CREDENTIAL_VARIABLES.to_vec(),
+            remove: CREDENTIAL_VARIABLES.map(str::to_owned).to_vec(),
             credential_variable: kind.env_var(),
             set: vec![
                 (SUBSCRIPTION_VARIABLE, subscription.to_string()),
@@ -42,10 +45,48 @@ impl ChildEnvironment {
             ],
         }
     }
+
+    /// Also remove `variables` (the credential variables other
+    /// subscriptions read from); each is removed once.
+    #[must_use]
+    pub fn removing<'a>(mut self, variables: impl IntoIterator<Item = &'a str>) -> Self {
+        for variable in variables {
+            if !self.remove.iter().any(|known| known == variable) {
+                self.remove.push(variable.to_owned());
+            }
+        }
+        self
+    }
 }
 
 /// Whether this process already runs under a Kage lease (so launching
 /// another leased child would nest).
 pub fn is_nested(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
     lookup(SUBSCRIPTION_VARIABLE).filter(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_credential_variables_are_removed_once() {
+        let name = SubscriptionName::new("work").expect("name");
+        let environment = ChildEnvironment::new(
+            CredentialKind::OAuth,
+            &name,
+            LeaseId::from_uuid(uuid::Uuid::nil()),
+        )
+        .removing(["TOK_A", "TOK_B", "TOK_A", "ANTHROPIC_API_KEY"]);
+        assert_eq!(
+            environment.remove,
+            [
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_AUTH_TOKEN",
+                "CLAUDE_CODE_OAUTH_TOKEN",
+                "TOK_A",
+                "TOK_B"
+            ]
+        );
+    }
 }

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
+use kage_domain::alert::AlertReading;
 use kage_domain::{
-    LeaseId, Outcome, PassOverReason, SelectionRequest, SignedDuration, SubscriptionName,
-    Timestamp, TransitionResult, Usage,
+    LeaseId, Outcome, PassOverReason, QuotaAlert, SelectionRequest, SignedDuration,
+    SubscriptionName, Timestamp, TransitionResult, Usage,
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Clock, Lease, LeaseError, PassedOver, ReleaseLeaseRequest,
-    ReleaseReport, SecretStore, SecretString, SubscriptionStore,
+    ReleaseReport, SecretStore, SecretString, SubscriptionStore, WAITER_REFRESH, Waiter,
 };
 use uuid::Uuid;
 
@@ -50,6 +51,14 @@ pub struct WaitNotice {
     pub passed_over: Vec<PassedOver>,
 }
 
+/// What [`Pool::record_signal`] recorded.
+#[derive(Clone, Debug)]
+pub struct SignalRecord {
+    pub transition: TransitionResult,
+    /// Quota alerts to tell a person about (new, the highest per window).
+    pub alerts: Vec<QuotaAlert>,
+}
+
 #[derive(Clone, Debug)]
 pub struct ReleaseRequest {
     pub lease_id: LeaseId,
@@ -60,6 +69,24 @@ pub struct ReleaseRequest {
 fn add(at: Timestamp, duration: Duration) -> Timestamp {
     at.checked_add(SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX))
         .unwrap_or(Timestamp::MAX)
+}
+
+/// What an acquire asked for, for people: `namespace backend, high, tags fast,eu`.
+pub(crate) fn describe_request(selection: &SelectionRequest) -> String {
+    let mut parts = Vec::new();
+    if let Some(namespace) = &selection.namespace {
+        parts.push(format!("namespace {namespace}"));
+    }
+    parts.push(selection.level.to_string());
+    if !selection.required_tags.is_empty() {
+        let tags: Vec<&str> = selection
+            .required_tags
+            .iter()
+            .map(|tag| tag.as_str())
+            .collect();
+        parts.push(format!("tags {}", tags.join(",")));
+    }
+    parts.join(", ")
 }
 
 /// The name of the candidate that recovers first.
@@ -86,20 +113,40 @@ where
 {
     /// Lease the best subscription for a request. With `max_wait`, waits for
     /// the earliest recovery the store reports (never spinning), telling
-    /// `on_wait` each time it starts to wait.
+    /// `on_wait` each time it starts to wait. While it waits, the store
+    /// holds a [`Waiter`] for it (what `kage top` shows), refreshed every
+    /// [`WAITER_REFRESH`] and removed when the acquire ends.
     pub async fn acquire(
         &self,
         request: &AcquireRequest,
+        on_wait: impl FnMut(&WaitNotice),
+    ) -> Result<LeaseGrant, AcquireError> {
+        let lease_id = LeaseId::from_uuid(Uuid::new_v4());
+        let mut waited = false;
+        let result = self
+            .acquire_as(lease_id, request, on_wait, &mut waited)
+            .await;
+        if waited && let Err(error) = self.store.remove_waiter(lease_id).await {
+            tracing::debug!("could not forget the waiting acquire {lease_id}: {error}");
+        }
+        result
+    }
+
+    async fn acquire_as(
+        &self,
+        lease_id: LeaseId,
+        request: &AcquireRequest,
         mut on_wait: impl FnMut(&WaitNotice),
+        waited: &mut bool,
     ) -> Result<LeaseGrant, AcquireError> {
         let started = self.clock.now();
         let deadline = request.max_wait.map(|max_wait| add(started, max_wait));
         let store_request = AcquireLeaseRequest {
-            lease_id: LeaseId::from_uuid(Uuid::new_v4()),
+            lease_id,
             selection: request.selection.clone(),
             rules: self.effective_rules().await?,
             policy: self.settings.selection_policy.clone(),
-            ttl: request.ttl.unwrap_or(self.settings.lease_ttl),
+            ttl: kage_domain::bounded_lease_ttl(request.ttl.unwrap_or(self.settings.lease_ttl)),
             holder: request.holder.clone(),
         };
         loop {
@@ -137,15 +184,44 @@ where
                             waited: now > started,
                         });
                     };
+                    let waiter = Waiter {
+                        id: lease_id,
+                        holder: request.holder.clone(),
+                        request: describe_request(&request.selection),
+                        since: started,
+                        until,
+                        deadline,
+                        earliest_recovery,
+                        earliest_name: earliest.clone(),
+                        expires_at: now,
+                    };
                     on_wait(&WaitNotice {
                         until,
                         earliest_recovery,
                         earliest_name: earliest,
                         passed_over,
                     });
-                    self.clock.sleep_until(until).await;
+                    *waited = true;
+                    self.wait_as(waiter).await;
                 }
             }
+        }
+    }
+
+    /// Sleep until `waiter.until`, saving the waiter now and every
+    /// [`WAITER_REFRESH`] (a failure to save is logged, never fatal).
+    async fn wait_as(&self, mut waiter: Waiter) {
+        loop {
+            let now = self.clock.now();
+            if now >= waiter.until {
+                return;
+            }
+            let wake = waiter.until.min(add(now, WAITER_REFRESH));
+            waiter.expires_at = add(wake, WAITER_REFRESH);
+            if let Err(error) = self.store.save_waiter(&waiter, now).await {
+                tracing::debug!("could not save the waiting acquire {}: {error}", waiter.id);
+            }
+            self.clock.sleep_until(wake).await;
         }
     }
 
@@ -155,7 +231,7 @@ where
         lease_id: LeaseId,
         ttl: Option<Duration>,
     ) -> Result<Lease, LeaseError> {
-        let ttl = ttl.unwrap_or(self.settings.lease_ttl);
+        let ttl = kage_domain::bounded_lease_ttl(ttl.unwrap_or(self.settings.lease_ttl));
         self.store
             .heartbeat_lease(lease_id, ttl, self.clock.now())
             .await
@@ -183,13 +259,14 @@ where
     }
 
     /// Record a signal seen while a lease is still held (an approaching
-    /// limit, or a limit that is about to end the lease).
+    /// limit, or a limit that is about to end the lease), and the quota
+    /// alerts its utilization raises.
     pub async fn record_signal(
         &self,
         lease: &Lease,
         outcome: &Outcome,
-    ) -> Result<TransitionResult, crate::PoolError> {
-        let result = self
+    ) -> Result<SignalRecord, crate::PoolError> {
+        let transition = self
             .store
             .record_outcome(
                 lease.subscription_id,
@@ -199,7 +276,21 @@ where
                 self.clock.now(),
             )
             .await?;
-        Ok(result)
+        let alerts = self.quota_alerts_for(lease, outcome).await?;
+        Ok(SignalRecord { transition, alerts })
+    }
+
+    /// The quota alerts an outcome reported on a lease raises (recorded
+    /// once; see [`Pool::record_quota`]). For a release's outcome, after
+    /// [`Pool::release`].
+    pub async fn quota_alerts_for(
+        &self,
+        lease: &Lease,
+        outcome: &Outcome,
+    ) -> Result<Vec<QuotaAlert>, crate::PoolError> {
+        let readings: Vec<AlertReading> = AlertReading::of(outcome).into_iter().collect();
+        self.record_quota(lease.subscription_id, &lease.subscription_name, &readings)
+            .await
     }
 
     /// Live leases of the whole pool.
@@ -207,11 +298,49 @@ where
         Ok(self.store.live_leases(self.clock.now()).await?)
     }
 
+    /// The environment changes for a child on `lease`: the leased
+    /// credential under its kind's variable, and every variable that any
+    /// subscription reads its credential from removed.
+    pub async fn child_environment(
+        &self,
+        lease: &Lease,
+    ) -> Result<crate::launch::ChildEnvironment, crate::PoolError> {
+        // Removed subscriptions' variables too: they still hold tokens.
+        let mut subscriptions = self.store.list_subscriptions().await?;
+        subscriptions.extend(
+            self.store
+                .retired_subscriptions()
+                .await?
+                .into_iter()
+                .map(|retired| retired.subscription),
+        );
+        let variables =
+            subscriptions
+                .iter()
+                .filter_map(|subscription| match &subscription.credential {
+                    kage_domain::CredentialSource::Env(variable) => Some(variable.as_str()),
+                    _ => None,
+                });
+        Ok(
+            crate::launch::ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id)
+                .removing(variables),
+        )
+    }
+
     /// The credential of the leased subscription, read from its source.
     /// A failure here never marks the subscription: Kage could not read
     /// the credential, the service did not reject it.
     pub async fn credential(&self, lease: &Lease) -> Result<SecretString, CredentialError> {
-        let subscription = self.find(&lease.subscription_name).await?;
+        // By id: a subscription added under the name of a removed one is
+        // not the leased one.
+        let subscription = self
+            .store
+            .subscription_by_name(&lease.subscription_name)
+            .await?
+            .filter(|subscription| subscription.id == lease.subscription_id)
+            .ok_or_else(|| crate::PoolError::Removed {
+                name: lease.subscription_name.clone(),
+            })?;
         Ok(self
             .secrets
             .fetch(

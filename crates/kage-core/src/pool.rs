@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use kage_domain::{RoutingRules, SelectionPolicy, StatePolicy, Subscription, SubscriptionName};
+use kage_domain::{
+    AlertThresholds, RoutingRules, SelectionPolicy, StatePolicy, Subscription, SubscriptionName,
+};
 use kage_ports::{Clock, SecretStore, SubscriptionStore};
 
 use crate::errors::PoolError;
@@ -15,6 +17,8 @@ pub struct PoolSettings {
     pub lease_ttl: Duration,
     /// Routes from the config file; they win over saved routes.
     pub config_routes: RoutingRules,
+    /// `alert_thresholds`: the shares of a quota window that raise an alert.
+    pub alert_thresholds: AlertThresholds,
 }
 
 impl Default for PoolSettings {
@@ -24,6 +28,7 @@ impl Default for PoolSettings {
             selection_policy: SelectionPolicy::default(),
             lease_ttl: Duration::from_secs(120),
             config_routes: RoutingRules::default(),
+            alert_thresholds: AlertThresholds::default(),
         }
     }
 }
@@ -69,11 +74,16 @@ where
         if let Some(subscription) = self.store.subscription_by_name(name).await? {
             return Ok(subscription);
         }
-        let known = self.store.list_subscriptions().await?;
-        Err(PoolError::not_found(
-            name,
-            known.iter().map(|s| s.name.as_str()),
-        ))
+        Err(self.missing(name).await)
+    }
+
+    /// The error for a name no subscription in the pool has, suggesting
+    /// the nearest one.
+    pub(crate) async fn missing(&self, name: &SubscriptionName) -> PoolError {
+        match self.store.list_subscriptions().await {
+            Ok(known) => PoolError::not_found(name, known.iter().map(|s| s.name.as_str())),
+            Err(error) => error.into(),
+        }
     }
 
     /// Every subscription, by name.

@@ -7,11 +7,12 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use kage_domain::{
-    StateKind, Subscription, SubscriptionId, SubscriptionName, SubscriptionState, Usage,
-    is_approaching_limit,
+    QuotaAlert, StateKind, Subscription, SubscriptionId, SubscriptionName, SubscriptionState,
+    Usage, is_approaching_limit,
 };
 use kage_ports::{
     Clock, DailyUsage, Lease, RecordedTransition, SecretStore, SubscriptionStore, UsageQuery,
+    Waiter,
 };
 
 use crate::errors::PoolError;
@@ -36,6 +37,9 @@ pub struct PoolStatus {
     pub time_zone: TimeZone,
     /// By priority, highest first, then name.
     pub subscriptions: Vec<SubscriptionStatus>,
+    /// Usage since local midnight of subscriptions removed from the pool
+    /// (retired): part of the pool's total.
+    pub retired_today: Usage,
 }
 
 impl PoolStatus {
@@ -46,11 +50,19 @@ impl PoolStatus {
             .count()
     }
 
+    /// Tokens since local midnight, removed subscriptions' included.
     pub fn total_today(&self) -> u64 {
-        self.subscriptions
-            .iter()
-            .map(|s| s.today.total_tokens())
-            .sum()
+        self.usage_today().total_tokens()
+    }
+
+    /// Usage since local midnight of the whole pool, removed subscriptions'
+    /// included.
+    pub fn usage_today(&self) -> Usage {
+        let mut total = self.retired_today.clone();
+        for subscription in &self.subscriptions {
+            total.add(&subscription.today);
+        }
+        total
     }
 }
 
@@ -88,11 +100,19 @@ pub struct UsageRequest {
     pub subscription: Option<SubscriptionName>,
 }
 
+/// Whose usage a row of a report is: a subscription in the pool, or one
+/// removed from it (retired; a new one may have its name).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct UsageOwner {
+    pub name: SubscriptionName,
+    pub retired: bool,
+}
+
 /// One subscription's usage on one local day.
 #[derive(Clone, PartialEq, Debug)]
 pub struct UsageRow {
     pub day: Date,
-    pub subscription: SubscriptionName,
+    pub subscription: UsageOwner,
     pub usage: Usage,
     pub leases: u64,
 }
@@ -105,8 +125,9 @@ pub struct UsageReport {
     pub to: Date,
     /// By day, then subscription name.
     pub rows: Vec<UsageRow>,
-    /// Per subscription over the whole period, by name.
-    pub totals: Vec<(SubscriptionName, Usage)>,
+    /// Per subscription over the whole period, by name (every subscription
+    /// in the pool; removed ones when they used something).
+    pub totals: Vec<(UsageOwner, Usage)>,
 }
 
 impl UsageReport {
@@ -127,6 +148,18 @@ pub struct SubscriptionDetails {
     pub transitions: Vec<RecordedTransition>,
     pub last_7_days: Usage,
     pub last_30_days: Usage,
+}
+
+/// `kage top`: everything one frame shows, read in one go.
+#[derive(Clone, PartialEq, Debug)]
+pub struct TopSnapshot {
+    pub status: PoolStatus,
+    /// Live leases, oldest first.
+    pub leases: Vec<Lease>,
+    /// Acquires waiting for a subscription, oldest first.
+    pub waiters: Vec<Waiter>,
+    /// Alerts whose window has not reset yet, oldest first.
+    pub alerts: Vec<QuotaAlert>,
 }
 
 /// `kage metrics`.
@@ -199,10 +232,16 @@ where
                 .cmp(&a.subscription.priority)
                 .then_with(|| a.subscription.name.cmp(&b.subscription.name))
         });
+        // What is left is the usage of subscriptions removed from the pool.
+        let mut retired_today = Usage::default();
+        for usage in today.values() {
+            retired_today.add(usage);
+        }
         Ok(PoolStatus {
             now,
             time_zone: self.clock.time_zone(),
             subscriptions,
+            retired_today,
         })
     }
 
@@ -212,15 +251,23 @@ where
             Some(name) => Some(self.find(name).await?),
             None => None,
         };
-        let names: BTreeMap<SubscriptionId, SubscriptionName> = match &filter {
-            Some(subscription) => [(subscription.id, subscription.name.clone())].into(),
-            None => self
-                .store
-                .list_subscriptions()
-                .await?
-                .into_iter()
-                .map(|s| (s.id, s.name))
-                .collect(),
+        let owner = |name: SubscriptionName, retired: bool| UsageOwner { name, retired };
+        let names: BTreeMap<SubscriptionId, UsageOwner> = match &filter {
+            Some(subscription) => {
+                [(subscription.id, owner(subscription.name.clone(), false))].into()
+            }
+            None => {
+                let live = self.store.list_subscriptions().await?;
+                let retired = self.store.retired_subscriptions().await?;
+                live.into_iter()
+                    .map(|s| (s.id, owner(s.name, false)))
+                    .chain(
+                        retired
+                            .into_iter()
+                            .map(|r| (r.subscription.id, owner(r.subscription.name, true))),
+                    )
+                    .collect()
+            }
         };
         let (query, now) = self.usage_query(request.period.days(), filter.as_ref().map(|s| s.id));
         let daily = self.store.daily_usage(&query).await?;
@@ -247,9 +294,12 @@ where
                 .cmp(&b.day)
                 .then_with(|| a.subscription.cmp(&b.subscription))
         });
-        let mut totals: BTreeMap<SubscriptionName, Usage> = names
+        // Every subscription in the pool has a total; a removed one only
+        // when it used something in the period.
+        let mut totals: BTreeMap<UsageOwner, Usage> = names
             .values()
-            .map(|name| (name.clone(), Usage::default()))
+            .filter(|owner| !owner.retired)
+            .map(|owner| (owner.clone(), Usage::default()))
             .collect();
         for row in &rows {
             totals
@@ -310,6 +360,37 @@ where
             transitions: history,
             last_7_days,
             last_30_days,
+        })
+    }
+
+    /// Everything `kage top` shows: status, live leases, waiters, and the
+    /// quota alerts still current.
+    pub async fn top(&self) -> Result<TopSnapshot, PoolError> {
+        let status = self.status().await?;
+        let now = status.now;
+        let leases = self.store.live_leases(now).await?;
+        let waiters = self.store.waiters(now).await?;
+        let since = now
+            .checked_sub(crate::alerts::ALERT_LOOKBACK)
+            .unwrap_or(Timestamp::MIN);
+        let alerts = self
+            .store
+            .quota_alerts(since)
+            .await?
+            .into_iter()
+            .filter(|alert| {
+                alert.is_current(now)
+                    && status
+                        .subscriptions
+                        .iter()
+                        .any(|entry| entry.subscription.id == alert.subscription_id)
+            })
+            .collect();
+        Ok(TopSnapshot {
+            status,
+            leases,
+            waiters,
+            alerts,
         })
     }
 

@@ -6,7 +6,7 @@ use kage_domain::{
     CredentialKind, CredentialSource, Priority, RouteEntry, Subscription, SubscriptionId,
     SubscriptionName, Tag, TransitionResult,
 };
-use kage_ports::{Clock, SecretStore, SecretString, SubscriptionStore};
+use kage_ports::{Clock, RetiredSubscription, SecretStore, SecretString, SubscriptionStore};
 use uuid::Uuid;
 
 use crate::errors::{
@@ -74,13 +74,29 @@ impl EditSubscriptionRequest {
     }
 }
 
-/// What `remove` did besides deleting the row.
+/// What `remove` did.
 #[derive(Clone, Debug)]
 pub struct RemovedSubscription {
+    /// The subscription in the pool by that name; for a purge of retired
+    /// ones only, the newest of them.
     pub subscription: Subscription,
-    pub live_leases_dropped: usize,
+    /// Live leases on it: after a retirement they are still released with
+    /// their usage but no longer renewed; after a purge they are gone.
+    pub live_leases: usize,
     /// Saved routes that named it and were updated.
     pub routes_updated: usize,
+    /// `None`: retired, its history kept. `Some(n)`: erased for good, with
+    /// `n` subscriptions of that name retired earlier.
+    pub purged: Option<usize>,
+}
+
+/// What `remove --purge` of a name would erase: the subscription in the
+/// pool by that name, and those retired under it.
+#[derive(Clone, Debug)]
+pub struct PurgeTargets {
+    pub name: SubscriptionName,
+    pub live: Option<Subscription>,
+    pub retired: Vec<RetiredSubscription>,
 }
 
 impl<S, K, C> Pool<S, K, C>
@@ -204,30 +220,133 @@ where
         Ok(subscription)
     }
 
-    /// Remove a subscription, its credential (when Kage stored it) and its
-    /// mentions in saved routes. Refused while it holds live leases unless
-    /// `force`.
+    /// Remove a subscription from the pool: it is retired (left out of
+    /// selection, lists and lookups by name, which a new subscription may
+    /// take), its usage, transitions and leases are kept, its unreleased
+    /// leases can still be released. Its credential (when Kage stored it)
+    /// and its mentions in saved routes are deleted. Refused while it holds
+    /// live leases unless `force`.
     pub async fn remove_subscription(
         &self,
         name: &SubscriptionName,
         force: bool,
     ) -> Result<RemovedSubscription, RemoveSubscriptionError> {
-        let subscription = self.find(name).await?;
-        let now = self.clock.now();
-        let live = self
-            .store
-            .live_leases(now)
-            .await?
-            .into_iter()
-            .filter(|lease| lease.subscription_id == subscription.id)
-            .count();
+        let subscription = match self.store.subscription_by_name(name).await? {
+            Some(subscription) => subscription,
+            None if self.retired_named(name).await?.is_empty() => {
+                return Err(self.missing(name).await.into());
+            }
+            None => {
+                return Err(RemoveSubscriptionError::AlreadyRemoved { name: name.clone() });
+            }
+        };
+        let live = self.live_leases_on(&[subscription.id]).await?;
         if live > 0 && !force {
             return Err(RemoveSubscriptionError::HasLiveLeases {
                 name: subscription.name,
                 live,
             });
         }
-        self.store.delete_subscription(subscription.id).await?;
+        self.store
+            .retire_subscription(subscription.id, self.clock.now())
+            .await?;
+        let routes_updated = self.forget(&subscription).await?;
+        Ok(RemovedSubscription {
+            subscription,
+            live_leases: live,
+            routes_updated,
+            purged: None,
+        })
+    }
+
+    /// The retired subscriptions, by name, oldest retirement first.
+    pub async fn retired(&self) -> Result<Vec<RetiredSubscription>, PoolError> {
+        Ok(self.store.retired_subscriptions().await?)
+    }
+
+    async fn retired_named(
+        &self,
+        name: &SubscriptionName,
+    ) -> Result<Vec<RetiredSubscription>, PoolError> {
+        let mut retired = self.retired().await?;
+        retired.retain(|retired| &retired.subscription.name == name);
+        Ok(retired)
+    }
+
+    /// What [`Self::purge`] would erase for `name`.
+    ///
+    /// # Errors
+    /// No subscription, in the pool or retired, has that name.
+    pub async fn purge_targets(&self, name: &SubscriptionName) -> Result<PurgeTargets, PoolError> {
+        let live = self.store.subscription_by_name(name).await?;
+        let retired = self.retired_named(name).await?;
+        if live.is_none() && retired.is_empty() {
+            return Err(self.missing(name).await);
+        }
+        Ok(PurgeTargets {
+            name: name.clone(),
+            live,
+            retired,
+        })
+    }
+
+    /// Erase for good the subscriptions of [`PurgeTargets`] with their
+    /// leases, usage and transitions (and the credential and saved-route
+    /// mentions of the one in the pool). Refused while any of them holds
+    /// live leases unless `force`.
+    pub async fn purge(
+        &self,
+        targets: PurgeTargets,
+        force: bool,
+    ) -> Result<RemovedSubscription, RemoveSubscriptionError> {
+        let ids: Vec<SubscriptionId> = targets
+            .live
+            .iter()
+            .map(|s| s.id)
+            .chain(targets.retired.iter().map(|r| r.subscription.id))
+            .collect();
+        let live = self.live_leases_on(&ids).await?;
+        if live > 0 && !force {
+            return Err(RemoveSubscriptionError::HasLiveLeases {
+                name: targets.name,
+                live,
+            });
+        }
+        for id in &ids {
+            self.store.delete_subscription(*id).await?;
+        }
+        let routes_updated = match &targets.live {
+            Some(subscription) => self.forget(subscription).await?,
+            None => 0,
+        };
+        let retired_count = targets.retired.len();
+        let subscription = match (targets.live, targets.retired.into_iter().last()) {
+            (Some(subscription), _) => subscription,
+            (None, Some(newest)) => newest.subscription,
+            (None, None) => return Err(self.missing(&targets.name).await.into()),
+        };
+        Ok(RemovedSubscription {
+            subscription,
+            live_leases: live,
+            routes_updated,
+            purged: Some(retired_count),
+        })
+    }
+
+    /// Live leases on any of `ids`.
+    async fn live_leases_on(&self, ids: &[SubscriptionId]) -> Result<usize, PoolError> {
+        Ok(self
+            .store
+            .live_leases(self.clock.now())
+            .await?
+            .into_iter()
+            .filter(|lease| ids.contains(&lease.subscription_id))
+            .count())
+    }
+
+    /// Delete a subscription's credential (when Kage stored it) and its
+    /// mentions in saved routes; how many routes changed.
+    async fn forget(&self, subscription: &Subscription) -> Result<usize, PoolError> {
         if let Err(error) = self
             .secrets
             .delete(
@@ -239,14 +358,7 @@ where
         {
             tracing::warn!(subscription = %subscription.name, %error, "subscription removed, but its keychain credential could not be deleted");
         }
-        let routes_updated = self
-            .rename_in_saved_routes(&subscription.name, None)
-            .await?;
-        Ok(RemovedSubscription {
-            subscription,
-            live_leases_dropped: live,
-            routes_updated,
-        })
+        self.rename_in_saved_routes(&subscription.name, None).await
     }
 
     /// Replace (or with `None` drop) a name in every saved route; routes

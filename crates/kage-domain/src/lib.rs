@@ -6,6 +6,7 @@
 //! an [`Outcome`]. Nothing here reads a clock, a file, a socket or the
 //! environment; callers pass `now` and the policies in.
 
+pub mod alert;
 mod ids;
 mod names;
 mod nearest;
@@ -20,14 +21,18 @@ mod state;
 mod subscription;
 mod transition;
 
+pub use alert::{AlertThresholds, QuotaAlert};
 pub use ids::{LeaseId, SubscriptionId};
 pub use jiff::{SignedDuration, Timestamp};
 pub use names::{
     CredentialKind, InvalidName, Namespace, Priority, PriorityLevel, SubscriptionName, Tag,
+    plain_text,
 };
 pub use nearest::nearest;
-pub use outcome::{ErrorKind, Outcome, Usage};
-pub use policy::{StatePolicy, Strategy, UnknownStrategy};
+pub use outcome::{ErrorKind, MAX_PER_RECORD, Outcome, Usage};
+pub use policy::{
+    MAX_DURATION, MIN_LEASE_TTL, StatePolicy, Strategy, UnknownStrategy, bounded_lease_ttl,
+};
 pub use redact::redact_url;
 pub use routing::{RouteEntry, RouteTarget, RoutingRules, UnknownRouteTarget};
 pub use selection::{

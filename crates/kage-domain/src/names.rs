@@ -48,6 +48,21 @@ fn check_name(
     Ok(value.to_owned())
 }
 
+/// `value` as given, unless it holds a control character (an escape, a
+/// line break, a tab, a NUL): free text (descriptions, reasons, holders,
+/// credential commands) is printed to other people's terminals, where an
+/// escape sequence could repaint the screen.
+pub fn plain_text(what: &'static str, value: &str) -> Result<String, InvalidName> {
+    if value.chars().any(char::is_control) {
+        return Err(InvalidName {
+            what,
+            value: value.to_owned(),
+            rule: "remove the control characters (escapes, line breaks, tabs); use one line of plain text",
+        });
+    }
+    Ok(value.to_owned())
+}
+
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident, $what:literal, $lowercase:literal) => {
         $(#[$doc])*
@@ -243,6 +258,30 @@ impl FromStr for CredentialKind {
                 value: value.to_owned(),
                 rule: "use oauth or api-key",
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_refuses_every_control_character() {
+        assert_eq!(
+            plain_text("reason", "5-hour limit é").as_deref(),
+            Ok("5-hour limit é")
+        );
+        for bad in [
+            "\u{1b}]0;pwned\u{7}\u{1b}[2J",
+            "a\nb",
+            "a\tb",
+            "nul\0",
+            "\u{9b}31m",
+        ] {
+            let error = plain_text("reason", bad).expect_err(bad);
+            assert!(error.to_string().starts_with("invalid reason"), "{error}");
+            assert!(!error.to_string().contains('\u{1b}'), "{error}");
         }
     }
 }

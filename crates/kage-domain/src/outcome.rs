@@ -16,10 +16,46 @@ pub struct Usage {
     pub model: Option<String>,
 }
 
+/// The most one usage record may hold per count (tokens of each kind, and
+/// the cost in micro-dollars): 10^12.
+pub const MAX_PER_RECORD: u64 = 1_000_000_000_000;
+
 impl Usage {
     /// All tokens of every kind: what "usage" means on the status screen.
     pub fn total_tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_write_tokens)
+            .saturating_add(self.cache_read_tokens)
+    }
+
+    /// The first count above [`MAX_PER_RECORD`], as `(field, value)`:
+    /// one record's usage beyond it is a mistake or an attack, never real
+    /// (a busy day of Claude Code is about 10^9 tokens).
+    pub fn out_of_bounds(&self) -> Option<(&'static str, u64)> {
+        [
+            ("input", self.input_tokens),
+            ("output", self.output_tokens),
+            ("cache-write", self.cache_write_tokens),
+            ("cache-read", self.cache_read_tokens),
+            ("cost (micro-dollars)", self.cost_micros_usd.unwrap_or(0)),
+        ]
+        .into_iter()
+        .find(|(_, value)| *value > MAX_PER_RECORD)
+    }
+
+    /// This usage with every count cut to [`MAX_PER_RECORD`].
+    #[must_use]
+    pub fn bounded(&self) -> Usage {
+        let cut = |value: u64| value.min(MAX_PER_RECORD);
+        Usage {
+            input_tokens: cut(self.input_tokens),
+            output_tokens: cut(self.output_tokens),
+            cache_write_tokens: cut(self.cache_write_tokens),
+            cache_read_tokens: cut(self.cache_read_tokens),
+            cost_micros_usd: self.cost_micros_usd.map(cut),
+            model: self.model.clone(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -28,13 +64,17 @@ impl Usage {
 
     /// Add another lease's usage to this one.
     pub fn add(&mut self, other: &Usage) {
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.cache_write_tokens += other.cache_write_tokens;
-        self.cache_read_tokens += other.cache_read_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cache_write_tokens = self
+            .cache_write_tokens
+            .saturating_add(other.cache_write_tokens);
+        self.cache_read_tokens = self
+            .cache_read_tokens
+            .saturating_add(other.cache_read_tokens);
         self.cost_micros_usd = match (self.cost_micros_usd, other.cost_micros_usd) {
             (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
         };
         if other.model.is_some() {
             self.model.clone_from(&other.model);
@@ -112,5 +152,28 @@ impl Outcome {
             Self::Error { .. } => "error",
             Self::Overloaded => "overloaded",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_beyond_the_bound_are_named_and_cut() {
+        let usage = Usage {
+            input_tokens: u64::MAX,
+            output_tokens: 5,
+            ..Usage::default()
+        };
+        assert_eq!(usage.out_of_bounds(), Some(("input", u64::MAX)));
+        assert_eq!(usage.total_tokens(), u64::MAX);
+        let bounded = usage.bounded();
+        assert_eq!(bounded.input_tokens, MAX_PER_RECORD);
+        assert_eq!(bounded.output_tokens, 5);
+        assert_eq!(bounded.out_of_bounds(), None);
+        let mut sum = usage.clone();
+        sum.add(&usage);
+        assert_eq!(sum.input_tokens, u64::MAX);
     }
 }

@@ -4,6 +4,19 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The shortest lease TTL: a shorter lease would be dead on arrival (it
+/// expires before its first heartbeat lands).
+pub const MIN_LEASE_TTL: Duration = Duration::from_secs(3);
+
+/// The longest duration any setting or flag accepts (a TTL, a wait, a
+/// cooldown): 365 days.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// A lease TTL brought inside [`MIN_LEASE_TTL`]..=[`MAX_DURATION`].
+pub fn bounded_lease_ttl(ttl: Duration) -> Duration {
+    ttl.clamp(MIN_LEASE_TTL, MAX_DURATION)
+}
+
 /// How long each non-active state lasts when the signal gives no time, and
 /// when errors make a subscription unhealthy. Defaults follow `design.md`.
 #[derive(Clone, PartialEq, Debug)]

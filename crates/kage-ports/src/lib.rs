@@ -15,8 +15,8 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use secrets::{SecretError, SecretStore};
 pub use store::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,
-    RecordedTransition, ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore,
-    UsageQuery,
+    RecordedTransition, ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError,
+    SubscriptionStore, UsageQuery, WAITER_REFRESH, Waiter,
 };
 
 #[cfg(feature = "mocks")]

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use kage_domain::{
     CredentialKind, LeaseId, Namespace, Outcome, PassOverReason, PoolSnapshot, PriorityLevel,
-    RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, SelectionRequest, StateKind,
-    StatePolicy, StateTransition, Subscription, SubscriptionId, SubscriptionName, Timestamp,
-    TransitionResult, Usage,
+    QuotaAlert, RouteEntry, RouteTarget, RoutingRules, SelectionPolicy, SelectionRequest,
+    StateKind, StatePolicy, StateTransition, Subscription, SubscriptionId, SubscriptionName,
+    Timestamp, TransitionResult, Usage,
 };
 
 /// Why a store operation failed. Messages name what and where, and never
@@ -37,6 +37,12 @@ pub enum StoreError {
     NotADatabase { location: String, detail: String },
     #[error("cannot open the database at {location}: {detail}")]
     Unavailable { location: String, detail: String },
+    /// The database is open but refused a write (disk full, read-only file
+    /// system, I/O error): nothing of this operation was stored.
+    #[error(
+        "could not write to the database at {location}: {detail}; nothing was changed; free disk space or check the file's permissions, then try again"
+    )]
+    WriteFailed { location: String, detail: String },
     #[error(
         "the database at {location} stayed busy for {seconds}s; another Kage process holds it; try again"
     )]
@@ -54,6 +60,12 @@ pub enum LeaseError {
     Expired { id: LeaseId, expired_at: Timestamp },
     #[error("lease {0} was already released")]
     AlreadyReleased(LeaseId),
+    /// The lease's subscription was removed from the pool: the lease can
+    /// still be released (its usage is kept), but not renewed.
+    #[error(
+        "lease {id} is on {name}, which was removed from the pool; release it and acquire another"
+    )]
+    SubscriptionRetired { id: LeaseId, name: SubscriptionName },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -122,6 +134,15 @@ pub struct ReleaseReport {
     pub was_expired: bool,
 }
 
+/// A subscription taken out of the pool by `kage subscription remove`: its
+/// usage, transitions and leases are kept, its name is free again.
+#[derive(Clone, PartialEq, Debug)]
+pub struct RetiredSubscription {
+    /// As it was when retired (its name is the one it had then).
+    pub subscription: Subscription,
+    pub retired_at: Timestamp,
+}
+
 /// A transition as stored, with the lease that caused it.
 #[derive(Clone, PartialEq, Debug)]
 pub struct RecordedTransition {
@@ -129,6 +150,31 @@ pub struct RecordedTransition {
     pub transition: StateTransition,
     pub lease_id: Option<LeaseId>,
 }
+
+/// An acquire waiting for a subscription, as other processes see it
+/// (`kage top`). The waiting process saves it again at least every
+/// [`WAITER_REFRESH`]; one not saved by `expires_at` has gone.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Waiter {
+    /// The id the lease will have.
+    pub id: LeaseId,
+    /// Who waits (`kage-agent@host:pid task-3`).
+    pub holder: String,
+    /// What it asked for, for people (`namespace backend, level high`).
+    pub request: String,
+    pub since: Timestamp,
+    /// When it looks again.
+    pub until: Timestamp,
+    /// When it gives up, if ever.
+    pub deadline: Option<Timestamp>,
+    /// The earliest time a candidate comes back, and which one.
+    pub earliest_recovery: Option<Timestamp>,
+    pub earliest_name: Option<SubscriptionName>,
+    pub expires_at: Timestamp,
+}
+
+/// How often a waiting acquire saves its [`Waiter`] again.
+pub const WAITER_REFRESH: Duration = Duration::from_secs(30);
 
 /// Usage per subscription and local day in `[from, to)`.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -164,14 +210,33 @@ pub trait SubscriptionStore: Send + Sync {
     /// [`StoreError::NameTaken`], [`StoreError::SubscriptionNotFound`].
     async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError>;
 
-    /// Delete a subscription with its leases, usage and events.
+    /// Delete a subscription, live or retired, with its leases, usage and
+    /// events.
     ///
     /// # Errors
     /// [`StoreError::SubscriptionNotFound`].
     async fn delete_subscription(&self, id: SubscriptionId) -> Result<(), StoreError>;
 
-    /// Every subscription, by name.
+    /// Retire a subscription: it leaves selection, [`Self::list_subscriptions`]
+    /// and [`Self::subscription_by_name`] (a new subscription may take its
+    /// name), and keeps its leases, usage and transitions. Its unreleased
+    /// leases can still be released, not renewed
+    /// ([`LeaseError::SubscriptionRetired`]).
+    ///
+    /// # Errors
+    /// [`StoreError::SubscriptionNotFound`] when no subscription in the pool
+    /// has this id (retired already, or never there).
+    async fn retire_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Every subscription in the pool (retired ones left out), by name.
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
+
+    /// The retired subscriptions, by name, then oldest retirement first.
+    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError>;
 
     async fn subscription_by_name(
         &self,
@@ -237,7 +302,8 @@ pub trait SubscriptionStore: Send + Sync {
     /// Push a live lease's expiry to `now + ttl`.
     ///
     /// # Errors
-    /// [`LeaseError::NotFound`], [`LeaseError::Expired`], [`LeaseError::AlreadyReleased`].
+    /// [`LeaseError::NotFound`], [`LeaseError::Expired`], [`LeaseError::AlreadyReleased`],
+    /// [`LeaseError::SubscriptionRetired`].
     async fn heartbeat_lease(
         &self,
         id: LeaseId,
@@ -259,18 +325,39 @@ pub trait SubscriptionStore: Send + Sync {
         now: Timestamp,
     ) -> Result<ReleaseReport, LeaseError>;
 
-    /// Unreleased, unexpired leases.
+    /// Unreleased, unexpired leases (those on retired subscriptions too).
     async fn live_leases(&self, now: Timestamp) -> Result<Vec<Lease>, StoreError>;
 
-    /// The pool as selection sees it, with usage in `[now - window, now)`.
+    /// The pool as selection sees it (retired subscriptions left out), with
+    /// usage in `[now - window, now)`.
     async fn pool_snapshot(
         &self,
         window: Duration,
         now: Timestamp,
     ) -> Result<PoolSnapshot, StoreError>;
 
-    /// Usage per subscription and day.
+    /// Usage per subscription and day, retired subscriptions' too.
     async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError>;
+
+    /// Record the alerts not recorded before (the key is subscription,
+    /// window, period and threshold); the ones this call recorded. Safe
+    /// against concurrent processes: each alert is recorded by one call only.
+    async fn record_quota_alerts(
+        &self,
+        alerts: &[QuotaAlert],
+    ) -> Result<Vec<QuotaAlert>, StoreError>;
+
+    /// Alerts recorded at or after `since`, oldest first.
+    async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError>;
+
+    /// Save (or refresh) a waiting acquire; drops waiters expired at `now`.
+    async fn save_waiter(&self, waiter: &Waiter, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Forget a waiter (granted, given up or interrupted).
+    async fn remove_waiter(&self, id: LeaseId) -> Result<(), StoreError>;
+
+    /// Waiters not expired at `now`, oldest first.
+    async fn waiters(&self, now: Timestamp) -> Result<Vec<Waiter>, StoreError>;
 }
 
 /// Lets apps choose the backend at run time: `Box<dyn SubscriptionStore>`
@@ -294,8 +381,18 @@ macro_rules! delegate_store {
             async fn delete_subscription(&self, id: SubscriptionId) -> Result<(), StoreError> {
                 (**self).delete_subscription(id).await
             }
+            async fn retire_subscription(
+                &self,
+                id: SubscriptionId,
+                now: Timestamp,
+            ) -> Result<(), StoreError> {
+                (**self).retire_subscription(id, now).await
+            }
             async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
                 (**self).list_subscriptions().await
+            }
+            async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
+                (**self).retired_subscriptions().await
             }
             async fn subscription_by_name(
                 &self,
@@ -382,6 +479,24 @@ macro_rules! delegate_store {
             }
             async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
                 (**self).daily_usage(query).await
+            }
+            async fn record_quota_alerts(
+                &self,
+                alerts: &[QuotaAlert],
+            ) -> Result<Vec<QuotaAlert>, StoreError> {
+                (**self).record_quota_alerts(alerts).await
+            }
+            async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError> {
+                (**self).quota_alerts(since).await
+            }
+            async fn save_waiter(&self, waiter: &Waiter, now: Timestamp) -> Result<(), StoreError> {
+                (**self).save_waiter(waiter, now).await
+            }
+            async fn remove_waiter(&self, id: LeaseId) -> Result<(), StoreError> {
+                (**self).remove_waiter(id).await
+            }
+            async fn waiters(&self, now: Timestamp) -> Result<Vec<Waiter>, StoreError> {
+                (**self).waiters(now).await
             }
         }
     };

@@ -42,7 +42,7 @@ pub use select::{
     INSECURE_TEST_FILE_PREFIX, SECRET_BACKEND_ENV, SelectedSecretStore, secret_store_for,
     secret_store_from_env,
 };
-pub use shape::check_credential_shape;
+pub use shape::{check_credential_shape, looks_like_credential};
 
 pub use kage_ports::{SecretError, SecretStore};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -49,6 +49,16 @@ pub fn check_credential_shape(kind: CredentialKind, secret: &SecretString) -> Op
     ))
 }
 
+/// Whether `text`, given where a name or a command belongs, looks like a
+/// credential itself (an Anthropic token or key, `sk-ant-…`), so that the
+/// caller refuses it without quoting it.
+pub fn looks_like_credential(text: &str) -> bool {
+    let trimmed = text.trim();
+    trimmed.starts_with("sk-ant-")
+        || trimmed.starts_with(CredentialKind::OAuth.expected_prefix())
+        || trimmed.starts_with(CredentialKind::ApiKey.expected_prefix())
+}
+
 fn describe(kind: CredentialKind) -> &'static str {
     match kind {
         CredentialKind::OAuth => "a Claude Code OAuth token",

@@ -63,13 +63,31 @@ home="$1"; shift
 mkdir -p "$home/run" && chmod 700 "$home/run"
 printf %s kage-test-password | HOME="$home" XDG_DATA_HOME="$home/data" \
     XDG_RUNTIME_DIR="$home/run" gnome-keyring-daemon --unlock --components=secrets >/dev/null
-# Wait until the Secret Service answers on this session bus.
+# Wait until our daemon owns the Secret Service name on this session bus. Ask
+# the bus (NameHasOwner), never the service itself: a message to an unowned
+# name makes D-Bus start a second gnome-keyring-daemon (its .service file)
+# with the real HOME, which wins the race and has no unlocked login collection.
 tries=0
-until dbus-send --session --print-reply --dest=org.freedesktop.secrets \
-        /org/freedesktop/secrets org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1; do
+until dbus-send --session --print-reply=literal --dest=org.freedesktop.DBus \
+        /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
+        string:org.freedesktop.secrets 2>/dev/null | grep -q true; do
     tries=$((tries + 1))
     if [ "$tries" -ge 50 ]; then
         echo "run-keychain-tests: gnome-keyring-daemon did not start a Secret Service" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+# ...and until its login collection is the default one: gnome-keyring makes
+# it a moment after it answers (on a loaded machine the first store found no
+# default collection).
+tries=0
+until dbus-send --session --print-reply=literal --dest=org.freedesktop.secrets \
+        /org/freedesktop/secrets org.freedesktop.Secret.Service.ReadAlias string:default \
+        2>/dev/null | grep -q /collection/; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 100 ]; then
+        echo "run-keychain-tests: gnome-keyring-daemon made no default collection" >&2
         exit 1
     fi
     sleep 0.1

@@ -23,16 +23,37 @@ pub(crate) const HOUR_MS: i64 = 3_600_000;
 /// The store keeps milliseconds; every `now` is cut to them on the way in so
 /// that what an operation returns equals what a later read returns.
 pub(crate) fn truncate(now: Timestamp) -> Timestamp {
-    Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
+    Timestamp::from_millisecond(now.as_millisecond())
+        .unwrap_or(now)
+        .clamp(TIME_MIN, TIME_MAX)
 }
 
 pub(crate) fn to_ms(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
 
+/// A stored time. A value beyond the times Kage can represent (a lease
+/// acquired with a huge TTL by an older Kage, a hand-edited row) is read as
+/// the nearest bound, with one warning per process: one bad row must never
+/// fail every read of the pool.
 pub(crate) fn from_ms(ms: i64, what: &str) -> Result<Timestamp, StoreError> {
-    Timestamp::from_millisecond(ms).map_err(|_| invalid(what, &ms.to_string()))
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Ok(at) = Timestamp::from_millisecond(ms) {
+        return Ok(at);
+    }
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            value = ms,
+            "the database holds a {what} out of range; it is read as the nearest representable time"
+        );
+    }
+    Ok(if ms > 0 { TIME_MAX } else { TIME_MIN })
 }
+
+/// The latest and earliest times the store writes and reads (whole
+/// milliseconds inside jiff's range, so they read back unchanged).
+pub(crate) const TIME_MAX: Timestamp = Timestamp::constant(253_402_207_200, 0);
+pub(crate) const TIME_MIN: Timestamp = Timestamp::MIN;
 
 fn opt_from_ms(ms: Option<i64>, what: &str) -> Result<Option<Timestamp>, StoreError> {
     ms.map(|ms| from_ms(ms, what)).transpose()
@@ -183,10 +204,16 @@ pub(crate) struct SubscriptionRow {
     pub(crate) last_utilization_at: Option<i64>,
     pub(crate) last_limited_at: Option<i64>,
     pub(crate) created_at: i64,
+    /// When it was retired (`kage subscription remove`); `None` in the pool.
+    pub(crate) retired_at: Option<i64>,
 }
 
 pub(crate) fn parse_subscription_id(text: &str) -> Result<SubscriptionId, StoreError> {
     text.parse().map_err(|_| invalid("subscription id", text))
+}
+
+pub(crate) fn parse_name(text: &str) -> Result<SubscriptionName, StoreError> {
+    SubscriptionName::new(text).map_err(|_| invalid("subscription name", text))
 }
 
 pub(crate) fn parse_lease_id(text: &str) -> Result<LeaseId, StoreError> {
@@ -365,7 +392,10 @@ pub(crate) struct UsageParams {
 }
 
 impl UsageParams {
+    /// Each count cut to [`kage_domain::MAX_PER_RECORD`], so one absurd
+    /// record can never overflow a rollup or a sum.
     pub(crate) fn new(usage: &Usage) -> Self {
+        let usage = &usage.bounded();
         Self {
             input_tokens: to_i64(usage.input_tokens),
             output_tokens: to_i64(usage.output_tokens),
@@ -458,6 +488,14 @@ impl<DB: Db> Columns<'_, DB> {
 
     pub(crate) fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
         DB::text(self.0, column)
+    }
+
+    pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        DB::int(self.0, column)
+    }
+
+    pub(crate) fn real(&self, column: &str) -> Result<f64, sqlx::Error> {
+        DB::real(self.0, column)?.ok_or_else(|| null_in(column))
     }
 }
 

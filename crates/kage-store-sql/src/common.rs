@@ -16,18 +16,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use kage_domain::{
-    Health, LeaseId, Outcome, PoolSnapshot, RouteEntry, RouteTarget, RoutingRules, StateKind,
-    StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
+    Health, LeaseId, Outcome, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget, RoutingRules,
+    StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
-    DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, StoreError, UsageQuery,
+    DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, RetiredSubscription,
+    StoreError, UsageQuery, Waiter,
 };
 use sqlx::Transaction;
 use sqlx::pool::PoolConnection;
 
 use crate::codec::{
     Columns, EventRow, HealthParams, LeaseRow, LeaseWithSubscriptionRow, SettingsParams,
-    SnapshotRow, SubscriptionRow, UsageParams, after, before, to_ms, truncate,
+    SnapshotRow, SubscriptionRow, UsageParams, after, before, from_ms, to_ms, truncate,
 };
 use crate::db::{Db, Query, Reads, read_row};
 use crate::error::{Place, is_unique_violation_on};
@@ -61,6 +62,10 @@ pub(crate) trait Backend: Send + Sync {
 
     /// [`sql::SUBSCRIPTION_BY_ID`] with the backend's row lock.
     fn subscription_for_change_sql(&self) -> &'static str;
+
+    /// The time to write with once the write's lock is won
+    /// ([`crate::lock_clock::LockClock::after_lock`]).
+    fn after_lock(&self, now: Timestamp) -> Timestamp;
 }
 
 fn query<DB: Db>(sql: &str) -> Query<'_, DB> {
@@ -155,6 +160,47 @@ pub(crate) async fn delete_subscription<B: Backend>(
     Ok(())
 }
 
+pub(crate) async fn retire_subscription<B: Backend>(
+    store: &B,
+    id: SubscriptionId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let what = format!("retiring subscription {id}");
+    let statement = B::Db::bind_text(query(sql::RETIRE_SUBSCRIPTION), Some(id.to_string()));
+    let statement = B::Db::bind_int(statement, Some(to_ms(truncate(now))));
+    let retired = write_one(store, statement, &what, |e| store.place().error(&what, e)).await?;
+    if retired == 0 {
+        return Err(StoreError::SubscriptionNotFound(id));
+    }
+    Ok(())
+}
+
+pub(crate) async fn retired_subscriptions<B: Backend>(
+    store: &B,
+) -> Result<Vec<RetiredSubscription>, StoreError> {
+    let what = "listing retired subscriptions";
+    let rows = read_rows(store, query(&sql::LIST_RETIRED), what).await?;
+    let mut retired = decode::<B::Db, _, _>(
+        &rows,
+        read_row::<SubscriptionRow, B::Db>,
+        |row| {
+            let at = row.retired_at;
+            let subscription = row.into_domain()?;
+            let retired_at = crate::codec::from_ms(at.unwrap_or_default(), "retirement time")?;
+            Ok(RetiredSubscription {
+                subscription,
+                retired_at,
+            })
+        },
+        store.place(),
+        what,
+    )?;
+    retired.sort_by(|a, b| {
+        (&a.subscription.name, a.retired_at).cmp(&(&b.subscription.name, b.retired_at))
+    });
+    Ok(retired)
+}
+
 /// Decode rows with `read`, then into the domain with `into_domain`.
 fn decode<DB: Db, R, T>(
     rows: &[DB::Row],
@@ -211,7 +257,7 @@ pub(crate) async fn record_outcome<B: Backend>(
 ) -> Result<TransitionResult, StoreError> {
     let now = truncate(now);
     let what = format!("recording an outcome of subscription {id}");
-    change_health(store, id, &what, lease_id, |health| {
+    change_health(store, id, &what, lease_id, now, |health, now| {
         kage_domain::apply_outcome(health, outcome, now, policy)
     })
     .await
@@ -228,23 +274,26 @@ pub(crate) async fn set_disabled<B: Backend>(
         Some(_) => format!("disabling subscription {id}"),
         None => format!("enabling subscription {id}"),
     };
-    change_health(store, id, &what, None, |health| match &disabled {
+    change_health(store, id, &what, None, now, |health, now| match &disabled {
         Some(reason) => kage_domain::disable(health, reason, now),
         None => kage_domain::enable(health, now),
     })
     .await
 }
 
-/// Apply `change` to a subscription's health in one transaction.
+/// Apply `change` to a subscription's health in one transaction, at `now`
+/// as read once the lock is won.
 async fn change_health<B: Backend>(
     store: &B,
     id: SubscriptionId,
     what: &str,
     lease_id: Option<LeaseId>,
-    change: impl FnOnce(&Health) -> TransitionResult + Send,
+    now: Timestamp,
+    change: impl FnOnce(&Health, Timestamp) -> TransitionResult + Send,
 ) -> Result<TransitionResult, StoreError> {
     let place = store.place();
     let mut tx = store.begin_write(what).await?;
+    let now = store.after_lock(now);
     let statement = B::Db::bind_text(
         query(store.subscription_for_change_sql()),
         Some(id.to_string()),
@@ -258,7 +307,7 @@ async fn change_health<B: Backend>(
     let subscription = read_row::<SubscriptionRow, B::Db>(&row)
         .map_err(|e| place.error(what, e))?
         .into_domain()?;
-    let result = change(&subscription.health);
+    let result = change(&subscription.health, now);
     store_health_change::<B::Db>(&mut tx, place, &subscription, &result, lease_id).await?;
     tx.commit().await.map_err(|e| place.error(what, e))?;
     Ok(result)
@@ -406,13 +455,25 @@ pub(crate) async fn heartbeat_lease<B: Backend>(
     let what = format!("renewing lease {id}");
     let place = store.place();
     let mut tx = store.begin_write(&what).await?;
-    let Some((mut lease, _)) =
-        fetch_lease_for_change::<B::Db>(&mut tx, store.lease_for_change_sql(), id, place).await?
-    else {
+    let now = store.after_lock(now);
+    // With whether its subscription was retired.
+    let read: fn(LeaseWithSubscriptionRow) -> Result<(Lease, bool), StoreError> = |row| {
+        let retired = row.subscription.retired_at.is_some();
+        Ok((row.lease.into_domain()?, retired))
+    };
+    let found =
+        read_lease::<B::Db, _, _>(&mut tx, store.lease_for_change_sql(), id, place, read).await?;
+    let Some((mut lease, retired)) = found else {
         return Err(LeaseError::NotFound(id));
     };
     if lease.released_at.is_some() {
         return Err(LeaseError::AlreadyReleased(id));
+    }
+    if retired {
+        return Err(LeaseError::SubscriptionRetired {
+            id,
+            name: lease.subscription_name,
+        });
     }
     if lease.expires_at <= now {
         return Err(LeaseError::Expired {
@@ -650,4 +711,166 @@ impl ReleasePlan {
         let query = DB::bind_int(query, transition.and_then(|t| t.until).map(to_ms));
         DB::bind_text(query, transition.map(|t| t.reason.clone()))
     }
+}
+
+pub(crate) async fn record_quota_alerts<B: Backend>(
+    store: &B,
+    alerts: &[QuotaAlert],
+) -> Result<Vec<QuotaAlert>, StoreError> {
+    if alerts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let what = "recording quota alerts";
+    let place = store.place();
+    let mut tx = store.begin_write(what).await?;
+    let mut recorded = Vec::new();
+    for alert in alerts {
+        let statement = B::Db::bind_text(
+            query(sql::INSERT_QUOTA_ALERT),
+            Some(alert.subscription_id.to_string()),
+        );
+        let statement = B::Db::bind_text(statement, Some(alert.window.clone()));
+        let statement = B::Db::bind_int(statement, Some(to_ms(alert.period)));
+        let statement = B::Db::bind_int(statement, Some(i64::from(alert.threshold_permille)));
+        let statement = B::Db::bind_real(statement, Some(alert.utilization));
+        let statement = B::Db::bind_int(statement, alert.resets_at.map(to_ms));
+        let statement = B::Db::bind_int(statement, Some(to_ms(truncate(alert.at))));
+        let inserted = B::Db::execute(statement, &mut tx)
+            .await
+            .map_err(|e| place.error(what, e))?;
+        if inserted > 0 {
+            let mut alert = alert.clone();
+            alert.at = truncate(alert.at);
+            recorded.push(alert);
+        }
+    }
+    tx.commit().await.map_err(|e| place.error(what, e))?;
+    Ok(recorded)
+}
+
+pub(crate) async fn quota_alerts<B: Backend>(
+    store: &B,
+    since: Timestamp,
+) -> Result<Vec<QuotaAlert>, StoreError> {
+    let what = "reading quota alerts";
+    let statement = B::Db::bind_int(query(sql::QUOTA_ALERTS_SINCE), Some(to_ms(since)));
+    let rows = read_rows(store, statement, what).await?;
+    rows.iter()
+        .map(|row| {
+            let row = Columns::<B::Db>(row);
+            let read = (|| {
+                Ok::<_, sqlx::Error>((
+                    row.text("subscription_id")?,
+                    row.text("subscription_name")?,
+                    row.text("quota_window")?,
+                    row.int("period")?,
+                    row.int("threshold_permille")?,
+                    row.real("utilization")?,
+                    row.opt_int("resets_at")?,
+                    row.int("at")?,
+                ))
+            })();
+            let (id, name, window, period, threshold, utilization, resets_at, at) =
+                read.map_err(|e| store.place().error(what, e))?;
+            Ok(QuotaAlert {
+                subscription_id: crate::codec::parse_subscription_id(&id)?,
+                subscription_name: crate::codec::parse_name(&name)?,
+                window,
+                period: from_ms(period, "alert period")?,
+                threshold_permille: u16::try_from(threshold).unwrap_or(1000),
+                utilization,
+                resets_at: resets_at.map(|ms| from_ms(ms, "alert reset")).transpose()?,
+                at: from_ms(at, "alert time")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn save_waiter<B: Backend>(
+    store: &B,
+    waiter: &Waiter,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let what = "saving a waiting acquire";
+    let place = store.place();
+    let mut tx = store.begin_write(what).await?;
+    let expired = B::Db::bind_int(
+        query(sql::DELETE_EXPIRED_WAITERS),
+        Some(to_ms(truncate(now))),
+    );
+    B::Db::execute(expired, &mut tx)
+        .await
+        .map_err(|e| place.error(what, e))?;
+    let statement = B::Db::bind_text(query(sql::SAVE_WAITER), Some(waiter.id.to_string()));
+    let statement = B::Db::bind_text(statement, Some(waiter.holder.clone()));
+    let statement = B::Db::bind_text(statement, Some(waiter.request.clone()));
+    let statement = B::Db::bind_int(statement, Some(to_ms(truncate(waiter.since))));
+    let statement = B::Db::bind_int(statement, Some(to_ms(truncate(waiter.until))));
+    let statement = B::Db::bind_int(statement, waiter.deadline.map(|at| to_ms(truncate(at))));
+    let statement = B::Db::bind_int(
+        statement,
+        waiter.earliest_recovery.map(|at| to_ms(truncate(at))),
+    );
+    let statement = B::Db::bind_text(
+        statement,
+        waiter.earliest_name.as_ref().map(ToString::to_string),
+    );
+    let statement = B::Db::bind_int(statement, Some(to_ms(truncate(waiter.expires_at))));
+    B::Db::execute(statement, &mut tx)
+        .await
+        .map_err(|e| place.error(what, e))?;
+    tx.commit().await.map_err(|e| place.error(what, e))?;
+    Ok(())
+}
+
+pub(crate) async fn remove_waiter<B: Backend>(store: &B, id: LeaseId) -> Result<(), StoreError> {
+    let what = "forgetting a waiting acquire";
+    let statement = B::Db::bind_text(query(sql::DELETE_WAITER), Some(id.to_string()));
+    write_one(store, statement, what, |e| store.place().error(what, e))
+        .await
+        .map(drop)
+}
+
+pub(crate) async fn waiters<B: Backend>(
+    store: &B,
+    now: Timestamp,
+) -> Result<Vec<Waiter>, StoreError> {
+    let what = "reading the waiting acquires";
+    let statement = B::Db::bind_int(query(sql::WAITERS), Some(to_ms(truncate(now))));
+    let rows = read_rows(store, statement, what).await?;
+    rows.iter()
+        .map(|row| {
+            let row = Columns::<B::Db>(row);
+            let read = (|| {
+                Ok::<_, sqlx::Error>((
+                    row.text("id")?,
+                    row.text("holder")?,
+                    row.text("request")?,
+                    row.int("since")?,
+                    row.int("until")?,
+                    row.opt_int("deadline")?,
+                    row.opt_int("earliest_recovery")?,
+                    row.opt_text("earliest_name")?,
+                    row.int("expires_at")?,
+                ))
+            })();
+            let (id, holder, request, since, until, deadline, recovery, name, expires_at) =
+                read.map_err(|e| store.place().error(what, e))?;
+            let optional =
+                |ms: Option<i64>, label: &str| ms.map(|ms| from_ms(ms, label)).transpose();
+            Ok(Waiter {
+                id: crate::codec::parse_lease_id(&id)?,
+                holder,
+                request,
+                since: from_ms(since, "waiter start")?,
+                until: from_ms(until, "waiter look")?,
+                deadline: optional(deadline, "waiter deadline")?,
+                earliest_recovery: optional(recovery, "waiter recovery")?,
+                earliest_name: name
+                    .map(|name| crate::codec::parse_name(&name))
+                    .transpose()?,
+                expires_at: from_ms(expires_at, "waiter expiry")?,
+            })
+        })
+        .collect()
 }

@@ -87,6 +87,7 @@ pub(crate) trait Db:
     /// A column by name; `None` for NULL.
     fn int(row: &Self::Row, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn text(row: &Self::Row, column: &str) -> Result<Option<String>, sqlx::Error>;
+    fn real(row: &Self::Row, column: &str) -> Result<Option<f64>, sqlx::Error>;
     fn bytes(row: &Self::Row, column: &str) -> Result<Vec<u8>, sqlx::Error>;
     fn boolean(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error>;
 }
@@ -160,6 +161,10 @@ where
     }
 
     fn text(row: &Self::Row, column: &str) -> Result<Option<String>, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    fn real(row: &Self::Row, column: &str) -> Result<Option<f64>, sqlx::Error> {
         row.try_get(column)
     }
 

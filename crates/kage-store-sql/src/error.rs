@@ -89,8 +89,13 @@ impl Place {
                 location,
                 detail: error.to_string(),
             },
-            // SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_PERM
-            8 | 10 | 13 | 14 | 3 => StoreError::Unavailable {
+            // SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL: open, but not writable
+            8 | 10 | 13 => StoreError::WriteFailed {
+                location,
+                detail: format!("{what}: {error}"),
+            },
+            // SQLITE_CANTOPEN, SQLITE_PERM
+            14 | 3 => StoreError::Unavailable {
                 location,
                 detail: format!("{what}: {error}"),
             },

@@ -22,6 +22,7 @@ mod common;
 mod db;
 mod error;
 mod lease;
+mod lock_clock;
 mod postgres;
 mod schema;
 mod sql;

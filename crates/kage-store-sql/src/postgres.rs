@@ -44,12 +44,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use kage_domain::{
-    LeaseId, Outcome, PoolSnapshot, RouteEntry, RouteTarget, RoutingRules, Selection, StateKind,
-    StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
+    LeaseId, Outcome, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget, RoutingRules, Selection,
+    StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, RecordedTransition,
-    ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore, UsageQuery,
+    AcquireLeaseRequest, AcquireOutcome, Clock, DailyUsage, Lease, LeaseError, RecordedTransition,
+    ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, SubscriptionStore,
+    UsageQuery, Waiter,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -59,6 +60,7 @@ use crate::codec::{LeaseWithSubscriptionRow, to_ms, truncate};
 use crate::common::{self, Backend, ReleasePlan};
 use crate::error::{Backend as Kind, Place, redact_url};
 use crate::lease;
+use crate::lock_clock::LockClock;
 use crate::schema;
 
 /// The advisory lock key serialising acquires ("KAGE" then 1).
@@ -106,6 +108,8 @@ pub struct PostgresStore {
     /// The connection of the last acquire or release, for the next one.
     kept: Arc<Kept>,
     place: Place,
+    /// Read once a write's lock is won ([`PostgresStore::with_clock`]).
+    clock: LockClock,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -211,6 +215,7 @@ impl PostgresStore {
                 enabled: options.max_connections >= 2,
             }),
             place,
+            clock: LockClock::default(),
         };
         let what = "applying the schema migrations";
         let mut tx = store
@@ -232,6 +237,16 @@ impl PostgresStore {
         .await?;
         tx.commit().await.map_err(|e| store.place.error(what, e))?;
         Ok(store)
+    }
+
+    /// Read `clock` once a write has won its lock, and stamp leases,
+    /// releases and transitions with that time (never earlier than the
+    /// `now` the caller passed): a write that waited for another host's
+    /// does not date itself back to before that write.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = LockClock::new(clock);
+        self
     }
 
     /// The URL, without its password.
@@ -288,6 +303,10 @@ impl Backend for PostgresStore {
     fn subscription_for_change_sql(&self) -> &'static str {
         &sql::SUBSCRIPTION_FOR_CHANGE
     }
+
+    fn after_lock(&self, now: Timestamp) -> Timestamp {
+        self.clock.after_lock(now)
+    }
 }
 
 #[async_trait]
@@ -304,8 +323,20 @@ impl SubscriptionStore for PostgresStore {
         common::delete_subscription(self, id).await
     }
 
+    async fn retire_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        common::retire_subscription(self, id, now).await
+    }
+
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         common::list_subscriptions(self).await
+    }
+
+    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
+        common::retired_subscriptions(self).await
     }
 
     async fn subscription_by_name(
@@ -402,6 +433,29 @@ impl SubscriptionStore for PostgresStore {
 
     async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
         common::daily_usage(self, query).await
+    }
+
+    async fn record_quota_alerts(
+        &self,
+        alerts: &[QuotaAlert],
+    ) -> Result<Vec<QuotaAlert>, StoreError> {
+        common::record_quota_alerts(self, alerts).await
+    }
+
+    async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError> {
+        common::quota_alerts(self, since).await
+    }
+
+    async fn save_waiter(&self, waiter: &Waiter, now: Timestamp) -> Result<(), StoreError> {
+        common::save_waiter(self, waiter, now).await
+    }
+
+    async fn remove_waiter(&self, id: LeaseId) -> Result<(), StoreError> {
+        common::remove_waiter(self, id).await
+    }
+
+    async fn waiters(&self, now: Timestamp) -> Result<Vec<Waiter>, StoreError> {
+        common::waiters(self, now).await
     }
 }
 
@@ -605,12 +659,16 @@ impl PostgresStore {
             };
             let subscription = &snapshot.entries[index].subscription;
             let cap = subscription.max_concurrent;
-            if cap.is_some() {
+            // The lease starts when the subscription's lock is won.
+            let now = if cap.is_some() {
                 session
                     .begin(&sql::begin_claim(subscription.id))
                     .await
                     .map_err(|e| self.place.error(what, e))?;
-            }
+                self.clock.after_lock(now)
+            } else {
+                now
+            };
             match self
                 .insert_lease(session, request, subscription, cap, now, what)
                 .await?
@@ -644,6 +702,7 @@ impl PostgresStore {
             .begin(&sql::BEGIN_SERIALIZED)
             .await
             .map_err(|e| self.place.error(what, e))?;
+        let now = self.clock.after_lock(now);
         let (snapshot, index) = match self.choose(session, request, now).await? {
             Ok(chosen) => chosen,
             Err(outcome) => return Ok(outcome),
@@ -767,8 +826,11 @@ impl PostgresStore {
             .await
             .and_then(|row| row.as_ref().map(ReadLeaseRow::from_row).transpose())
             .map_err(|e| self.place.error(what, e))?;
+        // No lock is waited for here; the time is read just before the
+        // write all the same.
+        let optimistic_now = self.clock.after_lock(now);
         if let Some(report) = self
-            .write_release(session, request, read, false, now, what)
+            .write_release(session, request, read, false, optimistic_now, what)
             .await?
         {
             return Ok(report);
@@ -777,6 +839,7 @@ impl PostgresStore {
             .begin(&sql::begin_locked_release(id))
             .await
             .map_err(|e| self.place.error(what, e))?;
+        let now = self.clock.after_lock(now);
         let read = rows
             .first()
             .map(ReadLeaseRow::from_row)

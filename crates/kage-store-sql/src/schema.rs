@@ -18,7 +18,7 @@ use crate::error::Place;
 use crate::sql;
 
 /// The newest schema version this Kage knows (the same on both backends).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The SQLite migrations, embedded.
 pub fn sqlite_migrations() -> &'static Migrator {
@@ -74,8 +74,9 @@ pub(crate) fn check_applied(
             Some(migration) if *migration.checksum == *row.checksum => {}
             Some(_) => {
                 return Err(StoreError::Unknown(anyhow!(
-                    "migration {} of the database at {} differs from the one this Kage knows; \
-                     it was written by another build of Kage",
+                    "migration {} of the database at {} differs from the one this Kage knows \
+                     (the migrations of another program, or of a different Kage build); \
+                     it was left as it is; point Kage at its own database",
                     row.version,
                     place.location
                 )));

@@ -8,18 +8,21 @@
 use std::sync::LazyLock;
 
 /// The columns of `subscriptions s`, in [`crate::codec::SubscriptionRow`]'s names.
-pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, s.name, s.description, s.priority, s.tags, \
+/// A retired subscription's name is its `retired_name` (its `name` column
+/// holds `NAME/ID` then, see migration 0008).
+pub(crate) const SUBSCRIPTION_COLUMNS: &str = "s.id, COALESCE(s.retired_name, s.name) AS name, \
+    s.description, s.priority, s.tags, \
     s.kind, s.credential_source, s.credential_ref, s.max_concurrent, s.state, s.state_until, \
     s.state_reason, s.consecutive_errors, s.unhealthy_relapses, s.last_utilization, \
-    s.last_utilization_at, s.last_limited_at, s.created_at";
+    s.last_utilization_at, s.last_limited_at, s.created_at, s.retired_at";
 
 /// The columns of `leases l JOIN subscriptions s`, in [`crate::codec::LeaseRow`]'s names.
 pub(crate) const LEASE_COLUMNS: &str = "l.id AS lease_id, l.subscription_id, \
-    s.name AS subscription_name, s.kind AS subscription_kind, l.namespace, l.level, l.holder, \
-    l.acquired_at, l.expires_at, l.released_at";
+    COALESCE(s.retired_name, s.name) AS subscription_name, s.kind AS subscription_kind, \
+    l.namespace, l.level, l.holder, l.acquired_at, l.expires_at, l.released_at";
 
-/// Every subscription with what selection needs: `$1` now, `$2` the start
-/// of the rate-limit window.
+/// Every subscription in the pool (retired ones left out) with what
+/// selection needs: `$1` now, `$2` the start of the rate-limit window.
 pub(crate) static SNAPSHOT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {SUBSCRIPTION_COLUMNS}, \
@@ -31,7 +34,7 @@ pub(crate) static SNAPSHOT: LazyLock<String> = LazyLock::new(|| {
          (SELECT CAST(COALESCE(SUM(r.total_tokens), 0) AS BIGINT) FROM usage_recent r \
            WHERE r.subscription_id = s.id AND r.bucket_start > $2 - 10000 \
            AND r.bucket_start < $1) AS window_tokens \
-         FROM subscriptions s"
+         FROM subscriptions s WHERE s.retired_at IS NULL"
     )
 });
 
@@ -60,11 +63,22 @@ pub(crate) static LIVE_LEASES: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-pub(crate) static LIST_SUBSCRIPTIONS: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s"));
+/// The subscriptions in the pool.
+pub(crate) static LIST_SUBSCRIPTIONS: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.retired_at IS NULL")
+});
 
+/// The retired subscriptions.
+pub(crate) static LIST_RETIRED: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.retired_at IS NOT NULL")
+});
+
+/// The subscription in the pool named `$1`.
 pub(crate) static SUBSCRIPTION_BY_NAME: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE s.name = $1")
+    format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s \
+         WHERE s.name = $1 AND s.retired_at IS NULL"
+    )
 });
 
 /// One subscription by id (`$1`); each backend adds its row lock.
@@ -80,12 +94,18 @@ pub(crate) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (id, nam
     last_utilization_at, last_limited_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
     $12, $13, $14, $15, $16, $17, $18)";
 
-/// `$1..$9` as [`crate::codec::SettingsParams::bind`].
+/// `$1..$9` as [`crate::codec::SettingsParams::bind`]; a retired
+/// subscription is not changed.
 pub(crate) const UPDATE_SUBSCRIPTION: &str = "UPDATE subscriptions SET name = $2, \
     description = $3, priority = $4, tags = $5, kind = $6, credential_source = $7, \
-    credential_ref = $8, max_concurrent = $9 WHERE id = $1";
+    credential_ref = $8, max_concurrent = $9 WHERE id = $1 AND retired_at IS NULL";
 
 pub(crate) const DELETE_SUBSCRIPTION: &str = "DELETE FROM subscriptions WHERE id = $1";
+
+/// Retire subscription `$1` at `$2`: its name moves to `retired_name`, and
+/// `name` becomes `NAME/ID`, free for a new subscription to take.
+pub(crate) const RETIRE_SUBSCRIPTION: &str = "UPDATE subscriptions SET retired_at = $2, \
+    retired_name = name, name = name || '/' || id WHERE id = $1 AND retired_at IS NULL";
 
 /// `$1` the subscription, `$2..$9` as [`crate::codec::HealthParams::bind`].
 pub(crate) const UPDATE_HEALTH: &str = "UPDATE subscriptions SET state = $2, state_until = $3, \
@@ -229,3 +249,34 @@ fn daily_usage(filter: &str) -> String {
         parts.join(" UNION ALL ")
     )
 }
+
+/// Record one alert unless its key is known: `$1` subscription, `$2` window,
+/// `$3` period, `$4` threshold, `$5` utilization, `$6` reset, `$7` at.
+pub(crate) const INSERT_QUOTA_ALERT: &str = "INSERT INTO quota_alerts (subscription_id, \
+    quota_window, period, threshold_permille, utilization, resets_at, at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    ON CONFLICT (subscription_id, quota_window, period, threshold_permille) DO NOTHING";
+
+/// Alerts recorded at or after `$1`, oldest first, with the subscription's name.
+pub(crate) const QUOTA_ALERTS_SINCE: &str = "SELECT a.subscription_id, s.name AS subscription_name, \
+    a.quota_window, a.period, a.threshold_permille, a.utilization, a.resets_at, a.at \
+    FROM quota_alerts a JOIN subscriptions s ON s.id = a.subscription_id \
+    WHERE a.at >= $1 ORDER BY a.at, s.name, a.quota_window, a.threshold_permille";
+
+/// Save a waiter: `$1` id … `$9` expiry.
+pub(crate) const SAVE_WAITER: &str = "INSERT INTO lease_waiters (id, holder, request, since, \
+    until, deadline, earliest_recovery, earliest_name, expires_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET \
+    until = excluded.until, deadline = excluded.deadline, \
+    earliest_recovery = excluded.earliest_recovery, earliest_name = excluded.earliest_name, \
+    expires_at = excluded.expires_at";
+
+/// Drop the waiters expired at `$1`.
+pub(crate) const DELETE_EXPIRED_WAITERS: &str = "DELETE FROM lease_waiters WHERE expires_at <= $1";
+
+pub(crate) const DELETE_WAITER: &str = "DELETE FROM lease_waiters WHERE id = $1";
+
+/// Waiters not expired at `$1`, oldest first.
+pub(crate) const WAITERS: &str = "SELECT id, holder, request, since, until, deadline, \
+    earliest_recovery, earliest_name, expires_at FROM lease_waiters \
+    WHERE expires_at > $1 ORDER BY since, id";

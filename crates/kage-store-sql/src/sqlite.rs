@@ -27,17 +27,19 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use kage_domain::{
-    LeaseId, Outcome, PoolSnapshot, RouteEntry, RouteTarget, RoutingRules, Selection, StateKind,
-    StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
+    LeaseId, Outcome, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget, RoutingRules, Selection,
+    StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, RecordedTransition,
-    ReleaseLeaseRequest, ReleaseReport, StoreError, SubscriptionStore, UsageQuery,
+    AcquireLeaseRequest, AcquireOutcome, Clock, DailyUsage, Lease, LeaseError, RecordedTransition,
+    ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, SubscriptionStore,
+    UsageQuery, Waiter,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
@@ -49,6 +51,7 @@ use crate::codec::{to_ms, truncate};
 use crate::common::{self, Backend, ReleasePlan};
 use crate::error::{Backend as Kind, Place, is_sqlite_busy};
 use crate::lease;
+use crate::lock_clock::LockClock;
 use crate::schema;
 
 /// `PRAGMA application_id` of a Kage database: "KAGE" in ASCII.
@@ -97,6 +100,8 @@ pub struct SqliteStore {
     place: Place,
     path: PathBuf,
     busy_retries: u32,
+    /// Read once a write's lock is won ([`SqliteStore::with_clock`]).
+    clock: LockClock,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -192,6 +197,7 @@ impl SqliteStore {
             place,
             path,
             busy_retries: options.busy_retries,
+            clock: LockClock::default(),
         };
         let what = "applying the schema migrations";
         let mut tx = store.begin_write(what).await?;
@@ -216,7 +222,10 @@ impl SqliteStore {
     /// As [`SqliteStore::open`].
     pub async fn open_quick(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        if !path.is_file() {
+        // Only a file that carries Kage's application id is connected to
+        // directly (which turns on WAL); any other gets the full open, which
+        // looks before it changes anything.
+        if !path.is_file() || !marked_as_kage(&path) {
             return Self::open(&path).await;
         }
         let options = SqliteOptions::default();
@@ -258,12 +267,39 @@ impl SqliteStore {
             place,
             path,
             busy_retries: options.busy_retries,
+            clock: LockClock::default(),
         })
+    }
+
+    /// Read `clock` once a write has won the database's lock, and stamp
+    /// leases, releases and transitions with that time (never earlier than
+    /// the `now` the caller passed): a write that waited for another
+    /// process's does not date itself back to before that write.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = LockClock::new(clock);
+        self
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Write a consistent copy of the database to `target`, a file that
+    /// must not exist yet (SQLite's `VACUUM INTO`: online, other processes
+    /// keep reading and writing, the copy is compact and has no WAL).
+    ///
+    /// # Errors
+    /// `target` exists or cannot be written.
+    pub async fn backup(&self, target: &Path) -> Result<(), StoreError> {
+        let target = target.to_string_lossy().into_owned();
+        sqlx::query("VACUUM INTO ?1")
+            .bind(&target)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.place.error(&format!("backing up to {target}"), e))
     }
 
     /// Close every connection (the last one checkpoints the WAL).
@@ -282,6 +318,17 @@ impl SqliteStore {
         loop {
             match self.writer.begin_with(sql::BEGIN_IMMEDIATE).await {
                 Ok(tx) => return Ok(tx),
+                // A write that failed on I/O (a full disk) makes SQLite roll
+                // the transaction back itself; sqlx's ROLLBACK then fails and
+                // leaves the connection counting a transaction that is gone,
+                // refusing every later BEGIN. Replace that connection.
+                Err(sqlx::Error::InvalidSavePointStatement) if attempt < self.busy_retries => {
+                    attempt += 1;
+                    tracing::debug!(%what, "the write connection lost track of a failed transaction; reopening it");
+                    if let Ok(stuck) = self.writer.acquire().await {
+                        let _ = stuck.close().await;
+                    }
+                }
                 Err(error) if is_sqlite_busy(&error) && attempt < self.busy_retries => {
                     attempt += 1;
                     tracing::debug!(%what, attempt, "the database stayed busy; trying again");
@@ -315,6 +362,7 @@ impl SqliteStore {
         let what = format!("acquiring lease {}", request.lease_id);
         let place = &self.place;
         let mut tx = self.begin_immediate(&what).await?;
+        let now = self.clock.after_lock(now);
         let snapshot =
             common::read_snapshot::<Sqlite>(&mut tx, place, request.policy.rate_limit_window, now)
                 .await?;
@@ -374,6 +422,7 @@ impl SqliteStore {
         let what = format!("releasing lease {id}");
         let place = &self.place;
         let mut tx = self.begin_immediate(&what).await?;
+        let now = self.clock.after_lock(now);
         let read = common::fetch_lease_for_change::<Sqlite>(
             &mut tx,
             &crate::sql::LEASE_WITH_SUBSCRIPTION,
@@ -444,6 +493,10 @@ impl Backend for SqliteStore {
     fn subscription_for_change_sql(&self) -> &'static str {
         &crate::sql::SUBSCRIPTION_BY_ID
     }
+
+    fn after_lock(&self, now: Timestamp) -> Timestamp {
+        self.clock.after_lock(now)
+    }
 }
 
 #[async_trait]
@@ -460,8 +513,20 @@ impl SubscriptionStore for SqliteStore {
         common::delete_subscription(self, id).await
     }
 
+    async fn retire_subscription(
+        &self,
+        id: SubscriptionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        common::retire_subscription(self, id, now).await
+    }
+
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         common::list_subscriptions(self).await
+    }
+
+    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
+        common::retired_subscriptions(self).await
     }
 
     async fn subscription_by_name(
@@ -559,6 +624,29 @@ impl SubscriptionStore for SqliteStore {
     async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
         common::daily_usage(self, query).await
     }
+
+    async fn record_quota_alerts(
+        &self,
+        alerts: &[QuotaAlert],
+    ) -> Result<Vec<QuotaAlert>, StoreError> {
+        common::record_quota_alerts(self, alerts).await
+    }
+
+    async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError> {
+        common::quota_alerts(self, since).await
+    }
+
+    async fn save_waiter(&self, waiter: &Waiter, now: Timestamp) -> Result<(), StoreError> {
+        common::save_waiter(self, waiter, now).await
+    }
+
+    async fn remove_waiter(&self, id: LeaseId) -> Result<(), StoreError> {
+        common::remove_waiter(self, id).await
+    }
+
+    async fn waiters(&self, now: Timestamp) -> Result<Vec<Waiter>, StoreError> {
+        common::waiters(self, now).await
+    }
 }
 
 /// Make the folder and the file if needed, and look at an existing file's
@@ -616,6 +704,18 @@ fn prepare_file(path: &Path, place: &Place) -> Result<FileState, StoreError> {
     Ok(FileState::Existing { kage })
 }
 
+/// Whether the file at `path` is a SQLite database carrying Kage's
+/// application id (read from its header, nothing changed).
+fn marked_as_kage(path: &Path) -> bool {
+    let mut header = Vec::with_capacity(100);
+    File::open(path)
+        .and_then(|file| file.take(100).read_to_end(&mut header))
+        .is_ok_and(|_| {
+            header.starts_with(SQLITE_HEADER)
+                && header.get(68..72) == Some(&APPLICATION_ID.to_be_bytes()[..])
+        })
+}
+
 /// Look inside an existing SQLite file (without changing its journal mode)
 /// and refuse it unless it is empty or Kage's.
 async fn probe(path: &Path, place: &Place, options: &SqliteOptions) -> Result<(), StoreError> {
@@ -638,11 +738,18 @@ async fn probe(path: &Path, place: &Place, options: &SqliteOptions) -> Result<()
         let tables = sqlx::query(sql::TABLES).fetch_one(&mut connection).await?;
         let (tables, kage_tables): (i64, i64) =
             (tables.try_get("tables")?, tables.try_get("kage_tables")?);
-        Ok::<_, sqlx::Error>((application_id, tables, kage_tables))
+        let applied: Vec<(i64, Vec<u8>, bool)> = if kage_tables == 2 {
+            sqlx::query_as(sql::APPLIED_MIGRATIONS)
+                .fetch_all(&mut connection)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, sqlx::Error>((application_id, tables, kage_tables, applied))
     }
     .await;
     let _ = connection.close().await;
-    let (application_id, tables, kage_tables) =
+    let (application_id, tables, kage_tables, applied) =
         read.map_err(|e| place.error("reading the database", e))?;
     if application_id == i64::from(APPLICATION_ID) {
         return Ok(());
@@ -652,10 +759,31 @@ async fn probe(path: &Path, place: &Place, options: &SqliteOptions) -> Result<()
             "it is a SQLite database of another program (application id {application_id:#x})"
         )));
     }
-    if tables == 0 || kage_tables == 2 {
+    if tables == 0 {
         return Ok(());
     }
+    if kage_tables == 2 {
+        // An older Kage's file (before the application id) has Kage's
+        // migrations; another program's `_sqlx_migrations` is refused here,
+        // before the journal mode or anything else is changed.
+        let applied: Vec<schema::Applied> = applied
+            .into_iter()
+            .map(|(version, checksum, success)| schema::Applied {
+                version,
+                checksum,
+                success,
+            })
+            .collect();
+        return match schema::check_applied(&applied, schema::sqlite_migrations(), place) {
+            Ok(()) => Ok(()),
+            Err(newer @ StoreError::NewerSchema { .. }) => Err(newer),
+            Err(_) => Err(not_ours(
+                "it is a SQLite database of another program (its sqlx migrations are not Kage's)"
+                    .to_owned(),
+            )),
+        };
+    }
     Err(not_ours(format!(
-        "it is a SQLite database of another program ({tables} tables, none of Kage's)"
+        "it is a SQLite database of another program ({tables} tables, views, indexes or triggers, not Kage's)"
     )))
 }

@@ -274,6 +274,17 @@ async fn after_sigkill_leases_expire_with_their_ttl_and_recorded_usage_stays() {
     .unwrap();
     let _ = child.wait();
     let killed_at = pool.clock().now();
+    // The agent ends with its runner (parent-death signal), within a second.
+    let log = world.log();
+    let slow_pid = log.iter().find(|e| e["subscription"] == "slow").unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        world.wait_for(Duration::from_secs(1), |_| process_gone(
+            u32::try_from(slow_pid).unwrap()
+        )),
+        "the slow agent outlived kage-agent"
+    );
 
     // The slow agent's lease still counts until its TTL runs out…
     let live = pool.live_leases().await.unwrap();
@@ -293,13 +304,6 @@ async fn after_sigkill_leases_expire_with_their_ttl_and_recorded_usage_stays() {
     let log = world.log();
     let recorded = recorded_usage(&pool).await;
     assert_eq!(usage_tuple(&recorded["fast"]), reported_usage(&log)["fast"]);
-    // The orphaned agent dies on its closed pipe instead of running on.
-    let slow_pid = log.iter().find(|e| e["subscription"] == "slow").unwrap()["pid"]
-        .as_u64()
-        .unwrap();
-    assert!(world.wait_for(Duration::from_secs(5), |_| process_gone(
-        u32::try_from(slow_pid).unwrap()
-    )));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,4 +502,51 @@ fn the_demo_shows_failover_waiting_and_the_pool_afterwards() {
         .collect();
     assert_eq!(states["work-premium"], "exhausted");
     assert_eq!(states["backup"], "unhealthy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_kage_agent_ends_an_agent_that_never_writes_within_a_second() {
+    let pid_file = tempfile::NamedTempFile::new().unwrap();
+    let script = format!(
+        "echo $$ > '{}'; while :; do sleep 0.1; done",
+        pid_file.path().display()
+    );
+    let mut world = World::with_command(
+        &format!("[\"sh\", \"-c\", {script:?}, \"agent\", \"{{prompt}}\"]"),
+        "",
+    );
+    let pool = world.pool().await;
+    world
+        .add(&pool, "only", 100, CredentialKind::OAuth, "ok", None)
+        .await;
+    let mut child = world
+        .kage_agent()
+        .args(["run", "--task", "forever"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut agent = None;
+    assert!(world.wait_for(Duration::from_secs(20), |_| {
+        agent = std::fs::read_to_string(pid_file.path())
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok());
+        agent.is_some()
+    }));
+    let agent = agent.unwrap();
+    assert!(!process_gone(agent));
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+    let ended = world.wait_for(Duration::from_secs(1), |_| process_gone(agent));
+    if !ended {
+        let _ = kill(
+            Pid::from_raw(i32::try_from(agent).unwrap()),
+            Signal::SIGKILL,
+        );
+    }
+    assert!(ended, "the agent {agent} outlived kage-agent");
 }

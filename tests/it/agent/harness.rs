@@ -51,6 +51,12 @@ impl World {
         ))
     }
 
+    /// A world whose agent is `command` (a TOML array) instead of the
+    /// simulated Claude Code.
+    pub(crate) fn with_command(command: &str, config: &str) -> Self {
+        Self::with_config(&format!("[agent]\ncommand = {command}\n{config}\n"))
+    }
+
     /// A world whose agents are the real Claude Code (`tests/node_modules`,
     /// first on PATH) with the default agent command, talking to `standin`
     /// only; `config` is the whole config file.

@@ -99,7 +99,9 @@ async fn an_interactive_session_fails_over_and_keeps_the_conversation() {
     );
     assert_eq!(
         resumed.claude_session_id,
-        limited.last().and_then(|request| request.claude_session_id.clone()),
+        limited
+            .last()
+            .and_then(|request| request.claude_session_id.clone()),
         "the same session went on"
     );
     let screen = session.wait_for_screen(WAIT, |screen| {
@@ -124,6 +126,10 @@ async fn an_interactive_session_fails_over_and_keeps_the_conversation() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(session.exited(), "{}", session.screen());
-    let leases = world.kage().args(["lease", "list", "--json"]).output().unwrap();
+    let leases = world
+        .kage()
+        .args(["lease", "list", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&leases.stdout), "");
 }

@@ -16,7 +16,7 @@ use kage_core::Pool;
 use kage_core::launch::ChildEnvironment;
 use kage_domain::signal::ClassifyContext;
 use kage_domain::{ErrorKind, Outcome};
-use kage_ports::{Clock, Lease, SecretStore, SecretString, SubscriptionStore};
+use kage_ports::{Clock, Lease, LeaseError, SecretStore, SecretString, SubscriptionStore};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -30,6 +30,8 @@ pub struct AttemptPlan<'a> {
     pub task: &'a TaskRef,
     pub attempt: u32,
     pub lease: &'a Lease,
+    /// What the child's environment loses and gains ([`Pool::child_environment`]).
+    pub environment: &'a ChildEnvironment,
     pub credential: &'a SecretString,
     pub argv: &'a [String],
     pub cwd: Option<&'a Path>,
@@ -41,6 +43,8 @@ pub struct AttemptPlan<'a> {
     pub heartbeat_every: Duration,
     pub ttl: Duration,
     pub stop_grace: Duration,
+    /// Start the agent through the parent-death shim.
+    pub end_with_us: bool,
 }
 
 /// How the attempt ended.
@@ -62,18 +66,14 @@ where
     K: SecretStore,
     C: Clock,
 {
-    let environment = ChildEnvironment::new(
-        plan.lease.kind,
-        &plan.lease.subscription_name,
-        plan.lease.id,
-    );
     let mut watch = AttemptWatch::new(plan.settings, plan.resume.clone());
     let mut process = match child::spawn(
         plan.argv,
         plan.cwd,
-        &environment,
+        plan.environment,
         plan.credential,
         plan.stderr_log,
+        plan.end_with_us,
     ) {
         Ok(process) => process,
         Err(error) => {
@@ -117,6 +117,7 @@ where
     let mut interrupted = false;
     let mut cancel_open = true;
     let mut reported_tokens = 0;
+    let mut lease_lost = false;
     let subscription = &plan.lease.subscription_name;
 
     let stop_grace = plan.stop_grace;
@@ -147,10 +148,18 @@ where
                                 text,
                             }),
                             Verdict::Record(outcome) => {
-                                if let Err(error) = pool.record_signal(plan.lease, &outcome).await {
-                                    events.send(RunEvent::Warning {
+                                match pool.record_signal(plan.lease, &outcome).await {
+                                    Ok(record) => {
+                                        for alert in record.alerts {
+                                            events.send(RunEvent::QuotaAlert {
+                                                task: plan.task.clone(),
+                                                alert,
+                                            });
+                                        }
+                                    }
+                                    Err(error) => events.send(RunEvent::Warning {
                                         text: format!("could not record a signal of {subscription}: {error:#}"),
-                                    });
+                                    }),
                                 }
                                 events.send(RunEvent::Note {
                                     task: plan.task.clone(),
@@ -185,11 +194,27 @@ where
                 // the pipe open does not hold the attempt for long.
                 drain_until = Some(Instant::now() + Duration::from_secs(2));
             }
-            _ = heartbeat.tick() => {
-                if let Err(error) = pool.heartbeat(plan.lease.id, Some(plan.ttl)).await {
-                    events.send(RunEvent::Warning {
+            _ = heartbeat.tick(), if !lease_lost => {
+                match pool.heartbeat(plan.lease.id, Some(plan.ttl)).await {
+                    Ok(_) => {}
+                    // Gone: the slot may already be someone else's. Stop the
+                    // agent and fail over; the next lease is the best free
+                    // subscription, this one again if it is still free.
+                    Err(
+                        error @ (LeaseError::Expired { .. }
+                        | LeaseError::NotFound(_)
+                        | LeaseError::AlreadyReleased(_)
+                            | LeaseError::SubscriptionRetired { .. }),
+                    ) => {
+                        lease_lost = true;
+                        events.send(RunEvent::Warning {
+                            text: format!("the lease on {subscription} was lost ({error}); stopping the agent to resume on a new lease"),
+                        });
+                        request_stop(pid, exit.is_some(), stop_grace, &mut kill_at);
+                    }
+                    Err(error) => events.send(RunEvent::Warning {
                         text: format!("heartbeat of the lease on {subscription} failed: {error}"),
-                    });
+                    }),
                 }
             }
             changed = cancel.changed(), if cancel_open && !interrupted => {
@@ -215,7 +240,7 @@ where
     let _ = plan.stdout_log.flush();
 
     let exit = match exit {
-        _ if stop_requested || interrupted => Exit::StoppedByKage,
+        _ if stop_requested || interrupted || lease_lost => Exit::StoppedByKage,
         Some(status) => match (status.code(), status.signal()) {
             (Some(code), _) => Exit::Code(code),
             (None, Some(signal)) => Exit::Signal(signal),
@@ -232,6 +257,14 @@ where
         };
         end.reason = "interrupted".to_owned();
         end.next = Next::Fail("interrupted".to_owned());
+    }
+    if lease_lost && !interrupted && !stopped_for_limit && end.next != Next::Done {
+        end.outcome = Outcome::Error {
+            kind: ErrorKind::Agent,
+            detail: "the lease was lost".to_owned(),
+        };
+        end.reason = "the lease was lost".to_owned();
+        end.next = Next::Failover;
     }
     AttemptRun { end, interrupted }
 }

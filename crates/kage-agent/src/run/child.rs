@@ -19,7 +19,9 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 /// Start `argv` with the leased credential in its environment; standard
-/// output is piped, standard error goes to `stderr`.
+/// output is piped, standard error goes to `stderr`. With `end_with_us`,
+/// it is started through the parent-death shim
+/// ([`kage_app::parent_death`]), so it ends when this process dies.
 ///
 /// # Errors
 /// The program could not be started (not found, not executable, bad cwd).
@@ -29,12 +31,14 @@ pub fn spawn(
     environment: &ChildEnvironment,
     credential: &SecretString,
     stderr: File,
+    end_with_us: bool,
 ) -> std::io::Result<Child> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
-    let mut command = Command::new(program);
-    command.args(args);
+    let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    let mut command: Command =
+        kage_app::parent_death::command(std::ffi::OsStr::new(program), &args, end_with_us);
     for variable in &environment.remove {
         command.env_remove(variable);
     }

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kage_domain::{LeaseId, Outcome, StateKind, SubscriptionName, Timestamp, Usage};
+use kage_domain::{LeaseId, Outcome, QuotaAlert, StateKind, SubscriptionName, Timestamp, Usage};
 use tokio::sync::mpsc;
 
 use crate::worktree::{WorktreeReport, WorktreeSetup};
@@ -78,6 +78,12 @@ pub enum RunEvent {
         task: TaskRef,
         subscription: SubscriptionName,
         text: String,
+    },
+    /// A subscription's quota passed an alert threshold (recorded once
+    /// across every process; `notify_command` runs for it).
+    QuotaAlert {
+        task: TaskRef,
+        alert: QuotaAlert,
     },
     /// Kage is stopping the agent.
     Stopping {

@@ -63,6 +63,16 @@ pub struct RunOptions {
     /// One git worktree per task (`--worktree`); every agent in the task's
     /// own `cwd` when `None`.
     pub worktrees: Option<Arc<WorktreeSetup>>,
+    /// Start agents through the parent-death shim of this binary
+    /// ([`kage_app::parent_death`]), so a `kill -9` of the runner ends
+    /// them; off where the running binary is not `kage-agent` (unit tests).
+    pub children_end_with_us: bool,
+    /// Where a release that cannot be written keeps its usage
+    /// ([`kage_app::spool`]); `None`: retried, then lost.
+    pub spool: Option<kage_app::spool::Spool>,
+    /// Runs `notify_command` for each [`RunEvent::QuotaAlert`] (the app's
+    /// screen loop does, beside the screen).
+    pub notifier: Option<kage_app::notify::Notifier>,
 }
 
 impl RunOptions {
@@ -80,6 +90,9 @@ impl RunOptions {
             holder,
             pool_summary_every: None,
             worktrees: None,
+            children_end_with_us: false,
+            spool: None,
+            notifier: None,
         }
     }
 }
@@ -366,7 +379,7 @@ where
             },
             ttl: Some(ttl),
             max_wait: self.options.max_wait,
-            holder: self.options.holder.clone(),
+            holder: kage_app::with_task(&self.options.holder, &task.id),
         };
 
         loop {
@@ -394,6 +407,11 @@ where
             let on_wait = |notice: &WaitNotice| {
                 events.send(waiting_event(task_ref, notice));
             };
+            if let Some(spool) = &self.options.spool
+                && let Err(error) = spool.check_room()
+            {
+                return (TaskStatus::Unavailable(format!("{error:#}")), attempts);
+            }
             let grant = tokio::select! {
                 grant = self.pool.acquire(&request, on_wait) => grant,
                 () = wait_cancelled(&mut cancel) => return (TaskStatus::Interrupted, attempts),
@@ -418,6 +436,23 @@ where
                         Outcome::Error {
                             kind: ErrorKind::Agent,
                             detail: "credential unreadable".to_owned(),
+                        },
+                        Default::default(),
+                    )
+                    .await;
+                    return (TaskStatus::Failed(reason), attempts);
+                }
+            };
+            let environment = match self.pool.child_environment(&lease).await {
+                Ok(environment) => environment,
+                Err(error) => {
+                    let reason =
+                        format!("could not list the subscriptions' credential variables: {error}");
+                    self.release(
+                        &lease,
+                        Outcome::Error {
+                            kind: ErrorKind::Agent,
+                            detail: "credential variables unreadable".to_owned(),
                         },
                         Default::default(),
                     )
@@ -460,6 +495,7 @@ where
                     task: task_ref,
                     attempt: number,
                     lease: &lease,
+                    environment: &environment,
                     credential: &credential,
                     argv: &argv,
                     cwd: task.cwd.as_deref(),
@@ -470,6 +506,7 @@ where
                     heartbeat_every: (ttl / 3).max(Duration::from_millis(50)),
                     ttl,
                     stop_grace: self.options.stop_grace,
+                    end_with_us: self.options.children_end_with_us,
                 },
                 &self.events,
                 &mut cancel,
@@ -550,14 +587,19 @@ where
         outcome: Outcome,
         usage: kage_domain::Usage,
     ) -> Option<StateChange> {
-        match self
-            .pool
-            .release(ReleaseRequest {
+        // Retried for up to a TTL while the database cannot take the write,
+        // then kept in the spool.
+        match kage_app::spool::release_with_retry(
+            &self.pool,
+            ReleaseRequest {
                 lease_id: lease.id,
                 outcome,
                 usage,
-            })
-            .await
+            },
+            self.ttl(),
+            self.options.spool.as_ref(),
+        )
+        .await
         {
             Ok(report) => report.transition.map(|transition| StateChange {
                 from: transition.from,
@@ -568,7 +610,7 @@ where
             Err(error) => {
                 self.events.send(RunEvent::Warning {
                     text: format!(
-                        "could not release the lease on {} ({error}); its usage was not recorded",
+                        "could not release the lease on {} ({error:#})",
                         lease.subscription_name
                     ),
                 });

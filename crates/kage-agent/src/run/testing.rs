@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kage_domain::{
-    CredentialSource, LeaseId, Outcome, PoolEntry, PoolSnapshot, RouteEntry, RouteTarget,
-    RoutingRules, Selection, SignedDuration, StateKind, StatePolicy, Subscription, SubscriptionId,
-    SubscriptionName, Timestamp, TransitionResult, Usage, apply_outcome, select,
+    CredentialSource, LeaseId, Outcome, PoolEntry, PoolSnapshot, QuotaAlert, RouteEntry,
+    RouteTarget, RoutingRules, Selection, SignedDuration, StateKind, StatePolicy, Subscription,
+    SubscriptionId, SubscriptionName, Timestamp, TransitionResult, Usage, apply_outcome, select,
 };
 use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,
-    RecordedTransition, ReleaseLeaseRequest, ReleaseReport, SecretError, SecretStore, SecretString,
-    StoreError, SubscriptionStore, UsageQuery,
+    RecordedTransition, ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, SecretError,
+    SecretStore, SecretString, StoreError, SubscriptionStore, UsageQuery, Waiter,
 };
 
 fn add(at: Timestamp, duration: Duration) -> Timestamp {
@@ -38,6 +38,7 @@ struct State {
     transitions: Vec<RecordedTransition>,
     /// Every release: lease, outcome, and whether the lease had expired.
     releases: Vec<(LeaseId, Outcome, bool)>,
+    alerts: Vec<QuotaAlert>,
 }
 
 /// The pool's state in a mutex.
@@ -100,8 +101,16 @@ impl SubscriptionStore for MemoryStore {
         unsupported()
     }
 
+    async fn retire_subscription(&self, _: SubscriptionId, _: Timestamp) -> Result<(), StoreError> {
+        unsupported()
+    }
+
     async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         Ok(self.state.lock().unwrap().subscriptions.clone())
+    }
+
+    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
+        Ok(Vec::new())
     }
 
     async fn subscription_by_name(
@@ -334,6 +343,56 @@ impl SubscriptionStore for MemoryStore {
     }
 
     async fn daily_usage(&self, _: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn record_quota_alerts(
+        &self,
+        alerts: &[QuotaAlert],
+    ) -> Result<Vec<QuotaAlert>, StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let mut recorded = Vec::new();
+        for alert in alerts {
+            let known = state.alerts.iter().any(|known| {
+                (
+                    known.subscription_id,
+                    &known.window,
+                    known.period,
+                    known.threshold_permille,
+                ) == (
+                    alert.subscription_id,
+                    &alert.window,
+                    alert.period,
+                    alert.threshold_permille,
+                )
+            });
+            if !known {
+                state.alerts.push(alert.clone());
+                recorded.push(alert.clone());
+            }
+        }
+        Ok(recorded)
+    }
+
+    async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError> {
+        let state = self.state.lock().unwrap();
+        Ok(state
+            .alerts
+            .iter()
+            .filter(|alert| alert.at >= since)
+            .cloned()
+            .collect())
+    }
+
+    async fn save_waiter(&self, _: &Waiter, _: Timestamp) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn remove_waiter(&self, _: LeaseId) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn waiters(&self, _: Timestamp) -> Result<Vec<Waiter>, StoreError> {
         Ok(Vec::new())
     }
 }

@@ -37,12 +37,20 @@ case "$cred" in
     init; said m1
     echo "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"rejected\",\"resetsAt\":4102444800,\"rateLimitType\":\"five_hour\"},\"session_id\":\"$session\"}"
     sleep 5; echo "$KAGE_SUBSCRIPTION|finished" >> "$log" ;;
+  warn)
+    init; said m1
+    echo "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"allowed_warning\",\"resetsAt\":4102444800,\"rateLimitType\":\"five_hour\",\"utilization\":0.83},\"session_id\":\"$session\"}"
+    ok ;;
   reject)
     init
     echo "{\"type\":\"system\",\"subtype\":\"api_retry\",\"attempt\":1,\"error_status\":401,\"error\":\"authentication_failed\",\"session_id\":\"$session\"}"
     sleep 5; echo "$KAGE_SUBSCRIPTION|finished" >> "$log" ;;
   slow)
     init; said m1; sleep 30 ;;
+  slow-once)
+    if [ -e "$log.slow" ]; then init; said m2; ok; else
+      touch "$log.slow"; init; said m1; sleep 30
+    fi ;;
   second)
     init; said m1; sleep 1; ok ;;
   overload-once)
@@ -481,4 +489,138 @@ async fn heartbeats_keep_a_lease_alive_past_its_ttl() {
         held > kage_domain::SignedDuration::from_millis(900),
         "{held:?}"
     );
+}
+
+#[tokio::test]
+async fn a_warning_past_a_threshold_is_told_once_per_window() {
+    let harness = Harness::new();
+    harness.add("alpha", 150, CredentialKind::OAuth, "warn");
+    let mut options = harness.options();
+    options.parallel = 1;
+    let (report, events) = harness.run(options, &["first", "second"], None).await;
+
+    assert!(
+        report
+            .tasks
+            .iter()
+            .all(|task| task.status == TaskStatus::Succeeded)
+    );
+    let alerts: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            RunEvent::QuotaAlert { task, alert } => Some((task.id.clone(), alert.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "two warnings of one window, one alert: {alerts:?}"
+    );
+    let (task, alert) = &alerts[0];
+    assert_eq!(task, "task-1");
+    assert_eq!(alert.subscription_name.as_str(), "alpha");
+    assert_eq!(
+        alert.threshold_permille, 800,
+        "the highest threshold crossed"
+    );
+    // `kage-agent run` prints it.
+    let times =
+        crate::screen::TimeView::new(jiff::tz::TimeZone::UTC, Arc::new(|| Timestamp::UNIX_EPOCH));
+    let printed: Vec<String> = events
+        .iter()
+        .filter(|event| matches!(event, RunEvent::QuotaAlert { .. }))
+        .filter_map(|event| crate::screen::plain_line(event, &times))
+        .collect();
+    assert_eq!(
+        printed,
+        vec!["task-1: ! alpha passed 80% of its quota (83% used)"]
+    );
+    // The lease names its task.
+    assert!(
+        harness
+            .pool
+            .store()
+            .leases()
+            .iter()
+            .any(|lease| lease.holder == "test@host:1 task-2"),
+        "{:?}",
+        harness.pool.store().leases()
+    );
+}
+
+#[tokio::test]
+async fn no_other_subscriptions_credential_variable_reaches_the_agent() {
+    // A variable the test process really has stands for another
+    // subscription's `--credential-env` token.
+    let variable = "CARGO_MANIFEST_DIR";
+    assert!(
+        std::env::var_os(variable).is_some(),
+        "{variable} is set under cargo"
+    );
+    let harness = Harness::new();
+    harness.add("alpha", 150, CredentialKind::OAuth, "ok");
+    let other = SubscriptionId::from_uuid(Uuid::new_v4());
+    let mut beta = Subscription::new(
+        other,
+        SubscriptionName::new("beta").unwrap(),
+        harness.pool.clock().now(),
+    );
+    beta.credential = kage_domain::CredentialSource::Env(variable.to_owned());
+    harness.pool.store().add(beta);
+
+    let log = harness.log_path().display().to_string();
+    let script = format!(
+        r#"echo "${{{variable}-unset}}|$CLAUDE_CODE_OAUTH_TOKEN" >> "{log}"
+echo '{{"type":"result","subtype":"success","is_error":false,"result":"done","session_id":"s","usage":{{"input_tokens":1,"output_tokens":1}}}}'"#
+    );
+    let mut options = harness.options();
+    options.command =
+        CommandTemplate::new(vec!["sh".into(), "-c".into(), script, "{prompt}".into()]).unwrap();
+    let (report, _) = harness.run(options, &["do it"], None).await;
+    assert_eq!(report.tasks[0].status, TaskStatus::Succeeded);
+    assert_eq!(harness.log(), ["unset|ok"]);
+}
+
+#[tokio::test]
+async fn a_lost_lease_stops_the_agent_and_the_task_resumes_on_a_new_lease() {
+    let harness = Harness::new();
+    harness.add("alpha", 100, CredentialKind::OAuth, "slow-once");
+    let mut options = harness.options();
+    options.lease_ttl = Some(Duration::from_millis(300));
+    // Someone releases the running agent's lease under it.
+    let pool = Arc::clone(&harness.pool);
+    let thief = tokio::spawn(async move {
+        loop {
+            let live = pool
+                .store()
+                .leases()
+                .into_iter()
+                .find(|lease| lease.released_at.is_none());
+            if let Some(lease) = live {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                pool.release(kage_core::ReleaseRequest {
+                    lease_id: lease.id,
+                    outcome: Outcome::Success,
+                    usage: Default::default(),
+                })
+                .await
+                .unwrap();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let (report, events) = harness.run(options, &["x"], None).await;
+    thief.await.unwrap();
+
+    assert_eq!(report.tasks[0].status, TaskStatus::Succeeded);
+    let attempts = &report.tasks[0].attempts;
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(attempts[0].reason, "the lease was lost");
+    assert!(events.iter().any(|event| matches!(
+        event,
+        RunEvent::Warning { text } if text.contains("was lost")
+    )));
+    assert!(no_live_leases(&harness));
 }

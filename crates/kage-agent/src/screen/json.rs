@@ -107,6 +107,12 @@ fn kind_and_data(event: &RunEvent) -> (&'static str, Value) {
             "note",
             json!({"task": task_json(task), "subscription": subscription.to_string(), "text": text}),
         ),
+        RunEvent::QuotaAlert { task, alert } => {
+            let mut data = serde_json::to_value(kage_app::json::QuotaAlertJson::new(alert))
+                .unwrap_or_default();
+            data["task"] = task_json(task);
+            ("quota_alert", data)
+        }
         RunEvent::Stopping {
             task,
             subscription,

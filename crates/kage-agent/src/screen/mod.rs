@@ -1,13 +1,13 @@
 //! Everything `kage-agent` prints, one file per job (as `kage-cli`'s
 //! `output/`):
 //!
-//! - [`live`] (standard error is a terminal): an indicatif view with one
+//! - `live` (standard error is a terminal): an indicatif view with one
 //!   line per running agent, the pool at a glance and the waits;
-//! - [`plain`] (not a terminal): one log line per event on standard error;
-//! - [`json`] (`--json`): every event as a JSON Lines envelope
+//! - `plain` (not a terminal): one log line per event on standard error;
+//! - `json` (`--json`): every event as a JSON Lines envelope
 //!   `{"type": …, "data": …}` on standard output;
-//! - [`summary`]: at the end, a table per task to standard output (or one
-//!   `summary` record with `--json`); [`worktree`] adds each task's branch
+//! - `summary`: at the end, a table per task to standard output (or one
+//!   `summary` record with `--json`); `worktree` adds each task's branch
 //!   and changes, and the kept worktrees with the commands for them.
 //!
 //! This module picks the [`Mode`], shows how times read ([`TimeView`]) and
@@ -147,6 +147,11 @@ pub fn say(line: &str) {
 /// A line of data, on standard output.
 pub fn data(line: &str) {
     stdout_line(line);
+}
+
+/// One line on stderr as it is (the child shim's failure).
+pub fn plain_error(text: &str) {
+    eprintln!("{text}");
 }
 
 /// An error as `kage-agent: <chain>`.

@@ -101,6 +101,7 @@ pub fn plain_line(event: &RunEvent, times: &TimeView) -> Option<String> {
             subscription,
             text,
         } => format!("{}: on {subscription}: {text}", task.id),
+        RunEvent::QuotaAlert { task, alert } => format!("{}: ! {alert}", task.id),
         RunEvent::Stopping {
             task,
             subscription,

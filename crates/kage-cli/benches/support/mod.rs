@@ -1,19 +1,24 @@
-//! The pool the CLI benchmarks run on: 100 subscriptions and 1,000,000
-//! usage records in a temporary SQLite file, seeded the same way for every
-//! bench (`status`, `statusline`), and the figures they print.
+//! What the `kage` benchmarks share: a pool of 100 subscriptions and
+//! 1,000,000 usage records seeded in a temporary SQLite file (the schema
+//! and the subscriptions through the store's API, the usage records by
+//! batched multi-row inserts; the store's rollup trigger keeps its hourly
+//! table up to date, as it does for every release), the environment `kage`
+//! runs in there, and percentiles.
+#![allow(dead_code, reason = "each benchmark uses part of it")]
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use kage_domain::{Priority, Subscription, SubscriptionId, SubscriptionName};
 use kage_ports::SubscriptionStore;
 use kage_store_sql::SqliteStore;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
 
-pub const SUBSCRIPTIONS: usize = 100;
-pub const RECORDS: usize = 1_000_000;
+pub(crate) const SUBSCRIPTIONS: usize = 100;
+pub(crate) const RECORDS: usize = 1_000_000;
 /// Rows per INSERT statement (11 parameters each, under SQLite's 32,766).
 const ROWS_PER_STATEMENT: usize = 500;
 /// Rows per transaction.
@@ -23,11 +28,11 @@ const ROWS_PER_TRANSACTION: usize = 50_000;
     clippy::disallowed_methods,
     reason = "benchmark setup reads the real time"
 )]
-pub fn real_now() -> Timestamp {
+pub(crate) fn real_now() -> Timestamp {
     Timestamp::now()
 }
 
-pub async fn seed(path: &Path, now: Timestamp) -> anyhow::Result<()> {
+pub(crate) async fn seed(path: &Path, now: Timestamp) -> anyhow::Result<()> {
     let store = SqliteStore::open(path).await?;
     let mut ids = Vec::with_capacity(SUBSCRIPTIONS);
     for index in 0..SUBSCRIPTIONS {
@@ -97,7 +102,10 @@ pub async fn seed(path: &Path, now: Timestamp) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     #[allow(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -108,7 +116,62 @@ pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-
-pub fn millis(duration: Duration) -> String {
+pub(crate) fn millis(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+/// A temporary home holding a seeded pool, where `kage` finds it.
+pub(crate) struct SeededHome {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl SeededHome {
+    /// Seed the pool (printing how long it took) in a new temporary home.
+    #[allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
+    pub(crate) fn new(prefix: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+        for folder in ["home", "config", "data/kage", "secrets"] {
+            std::fs::create_dir_all(dir.path().join(folder))?;
+        }
+        let database = dir.path().join("data").join("kage").join("kage.db");
+        let now = real_now();
+        let seeding = Instant::now();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(seed(
+                &database,
+                now.checked_sub(SignedDuration::from_secs(1))?,
+            ))?;
+        let size = std::fs::metadata(&database)?.len();
+        #[allow(clippy::cast_precision_loss, reason = "a size in MiB for people")]
+        let mib = size as f64 / (1024.0 * 1024.0);
+        println!(
+            "seeded {SUBSCRIPTIONS} subscriptions and {RECORDS} usage records in {:.1} s ({mib:.0} MiB)",
+            seeding.elapsed().as_secs_f64(),
+        );
+        Ok(Self { dir })
+    }
+
+    pub(crate) fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// `kage ARGS` (the binary cargo built for the bench) in this home.
+    pub(crate) fn kage(&self, args: &[&str]) -> Command {
+        let home = self.dir.path();
+        let mut command = Command::new(Path::new(env!("CARGO_BIN_EXE_kage")));
+        command
+            .env_clear()
+            .env("HOME", home.join("home"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env(
+                "KAGE_SECRET_BACKEND",
+                format!("insecure-test-file:{}", home.join("secrets").display()),
+            )
+            .env("RUST_LOG", "error")
+            .args(args);
+        command
+    }
 }

@@ -2,7 +2,8 @@
 //! (interactive) command.
 //!
 //! Modelled on aws-vault's `exec`: refuses to nest, removes every Anthropic
-//! credential variable from the child's environment and sets exactly one
+//! credential variable (and every variable a subscription reads its
+//! credential from) from the child's environment and sets exactly one
 //! (plus `KAGE_SUBSCRIPTION` and `KAGE_LEASE_ID`), never puts the secret in
 //! an argument list, heartbeats the lease every TTL/3 while the child runs,
 //! forwards SIGTERM and SIGHUP (and SIGINT when the child does not share
@@ -16,10 +17,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use kage_core::launch::{ChildEnvironment, is_nested};
+use kage_core::launch::is_nested;
 use kage_core::{AcquireRequest, ReleaseRequest};
 use kage_domain::{ErrorKind, Namespace, Outcome, SelectionRequest, Tag, Usage};
-use kage_ports::ExposeSecret;
+use kage_ports::{ExposeSecret, LeaseError};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
@@ -27,7 +28,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::command::{Context, LevelArg, lease};
 use kage_app::exit::UsageError;
 use kage_app::pool::AppPool;
-use kage_app::time::parse_duration;
+use kage_app::time::{parse_ttl, parse_wait};
 
 const EXAMPLES: &str = "\
 The command gets the leased credential in its environment, as the only
@@ -55,11 +56,11 @@ pub(crate) struct LeaseOptions {
     pub(crate) tags: Vec<Tag>,
 
     /// Wait up to DURATION for a subscription to come back
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub(crate) wait: Option<Duration>,
 
     /// Lease TTL; the lease is heartbeaten every TTL/3 (default: the config's lease_ttl)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     pub(crate) ttl: Option<Duration>,
 
     /// Lease even inside a command that already holds a Kage lease (KAGE_SUBSCRIPTION is set)
@@ -137,7 +138,7 @@ pub(crate) fn forward(child: Option<u32>, signal: Signal) {
 }
 
 pub(crate) async fn release(
-    pool: &AppPool,
+    opened: &crate::command::Opened,
     context: &Context<'_>,
     lease_id: kage_domain::LeaseId,
     outcome: Outcome,
@@ -147,7 +148,16 @@ pub(crate) async fn release(
         outcome,
         usage: Usage::default(),
     };
-    match pool.release(request).await {
+    // Retried for up to a TTL while the database cannot take the write.
+    let patience = opened.pool.settings().lease_ttl;
+    match kage_app::spool::release_with_retry(
+        &opened.pool,
+        request,
+        patience,
+        opened.spool.as_ref(),
+    )
+    .await
+    {
         Ok(report) => {
             if let Some(transition) = report.transition {
                 context.printer.info(format_args!(
@@ -155,14 +165,40 @@ pub(crate) async fn release(
                     report.lease.subscription_name,
                     transition.from,
                     transition.to,
-                    transition.reason
+                    crate::output::format::printable(&transition.reason)
                 ));
             }
         }
         Err(error) => context.printer.warn(format_args!(
-            "could not release lease {lease_id}: {error}; it expires by itself"
+            "could not release lease {lease_id}: {error:#}; it expires by itself"
         )),
     }
+}
+
+/// After the lease was lost (expired, released or removed under us), lease
+/// the same subscription again if it is still free: the child already holds
+/// its credential. Any other grant is given back at once.
+pub(crate) async fn regain(
+    pool: &AppPool,
+    request: &AcquireRequest,
+    lost: &kage_ports::Lease,
+) -> Option<kage_ports::Lease> {
+    let again = AcquireRequest {
+        max_wait: None,
+        ..request.clone()
+    };
+    let grant = pool.acquire(&again, |_| {}).await.ok()?;
+    if grant.lease.subscription_id == lost.subscription_id {
+        return Some(grant.lease);
+    }
+    let _ = pool
+        .release(ReleaseRequest {
+            lease_id: grant.lease.id,
+            outcome: Outcome::Success,
+            usage: Usage::default(),
+        })
+        .await;
+    None
 }
 
 impl ExecArgs {
@@ -181,6 +217,9 @@ impl ExecArgs {
         let printer = context.printer;
         self.lease.check_nesting()?;
         let opened = context.open().await?;
+        if let Some(spool) = &opened.spool {
+            spool.check_room()?;
+        }
         let pool = &opened.pool;
         let zone = pool.clock().time_zone();
         let ttl = self.lease.ttl.unwrap_or(pool.settings().lease_ttl);
@@ -190,8 +229,10 @@ impl ExecArgs {
                 printer.info(lease::waiting_message(notice, pool.clock().now(), &zone));
             })
             .await
-            .map_err(|error| lease::unavailable(error, self.lease.wait, pool.clock().now(), &zone))?;
-        let lease = grant.lease;
+            .map_err(|error| {
+                lease::unavailable(error, self.lease.wait, pool.clock().now(), &zone)
+            })?;
+        let mut lease = grant.lease;
 
         let secret = match pool.credential(&lease).await {
             Ok(secret) => secret,
@@ -200,7 +241,7 @@ impl ExecArgs {
                     kind: ErrorKind::Agent,
                     detail: "kage could not read the credential".to_owned(),
                 };
-                release(pool, context, lease.id, outcome).await;
+                release(&opened, context, lease.id, outcome).await;
                 return Err(anyhow::Error::new(error).context(format!(
                     "could not read the credential of {}",
                     lease.subscription_name
@@ -208,10 +249,20 @@ impl ExecArgs {
             }
         };
 
-        let environment = ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id);
+        let environment = match pool.child_environment(&lease).await {
+            Ok(environment) => environment,
+            Err(error) => {
+                let outcome = Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: "kage could not list the credential variables to remove".to_owned(),
+                };
+                release(&opened, context, lease.id, outcome).await;
+                return Err(anyhow::Error::new(error)
+                    .context("could not list the subscriptions' credential variables"));
+            }
+        };
         let program = self.command[0].clone();
-        let mut command = tokio::process::Command::new(&program);
-        command.args(&self.command[1..]);
+        let mut command = kage_app::parent_death::command(&program, &self.command[1..], true);
         for variable in &environment.remove {
             command.env_remove(variable);
         }
@@ -234,7 +285,7 @@ impl ExecArgs {
                     kind: ErrorKind::Agent,
                     detail: format!("could not start `{}`", program.to_string_lossy()),
                 };
-                release(pool, context, lease.id, outcome).await;
+                release(&opened, context, lease.id, outcome).await;
                 let code = match error.kind() {
                     std::io::ErrorKind::NotFound => 127,
                     std::io::ErrorKind::PermissionDenied => 126,
@@ -258,12 +309,41 @@ impl ExecArgs {
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+        let mut lost_lease = false;
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
-                _ = heartbeat.tick() => {
-                    if let Err(error) = pool.heartbeat(lease.id, Some(ttl)).await {
-                        printer.warn(format_args!("could not heartbeat lease {}: {error}", lease.id));
+                _ = heartbeat.tick(), if !lost_lease => {
+                    match pool.heartbeat(lease.id, Some(ttl)).await {
+                        Ok(_) => {}
+                        Err(
+                            error @ (LeaseError::Expired { .. }
+                            | LeaseError::NotFound(_)
+                            | LeaseError::AlreadyReleased(_)
+                            | LeaseError::SubscriptionRetired { .. }),
+                        ) => match regain(pool, &request, &lease).await {
+                            Some(again) => {
+                                printer.warn(format_args!(
+                                    "lease {} was lost ({error}); {} was still free, so the command goes on under lease {}",
+                                    lease.id, lease.subscription_name, again.id
+                                ));
+                                lease = again;
+                            }
+                            None => {
+                                printer.warn(format_args!(
+                                    "lease {} was lost ({error}) and {} is no longer free; stopping `{}`, whose credential now belongs to someone else",
+                                    lease.id,
+                                    lease.subscription_name,
+                                    program.to_string_lossy()
+                                ));
+                                lost_lease = true;
+                                forward(child_pid, Signal::SIGTERM);
+                            }
+                        },
+                        Err(error) => printer.warn(format_args!(
+                            "could not heartbeat lease {}: {error}",
+                            lease.id
+                        )),
                     }
                 }
                 _ = interrupt.recv() => if forward_interrupt { forward(child_pid, Signal::SIGINT) },
@@ -278,11 +358,16 @@ impl ExecArgs {
                     kind: ErrorKind::Agent,
                     detail: "lost track of the command".to_owned(),
                 };
-                release(pool, context, lease.id, outcome).await;
+                release(&opened, context, lease.id, outcome).await;
                 return Err(anyhow::Error::new(error).context("could not wait for the command"));
             }
         };
-        let outcome = if status.success() {
+        let outcome = if lost_lease {
+            Outcome::Error {
+                kind: ErrorKind::Agent,
+                detail: "stopped: the lease was lost and the subscription was taken".to_owned(),
+            }
+        } else if status.success() {
             Outcome::Success
         } else {
             Outcome::Error {
@@ -290,7 +375,7 @@ impl ExecArgs {
                 detail: format!("`{}` exited with {status}", program.to_string_lossy()),
             }
         };
-        release(pool, context, lease.id, outcome).await;
+        release(&opened, context, lease.id, outcome).await;
         Ok(exit_code(status))
     }
 }

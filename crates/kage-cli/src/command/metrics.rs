@@ -1,21 +1,65 @@
-//! `kage metrics`: the pool's figures in Prometheus text format.
+//! `kage metrics`: the pool's figures in Prometheus text format, printed
+//! once, or served over HTTP with `--listen ADDR` (`/metrics`, `/healthz`),
+//! reading the store afresh on every scrape.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
 use clap::Args;
+use tokio::net::TcpListener;
 
 use crate::command::Context;
-use crate::output;
+use crate::{http, output};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Write it where node_exporter's textfile collector reads it, e.g. every minute:\n  kage metrics > /var/lib/node_exporter/kage.prom.tmp && mv /var/lib/node_exporter/kage.prom.tmp /var/lib/node_exporter/kage.prom"
+    after_help = "Write it where node_exporter's textfile collector reads it, e.g. every minute:\n  kage metrics > /var/lib/node_exporter/kage.prom.tmp && mv /var/lib/node_exporter/kage.prom.tmp /var/lib/node_exporter/kage.prom\n\nOr let Prometheus scrape it:\n  kage metrics --listen 127.0.0.1:9464\n  curl -s http://127.0.0.1:9464/metrics"
 )]
-pub(crate) struct MetricsArgs {}
+pub(crate) struct MetricsArgs {
+    /// Serve the figures over HTTP at this address (`/metrics`, `/healthz`)
+    /// until interrupted, instead of printing them once
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// With --listen: how long one scrape may read the store before it is
+    /// answered 503 Service Unavailable
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_scrape_timeout, requires = "listen")]
+    scrape_timeout: Duration,
+}
 
 impl MetricsArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
         let opened = context.open().await?;
-        let snapshot = opened.pool.metrics_snapshot().await?;
-        output::metrics::print(context.printer, &snapshot)?;
+        let Some(address) = self.listen else {
+            let snapshot = opened.pool.metrics_snapshot().await?;
+            output::metrics::print(context.printer, &snapshot)?;
+            return Ok(());
+        };
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("could not listen on {address}; choose another address with --listen, e.g. 127.0.0.1:9464"))?;
+        let bound = listener
+            .local_addr()
+            .context("could not read the address the metrics server listens on")?;
+        let pool = Arc::new(opened.pool);
+        let render = move || {
+            let pool = Arc::clone(&pool);
+            async move {
+                let snapshot = pool.metrics_snapshot().await?;
+                Ok(output::metrics::render(&snapshot))
+            }
+        };
+        context.printer.info(format_args!(
+            "kage: serving metrics on http://{bound}/metrics (health: /healthz); Ctrl-C stops"
+        ));
+        http::serve(listener, render, self.scrape_timeout).await;
         Ok(())
     }
+}
+
+/// `--scrape-timeout`: 10ms to 365d.
+fn parse_scrape_timeout(text: &str) -> Result<Duration, String> {
+    kage_config::parse_bounded_duration(text, Duration::from_millis(10))
 }

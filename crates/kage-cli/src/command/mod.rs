@@ -2,6 +2,7 @@
 //! each an args struct with `run`; [`dispatch`] runs the one that was asked
 //! for and turns its result into an exit code.
 
+pub(crate) mod backup;
 pub(crate) mod claude;
 pub(crate) mod completions;
 pub(crate) mod config;
@@ -11,6 +12,7 @@ pub(crate) mod lease;
 pub(crate) mod metrics;
 pub(crate) mod statusline;
 pub(crate) mod subscription;
+pub(crate) mod top;
 
 use clap::ValueEnum;
 use kage_config::{Config, ConfigError};
@@ -18,6 +20,7 @@ use kage_domain::{PriorityLevel, SubscriptionName};
 
 use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
 use crate::output::Printer;
+use kage_app::exit::UsageError;
 use kage_app::exit::{self, Interrupted};
 use kage_app::pool::{self as app, AppPool, GlobalOptions};
 
@@ -31,6 +34,8 @@ pub(crate) struct Context<'a> {
 pub(crate) struct Opened {
     pub(crate) pool: AppPool,
     pub(crate) config: Config,
+    /// Where releases that cannot be written are kept (SQLite pools).
+    pub(crate) spool: Option<kage_app::spool::Spool>,
 }
 
 impl Context<'_> {
@@ -41,7 +46,20 @@ impl Context<'_> {
     pub(crate) async fn open(&self) -> anyhow::Result<Opened> {
         let config = self.config()?;
         let pool = app::open_pool_with(&self.options, &config).await?;
-        Ok(Opened { pool, config })
+        let spool = kage_app::spool::Spool::for_config(&config);
+        if let Some(spool) = &spool {
+            let recorded = spool.replay(&pool).await;
+            if recorded > 0 {
+                self.printer.info(format_args!(
+                    "kage: recorded {recorded} release(s) kept from an earlier failed write"
+                ));
+            }
+        }
+        Ok(Opened {
+            pool,
+            config,
+            spool,
+        })
     }
 }
 
@@ -102,6 +120,8 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
             LeaseCommand::List(args) => args.run(context).await,
         },
         Command::Metrics(args) => args.run(context).await,
+        Command::Backup(args) => args.run(context).await,
+        Command::Top(args) => args.run(context).await,
         Command::Config(command) => match command {
             ConfigCommand::Path(args) => args.run(context),
             ConfigCommand::Check(args) => args.run(context).await,
@@ -145,5 +165,19 @@ pub(crate) async fn dispatch(cli: Cli, printer: &Printer) -> u8 {
             printer.error(&error);
             exit::code_for(&error)
         }
+    }
+}
+
+/// Free text given with `flag` (a description, reason, holder or
+/// credential command), refused when it holds a control character. The
+/// message never quotes the text: it could repaint the terminal.
+pub(crate) fn plain_text(flag: &str, value: Option<String>) -> Result<Option<String>, UsageError> {
+    match value {
+        Some(text) => kage_domain::plain_text("text", &text).map(Some).map_err(|_| {
+            UsageError(format!(
+                "{flag} holds a control character (an escape, a line break, a tab or a NUL); give one line of plain text"
+            ))
+        }),
+        None => Ok(None),
     }
 }

@@ -13,12 +13,19 @@
 //! secret store, no pool-wide read. Nothing here may break the user's status
 //! line: without a lease, with bad input or a failing store it still prints
 //! a line and exits 0 (failures go to the log at debug level).
+//!
+//! A window whose utilization reached one of `alert_thresholds` records a
+//! quota alert (once per window, reset and threshold, whichever process
+//! sees it first) and runs `notify_command` for it, bounded by
+//! `notify_timeout`: only then does the status line wait for more than the
+//! store.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use clap::Args;
+use kage_app::notify::Notifier;
 use kage_core::launch::{LEASE_VARIABLE, SUBSCRIPTION_VARIABLE};
 use kage_domain::{LeaseId, Outcome, SubscriptionName};
 use tokio::io::AsyncWriteExt as _;
@@ -61,13 +68,16 @@ impl StatuslineArgs {
         let lease = env
             .get(SUBSCRIPTION_VARIABLE)
             .and_then(|name| SubscriptionName::new(name).ok())
-            .zip(env.get(LEASE_VARIABLE).and_then(|id| id.parse::<LeaseId>().ok()));
+            .zip(
+                env.get(LEASE_VARIABLE)
+                    .and_then(|id| id.parse::<LeaseId>().ok()),
+            );
         let user_command = env.get(USER_STATUSLINE_VARIABLE).map(str::to_owned);
 
         let record = async {
             if let Some((name, lease_id)) = &lease
                 && let Some((_, window)) = input.binding_window()
-                && let Err(error) = record(context, name, *lease_id, window).await
+                && let Err(error) = record(context, name, *lease_id, window, &input).await
             {
                 tracing::debug!("could not record the quota of {name}: {error:#}");
             }
@@ -110,16 +120,20 @@ fn write_report(path: &Path, raw: &[u8]) {
 }
 
 /// The one write: the window nearest its limit as an `ApproachingLimit`
-/// outcome of the lease's subscription.
+/// outcome of the lease's subscription. When a window's utilization reached
+/// an alert threshold, the alert is recorded (once across every process)
+/// and `notify_command` runs for the new ones.
 async fn record(
     context: &Context<'_>,
     name: &SubscriptionName,
     lease_id: LeaseId,
     window: &QuotaWindow,
+    input: &StatusInput,
 ) -> anyhow::Result<()> {
     let config = context.config()?;
-    let clock = kage_app::pool::clock(&context.options)?;
-    let store = kage_app::pool::open_store_quick(&config).await?;
+    let clock: std::sync::Arc<dyn kage_ports::Clock> =
+        kage_app::pool::clock(&context.options)?.into();
+    let store = kage_app::pool::open_store_quick(&config, clock.clone()).await?;
     let Some(subscription) = store.subscription_by_name(name).await? else {
         tracing::debug!("no subscription named {name}; nothing recorded");
         return Ok(());
@@ -137,6 +151,19 @@ async fn record(
             clock.now(),
         )
         .await?;
+    let readings = input.readings();
+    let alerts = kage_core::record_quota_alerts(
+        &store,
+        &config.subscriptions().alert_thresholds,
+        subscription.id,
+        &subscription.name,
+        &readings,
+        clock.now(),
+    )
+    .await?;
+    if !alerts.is_empty() {
+        Notifier::from_config(&config).notify_all(&alerts).await;
+    }
     Ok(())
 }
 

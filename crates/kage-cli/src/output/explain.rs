@@ -42,7 +42,7 @@ pub(crate) fn reason(
                 ));
             }
             if let Some(why) = state.reason().filter(|why| !why.is_empty()) {
-                text.push_str(&format!(" — {why}"));
+                text.push_str(&format!(" — {}", super::format::printable(why)));
             }
             text
         }

@@ -68,6 +68,9 @@ pub(crate) struct ListedSubscriptionJson {
     #[serde(flatten)]
     pub(crate) subscription: SubscriptionJson,
     pub(crate) state: StateJson,
+    /// When it was removed from the pool (`list --all`); absent while in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) removed_at: Option<String>,
 }
 
 /// One row of `kage subscription status --json`.
@@ -106,7 +109,10 @@ pub(crate) struct PoolSummaryJson {
     pub(crate) unhealthy: usize,
     pub(crate) disabled: usize,
     pub(crate) live_leases: u64,
+    /// The whole pool's, removed subscriptions' included.
     pub(crate) tokens_today: u64,
+    /// The part of `tokens_today` spent on subscriptions since removed.
+    pub(crate) removed_tokens_today: u64,
     /// When the first limited subscription comes back.
     pub(crate) next_recovery: Option<String>,
 }
@@ -252,6 +258,9 @@ impl ExplainLineJson {
 pub(crate) struct UsageRowJson {
     pub(crate) day: String,
     pub(crate) subscription: String,
+    /// Present (true) for a subscription removed from the pool.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) removed: bool,
     #[serde(flatten)]
     pub(crate) usage: UsageJson,
     pub(crate) leases: u64,
@@ -261,7 +270,8 @@ impl UsageRowJson {
     pub(crate) fn new(row: &UsageRow) -> Self {
         Self {
             day: row.day.to_string(),
-            subscription: row.subscription.to_string(),
+            subscription: row.subscription.name.to_string(),
+            removed: row.subscription.retired,
             usage: UsageJson::new(&row.usage),
             leases: row.leases,
         }
@@ -272,6 +282,9 @@ impl UsageRowJson {
 pub(crate) struct UsageTotalJson {
     /// A subscription's name, or absent for the whole pool.
     pub(crate) subscription: Option<String>,
+    /// Present (true) for a subscription removed from the pool.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) removed: bool,
     pub(crate) period: &'static str,
     pub(crate) from: String,
     pub(crate) to: String,

@@ -133,7 +133,7 @@ pub(crate) fn list(
             Cell::new(lease.subscription_name.as_str()),
             Cell::new(lease.namespace.as_ref().map_or(NONE, |n| n.as_str())),
             Cell::new(lease.level.as_str()),
-            Cell::new(&lease.holder),
+            Cell::new(super::format::printable(&lease.holder)),
             Cell::new(local_time(lease.acquired_at, now, zone)),
             Cell::new(format!(
                 "{} ({})",

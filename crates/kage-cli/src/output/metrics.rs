@@ -1,6 +1,8 @@
 //! `kage metrics`: the pool's figures in the Prometheus text exposition
-//! format (version 0.0.4), for a node-exporter textfile collector or a
-//! scrape wrapper.
+//! format (version 0.0.4), printed for a node-exporter textfile collector
+//! or served by `kage metrics --listen`. Names follow Prometheus's
+//! conventions: the unit last (`_tokens`, `_usd`, `_ratio`,
+//! `_timestamp_seconds`), `_total` on counters.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -121,7 +123,38 @@ pub(crate) fn render(snapshot: &MetricsSnapshot) -> String {
 
     family(
         &mut out,
-        "kage_subscription_tokens_today",
+        "kage_subscription_quota_utilization_ratio",
+        "gauge",
+        "The latest share of the subscription's quota window reported used (0 to 1, may exceed 1).",
+    );
+    for (name, subscription) in &subscriptions {
+        if let Some((utilization, _)) = subscription.subscription.health.last_utilization {
+            let _ = writeln!(
+                out,
+                "kage_subscription_quota_utilization_ratio{{subscription=\"{name}\"}} {utilization}"
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "kage_subscription_quota_utilization_reported_timestamp_seconds",
+        "gauge",
+        "Unix time at which the subscription's quota utilization was last reported.",
+    );
+    for (name, subscription) in &subscriptions {
+        if let Some((_, at)) = subscription.subscription.health.last_utilization {
+            let _ = writeln!(
+                out,
+                "kage_subscription_quota_utilization_reported_timestamp_seconds{{subscription=\"{name}\"}} {}",
+                at.as_second()
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "kage_subscription_today_tokens",
         "gauge",
         "Tokens spent on the subscription since local midnight, by kind.",
     );
@@ -129,14 +162,14 @@ pub(crate) fn render(snapshot: &MetricsSnapshot) -> String {
         for (kind, value) in TOKEN_KINDS.iter().zip(token_values(&subscription.today)) {
             let _ = writeln!(
                 out,
-                "kage_subscription_tokens_today{{subscription=\"{name}\",kind=\"{kind}\"}} {value}"
+                "kage_subscription_today_tokens{{subscription=\"{name}\",kind=\"{kind}\"}} {value}"
             );
         }
     }
 
     family(
         &mut out,
-        "kage_subscription_cost_usd_today",
+        "kage_subscription_today_cost_usd",
         "gauge",
         "Cost reported for the subscription since local midnight, in US dollars.",
     );
@@ -144,7 +177,7 @@ pub(crate) fn render(snapshot: &MetricsSnapshot) -> String {
         let micros = subscription.today.cost_micros_usd.unwrap_or(0);
         let _ = writeln!(
             out,
-            "kage_subscription_cost_usd_today{{subscription=\"{name}\"}} {}",
+            "kage_subscription_today_cost_usd{{subscription=\"{name}\"}} {}",
             usd_decimal(micros)
         );
     }
@@ -201,27 +234,25 @@ pub(crate) fn render(snapshot: &MetricsSnapshot) -> String {
 
     family(
         &mut out,
-        "kage_pool_tokens_today",
+        "kage_pool_today_tokens",
         "gauge",
-        "Tokens spent in the whole pool since local midnight, by kind.",
+        "Tokens spent in the whole pool since local midnight, by kind (removed subscriptions' included).",
     );
-    let mut total = Usage::default();
-    for subscription in &status.subscriptions {
-        total.add(&subscription.today);
-    }
+    // Removed subscriptions' usage today counts too.
+    let total = status.usage_today();
     for (kind, value) in TOKEN_KINDS.iter().zip(token_values(&total)) {
-        let _ = writeln!(out, "kage_pool_tokens_today{{kind=\"{kind}\"}} {value}");
+        let _ = writeln!(out, "kage_pool_today_tokens{{kind=\"{kind}\"}} {value}");
     }
 
     family(
         &mut out,
-        "kage_pool_cost_usd_today",
+        "kage_pool_today_cost_usd",
         "gauge",
         "Cost reported in the whole pool since local midnight, in US dollars.",
     );
     let _ = writeln!(
         out,
-        "kage_pool_cost_usd_today {}",
+        "kage_pool_today_cost_usd {}",
         usd_decimal(total.cost_micros_usd.unwrap_or(0))
     );
     out

@@ -20,7 +20,9 @@ pub(crate) mod routes;
 pub(crate) mod status;
 pub(crate) mod subscription;
 pub(crate) mod table;
+pub(crate) mod top;
 pub(crate) mod usage;
+pub(crate) mod usage_chart;
 
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
@@ -73,6 +75,24 @@ impl Printer {
         self.stdout_tty
     }
 
+    /// How many columns stdout has: `COLUMNS` when set, the terminal's
+    /// width when stdout is one, 80 otherwise.
+    pub(crate) fn width(&self) -> usize {
+        if let Some(columns) = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|columns| columns.trim().parse::<usize>().ok())
+            .filter(|columns| *columns > 0)
+        {
+            return columns;
+        }
+        if self.stdout_tty
+            && let Some(width) = comfy_table::Table::new().width()
+        {
+            return usize::from(width);
+        }
+        DEFAULT_WIDTH
+    }
+
     /// Write `text` to stdout as it is.
     pub(crate) fn out(&self, text: &str) -> io::Result<()> {
         let mut stdout = io::stdout().lock();
@@ -92,6 +112,14 @@ impl Printer {
         if !self.quiet {
             eprintln!("{message}");
         }
+    }
+
+    /// A question on stderr, without a line break, for the answer typed
+    /// after it (shown even with -q: the command waits for it).
+    pub(crate) fn prompt(&self, question: impl Display) {
+        let mut stderr = io::stderr().lock();
+        let _ = write!(stderr, "{question}");
+        let _ = stderr.flush();
     }
 
     /// `kage: warning: …` on stderr, unless -q.
@@ -117,6 +145,9 @@ impl Printer {
     }
 }
 
+/// The width assumed when stdout is not a terminal and `COLUMNS` is unset.
+pub(crate) const DEFAULT_WIDTH: usize = 80;
+
 pub(crate) const YELLOW_BOLD: &str = "1;33";
 pub(crate) const RED_BOLD: &str = "1;31";
 pub(crate) const DIM: &str = "2";
@@ -128,6 +159,11 @@ pub(crate) fn paint(color: bool, style: &str, text: &str) -> String {
     } else {
         text.to_owned()
     }
+}
+
+/// One line on stderr, before any [`Printer`] exists (the child shim).
+pub(crate) fn plain_error(text: &str) {
+    eprintln!("{text}");
 }
 
 /// Print a clap parse error (or help/version) and return its exit code:

@@ -40,6 +40,7 @@ fn render_json(status: &PoolStatus) -> String {
             .map(|s| u64::from(s.live_leases))
             .sum(),
         tokens_today: status.total_today(),
+        removed_tokens_today: status.retired_today.total_tokens(),
         next_recovery: status
             .subscriptions
             .iter()
@@ -80,8 +81,14 @@ fn render(status: &PoolStatus, printer: &Printer) -> String {
             out.push_str(&format!("{label}{count}\n"));
         }
     }
+    let removed = status.retired_today.total_tokens();
+    let removed = if removed > 0 {
+        format!(" ({} on removed subscriptions)", thousands(removed))
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "Total Usage:  {} tokens today\n\n",
+        "Total Usage:  {} tokens today{removed}\n\n",
         thousands(status.total_today())
     ));
 
@@ -125,7 +132,7 @@ fn render(status: &PoolStatus, printer: &Printer) -> String {
             .then_with(|| a.1.subscription.name.cmp(&b.1.subscription.name))
     });
     for (until, subscription) in timed {
-        let reason = subscription.state.reason().unwrap_or_default();
+        let reason = super::format::printable(subscription.state.reason().unwrap_or_default());
         let reason = if reason.is_empty() {
             subscription.state.kind().as_str().to_owned()
         } else {
@@ -144,7 +151,8 @@ fn render(status: &PoolStatus, printer: &Printer) -> String {
         .filter(|s| s.state.kind() == StateKind::Disabled)
     {
         let name = subscription.subscription.name.as_str();
-        let reason = subscription.state.reason().unwrap_or("disabled by user");
+        let reason =
+            super::format::printable(subscription.state.reason().unwrap_or("disabled by user"));
         away.push(format!(
             "  {name:<width$}  disabled ({reason}) — back with `kage subscription enable {name}`\n"
         ));

@@ -5,8 +5,9 @@ use std::io;
 use comfy_table::Cell;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use kage_core::{RemovedSubscription, SubscriptionDetails};
+use kage_core::{PurgeTargets, RemovedSubscription, SubscriptionDetails};
 use kage_domain::{Subscription, SubscriptionState, TransitionResult, Usage};
+use kage_ports::RetiredSubscription;
 
 use super::format::{
     self, NONE, cost, local_datetime, local_time, relative, state_color, state_long, tokens,
@@ -18,14 +19,14 @@ use super::json::{
 use super::{Printer, table};
 
 fn credential_text(subscription: &Subscription) -> String {
-    subscription.credential.describe()
+    format::printable(&subscription.credential.describe()).into_owned()
 }
 
 /// `credential in the OS keychain`, `credential from command `…``.
 fn credential_phrase(subscription: &Subscription) -> String {
     match subscription.credential {
         kage_domain::CredentialSource::Keychain => "credential in the OS keychain".to_owned(),
-        _ => format!("credential from {}", subscription.credential.describe()),
+        _ => format!("credential from {}", credential_text(subscription)),
     }
 }
 
@@ -73,23 +74,52 @@ pub(crate) fn edited(printer: &Printer, before: &str, subscription: &Subscriptio
 /// After `remove`.
 pub(crate) fn removed(printer: &Printer, removed: &RemovedSubscription) {
     let mut extra = Vec::new();
-    if removed.live_leases_dropped > 0 {
-        extra.push(format!(
-            "{} live lease(s) dropped",
-            removed.live_leases_dropped
-        ));
+    if removed.live_leases > 0 {
+        extra.push(match removed.purged {
+            None => format!(
+                "{} live lease(s) can still be released, not renewed",
+                removed.live_leases
+            ),
+            Some(_) => format!("{} live lease(s) dropped", removed.live_leases),
+        });
     }
     if removed.routes_updated > 0 {
         extra.push(format!("{} saved route(s) updated", removed.routes_updated));
+    }
+    if let Some(earlier) = removed.purged.filter(|earlier| *earlier > 0) {
+        extra.push(format!(
+            "{earlier} subscription(s) removed earlier under that name erased too"
+        ));
     }
     let extra = if extra.is_empty() {
         String::new()
     } else {
         format!(" ({})", extra.join(", "))
     };
-    printer.info(format_args!(
-        "Removed subscription {}{extra}",
-        removed.subscription.name
+    let name = &removed.subscription.name;
+    match removed.purged {
+        None => printer.info(format_args!(
+            "Removed subscription {name} from the pool{extra}; its usage and history are kept (`kage subscription list --all`; `--purge` erases them)"
+        )),
+        Some(_) => printer.info(format_args!(
+            "Erased subscription {name} with its leases, usage and history{extra}"
+        )),
+    }
+}
+
+/// The question `remove --purge` asks before erasing.
+pub(crate) fn purge_question(printer: &Printer, targets: &PurgeTargets) {
+    let what = match (&targets.live, targets.retired.len()) {
+        (Some(_), 0) => format!("subscription {}", targets.name),
+        (Some(_), retired) => format!(
+            "subscription {} and {retired} removed earlier under that name",
+            targets.name
+        ),
+        (None, 1) => format!("removed subscription {}", targets.name),
+        (None, retired) => format!("{retired} removed subscriptions named {}", targets.name),
+    };
+    printer.prompt(format_args!(
+        "Erase {what} with every lease, usage record and transition? This cannot be undone. [y/N] "
     ));
 }
 
@@ -98,7 +128,9 @@ pub(crate) fn state_changed(printer: &Printer, name: &str, result: &TransitionRe
     match &result.transition {
         Some(transition) => printer.info(format_args!(
             "{name}: {} → {} ({})",
-            transition.from, transition.to, transition.reason
+            transition.from,
+            transition.to,
+            format::printable(&transition.reason)
         )),
         None => printer.info(format_args!(
             "{name} is already {}",
@@ -107,10 +139,12 @@ pub(crate) fn state_changed(printer: &Printer, name: &str, result: &TransitionRe
     }
 }
 
-/// `kage subscription list`.
+/// `kage subscription list`; with `--all`, `retired` holds the subscriptions
+/// removed from the pool, listed after the others.
 pub(crate) fn list(
     printer: &Printer,
     subscriptions: &[(Subscription, SubscriptionState)],
+    retired: &[RetiredSubscription],
     names_only: bool,
     as_json: bool,
 ) -> io::Result<()> {
@@ -122,6 +156,17 @@ pub(crate) fn list(
                 &ListedSubscriptionJson {
                     subscription: SubscriptionJson::new(subscription),
                     state: StateJson::new(state),
+                    removed_at: None,
+                },
+            ));
+        }
+        for retired in retired {
+            out.push_str(&json::record(
+                "subscription",
+                &ListedSubscriptionJson {
+                    subscription: SubscriptionJson::new(&retired.subscription),
+                    state: StateJson::new(&retired.subscription.health.state),
+                    removed_at: Some(retired.retired_at.to_string()),
                 },
             ));
         }
@@ -129,13 +174,17 @@ pub(crate) fn list(
     }
     if names_only {
         let mut out = String::new();
-        for (subscription, _) in subscriptions {
-            out.push_str(subscription.name.as_str());
+        let names = subscriptions
+            .iter()
+            .map(|(subscription, _)| &subscription.name)
+            .chain(retired.iter().map(|retired| &retired.subscription.name));
+        for name in names {
+            out.push_str(name.as_str());
             out.push('\n');
         }
         return printer.out(&out);
     }
-    if subscriptions.is_empty() {
+    if subscriptions.is_empty() && retired.is_empty() {
         return printer
             .line("No subscriptions yet; add one with `kage subscription add --name NAME`.");
     }
@@ -152,8 +201,8 @@ pub(crate) fn list(
         ],
         printer,
     );
-    for (subscription, state) in subscriptions {
-        grid.add_row(vec![
+    let row = |subscription: &Subscription, state: Cell| {
+        vec![
             Cell::new(subscription.name.as_str()),
             Cell::new(subscription.priority.to_string()),
             Cell::new(format::list(&subscription.tags)),
@@ -164,9 +213,19 @@ pub(crate) fn list(
                     .map_or_else(|| NONE.to_owned(), |cap| cap.to_string()),
             ),
             Cell::new(credential_text(subscription)),
-            table::colored(state.kind().as_str(), state_color(state.kind()), printer),
-            Cell::new(subscription.description.as_deref().unwrap_or(NONE)),
-        ]);
+            state,
+            Cell::new(format::printable(
+                subscription.description.as_deref().unwrap_or(NONE),
+            )),
+        ]
+    };
+    for (subscription, state) in subscriptions {
+        let state = table::colored(state.kind().as_str(), state_color(state.kind()), printer);
+        grid.add_row(row(subscription, state));
+    }
+    for retired in retired {
+        let removed = format!("removed {}", retired.retired_at.strftime("%Y-%m-%d"));
+        grid.add_row(row(&retired.subscription, Cell::new(removed)));
     }
     printer.out(&table::render(&grid))
 }
@@ -219,7 +278,7 @@ pub(crate) fn show(
     field(
         &mut out,
         "Description",
-        subscription.description.as_deref().unwrap_or(NONE),
+        &format::printable(subscription.description.as_deref().unwrap_or(NONE)),
     );
     field(&mut out, "Priority", &subscription.priority.to_string());
     field(&mut out, "Tags", &format::list(&subscription.tags));
@@ -290,7 +349,7 @@ pub(crate) fn show(
                 Cell::new(lease.id.to_string()),
                 Cell::new(lease.namespace.as_ref().map_or(NONE, |n| n.as_str())),
                 Cell::new(lease.level.as_str()),
-                Cell::new(&lease.holder),
+                Cell::new(format::printable(&lease.holder)),
                 Cell::new(format!(
                     "{} ({})",
                     local_time(lease.expires_at, now, zone),
@@ -317,7 +376,7 @@ pub(crate) fn show(
                         .until
                         .map_or_else(|| NONE.to_owned(), |until| local_time(until, now, zone)),
                 ),
-                Cell::new(&transition.reason),
+                Cell::new(format::printable(&transition.reason)),
             ]);
         }
         out.push_str(&table::render(&history));

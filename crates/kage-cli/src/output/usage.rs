@@ -4,12 +4,23 @@ use std::collections::BTreeMap;
 use std::io;
 
 use comfy_table::Cell;
-use kage_core::{Period, UsageReport};
+use kage_core::{Period, UsageOwner, UsageReport};
 use kage_domain::Usage;
 
 use super::format::{cost, thousands, tokens};
 use super::json::{self, UsageJson, UsageRowJson, UsageTotalJson};
-use super::{Printer, table};
+use super::{Printer, table, usage_chart};
+
+/// How `kage subscription usage` shows its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UsageStyle {
+    /// The tables, then (for a week or a month) a bar chart per subscription.
+    TablesAndChart,
+    /// The tables only (`--plain`).
+    Tables,
+    /// JSON Lines (`--json`).
+    Json,
+}
 
 fn period_phrase(report: &UsageReport) -> String {
     match report.period {
@@ -20,6 +31,15 @@ fn period_phrase(report: &UsageReport) -> String {
             report.from,
             report.to
         ),
+    }
+}
+
+/// A subscription's name; `NAME (removed)` for one removed from the pool.
+pub(crate) fn owner_label(owner: &UsageOwner) -> String {
+    if owner.retired {
+        format!("{} (removed)", owner.name)
+    } else {
+        owner.name.to_string()
     }
 }
 
@@ -38,15 +58,15 @@ pub(crate) fn print(
     printer: &Printer,
     report: &UsageReport,
     subscription: Option<&str>,
-    as_json: bool,
+    style: UsageStyle,
 ) -> io::Result<()> {
-    let mut leases: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut leases: BTreeMap<&UsageOwner, u64> = BTreeMap::new();
     for row in &report.rows {
-        *leases.entry(row.subscription.as_str()).or_default() += row.leases;
+        *leases.entry(&row.subscription).or_default() += row.leases;
     }
     let grand_total = report.grand_total();
 
-    if as_json {
+    if style == UsageStyle::Json {
         let mut out = String::new();
         for row in &report.rows {
             out.push_str(&json::record("usage_day", &UsageRowJson::new(row)));
@@ -55,7 +75,8 @@ pub(crate) fn print(
             out.push_str(&json::record(
                 "usage_total",
                 &UsageTotalJson {
-                    subscription: Some(name.to_string()),
+                    subscription: Some(name.name.to_string()),
+                    removed: name.retired,
                     period: report.period.as_str(),
                     from: report.from.to_string(),
                     to: report.to.to_string(),
@@ -68,6 +89,7 @@ pub(crate) fn print(
                 "usage_total",
                 &UsageTotalJson {
                     subscription: None,
+                    removed: false,
                     period: report.period.as_str(),
                     from: report.from.to_string(),
                     to: report.to.to_string(),
@@ -109,7 +131,7 @@ pub(crate) fn print(
         for row in &report.rows {
             let mut cells = vec![Cell::new(row.day.to_string())];
             if subscription.is_none() {
-                cells.push(Cell::new(row.subscription.as_str()));
+                cells.push(Cell::new(owner_label(&row.subscription)));
             }
             cells.extend(usage_cells(&row.usage));
             grid.add_row(cells);
@@ -133,11 +155,9 @@ pub(crate) fn print(
             printer,
         );
         for (name, usage) in &report.totals {
-            let mut cells = vec![Cell::new(name.as_str())];
+            let mut cells = vec![Cell::new(owner_label(name))];
             cells.extend(usage_cells(usage));
-            cells.push(Cell::new(thousands(
-                leases.get(name.as_str()).copied().unwrap_or(0),
-            )));
+            cells.push(Cell::new(thousands(leases.get(name).copied().unwrap_or(0))));
             grid.add_row(cells);
         }
         let mut cells = vec![Cell::new("Total")];
@@ -145,6 +165,9 @@ pub(crate) fn print(
         cells.push(Cell::new(thousands(leases.values().sum())));
         grid.add_row(cells);
         out.push_str(&table::render(&grid));
+    }
+    if style == UsageStyle::TablesAndChart && report.period != Period::Day {
+        out.push_str(&usage_chart::render(report, printer.width()));
     }
     printer.out(&out)
 }

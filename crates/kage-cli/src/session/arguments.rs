@@ -62,10 +62,7 @@ const SESSION_OPTIONS: &[&str] = &[
 
 /// One parsed argument: an option with its values, or a prompt word.
 enum Part<'a> {
-    Option {
-        name: &'a str,
-        all: &'a [OsString],
-    },
+    Option { name: &'a str, all: &'a [OsString] },
     Prompt,
 }
 
@@ -133,9 +130,15 @@ fn parts(arguments: &[OsString]) -> Vec<(Part<'_>, usize)> {
 /// Whether the user passed `--settings` (then Kage adds none of its own:
 /// Claude Code takes one).
 pub(crate) fn has_settings(arguments: &[OsString]) -> bool {
-    parts(arguments)
-        .iter()
-        .any(|(part, _)| matches!(part, Part::Option { name: "--settings", .. }))
+    parts(arguments).iter().any(|(part, _)| {
+        matches!(
+            part,
+            Part::Option {
+                name: "--settings",
+                ..
+            }
+        )
+    })
 }
 
 /// The arguments of the restart: `--resume SESSION_ID`, the user's options
@@ -181,11 +184,27 @@ mod tests {
 
     #[test]
     fn the_restart_resumes_keeps_options_and_resends_the_prompt() {
-        let user = args(&["--model", "opus", "--add-dir", "a", "b", "--verbose", "first prompt"]);
+        let user = args(&[
+            "--model",
+            "opus",
+            "--add-dir",
+            "a",
+            "b",
+            "--verbose",
+            "first prompt",
+        ]);
         assert_eq!(
             strings(&resume_arguments(&user, "S1", Some("say hi again"))),
             vec![
-                "--resume", "S1", "--model", "opus", "--add-dir", "a", "b", "--verbose", "--",
+                "--resume",
+                "S1",
+                "--model",
+                "opus",
+                "--add-dir",
+                "a",
+                "b",
+                "--verbose",
+                "--",
                 "say hi again"
             ]
         );
@@ -193,7 +212,16 @@ mod tests {
 
     #[test]
     fn session_options_are_replaced() {
-        let user = args(&["-c", "--resume", "OLD", "--session-id=X", "-r", "--fork-session", "--permission-mode", "plan"]);
+        let user = args(&[
+            "-c",
+            "--resume",
+            "OLD",
+            "--session-id=X",
+            "-r",
+            "--fork-session",
+            "--permission-mode",
+            "plan",
+        ]);
         assert_eq!(
             strings(&resume_arguments(&user, "NEW", None)),
             vec!["--resume", "NEW", "--permission-mode", "plan"]

@@ -29,19 +29,18 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use kage_core::ReleaseRequest;
-use kage_core::launch::ChildEnvironment;
 use kage_domain::signal::{ClassifyContext, describe_time};
 use kage_domain::{ErrorKind, Outcome, SubscriptionName, Usage};
-use kage_ports::{ExposeSecret, Lease};
+use kage_ports::{ExposeSecret, Lease, LeaseError};
 use nix::sys::signal::Signal;
 use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
 
-use kage_app::pool::AppPool;
-use crate::command::exec::{LeaseOptions, exit_code, forward, release};
-use crate::command::{Context, lease};
-use kage_app::exit::Interrupted;
+use crate::command::exec::{LeaseOptions, exit_code, forward, regain, release};
+use crate::command::{Context, Opened, lease};
 use crate::output::Printer;
+use kage_app::exit::Interrupted;
+use kage_app::pool::AppPool;
 use status_input::StatusInput;
 use terminal::SavedTerminal;
 use transcript::{TranscriptFeed, TranscriptTail, limit_in_line, typed_prompt};
@@ -80,6 +79,9 @@ struct Watch {
     /// The limit lines already acted on (by `uuid`): a resumed session may
     /// copy its history, the old limit with it, into a new transcript.
     handled: HashSet<String>,
+    /// The session the running Claude Code last wrote to (transcript or
+    /// status line): what a failover after a lost lease resumes.
+    session_id: Option<String>,
 }
 
 impl Watch {
@@ -91,6 +93,7 @@ impl Watch {
         }
         let _ = std::fs::remove_file(&self.report);
         self.report_seen = None;
+        self.session_id = None;
     }
 
     /// The first limit among what was written since the last look.
@@ -104,6 +107,7 @@ impl Watch {
             None => Vec::new(),
         };
         for line in lines {
+            self.session_id = Some(line.session_id.clone());
             if let Some(prompt) = typed_prompt(&line.value) {
                 self.last_prompt.insert(line.session_id.clone(), prompt);
             } else if let Some(outcome) = limit_in_line(&line.value, context) {
@@ -134,9 +138,13 @@ impl Watch {
         self.report_seen = Some(modified);
         let input = StatusInput::parse(&std::fs::read_to_string(&self.report).ok()?).ok()?;
         let session_id = input.session_id.clone()?;
-        let (name, window) = [("5-hour limit", &input.five_hour), ("weekly limit", &input.seven_day)]
-            .into_iter()
-            .find_map(|(name, window)| window.as_ref().filter(|w| w.is_spent()).map(|w| (name, w)))?;
+        self.session_id = Some(session_id.clone());
+        let (name, window) = [
+            ("5-hour limit", &input.five_hour),
+            ("weekly limit", &input.seven_day),
+        ]
+        .into_iter()
+        .find_map(|(name, window)| window.as_ref().filter(|w| w.is_spent()).map(|w| (name, w)))?;
         let reason = match window.resets_at {
             Some(at) => format!("{name}, resets {}", describe_time(at, context)),
             None => name.to_owned(),
@@ -156,6 +164,14 @@ impl Watch {
 enum End {
     Exited(std::io::Result<ExitStatus>),
     Limit(Limit),
+    /// The lease was lost (expired, released, deleted, or its subscription
+    /// removed from the pool) and the subscription cannot be leased again
+    /// (taken by someone else, or removed): Claude Code must not go on with
+    /// its credential.
+    Lost {
+        error: LeaseError,
+        session_id: Option<String>,
+    },
 }
 
 /// `NAME hit its 5-hour limit, resets 03:04`, or the reason as it is.
@@ -186,7 +202,10 @@ fn failover_line(from: &SubscriptionName, outcome: &Outcome, to: &SubscriptionNa
 /// after [`STOP_GRACE`].
 async fn stop(child: &mut Child) {
     forward(child.id(), Signal::SIGTERM);
-    if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+    if tokio::time::timeout(STOP_GRACE, child.wait())
+        .await
+        .is_err()
+    {
         tracing::debug!("claude did not exit within {STOP_GRACE:?} of SIGTERM; killing it");
         let _ = child.start_kill();
         let _ = child.wait().await;
@@ -195,6 +214,7 @@ async fn stop(child: &mut Child) {
 
 struct Session<'a> {
     context: &'a Context<'a>,
+    opened: &'a Opened,
     pool: &'a AppPool,
     options: &'a LeaseOptions,
     program: OsString,
@@ -210,6 +230,10 @@ impl Session<'_> {
     }
 
     async fn acquire(&self, max_wait: Option<Duration>) -> anyhow::Result<Lease> {
+        // No new lease while the database's disk is nearly full.
+        if let Some(spool) = &self.opened.spool {
+            spool.check_room()?;
+        }
         let pool = self.pool;
         let zone = pool.clock().time_zone();
         let request = self.options.request("kage-claude", self.ttl, max_wait);
@@ -225,7 +249,11 @@ impl Session<'_> {
 
     /// Start Claude Code on `lease`; on failure the lease is released and
     /// the exit code returned.
-    async fn spawn(&self, lease: &Lease, arguments: &[OsString]) -> Result<Child, anyhow::Result<u8>> {
+    async fn spawn(
+        &self,
+        lease: &Lease,
+        arguments: &[OsString],
+    ) -> Result<Child, anyhow::Result<u8>> {
         let secret = match self.pool.credential(lease).await {
             Ok(secret) => secret,
             Err(error) => {
@@ -233,19 +261,33 @@ impl Session<'_> {
                     kind: ErrorKind::Agent,
                     detail: "kage could not read the credential".to_owned(),
                 };
-                release(self.pool, self.context, lease.id, outcome).await;
+                release(self.opened, self.context, lease.id, outcome).await;
                 return Err(Err(anyhow::Error::new(error).context(format!(
                     "could not read the credential of {}",
                     lease.subscription_name
                 ))));
             }
         };
-        let environment = ChildEnvironment::new(lease.kind, &lease.subscription_name, lease.id);
-        let mut command = tokio::process::Command::new(&self.program);
+        let environment = match self.pool.child_environment(lease).await {
+            Ok(environment) => environment,
+            Err(error) => {
+                let outcome = Outcome::Error {
+                    kind: ErrorKind::Agent,
+                    detail: "kage could not list the credential variables to remove".to_owned(),
+                };
+                release(self.opened, self.context, lease.id, outcome).await;
+                return Err(Err(anyhow::Error::new(error)
+                    .context("could not list the subscriptions' credential variables")));
+            }
+        };
+        let mut child_arguments: Vec<OsString> = Vec::with_capacity(arguments.len() + 2);
         if let Some(settings) = &self.settings {
-            command.arg("--settings").arg(settings);
+            child_arguments.push("--settings".into());
+            child_arguments.push(settings.into());
         }
-        command.args(arguments);
+        child_arguments.extend(arguments.iter().cloned());
+        // Through the parent-death shim: a kill -9 of kage ends Claude Code.
+        let mut command = kage_app::parent_death::command(&self.program, &child_arguments, true);
         for variable in &environment.remove {
             command.env_remove(variable);
         }
@@ -266,7 +308,7 @@ impl Session<'_> {
                     kind: ErrorKind::Agent,
                     detail: format!("could not start `{program}`"),
                 };
-                release(self.pool, self.context, lease.id, outcome).await;
+                release(self.opened, self.context, lease.id, outcome).await;
                 let code = match error.kind() {
                     std::io::ErrorKind::NotFound => 127,
                     std::io::ErrorKind::PermissionDenied => 126,
@@ -284,7 +326,7 @@ impl Session<'_> {
     async fn watch(
         &self,
         child: &mut Child,
-        lease: &Lease,
+        lease: &mut Lease,
         watch: &mut Watch,
         failover: bool,
     ) -> anyhow::Result<End> {
@@ -306,8 +348,37 @@ impl Session<'_> {
             tokio::select! {
                 status = child.wait() => return Ok(End::Exited(status)),
                 _ = heartbeat.tick() => {
-                    if let Err(error) = self.pool.heartbeat(lease.id, Some(self.ttl)).await {
-                        printer.warn(format_args!("could not heartbeat lease {}: {error}", lease.id));
+                    match self.pool.heartbeat(lease.id, Some(self.ttl)).await {
+                        Ok(_) => {}
+                        Err(
+                            error @ (LeaseError::Expired { .. }
+                            | LeaseError::NotFound(_)
+                            | LeaseError::AlreadyReleased(_)
+                            | LeaseError::SubscriptionRetired { .. }),
+                        ) => {
+                            // Claude Code already holds this subscription's
+                            // credential: keep it if the subscription is free.
+                            let request = self.options.request("kage-claude", self.ttl, None);
+                            match regain(self.pool, &request, lease).await {
+                                Some(again) => {
+                                    printer.warn(format_args!(
+                                        "lease {} was lost ({error}); {} was still free, so the session goes on under lease {}",
+                                        lease.id, lease.subscription_name, again.id
+                                    ));
+                                    *lease = again;
+                                }
+                                None => {
+                                    return Ok(End::Lost {
+                                        error,
+                                        session_id: watch.session_id.clone(),
+                                    });
+                                }
+                            }
+                        }
+                        Err(error) => printer.warn(format_args!(
+                            "could not heartbeat lease {}: {error}",
+                            lease.id
+                        )),
                     }
                 }
                 _ = look.tick(), if !recorded => {
@@ -379,6 +450,7 @@ pub(crate) async fn run(
     let ttl = options.ttl.unwrap_or(pool.settings().lease_ttl);
     let session = Session {
         context,
+        opened: &opened,
         pool,
         options,
         program,
@@ -393,6 +465,7 @@ pub(crate) async fn run(
         report_seen: None,
         last_prompt: HashMap::new(),
         handled: HashSet::new(),
+        session_id: None,
     };
 
     let mut lease = session.acquire(options.wait).await?;
@@ -409,8 +482,48 @@ pub(crate) async fn run(
             Ok(child) => child,
             Err(result) => return result,
         };
-        match session.watch(&mut child, &lease, &mut watch, failover).await? {
+        match session
+            .watch(&mut child, &mut lease, &mut watch, failover)
+            .await?
+        {
             End::Exited(status) => return finish(&session, &lease, status).await,
+            End::Lost { error, session_id } => {
+                stop(&mut child).await;
+                if let Some(terminal) = &session.terminal {
+                    terminal.restore(context.printer);
+                }
+                // An expired lease, or one on a subscription removed from
+                // the pool, is still released: its outcome is recorded.
+                if matches!(
+                    error,
+                    LeaseError::Expired { .. } | LeaseError::SubscriptionRetired { .. }
+                ) {
+                    let outcome = Outcome::Error {
+                        kind: ErrorKind::Agent,
+                        detail: "stopped: the lease was lost".to_owned(),
+                    };
+                    release(session.opened, context, lease.id, outcome).await;
+                }
+                let name = lease.subscription_name.clone();
+                let Some(session_id) = session_id.filter(|_| failover) else {
+                    context.printer.warn(format_args!(
+                        "lease {} was lost ({error}) and {name} cannot be leased again; Claude Code was stopped",
+                        lease.id
+                    ));
+                    let status = child.wait().await;
+                    return Ok(status.map_or(kage_app::exit::FAILURE, exit_code));
+                };
+                let next = tokio::select! {
+                    next = session.acquire(Some(options.wait.unwrap_or(FAILOVER_MAX_WAIT))) => next?,
+                    _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
+                };
+                context.printer.info(format_args!(
+                    "kage: the lease on {name} was lost ({error}); continuing on {}",
+                    next.subscription_name
+                ));
+                child_arguments = arguments::resume_arguments(&arguments, &session_id, None);
+                lease = next;
+            }
             End::Limit(limit) => {
                 // The failover line below says what happened; the release
                 // prints nothing while Claude Code still draws the screen.
@@ -419,18 +532,25 @@ pub(crate) async fn run(
                     stop(&mut child).await;
                     tracing::debug!(elapsed = ?started.elapsed(), "claude stopped");
                 };
-                let releasing = pool.release(ReleaseRequest {
-                    lease_id: lease.id,
-                    outcome: limit.outcome.clone(),
-                    usage: Usage::default(),
-                });
+                // Retried for up to a TTL while the database cannot take
+                // the write, then spooled.
+                let releasing = kage_app::spool::release_with_retry(
+                    pool,
+                    ReleaseRequest {
+                        lease_id: lease.id,
+                        outcome: limit.outcome.clone(),
+                        usage: Usage::default(),
+                    },
+                    session.ttl,
+                    opened.spool.as_ref(),
+                );
                 let ((), released) = tokio::join!(stopping, releasing);
                 if let Some(terminal) = &session.terminal {
                     terminal.restore(context.printer);
                 }
                 if let Err(error) = released {
                     context.printer.warn(format_args!(
-                        "could not release lease {}: {error}; it expires by itself",
+                        "could not release lease {}: {error:#}; it expires by itself",
                         lease.id
                     ));
                 }
@@ -468,7 +588,7 @@ async fn finish(
                 kind: ErrorKind::Agent,
                 detail: "lost track of the command".to_owned(),
             };
-            release(session.pool, session.context, lease.id, outcome).await;
+            release(session.opened, session.context, lease.id, outcome).await;
             return Err(anyhow::Error::new(error).context("could not wait for the command"));
         }
     };
@@ -480,7 +600,7 @@ async fn finish(
             detail: format!("`{program}` exited with {status}"),
         }
     };
-    release(session.pool, session.context, lease.id, outcome).await;
+    release(session.opened, session.context, lease.id, outcome).await;
     Ok(exit_code(status))
 }
 
@@ -537,6 +657,7 @@ mod tests {
             report_seen: None,
             last_prompt: HashMap::new(),
             handled: HashSet::new(),
+            session_id: None,
         };
         let now: jiff::Timestamp = "2026-12-05T22:32:40Z".parse().expect("time");
         let context = ClassifyContext::new(now, jiff::tz::TimeZone::UTC);
@@ -559,6 +680,7 @@ mod tests {
             report_seen: None,
             last_prompt: HashMap::new(),
             handled: HashSet::new(),
+            session_id: None,
         };
         let now: jiff::Timestamp = "2026-12-05T22:00:00Z".parse().expect("time");
         let context = ClassifyContext::new(now, jiff::tz::TimeZone::UTC);

@@ -38,7 +38,12 @@ pub(crate) fn user_statusline(files: &[PathBuf]) -> Option<String> {
 
 fn statusline_command(settings: &Value) -> Option<String> {
     let line = settings.get("statusLine")?;
-    if line.get("type").and_then(Value::as_str).unwrap_or("command") != "command" {
+    if line
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("command")
+        != "command"
+    {
         return None;
     }
     let command = line.get("command")?.as_str()?.trim();
@@ -69,8 +74,8 @@ pub(crate) fn session_settings(kage: &Path, report: &Path) -> String {
 /// `sh -c`, as Claude Code does).
 pub(crate) fn plain_words(command: &str) -> Option<Vec<String>> {
     const SHELL: &[char] = &[
-        '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#',
-        '~', '=', '%', '{', '}', '\n', '!',
+        '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~',
+        '=', '%', '{', '}', '\n', '!',
     ];
     if command.contains(SHELL) {
         return None;

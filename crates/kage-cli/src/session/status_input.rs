@@ -46,10 +46,16 @@ impl StatusInput {
     pub(crate) fn parse(text: &str) -> Result<Self, serde_json::Error> {
         let value: Value = serde_json::from_str(text)?;
         if !value.is_object() {
-            return Err(serde::de::Error::custom("the status line input is not a JSON object"));
+            return Err(serde::de::Error::custom(
+                "the status line input is not a JSON object",
+            ));
         }
         let limits = value.get("rate_limits");
-        let window = |name: &str| limits.and_then(|limits| limits.get(name)).and_then(parse_window);
+        let window = |name: &str| {
+            limits
+                .and_then(|limits| limits.get(name))
+                .and_then(parse_window)
+        };
         Ok(Self {
             session_id: value
                 .get("session_id")
@@ -58,6 +64,24 @@ impl StatusInput {
             five_hour: window("five_hour"),
             seven_day: window("seven_day"),
         })
+    }
+
+    /// Every window the input has, as quota readings for alerts.
+    pub(crate) fn readings(&self) -> Vec<kage_domain::alert::AlertReading> {
+        [
+            ("five_hour", &self.five_hour),
+            ("seven_day", &self.seven_day),
+        ]
+        .into_iter()
+        .filter_map(|(name, window)| {
+            let window = window.as_ref()?;
+            Some(kage_domain::alert::AlertReading {
+                window: name.to_owned(),
+                utilization: window.utilization(),
+                resets_at: window.resets_at,
+            })
+        })
+        .collect()
     }
 
     /// The window nearest its limit (the one that binds), if any.
@@ -136,7 +160,10 @@ mod tests {
         assert!((five.used_percentage - 12.0).abs() < f64::EPSILON);
         assert_eq!(five.resets_at, Timestamp::from_second(1_796_513_551).ok());
         assert_eq!(input.seven_day, None);
-        assert_eq!(input.binding_window().map(|(name, _)| name), Some("five_hour"));
+        assert_eq!(
+            input.binding_window().map(|(name, _)| name),
+            Some("five_hour")
+        );
     }
 
     #[test]
@@ -153,7 +180,10 @@ mod tests {
         let seven = input.seven_day.clone().expect("7-day");
         assert!((seven.used_percentage - 18.0).abs() < f64::EPSILON);
         assert_eq!(seven.resets_at, Timestamp::from_second(1_796_513_525).ok());
-        assert_eq!(input.binding_window().map(|(name, _)| name), Some("five_hour"));
+        assert_eq!(
+            input.binding_window().map(|(name, _)| name),
+            Some("five_hour")
+        );
         let offset = StatusInput::parse(
             r#"{"rate_limits":{"seven_day":{"used_percentage":100,"resets_at":"2026-12-06T03:04:00+01:00"}}}"#,
         )
@@ -165,7 +195,8 @@ mod tests {
 
     #[test]
     fn missing_and_malformed_fields_count_as_absent() {
-        let first_call = StatusInput::parse(r#"{"session_id":"s","model":{"id":"m"}}"#).expect("parses");
+        let first_call =
+            StatusInput::parse(r#"{"session_id":"s","model":{"id":"m"}}"#).expect("parses");
         assert_eq!(first_call.five_hour, None);
         assert_eq!(first_call.binding_window(), None);
         let odd = StatusInput::parse(

@@ -285,26 +285,53 @@ mod tests {
             })
         };
         let burst = limit_in_line(
-            &line(429, "rate_limit", "API Error: Server is temporarily limiting requests (not your usage limit) · x"),
+            &line(
+                429,
+                "rate_limit",
+                "API Error: Server is temporarily limiting requests (not your usage limit) · x",
+            ),
             &context(),
         );
-        assert!(matches!(burst, Some(Outcome::RateLimited { .. })), "{burst:?}");
+        assert!(
+            matches!(burst, Some(Outcome::RateLimited { .. })),
+            "{burst:?}"
+        );
         let rejected = limit_in_line(
-            &line(401, "authentication_failed", "Failed to authenticate. API Error: 401 Invalid bearer token"),
+            &line(
+                401,
+                "authentication_failed",
+                "Failed to authenticate. API Error: 401 Invalid bearer token",
+            ),
             &context(),
         );
-        assert!(matches!(rejected, Some(Outcome::CredentialRejected { .. })), "{rejected:?}");
+        assert!(
+            matches!(rejected, Some(Outcome::CredentialRejected { .. })),
+            "{rejected:?}"
+        );
         let weekly = limit_in_line(
-            &line(429, "rate_limit", "You've hit your weekly limit · resets Dec 9, 9:46pm (UTC)"),
+            &line(
+                429,
+                "rate_limit",
+                "You've hit your weekly limit · resets Dec 9, 9:46pm (UTC)",
+            ),
             &context(),
         );
-        assert!(matches!(weekly, Some(Outcome::QuotaExhausted { ref reason, .. }) if reason.starts_with("weekly limit")), "{weekly:?}");
+        assert!(
+            matches!(weekly, Some(Outcome::QuotaExhausted { ref reason, .. }) if reason.starts_with("weekly limit")),
+            "{weekly:?}"
+        );
         assert_eq!(
-            limit_in_line(&line(529, "overloaded", "API Error: 529 Overloaded."), &context()),
+            limit_in_line(
+                &line(529, "overloaded", "API Error: 529 Overloaded."),
+                &context()
+            ),
             None
         );
         assert_eq!(
-            limit_in_line(&line(500, "server_error", "API Error: 500 Internal server error."), &context()),
+            limit_in_line(
+                &line(500, "server_error", "API Error: 500 Internal server error."),
+                &context()
+            ),
             None
         );
         let ordinary = serde_json::json!({
@@ -318,7 +345,8 @@ mod tests {
     fn tool_results_commands_and_meta_lines_are_no_prompts() {
         let tool = serde_json::json!({"type": "user", "message": {"content": [{"type": "tool_result", "content": "x"}]}});
         let command = serde_json::json!({"type": "user", "message": {"content": "<command-name>/model</command-name>"}});
-        let meta = serde_json::json!({"type": "user", "isMeta": true, "message": {"content": "hello"}});
+        let meta =
+            serde_json::json!({"type": "user", "isMeta": true, "message": {"content": "hello"}});
         let blocks = serde_json::json!({"type": "user", "message": {"content": [{"type": "text", "text": "fix it"}, {"type": "image"}]}});
         assert_eq!(typed_prompt(&tool), None);
         assert_eq!(typed_prompt(&command), None);
@@ -334,7 +362,10 @@ mod tests {
         let mut tail = TranscriptTail::new(dir.path().to_path_buf()).expect("tail");
         assert!(tail.poll().expect("poll").is_empty());
 
-        let mut file = std::fs::OpenOptions::new().append(true).open(&old).expect("open");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&old)
+            .expect("open");
         file.write_all(b"{\"n\":2}\n{\"n\":").expect("append");
         std::fs::write(dir.path().join("new.jsonl"), "{\"n\":10}\n").expect("write");
         std::fs::write(dir.path().join("notes.txt"), "{\"n\":99}\n").expect("write");
@@ -363,13 +394,22 @@ mod tests {
 
     #[test]
     fn the_project_folder_encodes_the_working_directory() {
-        let folder = project_folder(Path::new("/home/user/.claude"), Path::new("/home/user/my.project_x"));
-        assert_eq!(folder, Path::new("/home/user/.claude/projects/-home-user-my-project-x"));
+        let folder = project_folder(
+            Path::new("/home/user/.claude"),
+            Path::new("/home/user/my.project_x"),
+        );
+        assert_eq!(
+            folder,
+            Path::new("/home/user/.claude/projects/-home-user-my-project-x")
+        );
         let lookup = |name: &str| match name {
             "HOME" => Some("/home/user".to_owned()),
             _ => None,
         };
-        assert_eq!(config_dir(lookup), Some(PathBuf::from("/home/user/.claude")));
+        assert_eq!(
+            config_dir(lookup),
+            Some(PathBuf::from("/home/user/.claude"))
+        );
         let with_dir = |name: &str| match name {
             "CLAUDE_CONFIG_DIR" => Some("/cfg".to_owned()),
             "HOME" => Some("/home/user".to_owned()),

@@ -783,3 +783,218 @@ fn ctrl_c_while_waiting_exits_130() {
     assert!(stderr.contains("waiting"), "{stderr}");
     assert!(stderr.ends_with("kage: interrupted\n"), "{stderr}");
 }
+
+#[test]
+fn usage_draws_a_chart_to_the_width_unless_plain() {
+    let mut env = TestEnv::new();
+    env.add("personal", &[]);
+    env.add("work", &[]);
+    env.set_now("2025-05-30T10:00:00Z");
+    env.spend(&[], &["--usage", "input=4000,output=1000"]);
+    env.set_now("2025-06-02T09:00:00Z");
+    env.spend(&[], &["--usage", "input=900,output=100"]);
+    env.set_env("COLUMNS", "60");
+    let week = env
+        .run(&["subscription", "usage", "--period", "week"])
+        .success();
+    assert_snapshot!("usage_week_chart_60", week.stdout);
+    let chart = week.stdout.split_once("Tokens per day").expect("a chart").1;
+    assert!(
+        chart.lines().all(|line| line.chars().count() <= 60),
+        "{chart}"
+    );
+    let plain = env
+        .run(&["subscription", "usage", "--period", "week", "--plain"])
+        .success();
+    assert!(!plain.stdout.contains("Tokens per day"), "{}", plain.stdout);
+    assert!(
+        week.stdout.starts_with(&plain.stdout),
+        "the chart comes below the tables"
+    );
+    let day = env
+        .run(&["subscription", "usage", "--period", "day"])
+        .success();
+    assert!(!day.stdout.contains("Tokens per day"), "{}", day.stdout);
+    env.run(&["subscription", "usage", "--json", "--plain"])
+        .code(2);
+}
+
+#[test]
+fn a_writing_command_leaves_no_wal_and_backup_copies_the_pool() {
+    let mut env = TestEnv::new();
+    env.add("work", &[]);
+    let lease = env.acquire(&[]);
+    env.run(&["lease", "release", &lease, "--usage", "input=7"])
+        .success();
+    let database = env.root().join("data").join("kage").join("kage.db");
+    let wal = database.with_file_name("kage.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "the WAL was left at {} bytes",
+        std::fs::metadata(&wal).unwrap().len()
+    );
+
+    let copy = env.root().join("copy.db");
+    let copy_text = copy.display().to_string();
+    let backup = env.run(&["backup", &copy_text]).success();
+    assert!(backup.stderr.starts_with("backed up "), "{}", backup.stderr);
+    let again = env.run(&["backup", &copy_text]).code(2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    env.set_env("KAGE_DATABASE_PATH", &copy_text);
+    let usage = env.run(&["subscription", "usage", "--json"]).success();
+    assert!(
+        usage.stdout.contains("\"input_tokens\":7"),
+        "{}",
+        usage.stdout
+    );
+}
+
+#[test]
+fn a_release_that_cannot_be_written_is_spooled_and_recorded_once_later() {
+    let mut env = TestEnv::new();
+    env.real_clock();
+    env.add("work", &[]);
+    let lease = {
+        let output = env
+            .command(&["lease", "acquire", "--holder", "test"])
+            .output()
+            .expect("kage runs");
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .next()
+            .expect("a lease id")
+            .to_owned()
+    };
+    // A file-size limit stands for a full disk: the write-ahead log cannot
+    // grow, so the release's write fails (SIGXFSZ ignored: EFBIG instead).
+    let kage = assert_cmd::cargo::cargo_bin("kage");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec '{}' lease release {lease} --usage input=5,output=7",
+        kage.display()
+    );
+    let template = env.std_command(&[]);
+    let mut sh = std::process::Command::new("sh");
+    sh.env_clear();
+    for (name, value) in template.get_envs() {
+        if let Some(value) = value {
+            sh.env(name, value);
+        }
+    }
+    let output = sh
+        .args(["-c", &script])
+        .current_dir(env.root())
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("the usage was kept in"), "{stderr}");
+    let spool = env.root().join("data").join("kage").join("kage.db.spool");
+    assert!(spool.exists());
+
+    // Space is back: the next command records it, exactly once.
+    for expected_notice in [true, false] {
+        let usage = env.run(&["subscription", "usage", "--json"]).success();
+        assert_eq!(
+            usage
+                .stderr
+                .contains("recorded 1 release(s) kept from an earlier failed write"),
+            expected_notice,
+            "{}",
+            usage.stderr
+        );
+        assert!(
+            usage
+                .stdout
+                .contains("\"input_tokens\":5,\"output_tokens\":7"),
+            "{}",
+            usage.stdout
+        );
+        assert!(usage.stdout.contains("\"leases\":1"), "{}", usage.stdout);
+    }
+    assert!(!spool.exists());
+    let again = env.run(&["lease", "release", &lease]).code(1);
+    assert!(
+        again.stderr.contains("already released"),
+        "{}",
+        again.stderr
+    );
+}
+
+/// Mount a tmpfs of `size` at `dir`; `None` when this process may not
+/// mount (not root).
+fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<()> {
+    std::fs::create_dir_all(dir).ok()?;
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then_some(())
+}
+
+#[test]
+#[allow(
+    clippy::print_stderr,
+    reason = "the banner of a test that cannot mount a tmpfs without root"
+)]
+fn a_nearly_full_disk_refuses_new_leases_and_releases_still_land() {
+    let mut env = TestEnv::new();
+    let disk = env.root().join("disk");
+    if mount_tmpfs(&disk, "1m").is_none() {
+        eprintln!("SKIPPED: mounting a 1 MB tmpfs needs root");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    let database = disk.join("kage.db");
+    env.set_env("KAGE_DATABASE_PATH", &database.display().to_string());
+    env.add("work", &[]);
+    let lease = {
+        let output = env
+            .command(&["lease", "acquire", "--holder", "test"])
+            .output()
+            .expect("kage runs");
+        String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .next()
+            .expect("a lease id")
+            .to_owned()
+    };
+    // Fill the disk but for a little.
+    let filler = disk.join("filler");
+    let free = || {
+        let stats = nix::sys::statvfs::statvfs(&disk).expect("statvfs");
+        stats.blocks_available() * stats.fragment_size()
+    };
+    let keep = 128 * 1024;
+    std::fs::write(&filler, vec![0u8; usize::try_from(free() - keep).unwrap()]).unwrap();
+    let refused = env.run(&["lease", "acquire"]).code(75);
+    assert!(
+        refused.stderr.contains("is nearly full"),
+        "{}",
+        refused.stderr
+    );
+    let refused = env.run(&["exec", "--", "true"]).code(75);
+    assert!(
+        refused.stderr.contains("is nearly full"),
+        "{}",
+        refused.stderr
+    );
+    // The lease already out is still released with its usage.
+    env.run(&["lease", "release", &lease, "--usage", "input=11"])
+        .success();
+    std::fs::remove_file(&filler).unwrap();
+    let usage = env.run(&["subscription", "usage", "--json"]).success();
+    assert!(
+        usage.stdout.contains("\"input_tokens\":11"),
+        "{}",
+        usage.stdout
+    );
+    env.run(&["lease", "acquire"]).success();
+}

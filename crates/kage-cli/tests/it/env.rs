@@ -160,6 +160,12 @@ impl TestEnv {
         self.extra.push((name.to_owned(), value.to_owned()));
     }
 
+    /// The variables every run gets (for programs that start `kage`
+    /// themselves, such as a tmux server).
+    pub(crate) fn environment_vars(&self) -> Vec<(String, String)> {
+        self.environment()
+    }
+
     fn environment(&self) -> Vec<(String, String)> {
         let root = self.root();
         let mut vars = vec![
@@ -318,4 +324,12 @@ impl TestEnv {
         self.run(&args).success();
         name
     }
+}
+
+/// Whether process `pid` is alive (not gone, not a zombie).
+pub(crate) fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+    })
 }

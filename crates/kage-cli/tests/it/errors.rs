@@ -113,7 +113,7 @@ fn bad_values_are_usage_errors() {
     let wait = env.run(&["lease", "acquire", "--wait", "soon"]).code(2);
     assert!(
         wait.stderr
-            .contains("write a duration such as 30s, 5m or 1h30m"),
+            .contains("is not a duration: write a number and a unit"),
         "{}",
         wait.stderr
     );
@@ -298,4 +298,268 @@ fn a_bad_test_clock_is_reported() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn a_token_where_a_variable_name_or_command_belongs_is_never_echoed() {
+    let env = TestEnv::new();
+    let token = "sk-ant-oat01-CANARY-token-given-as-a-name";
+    for flag in ["--credential-env", "--credential-command"] {
+        let run = env
+            .run(&["subscription", "add", "--name", "work", flag, token])
+            .code(2);
+        assert!(!run.both().contains("CANARY"), "{}", run.both());
+        assert!(
+            run.stderr.contains("but a token was given"),
+            "{}",
+            run.stderr
+        );
+    }
+    // Nothing was stored.
+    let list = env.run(&["subscription", "list", "--json"]).success();
+    assert_eq!(list.stdout, "");
+}
+
+/// A terminal escape: sets the window title and clears the screen.
+const ESCAPE: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J";
+
+#[test]
+fn control_characters_are_refused_in_every_text_input() {
+    let env = TestEnv::new();
+    env.add("work", &[]);
+    let text = format!("hello{ESCAPE}");
+    let attempts: [(&[&str], &str); 6] = [
+        (
+            &[
+                "subscription",
+                "add",
+                "--name",
+                "x",
+                "--credential-env",
+                "TOK",
+                "--description",
+            ],
+            "--description",
+        ),
+        (
+            &["subscription", "add", "--name", "x", "--credential-command"],
+            "--credential-command",
+        ),
+        (
+            &["subscription", "edit", "work", "--description"],
+            "--description",
+        ),
+        (&["subscription", "disable", "work", "--reason"], "--reason"),
+        (&["lease", "acquire", "--holder"], "--holder"),
+        (
+            &[
+                "lease",
+                "release",
+                "00000000-0000-0000-0000-000000000000",
+                "--reason",
+            ],
+            "--reason",
+        ),
+    ];
+    for (args, flag) in attempts {
+        let mut args = args.to_vec();
+        args.push(&text);
+        let run = env.run(&args).code(2);
+        assert!(
+            run.stderr
+                .contains(&format!("{flag} holds a control character")),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.both().contains('\u{1b}'), "{args:?}: {}", run.both());
+    }
+    let list = env.run(&["subscription", "list", "--json"]).success();
+    assert_eq!(list.stdout.lines().count(), 1, "{}", list.stdout);
+    assert!(!list.stdout.contains("pwned"), "{}", list.stdout);
+}
+
+#[test]
+fn control_characters_in_stored_text_are_escaped_on_human_output_and_exact_in_json() {
+    let env = TestEnv::new();
+    env.add("work", &[]);
+    env.run(&["subscription", "disable", "work", "--reason", "maintenance"])
+        .success();
+    let database = env.root().join("data").join("kage").join("kage.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        use sqlx::Connection as _;
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+                .await
+                .expect("the database opens");
+        sqlx::query("UPDATE subscriptions SET description = ?1, state_reason = ?1")
+            .bind(format!("evil{ESCAPE}"))
+            .execute(&mut connection)
+            .await
+            .expect("the text is stored");
+    });
+    for args in [
+        &["subscription", "list"][..],
+        &["subscription", "show", "work"],
+        &["subscription", "status"],
+    ] {
+        let run = env.run(args).success();
+        assert!(!run.both().contains('\u{1b}'), "{args:?}: {}", run.both());
+        assert!(
+            run.both().contains("evil\\u{1b}]0;pwned\\u{7}"),
+            "{args:?}: {}",
+            run.both()
+        );
+    }
+    let json = env
+        .run(&["subscription", "show", "work", "--json"])
+        .success();
+    assert!(
+        json.stdout.contains("evil\\u001b]0;pwned\\u0007\\u001b[2J"),
+        "{}",
+        json.stdout
+    );
+}
+
+#[test]
+fn every_duration_flag_is_bounded_like_the_config() {
+    let env = TestEnv::new();
+    env.add("work", &[]);
+    let refused: [(&[&str], &str); 7] = [
+        (
+            &["lease", "acquire", "--ttl", "0s"],
+            "too short: use at least 3s",
+        ),
+        (
+            &["lease", "acquire", "--ttl", "1ms"],
+            "too short: use at least 3s",
+        ),
+        (
+            &["lease", "acquire", "--ttl", "100000000h"],
+            "too long: use at most 365d",
+        ),
+        (
+            &["lease", "acquire", "--wait", "400d"],
+            "too long: use at most 365d",
+        ),
+        (
+            &[
+                "lease",
+                "heartbeat",
+                "00000000-0000-0000-0000-000000000000",
+                "--ttl",
+                "2s",
+            ],
+            "too short",
+        ),
+        (
+            &["exec", "--ttl", "1ms", "--", "true"],
+            "too short: use at least 3s",
+        ),
+        (
+            &[
+                "lease",
+                "release",
+                "00000000-0000-0000-0000-000000000000",
+                "--outcome",
+                "rate-limited",
+                "--resets-at",
+                "100000000h",
+            ],
+            "--resets-at",
+        ),
+    ];
+    for (args, expected) in refused {
+        let run = env.run(args).code(2);
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+    }
+    // Nothing was leased.
+    assert_eq!(env.run(&["lease", "list", "--json"]).success().stdout, "");
+    env.run(&["lease", "acquire", "--ttl", "365d"]).success();
+    env.run(&["subscription", "status"]).success();
+}
+
+#[test]
+fn an_absurd_token_count_is_refused_at_release() {
+    let env = TestEnv::new();
+    env.add("work", &[]);
+    let lease = env.acquire(&[]);
+    let run = env
+        .run(&[
+            "lease",
+            "release",
+            &lease,
+            "--usage",
+            "input=9223372036854775807",
+        ])
+        .code(2);
+    assert!(
+        run.stderr.contains("is more than one release can report"),
+        "{}",
+        run.stderr
+    );
+    let cost = env
+        .run(&[
+            "lease",
+            "release",
+            &lease,
+            "--usage",
+            "input=1",
+            "--cost-usd",
+            "2000000",
+        ])
+        .code(2);
+    assert!(
+        cost.stderr.contains("is more than one release can report"),
+        "{}",
+        cost.stderr
+    );
+    // The lease is still held and releases normally.
+    env.run(&["lease", "release", &lease, "--usage", "input=1000000000000"])
+        .success();
+    env.run(&["subscription", "status"]).success();
+}
+
+#[test]
+fn a_nul_byte_in_a_credential_is_refused_at_add() {
+    let env = TestEnv::new();
+    let run = env
+        .run_with_stdin(
+            &[
+                "subscription",
+                "add",
+                "--name",
+                "work",
+                "--credential-stdin",
+            ],
+            "sk-ant-oat01-CANARY\0tail\n",
+        )
+        .code(2);
+    assert!(run.stderr.contains("holds a NUL byte"), "{}", run.stderr);
+    assert!(!run.both().contains("CANARY"), "{}", run.both());
+    assert_eq!(
+        env.run(&["subscription", "list", "--json"])
+            .success()
+            .stdout,
+        ""
+    );
+}
+
+#[test]
+fn a_subscription_only_at_its_cap_is_said_to_be_at_its_cap() {
+    let env = TestEnv::new();
+    env.add("solo", &["--max-concurrent", "1"]);
+    let _held = env.acquire(&["--ttl", "2m"]);
+    let run = env.run(&["lease", "acquire"]).code(75);
+    assert!(
+        run.stderr.contains(
+            "solo is at its cap (1/1 leases); one of them ends by 09:32 (in 2m) at the latest"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("available again"), "{}", run.stderr);
 }

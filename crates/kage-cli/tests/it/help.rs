@@ -50,6 +50,7 @@ fn lease_config_exec_and_metrics_help() {
         &["statusline", "--help"],
         &["config", "--help"],
         &["metrics", "--help"],
+        &["top", "--help"],
     ] {
         let help = env.run(args).success();
         assert_snapshot!(

@@ -3,11 +3,15 @@
 //! output formats, `--help` snapshots, and the error cases with their exit
 //! codes.
 
+mod alerts;
 mod canary;
 mod commands;
 mod env;
 mod errors;
 mod exec;
 mod help;
+mod metrics_listen;
+mod remove;
 mod seed;
 mod session;
+mod top;

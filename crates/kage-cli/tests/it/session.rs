@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::env::TestEnv;
+use crate::env::{TestEnv, running};
 
 const SAMPLE_TRANSCRIPT: &str = include_str!("../fixtures/transcript-session-limit-2.1.197.jsonl");
 const SAMPLE_SESSION: &str = "c35c102e-2f6a-4729-b852-e6bb1986d38d";
@@ -41,14 +41,20 @@ fn the_status_line_records_the_quota_and_prints_one_line() {
         .success();
     assert_eq!(run.stdout, "kage · work-premium · 5h 42% · 7d 18%\n");
     assert_eq!(run.stderr, "");
-    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], false);
+    assert_eq!(
+        status_of(&env, "work-premium")["data"]["approaching_limit"],
+        false
+    );
 
     // Past the config's approaching_threshold (0.8): selection sees it.
     let run = env
         .run_with_stdin(&["statusline"], &quota(30, 85))
         .success();
     assert_eq!(run.stdout, "kage · work-premium · 5h 30% · 7d 85%\n");
-    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], true);
+    assert_eq!(
+        status_of(&env, "work-premium")["data"]["approaching_limit"],
+        true
+    );
 }
 
 #[test]
@@ -57,10 +63,16 @@ fn the_first_call_has_no_quota_and_records_nothing() {
     env.add("work-premium", &[]);
     leased(&mut env, "work-premium");
     let run = env
-        .run_with_stdin(&["statusline"], r#"{"session_id":"S","model":{"id":"claude-sonnet-5"}}"#)
+        .run_with_stdin(
+            &["statusline"],
+            r#"{"session_id":"S","model":{"id":"claude-sonnet-5"}}"#,
+        )
         .success();
     assert_eq!(run.stdout, "kage · work-premium\n");
-    assert_eq!(status_of(&env, "work-premium")["data"]["approaching_limit"], false);
+    assert_eq!(
+        status_of(&env, "work-premium")["data"]["approaching_limit"],
+        false
+    );
 }
 
 fn write_script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
@@ -85,35 +97,61 @@ fn the_users_status_line_runs_after_kages_part() {
     let run = env.run_with_stdin(&["statusline"], &input).success();
     assert_eq!(
         run.stdout,
-        format!("kage · work-premium · 5h 42% · 7d 18% · mine {}\n", input.len())
+        format!(
+            "kage · work-premium · 5h 42% · 7d 18% · mine {}\n",
+            input.len()
+        )
     );
     // A shell command runs through sh, as Claude Code runs it.
-    env.set_env("KAGE_USER_STATUSLINE", "echo first | tr a-z A-Z; echo second");
+    env.set_env(
+        "KAGE_USER_STATUSLINE",
+        "echo first | tr a-z A-Z; echo second",
+    );
     let run = env.run_with_stdin(&["statusline"], &input).success();
-    assert_eq!(run.stdout, "kage · work-premium · 5h 42% · 7d 18% · FIRST\nsecond\n");
+    assert_eq!(
+        run.stdout,
+        "kage · work-premium · 5h 42% · 7d 18% · FIRST\nsecond\n"
+    );
 }
 
 #[test]
 fn without_a_lease_the_status_line_is_harmless() {
     let mut env = TestEnv::new();
     env.add("work-premium", &[]);
-    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
+    let run = env
+        .run_with_stdin(&["statusline"], &quota(42, 18))
+        .success();
     assert_eq!(run.stdout, "kage\n");
     assert_eq!(run.stderr, "");
     env.set_env("KAGE_USER_STATUSLINE", "echo only mine");
-    let run = env.run_with_stdin(&["statusline"], "not json at all").success();
+    let run = env
+        .run_with_stdin(&["statusline"], "not json at all")
+        .success();
     assert_eq!(run.stdout, "only mine\n");
 
     // A lease of a subscription that is gone, and a database that cannot be opened.
     env.set_env("KAGE_SUBSCRIPTION", "removed-long-ago");
     env.set_env("KAGE_LEASE_ID", "0195f0c4-0000-7000-8000-000000000000");
-    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
-    assert_eq!(run.stdout, "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n");
+    let run = env
+        .run_with_stdin(&["statusline"], &quota(42, 18))
+        .success();
+    assert_eq!(
+        run.stdout,
+        "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n"
+    );
     assert_eq!(run.stderr, "");
     std::fs::write(env.root().join("not-a-db"), "plain text").expect("write");
-    env.set_env("KAGE_DATABASE_PATH", &env.root().join("not-a-db").display().to_string());
-    let run = env.run_with_stdin(&["statusline"], &quota(42, 18)).success();
-    assert_eq!(run.stdout, "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n");
+    env.set_env(
+        "KAGE_DATABASE_PATH",
+        &env.root().join("not-a-db").display().to_string(),
+    );
+    let run = env
+        .run_with_stdin(&["statusline"], &quota(42, 18))
+        .success();
+    assert_eq!(
+        run.stdout,
+        "kage · removed-long-ago · 5h 42% · 7d 18% · only mine\n"
+    );
     assert_eq!(run.stderr, "");
 }
 
@@ -140,7 +178,11 @@ echo "not stopped" >> "$log"
 "#;
 
 fn fake_claude(env: &mut TestEnv) -> PathBuf {
-    write_script(env, "claude", &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION));
+    write_script(
+        env,
+        "claude",
+        &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION),
+    );
     let transcript = env.root().join("sample.jsonl");
     std::fs::write(&transcript, SAMPLE_TRANSCRIPT).expect("transcript");
     let log = env.root().join("claude.log");
@@ -170,7 +212,9 @@ fn log_lines(log: &Path) -> Vec<String> {
             // The --settings JSON names a temporary file; keep its shape only.
             match line.find("[{\"statusLine\"") {
                 Some(start) => {
-                    let end = line[start..].find("}}]").map_or(line.len(), |end| start + end + 3);
+                    let end = line[start..]
+                        .find("}}]")
+                        .map_or(line.len(), |end| start + end + 3);
                     format!("{}[SETTINGS]{}", &line[..start], &line[end..])
                 }
                 None => line.to_owned(),
@@ -183,9 +227,7 @@ fn log_lines(log: &Path) -> Vec<String> {
 fn a_limit_moves_the_conversation_to_the_next_subscription() {
     let mut env = TestEnv::new();
     let log = fake_claude(&mut env);
-    let run = env
-        .run(&["claude", "--model", "opus", "say hi"])
-        .success();
+    let run = env.run(&["claude", "--model", "opus", "say hi"]).success();
     assert_eq!(
         log_lines(&log),
         vec![
@@ -197,8 +239,9 @@ fn a_limit_moves_the_conversation_to_the_next_subscription() {
         ]
     );
     assert!(
-        run.stderr
-            .contains("kage: work-premium hit its 5-hour limit, resets 23:32; continuing on personal\n"),
+        run.stderr.contains(
+            "kage: work-premium hit its 5-hour limit, resets 23:32; continuing on personal\n"
+        ),
         "{}",
         run.stderr
     );
@@ -214,7 +257,7 @@ fn without_failover_the_limit_is_recorded_and_the_session_stays() {
     let mut env = TestEnv::new();
     let log = fake_claude(&mut env);
     // The stand-in waits to be stopped; send SIGTERM once the limit is recorded.
-    let mut child = env
+    let child = env
         .std_command(&["exec", "--no-failover", "--", "claude", "say hi"])
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -225,7 +268,10 @@ fn without_failover_the_limit_is_recorded_and_the_session_stays() {
         if status["data"]["state"] == "exhausted" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never recorded: {status}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recorded: {status}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
@@ -240,4 +286,181 @@ fn without_failover_the_limit_is_recorded_and_the_session_stays() {
         ]
     );
     assert!(!String::from_utf8_lossy(&output.stderr).contains("continuing on"));
+}
+
+/// A `claude` stand-in that writes its pid and every variable holding a
+/// token to `$KAGE_FAKE_LOG`, then runs until it is stopped.
+const ENV_CLAUDE: &str = r#"
+{ echo "$$"; env | grep 'sk-ant-' | sort; echo end; } > "$KAGE_FAKE_LOG.tmp"
+mv "$KAGE_FAKE_LOG.tmp" "$KAGE_FAKE_LOG"
+while :; do sleep 0.1; done
+"#;
+
+/// `kage claude` started on subscriptions that read their tokens from
+/// `TOK_A` and `TOK_B`; returns kage's process and the stand-in's log (its
+/// pid, then the token variables it sees).
+fn claude_on_env_tokens() -> (TestEnv, std::process::Child, Vec<String>) {
+    let mut env = TestEnv::new();
+    write_script(&env, "claude", ENV_CLAUDE);
+    let log = env.root().join("claude.log");
+    let path = format!(
+        "{}:{}",
+        env.root().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set_env("PATH", &path);
+    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
+    env.set_env(
+        "CLAUDE_CONFIG_DIR",
+        &env.root().join("claude-config").display().to_string(),
+    );
+    env.set_env("TOK_A", "sk-ant-oat01-token-of-a");
+    env.set_env("TOK_B", "sk-ant-oat01-token-of-b");
+    for (name, variable, priority) in [("a", "TOK_A", "200"), ("b", "TOK_B", "100")] {
+        env.run(&[
+            "subscription",
+            "add",
+            "--name",
+            name,
+            "--priority",
+            priority,
+            "--credential-env",
+            variable,
+        ])
+        .success();
+    }
+    let kage = env
+        .std_command(&["claude"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kage starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !log.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stand-in never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let lines = std::fs::read_to_string(&log)
+        .expect("the log")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (env, kage, lines)
+}
+
+#[test]
+fn kage_claude_gives_claude_exactly_one_credential_and_kill_9_ends_it() {
+    let (_env, mut kage, lines) = claude_on_env_tokens();
+    let claude: i32 = lines[0].parse().expect("the stand-in's pid");
+    assert_eq!(
+        lines[1..],
+        [
+            "CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-token-of-a".to_owned(),
+            "end".to_owned()
+        ],
+        "TOK_A and TOK_B are removed, the leased token is the only one"
+    );
+    assert!(running(claude));
+    kage.kill().expect("kill -9 kage");
+    kage.wait().expect("kage ends");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while running(claude) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let alive = running(claude);
+    if alive {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(claude),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(!alive, "claude ({claude}) outlived kage claude");
+}
+
+/// A `claude` stand-in for a lost lease: the first run writes a prompt to
+/// session `S1` and runs until stopped; a `--resume` run logs and exits.
+const LONG_CLAUDE: &str = r#"
+log="$KAGE_FAKE_LOG"
+printf '%s' "$KAGE_SUBSCRIPTION" >> "$log"
+for argument in "$@"; do printf ' [%s]' "$argument" >> "$log"; done
+echo >> "$log"
+case " $* " in *" --resume "*) exit 0;; esac
+dir="$CLAUDE_CONFIG_DIR/projects/$(pwd | sed 's/[^A-Za-z0-9]/-/g')"
+mkdir -p "$dir"
+trap 'echo stopped >> "$log"; exit 143' TERM
+echo '{"type":"user","message":{"role":"user","content":"refactor it"}}' >> "$dir/S1.jsonl"
+while :; do sleep 0.1; done
+"#;
+
+#[test]
+fn a_lease_lost_to_a_removal_moves_the_session_on() {
+    let mut env = TestEnv::new();
+    env.real_clock();
+    write_script(&env, "claude", LONG_CLAUDE);
+    let log = env.root().join("claude.log");
+    let path = format!(
+        "{}:{}",
+        env.root().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set_env("PATH", &path);
+    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
+    env.set_env(
+        "CLAUDE_CONFIG_DIR",
+        &env.root().join("claude-config").display().to_string(),
+    );
+    env.write_config("[subscriptions]\ndefault_priority = \"priority\"\n");
+    env.add("solo", &["--priority", "200"]);
+    env.add("spare", &["--priority", "100"]);
+    let mut kage = env
+        .std_command(&["claude", "--ttl", "3s"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kage starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&log).is_ok_and(|text| text.contains("solo")) {
+        assert!(std::time::Instant::now() < deadline, "claude never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Let the watch see the session, then remove the subscription: the next
+    // heartbeat finds the lease on a removed subscription.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    env.run(&["subscription", "remove", "solo", "--force"])
+        .success();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = kage.try_wait().expect("kage's status") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = kage.kill();
+            panic!("kage claude did not move on: {:?}", log_lines(&log));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut kage.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        log_lines(&log),
+        vec![
+            "solo [--settings] [SETTINGS]".to_owned(),
+            "stopped".to_owned(),
+            "spare [--settings] [SETTINGS] [--resume] [S1]".to_owned(),
+        ]
+    );
+    assert!(
+        stderr.contains("the lease on solo was lost") && stderr.contains("continuing on spare"),
+        "{stderr}"
+    );
+    // The lease on the removed subscription was released, not left to expire.
+    let leases = env.run(&["lease", "list", "--json"]).success();
+    assert_eq!(leases.stdout, "");
 }

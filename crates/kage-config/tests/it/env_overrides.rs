@@ -68,6 +68,9 @@ fn nested_variables_set_every_scalar_key() {
         .with("KAGE_SUBSCRIPTIONS__UNHEALTHY_THRESHOLD", "7")
         .with("KAGE_SUBSCRIPTIONS__APPROACHING_THRESHOLD", "0.9")
         .with("KAGE_SUBSCRIPTIONS__LEASE_TTL", "45s")
+        .with("KAGE_SUBSCRIPTIONS__ALERT_THRESHOLDS", "[0.6, 0.9]")
+        .with("KAGE_SUBSCRIPTIONS__NOTIFY_COMMAND", "notify-send Kage")
+        .with("KAGE_SUBSCRIPTIONS__NOTIFY_TIMEOUT", "2s")
         .with(
             "KAGE_AGENT__COMMAND",
             "claude -p '{prompt}' --output-format stream-json",
@@ -90,6 +93,9 @@ fn nested_variables_set_every_scalar_key() {
     assert_eq!(subscriptions.unhealthy_threshold, 7);
     assert!((subscriptions.approaching_threshold - 0.9).abs() < f64::EPSILON);
     assert_eq!(subscriptions.lease_ttl, Duration::from_secs(45));
+    assert_eq!(subscriptions.alert_thresholds.values(), &[0.6, 0.9]);
+    assert_eq!(subscriptions.notify_command, ["notify-send", "Kage"]);
+    assert_eq!(subscriptions.notify_timeout, Duration::from_secs(2));
     assert_eq!(
         config.agent().command,
         ["claude", "-p", "{prompt}", "--output-format", "stream-json"]

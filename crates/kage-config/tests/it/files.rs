@@ -181,7 +181,7 @@ fn the_shipped_example_holds_exactly_the_defaults() {
         .into_iter()
         .filter(|entry| matches!(entry.source, Source::File(_)))
         .count();
-    assert_eq!(from_file, 11);
+    assert_eq!(from_file, 14);
 }
 
 #[test]
@@ -327,6 +327,9 @@ fn resolved_entries_name_every_source() {
     subscriptions.unhealthy_threshold = 3  # default
     subscriptions.approaching_threshold = 0.8  # default
     subscriptions.lease_ttl = "5m"  # env KAGE_SUBSCRIPTIONS__LEASE_TTL
+    subscriptions.alert_thresholds = [0.5, 0.8, 0.95]  # default
+    subscriptions.notify_command = []  # default
+    subscriptions.notify_timeout = "10s"  # default
     storage.database_path = "/tmp/kage.db"  # env KAGE_DATABASE_PATH
     agent.command = ["claude", "-p", "{prompt}", "--output-format", "stream-json", "--verbose"]  # default
     agent.max_api_retries = 2  # default
@@ -371,5 +374,65 @@ fn set_applies_a_flag_or_changes_nothing() {
     assert_eq!(
         config.source("agent.command"),
         Some(&Source::Flag("--command".into()))
+    );
+}
+
+#[test]
+fn alert_thresholds_and_the_notify_command_are_read_and_checked() {
+    let config = parse_ok(
+        "[subscriptions]\nalert_thresholds = [0.95, 0.5]\nnotify_command = [\"notify\", \"--urgent\"]\nnotify_timeout = \"3s\"\n",
+    );
+    let subscriptions = config.subscriptions();
+    assert_eq!(subscriptions.alert_thresholds.values(), &[0.5, 0.95]);
+    assert_eq!(subscriptions.notify_command, vec!["notify", "--urgent"]);
+    assert_eq!(subscriptions.notify_timeout, Duration::from_secs(3));
+    assert!(
+        parse_ok("[subscriptions]\nalert_thresholds = []\n")
+            .subscriptions()
+            .alert_thresholds
+            .is_empty()
+    );
+    assert!(
+        Config::defaults(&home_env())
+            .subscriptions()
+            .notify_command
+            .is_empty()
+    );
+
+    let error = Config::from_toml(
+        "[subscriptions]\nalert_thresholds = [0.5, 80]\n",
+        Path::new(PATH),
+        &home_env(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("alert_thresholds") && error.contains("above 0 and at most 1"),
+        "{error}"
+    );
+    assert!(error.contains(":2:"), "names the line: {error}");
+
+    let mut config = Config::defaults(&home_env());
+    config
+        .set(
+            "subscriptions.alert_thresholds",
+            "0.7, 0.9",
+            Source::Flag("--test".into()),
+        )
+        .unwrap();
+    assert_eq!(
+        config.subscriptions().alert_thresholds.values(),
+        &[0.7, 0.9]
+    );
+    config
+        .set(
+            "subscriptions.notify_command",
+            "notify-send 'Kage alert'",
+            Source::Flag("--test".into()),
+        )
+        .unwrap();
+    assert_eq!(
+        config.subscriptions().notify_command,
+        vec!["notify-send", "Kage alert"]
     );
 }

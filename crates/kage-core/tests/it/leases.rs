@@ -9,7 +9,8 @@ use kage_domain::{
     StateTransition, Subscription, SubscriptionState, Timestamp, Usage,
 };
 use kage_ports::{
-    AcquireOutcome, Clock, Lease, MockSecretStore, MockSubscriptionStore, PassedOver, ReleaseReport,
+    AcquireOutcome, Clock, Lease, MockSecretStore, MockSubscriptionStore, PassedOver,
+    ReleaseReport, Waiter,
 };
 
 use crate::{name, pool, subscription, t};
@@ -75,6 +76,18 @@ async fn acquire_waits_for_the_earliest_recovery_and_never_spins() {
                 Ok(AcquireOutcome::Granted(lease.clone()))
             }
         });
+    let saved: Arc<Mutex<Vec<(Waiter, Timestamp)>>> = Arc::default();
+    let saves = saved.clone();
+    store.expect_save_waiter().returning(move |waiter, now| {
+        saves.lock().unwrap().push((waiter.clone(), now));
+        Ok(())
+    });
+    let removed: Arc<Mutex<Vec<LeaseId>>> = Arc::default();
+    let removes = removed.clone();
+    store.expect_remove_waiter().returning(move |id| {
+        removes.lock().unwrap().push(id);
+        Ok(())
+    });
     let pool = pool(store, MockSecretStore::new(), Default::default());
     let mut notices = Vec::new();
 
@@ -96,6 +109,36 @@ async fn acquire_waits_for_the_earliest_recovery_and_never_spins() {
         Some("personal")
     );
     assert_eq!(grant.waited, Duration::from_secs(300));
+
+    // Other processes see the waiter, refreshed every 30 s until it is granted.
+    let saved = saved.lock().unwrap();
+    let times: Vec<Timestamp> = saved.iter().map(|(_, now)| *now).collect();
+    let expected: Vec<Timestamp> = (0..10)
+        .map(|step| {
+            t("2026-11-25T12:00:00Z")
+                .checked_add(jiff::SignedDuration::from_secs(30 * step))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(times, expected);
+    for (waiter, now) in saved.iter() {
+        assert_eq!(waiter.until, recovery);
+        assert_eq!(waiter.since, t("2026-11-25T12:00:00Z"));
+        assert_eq!(waiter.holder, "test");
+        assert_eq!(
+            waiter.earliest_name.as_ref().map(|n| n.as_str()),
+            Some("personal")
+        );
+        assert_eq!(
+            waiter.expires_at,
+            now.checked_add(jiff::SignedDuration::from_secs(60))
+                .unwrap(),
+            "expires one refresh after the next one"
+        );
+    }
+    let id = saved[0].0.id;
+    assert!(saved.iter().all(|(waiter, _)| waiter.id == id));
+    assert_eq!(*removed.lock().unwrap(), vec![id], "forgotten once granted");
 }
 
 #[tokio::test]
@@ -114,6 +157,8 @@ async fn acquire_gives_up_at_max_wait() {
                 passed_over: vec![rate_limited_until("personal", recovery)],
             })
         });
+    store.expect_save_waiter().returning(|_, _| Ok(()));
+    store.expect_remove_waiter().times(1).returning(|_| Ok(()));
     let pool = pool(store, MockSecretStore::new(), Default::default());
 
     let error = pool
@@ -201,6 +246,8 @@ async fn acquire_rechecks_capacity_every_second() {
                 Ok(AcquireOutcome::Granted(lease.clone()))
             }
         });
+    store.expect_save_waiter().returning(|_, _| Ok(()));
+    store.expect_remove_waiter().times(1).returning(|_| Ok(()));
     let pool = pool(store, MockSecretStore::new(), Default::default());
     let mut until = None;
 

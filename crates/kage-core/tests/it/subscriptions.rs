@@ -10,7 +10,6 @@ use kage_domain::{
     CredentialKind, CredentialSource, Namespace, Priority, RouteEntry, RouteTarget, RoutingRules,
 };
 use kage_ports::{MockSecretStore, MockSubscriptionStore, SecretString, StoreError};
-use mockall::predicate::eq;
 
 use crate::{name, pool, subscription};
 
@@ -140,11 +139,13 @@ async fn remove_is_refused_while_leases_are_live_unless_forced() {
     store
         .expect_live_leases()
         .returning(move |_| Ok(vec![lease.clone()]));
+    // Retired, not deleted: its history stays.
+    store.expect_delete_subscription().never();
     store
-        .expect_delete_subscription()
-        .with(eq(id))
+        .expect_retire_subscription()
+        .withf(move |retired, _| *retired == id)
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let mut saved = RoutingRules::new();
     let backend = RouteTarget::Namespace(Namespace::new("backend").unwrap());
     saved.set(
@@ -184,8 +185,9 @@ async fn remove_is_refused_while_leases_are_live_unless_forced() {
         .remove_subscription(&name("personal"), true)
         .await
         .expect("forced");
-    assert_eq!(removed.live_leases_dropped, 1);
+    assert_eq!(removed.live_leases, 1);
     assert_eq!(removed.routes_updated, 1);
+    assert_eq!(removed.purged, None);
 }
 
 #[tokio::test]

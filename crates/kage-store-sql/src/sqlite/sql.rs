@@ -19,10 +19,16 @@ pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS _sq
 /// What an existing file holds: its application id...
 pub(crate) const READ_APPLICATION_ID: &str = "PRAGMA application_id";
 
-/// ...and its tables, and how many of them are Kage's.
+/// ...and its schema objects (tables, views, indexes, triggers: a file with
+/// only a view is another program's), and how many are Kage's tables...
 pub(crate) const TABLES: &str = "SELECT COUNT(*) AS tables, \
-    COALESCE(SUM(name IN ('_sqlx_migrations', 'subscriptions')), 0) AS kage_tables \
-    FROM sqlite_master WHERE type = 'table'";
+    COALESCE(SUM(type = 'table' AND name IN ('_sqlx_migrations', 'subscriptions')), 0) \
+    AS kage_tables FROM sqlite_master";
+
+/// ...and, when it has Kage's tables but not its application id, its
+/// applied migrations, checked before anything is changed.
+pub(crate) const APPLIED_MIGRATIONS: &str =
+    "SELECT version, checksum, success FROM _sqlx_migrations";
 
 /// The granted lease (`$1..$7` in the order of the columns); no change when
 /// a retried acquire already took its id.

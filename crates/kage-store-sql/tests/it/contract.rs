@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use jiff::civil::Date;
 use kage_domain::{
     CredentialKind, CredentialSource, ErrorKind, Health, LeaseId, Namespace, Outcome,
-    PassOverReason, Priority, PriorityLevel, RouteEntry, RouteTarget, RoutingRules, StateKind,
-    StatePolicy, Strategy, SubscriptionName, SubscriptionState, Tag, Usage,
+    PassOverReason, Priority, PriorityLevel, QuotaAlert, RouteEntry, RouteTarget, RoutingRules,
+    StateKind, StatePolicy, Strategy, SubscriptionName, SubscriptionState, Tag, Usage,
 };
-use kage_ports::{AcquireOutcome, LeaseError, StoreError, SubscriptionStore, UsageQuery};
+use kage_ports::{AcquireOutcome, LeaseError, StoreError, SubscriptionStore, UsageQuery, Waiter};
 use uuid::Uuid;
 
 use crate::support::*;
@@ -22,6 +22,7 @@ macro_rules! contract_tests {
             subscriptions_round_trip,
             names_are_unique_and_updates_keep_the_health,
             deleting_a_subscription_deletes_its_history,
+            a_retired_subscription_keeps_its_history_and_frees_its_name,
             credentials_never_reach_the_database,
             routes_are_saved_replaced_and_deleted,
             a_retried_acquire_gets_the_same_lease,
@@ -36,6 +37,10 @@ macro_rules! contract_tests {
             daily_usage_cuts_days_by_offset_and_is_exact_at_the_edges,
             daily_usage_is_exact_for_any_offset_old_or_new,
             times_are_kept_to_the_millisecond,
+            quota_alerts_are_recorded_once_per_window_period_and_threshold,
+            waiters_are_saved_refreshed_listed_and_expire,
+            a_lease_with_a_huge_ttl_never_breaks_a_read,
+            an_absurd_token_count_never_blocks_later_releases,
         );
     };
     (@each $harness:path, $($story:ident),* $(,)?) => {
@@ -252,6 +257,215 @@ pub(crate) async fn deleting_a_subscription_deletes_its_history<S: SubscriptionS
         Err(StoreError::SubscriptionNotFound(id)) => assert_eq!(id, doomed.id),
         other => panic!("expected SubscriptionNotFound, got {other:?}"),
     }
+}
+
+/// Usage of every subscription in a day of `query_all`, summed per id.
+async fn usage_by_id<S: SubscriptionStore>(
+    store: &S,
+) -> std::collections::BTreeMap<kage_domain::SubscriptionId, u64> {
+    let mut sums = std::collections::BTreeMap::new();
+    for line in store
+        .daily_usage(&query_all(
+            "2025-06-01T00:00:00Z",
+            "2025-06-03T00:00:00Z",
+            0,
+        ))
+        .await
+        .unwrap()
+    {
+        *sums.entry(line.subscription_id).or_default() += line.usage.total_tokens();
+    }
+    sums
+}
+
+pub(crate) async fn a_retired_subscription_keeps_its_history_and_frees_its_name<
+    S: SubscriptionStore,
+>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    let old = subscription("work");
+    let other = subscription("other");
+    store.insert_subscription(&old).await.unwrap();
+    store.insert_subscription(&other).await.unwrap();
+    let used = granted(store, &acquire(secs(60)), now).await;
+    assert_eq!(used.subscription_id, other.id, "other comes first by name");
+    store
+        .set_disabled(other.id, Some("busy".to_owned()), now)
+        .await
+        .unwrap();
+    let spent = granted(store, &acquire(secs(60)), plus(now, 1)).await;
+    assert_eq!(spent.subscription_id, old.id);
+    let quota = Outcome::QuotaExhausted {
+        resets_at: Some(plus(now, 60)),
+        reason: "5-hour limit".to_owned(),
+    };
+    store
+        .release_lease(&release(spent.id, quota, tokens(100, 50)), plus(now, 2))
+        .await
+        .unwrap();
+    let pending = granted(store, &acquire(secs(600)), plus(now, 70)).await;
+    assert_eq!(pending.subscription_id, old.id);
+    store
+        .set_disabled(other.id, None, plus(now, 71))
+        .await
+        .unwrap();
+
+    store
+        .retire_subscription(old.id, plus(now, 80))
+        .await
+        .unwrap();
+
+    // Out of the lists, lookups by name and selection...
+    assert_eq!(
+        store.list_subscriptions().await.unwrap(),
+        vec![other.clone()]
+    );
+    assert_eq!(
+        store.subscription_by_name(&name("work")).await.unwrap(),
+        None
+    );
+    let snapshot = store.pool_snapshot(secs(60), plus(now, 81)).await.unwrap();
+    assert_eq!(
+        snapshot
+            .entries
+            .iter()
+            .map(|entry| entry.subscription.id)
+            .collect::<Vec<_>>(),
+        vec![other.id]
+    );
+    store
+        .set_disabled(other.id, Some("busy".to_owned()), plus(now, 82))
+        .await
+        .unwrap();
+    match store
+        .acquire_lease(&acquire(secs(60)), plus(now, 83))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Unavailable { passed_over, .. } => {
+            assert_eq!(
+                passed_over
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>(),
+                vec![name("other")],
+                "the retired one is not even passed over"
+            );
+        }
+        AcquireOutcome::Granted(lease) => panic!("granted {lease:?} on a retired subscription"),
+    }
+    store
+        .set_disabled(other.id, None, plus(now, 84))
+        .await
+        .unwrap();
+    // ...listed as retired, its history kept.
+    let retired = store.retired_subscriptions().await.unwrap();
+    assert_eq!(retired.len(), 1);
+    assert_eq!(retired[0].subscription.id, old.id);
+    assert_eq!(retired[0].subscription.name, name("work"));
+    assert_eq!(retired[0].retired_at, plus(now, 80));
+    assert_eq!(
+        retired[0].subscription.health.state.kind(),
+        StateKind::Exhausted
+    );
+    let history = store.transitions(old.id, 10).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert!(
+        store
+            .transition_counts()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(id, _, _)| *id == old.id)
+    );
+    assert_eq!(usage_by_id(store).await.get(&old.id), Some(&150));
+
+    // Its pending lease: live, not renewable, releasable with its usage.
+    let live = store.live_leases(plus(now, 85)).await.unwrap();
+    let on_old = live
+        .iter()
+        .find(|lease| lease.id == pending.id)
+        .expect("still live");
+    assert_eq!(on_old.subscription_name, name("work"));
+    match store
+        .heartbeat_lease(pending.id, secs(60), plus(now, 86))
+        .await
+    {
+        Err(LeaseError::SubscriptionRetired {
+            id,
+            name: retired_name,
+        }) => {
+            assert_eq!(id, pending.id);
+            assert_eq!(retired_name, name("work"));
+        }
+        other => panic!("expected SubscriptionRetired, got {other:?}"),
+    }
+    let report = store
+        .release_lease(
+            &release(pending.id, Outcome::Success, tokens(10, 0)),
+            plus(now, 87),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.lease.subscription_name, name("work"));
+    assert_eq!(usage_by_id(store).await.get(&old.id), Some(&160));
+
+    // Its name is free; it cannot be retired or edited again.
+    let new = subscription("work");
+    store.insert_subscription(&new).await.unwrap();
+    assert_eq!(
+        store.subscription_by_name(&name("work")).await.unwrap(),
+        Some(new.clone())
+    );
+    assert_eq!(
+        store.list_subscriptions().await.unwrap(),
+        vec![other.clone(), new.clone()]
+    );
+    match store.retire_subscription(old.id, plus(now, 90)).await {
+        Err(StoreError::SubscriptionNotFound(id)) => assert_eq!(id, old.id),
+        other => panic!("expected SubscriptionNotFound, got {other:?}"),
+    }
+    let mut edited = retired[0].subscription.clone();
+    edited.description = Some("back?".to_owned());
+    assert!(matches!(
+        store.update_subscription(&edited).await,
+        Err(StoreError::SubscriptionNotFound(_))
+    ));
+    let mut renamed = other.clone();
+    renamed.name = name("work");
+    assert!(matches!(
+        store.update_subscription(&renamed).await,
+        Err(StoreError::NameTaken(_))
+    ));
+
+    // Retired twice under one name; erasing one keeps the other's history.
+    store
+        .retire_subscription(new.id, plus(now, 91))
+        .await
+        .unwrap();
+    let retired = store.retired_subscriptions().await.unwrap();
+    assert_eq!(
+        retired
+            .iter()
+            .map(|r| r.subscription.id)
+            .collect::<Vec<_>>(),
+        vec![old.id, new.id],
+        "by name, then retirement time"
+    );
+    store.delete_subscription(old.id).await.unwrap();
+    assert!(store.transitions(old.id, 10).await.unwrap().is_empty());
+    assert_eq!(usage_by_id(store).await.get(&old.id), None);
+    assert_eq!(
+        store
+            .retired_subscriptions()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.subscription.id)
+            .collect::<Vec<_>>(),
+        vec![new.id]
+    );
 }
 
 pub(crate) async fn credentials_never_reach_the_database<S: SubscriptionStore>(store: &S) {
@@ -1192,4 +1406,276 @@ pub(crate) async fn times_are_kept_to_the_millisecond<S: SubscriptionStore>(stor
     let lease = granted(store, &acquire(secs(60)), now).await;
     assert_eq!(lease.acquired_at, t("2025-06-02T10:00:00.123Z"));
     assert_eq!(store.live_leases(now).await.unwrap(), vec![lease]);
+}
+
+fn alert(
+    subscription: &kage_domain::Subscription,
+    window: &str,
+    period: &str,
+    permille: u16,
+    at: &str,
+) -> QuotaAlert {
+    QuotaAlert {
+        subscription_id: subscription.id,
+        subscription_name: subscription.name.clone(),
+        window: window.to_owned(),
+        period: t(period),
+        threshold_permille: permille,
+        utilization: f64::from(permille) / 1000.0 + 0.01,
+        resets_at: Some(t(period)),
+        at: t(at),
+    }
+}
+
+fn keys(alerts: &[QuotaAlert]) -> Vec<(String, String, u16)> {
+    alerts
+        .iter()
+        .map(|alert| {
+            (
+                alert.subscription_name.to_string(),
+                alert.window.clone(),
+                alert.threshold_permille,
+            )
+        })
+        .collect()
+}
+
+pub(crate) async fn quota_alerts_are_recorded_once_per_window_period_and_threshold<
+    S: SubscriptionStore,
+>(
+    store: &S,
+) {
+    let work = subscription("work");
+    let home = subscription("home");
+    store.insert_subscription(&work).await.unwrap();
+    store.insert_subscription(&home).await.unwrap();
+    let reset = "2026-12-06T15:00:00Z";
+    let at = "2026-12-06T11:00:00Z";
+
+    let first = vec![
+        alert(&work, "five_hour", reset, 500, at),
+        alert(&work, "five_hour", reset, 800, at),
+    ];
+    let recorded = store.record_quota_alerts(&first).await.unwrap();
+    assert_eq!(recorded, first, "both are new");
+    assert_eq!(
+        store.record_quota_alerts(&first).await.unwrap(),
+        vec![],
+        "a second report of the same window records nothing"
+    );
+
+    let higher = vec![
+        alert(&work, "five_hour", reset, 500, "2026-12-06T12:00:00Z"),
+        alert(&work, "five_hour", reset, 800, "2026-12-06T12:00:00Z"),
+        alert(&work, "five_hour", reset, 950, "2026-12-06T12:00:00Z"),
+        alert(
+            &work,
+            "seven_day",
+            "2026-12-10T00:00:00Z",
+            500,
+            "2026-12-06T12:00:00Z",
+        ),
+        alert(&home, "five_hour", reset, 500, "2026-12-06T12:00:00Z"),
+    ];
+    let recorded = store.record_quota_alerts(&higher).await.unwrap();
+    assert_eq!(
+        keys(&recorded),
+        vec![
+            ("work".to_owned(), "five_hour".to_owned(), 950),
+            ("work".to_owned(), "seven_day".to_owned(), 500),
+            ("home".to_owned(), "five_hour".to_owned(), 500),
+        ],
+        "only the new threshold, the other window and the other subscription"
+    );
+
+    // The next period of the window alerts again.
+    let next = vec![alert(
+        &work,
+        "five_hour",
+        "2026-12-06T20:00:00Z",
+        500,
+        "2026-12-06T16:00:00Z",
+    )];
+    assert_eq!(store.record_quota_alerts(&next).await.unwrap(), next);
+
+    // Several writers at once (each on its own connection): exactly one records it.
+    let racing = vec![alert(
+        &home,
+        "five_hour",
+        reset,
+        800,
+        "2026-12-06T13:00:00Z",
+    )];
+    let (a, b, c, d) = tokio::join!(
+        store.record_quota_alerts(&racing),
+        store.record_quota_alerts(&racing),
+        store.record_quota_alerts(&racing),
+        store.record_quota_alerts(&racing),
+    );
+    let winners: usize = [a, b, c, d].into_iter().map(|r| r.unwrap().len()).sum();
+    assert_eq!(
+        winners, 1,
+        "exactly one concurrent writer records the alert"
+    );
+
+    let all = store.quota_alerts(t("2026-12-06T00:00:00Z")).await.unwrap();
+    assert_eq!(all.len(), 7);
+    assert_eq!(all[0].at, t(at), "oldest first");
+    assert_eq!(all[0].resets_at, Some(t(reset)));
+    assert!((all[0].utilization - 0.51).abs() < 1e-9);
+    let recent = store.quota_alerts(t("2026-12-06T13:00:00Z")).await.unwrap();
+    assert_eq!(
+        keys(&recent),
+        vec![
+            ("home".to_owned(), "five_hour".to_owned(), 800),
+            ("work".to_owned(), "five_hour".to_owned(), 500),
+        ]
+    );
+
+    store.delete_subscription(work.id).await.unwrap();
+    let left = store.quota_alerts(t("2026-12-06T00:00:00Z")).await.unwrap();
+    assert!(
+        left.iter()
+            .all(|alert| alert.subscription_name.as_str() == "home")
+    );
+    assert_eq!(left.len(), 2, "a deleted subscription's alerts go with it");
+}
+
+pub(crate) async fn waiters_are_saved_refreshed_listed_and_expire<S: SubscriptionStore>(store: &S) {
+    let now = t("2026-12-06T11:00:00Z");
+    let first = Waiter {
+        id: LeaseId::from_uuid(Uuid::new_v4()),
+        holder: "kage-agent@build-1:4242 task-3".to_owned(),
+        request: "namespace backend, high".to_owned(),
+        since: now,
+        until: plus(now, 30),
+        deadline: Some(plus(now, 1800)),
+        earliest_recovery: Some(plus(now, 600)),
+        earliest_name: Some(name("work")),
+        expires_at: plus(now, 60),
+    };
+    let second = Waiter {
+        id: LeaseId::from_uuid(Uuid::new_v4()),
+        holder: "kage-exec@laptop:77".to_owned(),
+        request: "normal".to_owned(),
+        since: plus(now, 5),
+        until: plus(now, 35),
+        deadline: None,
+        earliest_recovery: None,
+        earliest_name: None,
+        expires_at: plus(now, 65),
+    };
+    store.save_waiter(&first, now).await.unwrap();
+    store.save_waiter(&second, plus(now, 5)).await.unwrap();
+    assert_eq!(
+        store.waiters(plus(now, 10)).await.unwrap(),
+        vec![first.clone(), second.clone()],
+        "oldest first, every field kept"
+    );
+
+    // Refreshed: the same row with a later look and expiry.
+    let mut refreshed = first.clone();
+    refreshed.until = plus(now, 60);
+    refreshed.expires_at = plus(now, 120);
+    store.save_waiter(&refreshed, plus(now, 30)).await.unwrap();
+    assert_eq!(
+        store.waiters(plus(now, 30)).await.unwrap(),
+        vec![refreshed.clone(), second.clone()]
+    );
+
+    // `second` stopped refreshing: gone once its expiry passed.
+    assert_eq!(
+        store.waiters(plus(now, 70)).await.unwrap(),
+        vec![refreshed.clone()]
+    );
+    store.remove_waiter(refreshed.id).await.unwrap();
+    assert_eq!(store.waiters(plus(now, 70)).await.unwrap(), vec![]);
+    store.remove_waiter(refreshed.id).await.unwrap();
+}
+
+/// A lease acquired with the largest TTL (as an older Kage allowed:
+/// `--ttl 100000000h`) is stored at the end of time, and every read and
+/// write of the pool keeps working (issue 14, item 1).
+pub(crate) async fn a_lease_with_a_huge_ttl_never_breaks_a_read<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    let mut work = subscription("work");
+    work.max_concurrent = Some(2);
+    store.insert_subscription(&work).await.unwrap();
+    let huge = std::time::Duration::from_secs(100_000_000 * 3600);
+    let lease = granted(store, &acquire(huge), now).await;
+    let live = store.live_leases(plus(now, 1)).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].expires_at, lease.expires_at);
+    assert!(live[0].expires_at > t("9999-01-01T00:00:00Z"));
+    store.pool_snapshot(secs(3600), plus(now, 2)).await.unwrap();
+    store.list_subscriptions().await.unwrap();
+    let second = granted(store, &acquire(secs(60)), plus(now, 3)).await;
+    match store
+        .acquire_lease(&acquire(secs(60)), plus(now, 4))
+        .await
+        .unwrap()
+    {
+        AcquireOutcome::Granted(lease) => panic!("the cap of 2 was exceeded by {lease:?}"),
+        AcquireOutcome::Unavailable { .. } => {}
+    }
+    store
+        .heartbeat_lease(lease.id, huge, plus(now, 5))
+        .await
+        .unwrap();
+    for id in [lease.id, second.id] {
+        store
+            .release_lease(&release(id, Outcome::Success, tokens(1, 1)), plus(now, 6))
+            .await
+            .unwrap();
+    }
+    assert!(store.live_leases(plus(now, 7)).await.unwrap().is_empty());
+}
+
+/// A release carrying the largest token counts (as `--usage
+/// input=9223372036854775807` did before counts were bounded) is stored cut
+/// to 10^12 per kind, and every later release on the subscription still
+/// lands (issue 14, item 2).
+pub(crate) async fn an_absurd_token_count_never_blocks_later_releases<S: SubscriptionStore>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+    let absurd = Usage {
+        input_tokens: u64::MAX,
+        output_tokens: u64::MAX,
+        cost_micros_usd: Some(u64::MAX),
+        ..Usage::default()
+    };
+    for (second, usage) in [(0, absurd.clone()), (10, absurd), (20, tokens(5, 7))] {
+        let lease = granted(store, &acquire(secs(60)), plus(now, second)).await;
+        store
+            .release_lease(
+                &release(lease.id, Outcome::Success, usage),
+                plus(now, second + 1),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(store.live_leases(plus(now, 30)).await.unwrap().is_empty());
+    let lines = store
+        .daily_usage(&query_all(
+            "2025-06-02T00:00:00Z",
+            "2025-06-03T00:00:00Z",
+            0,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let bound = kage_domain::MAX_PER_RECORD;
+    assert_eq!(lines[0].usage.input_tokens, 2 * bound + 5);
+    assert_eq!(lines[0].usage.output_tokens, 2 * bound + 7);
+    assert_eq!(lines[0].usage.cost_micros_usd, Some(2 * bound));
+    assert_eq!(lines[0].leases, 3);
+    store
+        .pool_snapshot(secs(3600), plus(now, 31))
+        .await
+        .unwrap();
 }

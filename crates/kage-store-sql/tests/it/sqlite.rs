@@ -125,6 +125,19 @@ async fn an_unwritable_folder_is_a_clear_error() {
 /// Open must refuse the file and leave every byte of it as it was.
 async fn assert_refused_untouched(path: &Path, expected_detail: &str) {
     let before = std::fs::read(path).unwrap();
+    // The quick open (`kage statusline`) refuses it as untouched as the full one.
+    match SqliteStore::open_quick(path).await {
+        Err(StoreError::NotADatabase { .. }) => {}
+        other => panic!(
+            "expected NotADatabase from the quick open of {}, got {other:?}",
+            path.display()
+        ),
+    }
+    assert_eq!(
+        std::fs::read(path).unwrap(),
+        before,
+        "the quick open changed the file"
+    );
     match SqliteStore::open(path).await {
         Err(error @ StoreError::NotADatabase { .. }) => {
             let message = error.to_string();
@@ -336,7 +349,8 @@ async fn an_older_database_is_migrated_with_its_data() {
             .fetch_all(&mut connection)
             .await
             .unwrap();
-    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    let known: Vec<i64> = sqlite_migrations().iter().map(|m| m.version).collect();
+    assert_eq!(versions, known);
     let hourly: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_hourly")
         .fetch_one(&mut connection)
         .await
@@ -447,6 +461,55 @@ async fn a_write_lock_held_past_the_busy_timeout_is_a_clear_busy_error() {
 }
 
 #[tokio::test]
+async fn a_database_with_only_a_view_is_refused_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut connection = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::raw_sql("CREATE VIEW answers AS SELECT 42 AS answer;")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    assert_refused_untouched(&path, "another program").await;
+}
+
+#[tokio::test]
+async fn another_programs_sqlx_migrations_are_not_blamed_on_kage() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut connection = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL); \
+         INSERT INTO _sqlx_migrations VALUES (1, 'theirs', CURRENT_TIMESTAMP, 1, x'00', 1); \
+         CREATE TABLE subscriptions (newsletter TEXT);",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    connection.close().await.unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let Err(error) = SqliteStore::open(&path).await else {
+        panic!("the foreign file was adopted");
+    };
+    let message = error.to_string();
+    assert!(!message.contains("another build of Kage"), "{message}");
+    assert!(message.contains("another program"), "{message}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file was changed"
+    );
+}
+
+#[tokio::test]
 async fn a_quick_open_reads_and_writes_an_up_to_date_database() {
     let root = tempfile::tempdir().unwrap();
     let path = root.path().join("kage.db");
@@ -490,9 +553,77 @@ async fn a_quick_open_refuses_what_the_full_open_refuses() {
     let path = root.path().join("notes.db");
     std::fs::write(&path, "plain text, not a database").unwrap();
     let error = SqliteStore::open_quick(&path).await.unwrap_err();
-    assert!(matches!(error, StoreError::NotADatabase { .. }), "{error:?}");
+    assert!(
+        matches!(error, StoreError::NotADatabase { .. }),
+        "{error:?}"
+    );
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         "plain text, not a database"
     );
+}
+
+#[tokio::test]
+async fn a_write_that_waited_for_the_lock_is_stamped_when_it_won_it() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("kage.db");
+    let asked = t("2025-06-02T10:00:00Z");
+    let clock = std::sync::Arc::new(kage_ports::FixedClock::utc(asked));
+    let store = std::sync::Arc::new(
+        SqliteStore::open(&path)
+            .await
+            .unwrap()
+            .with_clock(clock.clone()),
+    );
+    store
+        .insert_subscription(&subscription("work"))
+        .await
+        .unwrap();
+
+    // Another process holds the write lock while the acquire, asked at
+    // 10:00:00, waits; it wins the lock at 10:00:05.
+    let mut other = raw_connection(&path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let waiting = tokio::spawn({
+        let store = std::sync::Arc::clone(&store);
+        async move { granted(&*store, &acquire(secs(60)), asked).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the acquire did not wait for the lock"
+    );
+    clock.set(plus(asked, 5));
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let lease = waiting.await.unwrap();
+    assert_eq!(lease.acquired_at, plus(asked, 5));
+    assert_eq!(lease.expires_at, plus(asked, 65));
+
+    // The same for its release.
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let releasing = tokio::spawn({
+        let store = std::sync::Arc::clone(&store);
+        async move {
+            store
+                .release_lease(
+                    &release(lease.id, Outcome::Success, tokens(1, 1)),
+                    plus(asked, 6),
+                )
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    clock.set(plus(asked, 9));
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let report = releasing.await.unwrap();
+    assert_eq!(report.lease.released_at, Some(plus(asked, 9)));
+    other.close().await.unwrap();
+    store.close().await;
 }

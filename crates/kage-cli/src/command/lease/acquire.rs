@@ -9,7 +9,7 @@ use kage_domain::{Namespace, SelectionRequest, Tag};
 
 use crate::command::{Context, LevelArg};
 use crate::output;
-use kage_app::time::parse_duration;
+use kage_app::time::{parse_ttl, parse_wait};
 
 const EXAMPLES: &str = "\
 Prints `LEASE_ID SUBSCRIPTION` on one line. Exit status 75 when nothing is
@@ -37,11 +37,11 @@ pub(crate) struct AcquireArgs {
     tags: Vec<Tag>,
 
     /// How long the lease lasts without a heartbeat (default: the config's lease_ttl, 2m)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     ttl: Option<Duration>,
 
     /// Wait up to DURATION for a subscription to come back (e.g. 10m)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     wait: Option<Duration>,
 
     /// Who holds the lease, shown by `kage lease list` (default: kage-lease@HOST:PARENT_PID)
@@ -57,6 +57,9 @@ impl AcquireArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
         let printer = context.printer;
         let opened = context.open().await?;
+        if let Some(spool) = &opened.spool {
+            spool.check_room()?;
+        }
         let pool = &opened.pool;
         if let Err(error) = kage_app::pool::check_config_routes(pool, &opened.config).await {
             printer.warn(format_args!("{error:#}"));
@@ -70,7 +73,7 @@ impl AcquireArgs {
             },
             ttl: self.ttl,
             max_wait: self.wait,
-            holder: self.holder.unwrap_or_else(|| {
+            holder: crate::command::plain_text("--holder", self.holder)?.unwrap_or_else(|| {
                 super::holder("kage-lease", std::os::unix::process::parent_id())
             }),
         };

@@ -7,7 +7,7 @@ use kage_domain::LeaseId;
 
 use crate::command::Context;
 use crate::output;
-use kage_app::time::parse_duration;
+use kage_app::time::parse_ttl;
 
 #[derive(Args, Debug)]
 pub(crate) struct HeartbeatArgs {
@@ -15,7 +15,7 @@ pub(crate) struct HeartbeatArgs {
     id: LeaseId,
 
     /// Extend it by this long (default: the config's lease_ttl)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     ttl: Option<Duration>,
 
     /// Print one JSON record {"type":"lease","data":…}

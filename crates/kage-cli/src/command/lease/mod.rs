@@ -20,11 +20,29 @@ pub(crate) use kage_app::holder;
 fn comes_back(
     earliest: Option<Timestamp>,
     name: Option<&kage_domain::SubscriptionName>,
+    passed_over: &[kage_ports::PassedOver],
     now: Timestamp,
     zone: &TimeZone,
 ) -> Option<String> {
     let at = earliest?;
     let who = name.map_or_else(|| "the first one".to_owned(), ToString::to_string);
+    // Only at its cap: it is not "available again" at a time, a lease of it
+    // ends by then at the latest (sooner if its holder releases it).
+    let at_cap = passed_over.iter().find_map(|passed| match passed.reason {
+        PassOverReason::AtCapacity {
+            live_leases,
+            max_concurrent,
+            ..
+        } if Some(&passed.name) == name => Some((live_leases, max_concurrent)),
+        _ => None,
+    });
+    if let Some((live, cap)) = at_cap {
+        return Some(format!(
+            "{who} is at its cap ({live}/{cap} leases); one of them ends by {} ({}) at the latest",
+            local_time(at, now, zone),
+            relative(at, now)
+        ));
+    }
     Some(format!(
         "{who} is available again at {} ({})",
         local_time(at, now, zone),
@@ -80,7 +98,13 @@ pub(crate) fn unavailable(
     } else {
         "no subscription available for this request"
     };
-    let message = match comes_back(earliest_recovery, earliest_name.as_ref(), now, zone) {
+    let message = match comes_back(
+        earliest_recovery,
+        earliest_name.as_ref(),
+        &passed_over,
+        now,
+        zone,
+    ) {
         Some(back) => format!(
             "{what}{after}; {back}; wait for it with --wait, or see `kage subscription status`"
         ),
@@ -96,6 +120,7 @@ pub(crate) fn waiting_message(notice: &WaitNotice, now: Timestamp, zone: &TimeZo
     match comes_back(
         notice.earliest_recovery,
         notice.earliest_name.as_ref(),
+        &notice.passed_over,
         now,
         zone,
     ) {

@@ -78,13 +78,17 @@ pub(crate) struct ReleaseArgs {
 
 impl ReleaseArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
+        /// How long a release retries a database that cannot take the write
+        /// before it keeps the usage in the spool.
+        const RELEASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+        let given_reason = crate::command::plain_text("--reason", self.reason.clone())?;
         let opened = context.open().await?;
         let pool = &opened.pool;
         let now = pool.clock().now();
         let zone = pool.clock().time_zone();
         let resets_at = self.resets_at.map(|when| when.resolve(now));
         let reason = |default: &str| {
-            self.reason
+            given_reason
                 .clone()
                 .filter(|reason| !reason.trim().is_empty())
                 .unwrap_or_else(|| default.to_owned())
@@ -117,13 +121,17 @@ impl ReleaseArgs {
         usage.cost_micros_usd = self.cost_usd;
         usage.model = self.model;
         let label = outcome.label();
-        let report = pool
-            .release(ReleaseRequest {
+        let report = kage_app::spool::release_with_retry(
+            pool,
+            ReleaseRequest {
                 lease_id: self.id,
                 outcome,
                 usage: usage.clone(),
-            })
-            .await?;
+            },
+            RELEASE_PATIENCE,
+            opened.spool.as_ref(),
+        )
+        .await?;
         output::lease::released(context.printer, &report, label, &usage, now, &zone);
         Ok(())
     }

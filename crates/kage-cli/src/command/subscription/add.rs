@@ -70,7 +70,8 @@ impl AddArgs {
         let subscription = pool
             .add_subscription(AddSubscriptionRequest {
                 name: self.name.clone(),
-                description: self.description.filter(|text| !text.trim().is_empty()),
+                description: crate::command::plain_text("--description", self.description)?
+                    .filter(|text| !text.trim().is_empty()),
                 priority: self.priority,
                 tags: self.tags.into_iter().collect(),
                 kind,

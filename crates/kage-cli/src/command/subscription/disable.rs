@@ -19,8 +19,9 @@ pub(crate) struct DisableArgs {
 
 impl DisableArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
+        let reason = crate::command::plain_text("--reason", self.reason)?;
         let opened = context.open().await?;
-        let reason = self.reason.filter(|reason| !reason.trim().is_empty());
+        let reason = reason.filter(|reason| !reason.trim().is_empty());
         let result = opened.pool.disable(&self.name, reason).await?;
         output::subscription::state_changed(context.printer, self.name.as_str(), &result);
         Ok(())

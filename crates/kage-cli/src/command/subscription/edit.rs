@@ -101,8 +101,7 @@ impl EditArgs {
         };
         let request = EditSubscriptionRequest {
             name: self.name,
-            description: self
-                .description
+            description: crate::command::plain_text("--description", self.description)?
                 .map(|text| Some(text).filter(|text| !text.trim().is_empty())),
             priority: self.priority,
             tags,

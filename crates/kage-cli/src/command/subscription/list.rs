@@ -1,4 +1,5 @@
-//! `kage subscription list`: every subscription with its settings.
+//! `kage subscription list`: every subscription with its settings; with
+//! `--all`, those removed from the pool too.
 
 use clap::Args;
 
@@ -14,6 +15,10 @@ pub(crate) struct ListArgs {
     /// Print JSON Lines: one {"type":"subscription","data":…} per subscription
     #[arg(long)]
     json: bool,
+
+    /// Also list the subscriptions removed from the pool, whose history is kept
+    #[arg(long)]
+    all: bool,
 }
 
 impl ListArgs {
@@ -30,7 +35,18 @@ impl ListArgs {
                 (subscription, state)
             })
             .collect();
-        output::subscription::list(context.printer, &subscriptions, self.names, self.json)?;
+        let retired = if self.all {
+            opened.pool.retired().await?
+        } else {
+            Vec::new()
+        };
+        output::subscription::list(
+            context.printer,
+            &subscriptions,
+            &retired,
+            self.names,
+            self.json,
+        )?;
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! `kage subscription usage`: tokens and cost per local day.
+//! `kage subscription usage`: tokens and cost per local day, with a bar
+//! chart per subscription below the tables for a week or a month.
 
 use clap::{Args, ValueEnum};
 use kage_core::{Period, UsageRequest};
@@ -6,6 +7,7 @@ use kage_domain::SubscriptionName;
 
 use crate::command::Context;
 use crate::output;
+use crate::output::usage::UsageStyle;
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum PeriodArg {
@@ -19,7 +21,7 @@ enum PeriodArg {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  kage subscription usage --period week\n  kage subscription usage --subscription work-premium --period month"
+    after_help = "Examples:\n  kage subscription usage --period week\n  kage subscription usage --period month --plain\n  kage subscription usage --subscription work-premium --period month"
 )]
 pub(crate) struct UsageArgs {
     /// How far back to look
@@ -31,8 +33,12 @@ pub(crate) struct UsageArgs {
     subscription: Option<SubscriptionName>,
 
     /// Print JSON Lines: {"type":"usage_day"} per day and subscription, then {"type":"usage_total"} records
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plain")]
     json: bool,
+
+    /// The tables only, without the per-day bar chart drawn below them for a week or a month
+    #[arg(long)]
+    plain: bool,
 }
 
 impl UsageArgs {
@@ -54,7 +60,13 @@ impl UsageArgs {
             context.printer,
             &report,
             self.subscription.as_ref().map(SubscriptionName::as_str),
-            self.json,
+            if self.json {
+                UsageStyle::Json
+            } else if self.plain {
+                UsageStyle::Tables
+            } else {
+                UsageStyle::TablesAndChart
+            },
         )?;
         Ok(())
     }

@@ -1,0 +1,168 @@
+//! `cargo bench -p kage-cli --bench metrics_listen`
+//!
+//! The goal: `kage metrics --listen` on a pool of 100 subscriptions with
+//! 1,000,000 usage records answers 50 concurrent scrapes, every one of them,
+//! with a p99 under 50 ms.
+//!
+//! The bench seeds the pool (`support/mod.rs`, shared with the `status`
+//! bench), starts the real `kage metrics --listen 127.0.0.1:0` (built by
+//! cargo for this bench, in the bench profile) and sends rounds of 50
+//! scrapes at once, each from its own thread, timing each from connect to
+//! the last byte. The baseline, measured the same way in the same run, is
+//! `/healthz`: the same server and connections without reading the store.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use support::{SUBSCRIPTIONS, SeededHome, millis, percentile};
+
+const CONCURRENT: usize = 50;
+const ROUNDS: usize = 10;
+const GOAL: Duration = Duration::from_millis(50);
+
+/// The running server, killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(home: &SeededHome) -> anyhow::Result<(Server, SocketAddr)> {
+    let mut child = home
+        .kage(&["metrics", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let server = Server(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("kage metrics --listen exited before listening"))??;
+        if let Some((_, rest)) = line.split_once("http://") {
+            let address = rest.split_once('/').map_or(rest, |(address, _)| address);
+            break address.parse()?;
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((server, address))
+}
+
+/// `GET path`: the status code, the body and the time from connect to the last byte.
+fn get(address: SocketAddr, path: &str) -> anyhow::Result<(u16, String, Duration)> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(address)?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let elapsed = started.elapsed();
+    let status = answer
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("not an HTTP answer: {answer:.80}"))?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body, elapsed))
+}
+
+/// `ROUNDS` rounds of `CONCURRENT` simultaneous `GET path`; every answer's
+/// time, sorted, and how many did not answer 200.
+fn rounds(address: SocketAddr, path: &'static str) -> (Vec<Duration>, usize) {
+    let mut times = Vec::with_capacity(ROUNDS * CONCURRENT);
+    let mut failed = 0;
+    for _ in 0..ROUNDS {
+        let barrier = Arc::new(Barrier::new(CONCURRENT));
+        let threads: Vec<_> = (0..CONCURRENT)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    get(address, path)
+                })
+            })
+            .collect();
+        for thread in threads {
+            match thread.join() {
+                Ok(Ok((200, _, elapsed))) => times.push(elapsed),
+                _ => failed += 1,
+            }
+        }
+    }
+    times.sort();
+    (times, failed)
+}
+
+#[allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
+fn main() -> anyhow::Result<()> {
+    let home = SeededHome::new("kage-metrics-bench")?;
+    let (_server, address) = start(&home)?;
+    // The first scrape warms the page cache and checks the body; not counted.
+    let (status, body, first) = get(address, "/metrics")?;
+    anyhow::ensure!(
+        status == 200
+            && body.contains(&format!(
+                "kage_pool_subscriptions{{state=\"active\"}} {SUBSCRIPTIONS}"
+            )),
+        "unexpected first scrape ({status}):\n{body:.400}"
+    );
+    println!("first scrape: {} ({} bytes)", millis(first), body.len());
+
+    let (health, health_failed) = rounds(address, "/healthz");
+    let (metrics, metrics_failed) = rounds(address, "/metrics");
+
+    println!();
+    println!(
+        "{:<38} {:>7} {:>7} {:>10} {:>10} {:>10}",
+        format!("{CONCURRENT} at once, {ROUNDS} rounds"),
+        "answers",
+        "failed",
+        "p50",
+        "p99",
+        "max"
+    );
+    for (label, times, failed) in [
+        ("GET /healthz (baseline)", &health, health_failed),
+        ("GET /metrics", &metrics, metrics_failed),
+    ] {
+        println!(
+            "{label:<38} {:>7} {failed:>7} {:>10} {:>10} {:>10}",
+            times.len(),
+            millis(percentile(times, 0.5)),
+            millis(percentile(times, 0.99)),
+            millis(*times.last().unwrap_or(&Duration::ZERO)),
+        );
+    }
+    let p99 = percentile(&metrics, 0.99);
+    println!();
+    println!(
+        "goal: every scrape answers, p99 under {} — {} failed, p99 {} ({})",
+        millis(GOAL),
+        metrics_failed,
+        millis(p99),
+        if metrics_failed == 0 && p99 < GOAL {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    anyhow::ensure!(
+        metrics_failed == 0 && health_failed == 0,
+        "{metrics_failed} scrapes and {health_failed} health checks did not answer 200"
+    );
+    Ok(())
+}
