@@ -34,8 +34,8 @@ pub enum Command {
     /// Show Kage at work on a throwaway pool: three fake subscriptions,
     /// a simulated agent, no credentials and no network.
     Demo(DemoArgs),
-    /// List or remove the git worktrees and branches (kage/<run id>/<task
-    /// id>) that `run` kept.
+    /// List or remove the git worktrees and branches (kage/RUN-ID/TASK-ID)
+    /// that `run` kept.
     Worktrees(WorktreesArgs),
     /// A simulated Claude Code (used by `demo` and the benchmark).
     #[command(hide = true)]
@@ -98,7 +98,7 @@ pub struct RunArgs {
     pub max_api_retries: Option<u32>,
 
     /// Run each task in its own git worktree, on a new branch
-    /// kage/<run id>/<task id> (the same as --isolation worktree).
+    /// kage/RUN-ID/TASK-ID (the same as --isolation worktree).
     #[arg(long, conflicts_with = "isolation", help_heading = "Worktrees")]
     pub worktree: bool,
 
@@ -159,7 +159,7 @@ pub enum WorktreesCommand {
 /// Which kage/… branches.
 #[derive(Args, Debug, Clone, Default)]
 pub struct WorktreesFilter {
-    /// Only the branches of this run (the id in kage/<run id>/…).
+    /// Only the branches of this run (the RUN-ID in kage/RUN-ID/…).
     #[arg(long = "run", value_name = "ID")]
     pub run: Option<String>,
 
