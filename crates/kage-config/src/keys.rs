@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kage_domain::{AlertThresholds, Strategy};
 
-use crate::DatabaseUrl;
+use crate::{DatabaseUrl, Isolation};
 
 /// Every scalar key, in the order `config show --resolved` lists them.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -31,6 +31,7 @@ pub(crate) enum Key {
     MaxApiRetries,
     MaxWait,
     Parallel,
+    Isolation,
 }
 
 /// What kind of value a key holds.
@@ -50,6 +51,7 @@ pub(crate) enum Kind {
     Url,
     Path,
     Command,
+    Isolation,
     /// Shares of a quota window, each above 0 and at most 1.
     Thresholds,
     /// A program and its arguments, or nothing.
@@ -66,6 +68,7 @@ pub(crate) enum Value {
     Url(DatabaseUrl),
     Path(PathBuf),
     Command(Vec<String>),
+    Isolation(Isolation),
     Thresholds(AlertThresholds),
 }
 
@@ -74,7 +77,7 @@ pub(crate) enum Value {
 use kage_domain::MAX_DURATION;
 
 impl Key {
-    pub(crate) const ALL: [Key; 16] = [
+    pub(crate) const ALL: [Key; 17] = [
         Self::DefaultPriority,
         Self::RateLimitWindow,
         Self::RateLimitCooldown,
@@ -91,6 +94,7 @@ impl Key {
         Self::MaxApiRetries,
         Self::MaxWait,
         Self::Parallel,
+        Self::Isolation,
     ];
 
     pub(crate) fn section(self) -> &'static str {
@@ -106,7 +110,11 @@ impl Key {
             | Self::NotifyCommand
             | Self::NotifyTimeout => "subscriptions",
             Self::DatabaseUrl | Self::DatabasePath => "storage",
-            Self::Command | Self::MaxApiRetries | Self::MaxWait | Self::Parallel => "agent",
+            Self::Command
+            | Self::MaxApiRetries
+            | Self::MaxWait
+            | Self::Parallel
+            | Self::Isolation => "agent",
         }
     }
 
@@ -128,6 +136,7 @@ impl Key {
             Self::MaxApiRetries => "max_api_retries",
             Self::MaxWait => "max_wait",
             Self::Parallel => "parallel",
+            Self::Isolation => "isolation",
         }
     }
 
@@ -180,6 +189,7 @@ impl Key {
             Self::DatabaseUrl => Kind::Url,
             Self::DatabasePath => Kind::Path,
             Self::Command => Kind::Command,
+            Self::Isolation => Kind::Isolation,
         }
     }
 
@@ -193,6 +203,7 @@ impl Key {
             Kind::Url => "a string: a postgres:// URL",
             Kind::Path => "a string: a file path",
             Kind::Command => "an array of strings",
+            Kind::Isolation => "a string: \"worktree\" or \"none\"",
             Kind::Thresholds => {
                 "an array of numbers above 0 and at most 1, such as [0.5, 0.8, 0.95]"
             }
@@ -203,7 +214,9 @@ impl Key {
     /// Parse a value given as text (an environment variable or a flag).
     pub(crate) fn parse_text(self, text: &str) -> Result<Value, String> {
         match self.kind() {
-            Kind::Strategy | Kind::Duration { .. } | Kind::Url | Kind::Path => self.check_str(text),
+            Kind::Strategy | Kind::Duration { .. } | Kind::Url | Kind::Path | Kind::Isolation => {
+                self.check_str(text)
+            }
             Kind::Count { .. } => {
                 let number = text
                     .trim()
@@ -253,6 +266,7 @@ impl Key {
                 Err("the path is empty; remove the key to use the default location".to_owned())
             }
             Kind::Path => Ok(Value::Path(PathBuf::from(text))),
+            Kind::Isolation => text.parse().map(Value::Isolation),
             _ => Err(format!("expected {}", self.expected())),
         }
     }
@@ -353,7 +367,13 @@ pub(crate) fn section_keys(section: &str) -> (&'static str, &'static [&'static s
         "storage" => ("[storage]", &["database_url", "database_path"]),
         "agent" => (
             "[agent]",
-            &["command", "max_api_retries", "max_wait", "parallel"],
+            &[
+                "command",
+                "max_api_retries",
+                "max_wait",
+                "parallel",
+                "isolation",
+            ],
         ),
         _ => ("the top level", &["subscriptions", "storage", "agent"]),
     }
