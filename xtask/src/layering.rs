@@ -11,6 +11,9 @@
 //!   the composition root `kage-app`, the apps and the end-to-end tests.
 //! - No app ([`APPS`]) depends (in any way) on another app: what two apps
 //!   share lives in `kage-app`.
+//! - Building needs nothing but the Rust toolchain: the workspace's normal and
+//!   build tree holds no `-sys` crate but [`SYS_CRATES_WITHOUT_SYSTEM_LIBRARY`]
+//!   (`libdbus-sys`, for one, needs pkg-config and libdbus-1-dev).
 
 use anyhow::{Context, Result, bail};
 
@@ -37,6 +40,9 @@ pub(crate) const ADAPTERS: &[&str] = &["kage-store-sql", "kage-secrets"];
 pub(crate) const ADAPTER_USERS: &[&str] = &["kage-app", "kage-cli", "kage-agent", "kage-tests"];
 /// The binaries people run; none may depend on another.
 pub(crate) const APPS: &[&str] = &["kage-cli", "kage-agent"];
+/// The `-sys` crates that need no system library: SQLite is compiled from the
+/// bundled source (a C compiler, not a package), linux-raw-sys is plain Rust.
+pub(crate) const SYS_CRATES_WITHOUT_SYSTEM_LIBRARY: &[&str] = &["libsqlite3-sys", "linux-raw-sys"];
 
 /// Runs every layering rule and reports all violations at once.
 pub(crate) fn check() -> Result<()> {
@@ -47,6 +53,7 @@ pub(crate) fn check() -> Result<()> {
     violations.extend(forbidden_in_tree("kage-agent", TEST_ONLY)?);
     let metadata = shell::workspace_metadata()?;
     violations.extend(internal_dependency_violations(&metadata)?);
+    violations.extend(system_library_crates()?);
     if !violations.is_empty() {
         bail!("layering violated:\n  {}", violations.join("\n  "));
     }
@@ -72,6 +79,38 @@ fn forbidden_in_tree(package: &str, forbidden: &[&str]) -> Result<Vec<String>> {
     found.sort();
     found.dedup();
     Ok(found)
+}
+
+/// `-sys` crates in the workspace's normal and build tree (this host's
+/// target) that would need a system library, such as `libdbus-sys`.
+fn system_library_crates() -> Result<Vec<String>> {
+    let tree = shell::output(shell::cargo().args([
+        "tree",
+        "--workspace",
+        "-e",
+        "normal,build",
+        "--prefix",
+        "none",
+    ]))?;
+    Ok(sys_crates_needing_a_library(&tree))
+}
+
+fn sys_crates_needing_a_library(tree: &str) -> Vec<String> {
+    let mut found: Vec<String> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.ends_with("-sys") && !SYS_CRATES_WITHOUT_SYSTEM_LIBRARY.contains(name))
+        .map(|name| {
+            format!(
+                "the workspace depends on `{name}`, which needs a system library (and usually \
+                 pkg-config) to build; use a pure-Rust crate or a bundled feature instead, so \
+                 `cargo build` needs nothing but the Rust toolchain"
+            )
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// `name` is `banned` or one of its sub-crates (`tokio-util`, `serde_json`, `clap_builder`).
@@ -159,6 +198,20 @@ mod tests {
     fn workspace_crates_depend_in_the_right_direction() {
         let metadata = shell::workspace_metadata().unwrap();
         assert_none(internal_dependency_violations(&metadata).unwrap());
+    }
+
+    #[test]
+    fn no_sys_crate_needs_a_system_library() {
+        assert_none(system_library_crates().unwrap());
+    }
+
+    #[test]
+    fn sys_crates_are_recognised() {
+        let tree = "kage-secrets v0.0.0 (/w)\nlibdbus-sys v0.2.7\nlibsqlite3-sys v0.30.1 (*)\n\
+                    linux-raw-sys v0.12.1\nlibdbus-sys v0.2.7 (*)\nsys-info v1\n";
+        let found = sys_crates_needing_a_library(tree);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("`libdbus-sys`"), "{found:?}");
     }
 
     #[test]

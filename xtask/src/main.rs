@@ -2,7 +2,7 @@
 //! same on every machine (matklad's xtask pattern; the alias lives in
 //! `.cargo/config.toml`).
 //!
-//! - `cargo xtask test [-- NEXTEST-ARGS]`: the README's test command (see [`test`](mod@test)).
+//! - `cargo xtask test [-- NEXTEST-ARGS]`: the README's tests under cargo-nextest, as CI runs them (see [`test`](mod@test)).
 //! - `cargo xtask ci`: every check CI runs, in order, stopping at the first failure (see [`ci`](mod@ci)).
 //! - `cargo xtask bench [--only NAME] [--list]`: the benchmarks and their targets (see [`bench`](mod@bench)).
 //! - `cargo xtask man`: the `kage(1)` man page into `target/man/` (see [`man`](mod@man)).
@@ -36,7 +36,8 @@ usage: cargo xtask <command> [options]
 
 commands:
   test [--profile NAME] [-- NEXTEST-ARGS]
-                     run the whole test suite with cargo-nextest (the README's test command);
+                     run the whole test suite with cargo-nextest (what `cargo test --workspace`
+                     runs, plus the keychain tests);
                      PostgreSQL and keychain tests run when their services are there and are
                      skipped with a loud banner otherwise (KAGE_REQUIRE_POSTGRES=1 and
                      KAGE_REQUIRE_KEYCHAIN=1 turn a skip into a failure)

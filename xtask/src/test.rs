@@ -1,42 +1,39 @@
-//! `cargo xtask test`: the README's test command.
+//! `cargo xtask test`: the README's tests under cargo-nextest, as CI runs them.
 //!
 //! Runs `cargo nextest run --workspace --locked`, then the keychain tests.
 //!
-//! PostgreSQL: `KAGE_TEST_DB_URL` if set; otherwise, if something answers on
-//! 127.0.0.1:5432, `postgres://postgres@127.0.0.1:5432/test`; otherwise the
-//! PostgreSQL tests are filtered out with `-E 'not test(postgres)'` and a
-//! banner says so before and after the run. `KAGE_REQUIRE_POSTGRES=1` (CI)
-//! turns that skip into a failure.
+//! PostgreSQL, decided by `kage_testkit::decide` (the rule every PostgreSQL
+//! test applies under plain `cargo test` too): `KAGE_TEST_DB_URL` if set and
+//! its host answers; otherwise, if something answers on 127.0.0.1:5432,
+//! `postgres://postgres@127.0.0.1:5432/test`; otherwise the PostgreSQL tests
+//! are filtered out with `-E 'not test(postgres)'` and a banner says so
+//! before and after the run. `KAGE_REQUIRE_POSTGRES=1` (CI) turns that skip
+//! into a failure.
 //!
 //! Keychain: `crates/kage-secrets/tests/run-keychain-tests.sh` runs when it
 //! exists and either `KAGE_REQUIRE_KEYCHAIN=1` or all of its tools are on
 //! `PATH`; otherwise a banner says the keychain tests were skipped.
 //! `KAGE_REQUIRE_KEYCHAIN=1` with no script is a failure.
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{Result, bail};
 
 use crate::shell;
 
-/// Where PostgreSQL is looked for when `KAGE_TEST_DB_URL` is unset.
-const LOCAL_POSTGRES: &str = "127.0.0.1:5432";
-const LOCAL_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The nextest filter that leaves out every PostgreSQL test (their names contain `postgres`).
 pub(crate) const WITHOUT_POSTGRES: &str = "not test(postgres)";
 
 const KEYCHAIN_SCRIPT: &str = "crates/kage-secrets/tests/run-keychain-tests.sh";
 /// What the keychain script needs (its own check lists the same): a private D-Bus
-/// session, the Secret Service, the kernel keyring, and pkg-config to build against libdbus.
+/// session, the Secret Service and the kernel keyring. Building needs no system
+/// library: the Secret Service client is pure Rust (zbus).
 const KEYCHAIN_TOOLS: &[&str] = &[
     "dbus-run-session",
     "dbus-send",
     "gnome-keyring-daemon",
     "keyctl",
-    "pkg-config",
 ];
 
 #[derive(Debug, Default)]
@@ -84,34 +81,38 @@ pub(crate) enum Postgres {
     Skipped,
 }
 
+/// Why no server was found, for the banner.
+static SKIPPED_BECAUSE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 impl Postgres {
-    /// Decides from the environment, probing 127.0.0.1:5432 only when `KAGE_TEST_DB_URL` is unset.
+    /// Decides from the environment: `KAGE_TEST_DB_URL` (probing its host),
+    /// else a probe of 127.0.0.1:5432.
     pub(crate) fn from_env() -> Result<Self> {
-        let url = std::env::var("KAGE_TEST_DB_URL")
-            .ok()
-            .filter(|url| !url.trim().is_empty());
         Self::decide(
-            url,
-            shell::flag("KAGE_REQUIRE_POSTGRES"),
-            local_postgres_answers,
+            std::env::var(kage_testkit::TEST_DB_URL_ENV).ok(),
+            shell::flag(kage_testkit::REQUIRE_POSTGRES_ENV),
+            kage_testkit::answers,
         )
     }
 
-    fn decide(url: Option<String>, required: bool, answers: impl FnOnce() -> bool) -> Result<Self> {
-        if let Some(url) = url {
-            return Ok(Self::FromEnv(url));
+    fn decide(
+        url: Option<String>,
+        required: bool,
+        answers: impl FnOnce(&str) -> bool,
+    ) -> Result<Self> {
+        match kage_testkit::decide(url, answers) {
+            kage_testkit::Postgres::FromEnv(url) => Ok(Self::FromEnv(url)),
+            kage_testkit::Postgres::Local(url) => Ok(Self::Local(url)),
+            kage_testkit::Postgres::Missing(why) if required => bail!(
+                "KAGE_REQUIRE_POSTGRES=1 but {why}; start PostgreSQL (`pg_ctlcluster \
+                 --skip-systemctl-redirect $(ls /etc/postgresql) main start`) or set \
+                 KAGE_TEST_DB_URL"
+            ),
+            kage_testkit::Postgres::Missing(why) => {
+                let _ = SKIPPED_BECAUSE.set(why);
+                Ok(Self::Skipped)
+            }
         }
-        if answers() {
-            return Ok(Self::Local(LOCAL_POSTGRES_URL.to_owned()));
-        }
-        if required {
-            bail!(
-                "KAGE_REQUIRE_POSTGRES=1 but KAGE_TEST_DB_URL is unset and nothing answers on \
-                 {LOCAL_POSTGRES}; start PostgreSQL (`pg_ctlcluster --skip-systemctl-redirect \
-                 $(ls /etc/postgresql) main start`) or set KAGE_TEST_DB_URL"
-            );
-        }
-        Ok(Self::Skipped)
     }
 
     pub(crate) fn url(&self) -> Option<&str> {
@@ -138,11 +139,6 @@ impl Postgres {
             Self::Skipped => "PostgreSQL tests: SKIPPED".to_owned(),
         }
     }
-}
-
-fn local_postgres_answers() -> bool {
-    let address: SocketAddr = LOCAL_POSTGRES.parse().expect("a valid socket address");
-    TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_ok()
 }
 
 /// Whether and how the keychain tests run.
@@ -243,9 +239,12 @@ pub(crate) fn run(options: &TestOptions) -> Result<TestReport> {
 }
 
 fn postgres_skipped_notice() -> Vec<String> {
+    let why = SKIPPED_BECAUSE.get().map_or(
+        "nothing answers on 127.0.0.1:5432, KAGE_TEST_DB_URL unset",
+        String::as_str,
+    );
     vec![
-        "SKIPPED: PostgreSQL tests (nothing answers on 127.0.0.1:5432, KAGE_TEST_DB_URL unset)"
-            .to_owned(),
+        format!("SKIPPED: PostgreSQL tests ({why})"),
         format!("nextest ran with -E '{WITHOUT_POSTGRES}'"),
         "to run them: start PostgreSQL, or export KAGE_TEST_DB_URL=postgres://USER@HOST:PORT/DB"
             .to_owned(),
@@ -276,6 +275,8 @@ fn keychain_notice(keychain: &Keychain) -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    use kage_testkit::LOCAL_POSTGRES_URL;
+
     use super::*;
 
     fn args(words: &[&str]) -> Vec<String> {
@@ -283,19 +284,22 @@ mod tests {
     }
 
     #[test]
-    fn database_url_from_env_wins_without_probing() {
-        let decided = Postgres::decide(Some("postgres://u@db/x".into()), true, || {
-            panic!("must not probe when KAGE_TEST_DB_URL is set")
+    fn database_url_from_env_is_probed_at_its_host() {
+        let decided = Postgres::decide(Some("postgres://u@db/x".into()), true, |address| {
+            assert_eq!(address, "db:5432", "only the variable's host is probed");
+            true
         });
         assert_eq!(
             decided.unwrap(),
             Postgres::FromEnv("postgres://u@db/x".into())
         );
+        let closed = Postgres::decide(Some("postgres://u@db:1/x".into()), false, |_| false);
+        assert_eq!(closed.unwrap(), Postgres::Skipped);
     }
 
     #[test]
     fn local_server_gets_the_default_database_url() {
-        let decided = Postgres::decide(None, false, || true).unwrap();
+        let decided = Postgres::decide(None, false, |_| true).unwrap();
         assert_eq!(
             decided.url(),
             Some("postgres://postgres@127.0.0.1:5432/test")
@@ -305,10 +309,10 @@ mod tests {
     #[test]
     fn missing_server_is_skipped_unless_required() {
         assert_eq!(
-            Postgres::decide(None, false, || false).unwrap(),
+            Postgres::decide(None, false, |_| false).unwrap(),
             Postgres::Skipped
         );
-        let error = Postgres::decide(None, true, || false)
+        let error = Postgres::decide(None, true, |_| false)
             .unwrap_err()
             .to_string();
         assert!(error.contains("KAGE_REQUIRE_POSTGRES=1"), "{error}");

@@ -27,12 +27,29 @@ pub struct Cli {
     pub command: Command,
 }
 
+const RUN_EXAMPLES: &str = "\
+Examples:
+  kage-agent run --task \"fix the flaky test in tests/api.rs\" --task \"update the changelog\"
+  kage-agent run -j 8 --tasks tasks.jsonl --namespace backend --priority high
+  kage-agent run --task \"review the diff\" -- my-agent --prompt {prompt}
+  kage-agent run --tasks tasks.txt --json | jq -c 'select(.type == \"summary\")'
+
+--json is a stream: JSON Lines, one event object per line as it happens.";
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  kage-agent demo
+  kage-agent demo --keep
+  kage-agent demo --json > demo.jsonl     # a stream: one JSON event per line";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run tasks, each with an agent on a leased subscription.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Show Kage at work on a throwaway pool: three fake subscriptions,
     /// a simulated agent, no credentials and no network.
+    #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
     /// List or remove the git worktrees and branches (kage/RUN-ID/TASK-ID)
     /// that `run` kept.
@@ -58,7 +75,7 @@ pub struct RunArgs {
     pub cwd: Option<PathBuf>,
 
     /// Agents at once [default: config `agent.parallel`, 4].
-    #[arg(long, short = 'j', value_name = "N", help_heading = "Running")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..), allow_negative_numbers = true, help_heading = "Running")]
     pub parallel: Option<u32>,
 
     /// Namespace the tasks run under (routing rules pick subscriptions per namespace).
@@ -70,6 +87,7 @@ pub struct RunArgs {
         long,
         value_name = "LEVEL",
         default_value = "normal",
+        allow_negative_numbers = true,
         help_heading = "Routing"
     )]
     pub priority: PriorityLevel,
@@ -89,12 +107,17 @@ pub struct RunArgs {
     pub max_wait: Option<Duration>,
 
     /// Attempts per task, failovers included.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Running")]
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..), allow_negative_numbers = true, help_heading = "Running")]
     pub max_attempts: u32,
 
     /// Rate-limit retries an agent may make before it is stopped and moved
     /// [default: config `agent.max_api_retries`, 2].
-    #[arg(long, value_name = "N", help_heading = "Running")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Running"
+    )]
     pub max_api_retries: Option<u32>,
 
     /// Run each task in its own git worktree, on a new branch
@@ -126,7 +149,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", help_heading = "Output")]
     pub run_dir: Option<PathBuf>,
 
-    /// Print events and the summary as JSON Lines on standard output.
+    /// Stream events and the summary as JSON Lines on standard output (one
+    /// JSON object per line, as they happen; not one document).
     #[arg(long, help_heading = "Output")]
     pub json: bool,
 
@@ -194,7 +218,8 @@ pub struct WorktreesRemoveArgs {
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Print events and the summary as JSON Lines on standard output.
+    /// Stream events and the summary as JSON Lines on standard output (one
+    /// JSON object per line, as they happen; not one document).
     #[arg(long)]
     pub json: bool,
 
@@ -317,10 +342,19 @@ mod tests {
             &["kage-agent", "run", "--max-wait", "soon"],
             &["kage-agent", "run", "--namespace", "Bad Name"],
             &["kage-agent", "run", "--max-attempts", "0"],
+            &["kage-agent", "run", "-j", "0"],
+            &["kage-agent", "run", "--parallel", "-1"],
         ] {
             let error = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(error.exit_code(), 2, "{args:?}");
         }
+        // A negative number is a bad value, not "unexpected argument '-1'".
+        let error = Cli::try_parse_from(["kage-agent", "run", "--priority", "-1"]).unwrap_err();
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::ValueValidation,
+            "{error}"
+        );
     }
 
     #[test]

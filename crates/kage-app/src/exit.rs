@@ -63,11 +63,48 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         if cause.is::<ConfigError>() {
             return CONFIG;
         }
-        if cause.is::<UsageError>() {
+        if cause.is::<UsageError>() || asks_for_the_impossible(cause) {
             return USAGE;
         }
     }
     FAILURE
+}
+
+/// Errors of a well-formed command line that asks for something that cannot
+/// be: a taken name, a route to an unknown subscription, an empty route, an
+/// `edit` without a change. Exit 2, like a bad flag.
+fn asks_for_the_impossible(cause: &(dyn std::error::Error + 'static)) -> bool {
+    use kage_core::{EditSubscriptionError, RouteError};
+    use kage_ports::StoreError;
+    matches!(
+        cause.downcast_ref::<StoreError>(),
+        Some(StoreError::NameTaken(_))
+    ) || matches!(
+        cause.downcast_ref::<RouteError>(),
+        Some(RouteError::UnknownSubscription(_) | RouteError::Empty)
+    ) || matches!(
+        cause.downcast_ref::<EditSubscriptionError>(),
+        Some(EditSubscriptionError::NothingToChange)
+    )
+}
+
+/// The error and its causes joined with `: `, leaving out a cause whose
+/// text the line already holds (many errors repeat their source in their
+/// own message), so nothing is said twice. `kage` and `kage-agent` print
+/// their errors with it.
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Whether the error is a closed stdout, which is not worth a message.
@@ -100,6 +137,13 @@ mod tests {
             code_for(&anyhow::Error::new(ConfigError::NoConfigLocation)),
             CONFIG
         );
+        let taken = anyhow::Error::new(kage_ports::StoreError::NameTaken(
+            kage_domain::SubscriptionName::new("work").unwrap(),
+        ))
+        .context("could not add subscription work");
+        assert_eq!(code_for(&taken), USAGE);
+        let empty_edit = anyhow::Error::new(kage_core::EditSubscriptionError::NothingToChange);
+        assert_eq!(code_for(&empty_edit), USAGE);
         let other = anyhow::anyhow!("something else");
         assert_eq!(code_for(&other), FAILURE);
         assert!(!is_broken_pipe(&other));

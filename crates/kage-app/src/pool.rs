@@ -19,7 +19,8 @@
 //!
 //! - **Config**: `--config FILE`, else `KAGE_CONFIG`, `KAGE_CONFIG_DIR`,
 //!   `$XDG_CONFIG_HOME/kage/config.toml`, `~/.config/kage/config.toml`
-//!   ([`kage_config::config_path`]); a missing file means the defaults.
+//!   ([`kage_config::config_path`]); a missing file means the defaults,
+//!   except one named by `--config` or `KAGE_CONFIG` (an error).
 //! - **Store**: PostgreSQL when `[storage] database_url` (or
 //!   `KAGE_DATABASE_URL`) is set, else the SQLite file at
 //!   `[storage] database_path` (or `KAGE_DATABASE_PATH`), by default
@@ -48,6 +49,10 @@ pub type AppPool = Pool<Box<dyn SubscriptionStore>, Box<dyn SecretStore>, Box<dy
 
 /// The environment variable of the fixed-clock test hook.
 pub const TEST_NOW_ENV: &str = "KAGE_TEST_NOW";
+
+/// The schema version this build of Kage writes (`kage doctor` compares the
+/// database's with it).
+pub use kage_store_sql::SCHEMA_VERSION;
 
 /// What decides how the pool is opened: an explicit config file, and the
 /// environment (captured once, so tests can pass their own).
@@ -83,17 +88,25 @@ pub fn load_config(options: &GlobalOptions) -> Result<Config, ConfigError> {
     match &options.config_file {
         Some(path) => {
             if !path.is_file() {
-                return Err(ConfigError::Read {
+                return Err(ConfigError::Missing {
                     path: path.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "no such file (given with --config)",
-                    ),
+                    named_by: "--config",
                 });
             }
             Config::load_path(path, &options.env)
         }
-        None => Config::load(&options.env),
+        None => {
+            // A file named by KAGE_CONFIG must exist, as one given with
+            // --config: a typo there must not silently mean the defaults.
+            let location = kage_config::config_path(&options.env)?;
+            if location.rule == kage_config::PathRule::KageConfig && !location.path.exists() {
+                return Err(ConfigError::Missing {
+                    path: location.path,
+                    named_by: "KAGE_CONFIG",
+                });
+            }
+            Config::load_path(&location.path, &options.env)
+        }
     }
 }
 

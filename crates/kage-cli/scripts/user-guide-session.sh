@@ -110,7 +110,7 @@ show kage subscription status
 show kage subscription usage --period week
 show kage subscription usage --subscription work-premium --period month
 show kage subscription show work-premium
-show "kage subscription status --json | head -n 2"
+show "kage subscription status --json | head -n 16"
 show "kage metrics | head -n 8"
 
 echo "## Config file"
@@ -141,7 +141,17 @@ show kage subscription routes
 show KAGE_SUBSCRIPTIONS__LEASE_TTL=5m kage config show --resolved
 sed -i 's/rate_limit_cooldown/rate_limit_cooldwn/' "$HOME/.config/kage/config.toml"
 show kage subscription status
+
+echo "## Doctor"
+# A stand-in `claude` that only answers --version (the guide runs without one),
+# under the home folder so its path reads the same on every run.
+mkdir -p "$HOME/.local/bin"
+printf '#!/bin/sh\necho "2.0.14 (Claude Code)"\n' > "$HOME/.local/bin/claude"
+chmod +x "$HOME/.local/bin/claude"
+export PATH="$HOME/.local/bin:$PATH"
+show kage doctor
 sed -i 's/rate_limit_cooldwn/rate_limit_cooldown/' "$HOME/.config/kage/config.toml"
+show kage doctor
 
 echo "## Removing subscriptions"
 show kage subscription remove personal
@@ -151,7 +161,7 @@ echo "## Backups"
 show kage backup \~/kage-backup.db
 
 echo "## Live view"
-for id in $(kage lease list --json | grep -o '"id":"[^"]*"' | cut -d'"' -f4); do quietly kage lease release "$id"; done
+for id in $(kage lease list --json | grep -o '"id": *"[^"]*"' | cut -d'"' -f4); do quietly kage lease release "$id"; done
 read -r lease subscription < <(kage lease acquire --namespace backend --holder "kage-agent@build-1:4242 task-3" --ttl 1h 2>/dev/null)
 kage lease acquire --priority high --holder "kage-exec@laptop:77 claude" --ttl 1h >/dev/null 2>&1
 printf '{"rate_limits":{"five_hour":{"used_percentage":83,"resets_at":"2025-06-02T12:00:00Z"},"seven_day":{"used_percentage":41,"resets_at":"2025-06-05T00:00:00Z"}}}' \

@@ -7,19 +7,48 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
-    backup, claude, completions, config, exec, generate_man, lease, metrics, statusline,
+    backup, claude, completions, config, doctor, exec, generate_man, lease, metrics, statusline,
     subscription, top,
 };
 
-const EXIT_CODES: &str = "\
+const KAGE_HELP: &str = "\
+Examples:
+  kage subscription add --name personal          # prompts for the token without echo
+  kage subscription route --namespace backend --subscriptions work,personal
+  kage subscription status
+  kage exec --namespace backend -- claude
+  kage doctor                                    # what is wrong, and how to fix it
+  source <(kage completions bash)                # completion, subscription names included
+
 Exit status:
   0    ok
-  1    failure
-  2    usage error (bad flag or value)
+  1    failure (also `kage doctor` finding a problem)
+  2    usage error (bad flag or value, a taken name, a route to an unknown subscription)
   75   no subscription available (every one limited, busy or disabled)
   78   config error (the message names file:line:column)
   130  interrupted (Ctrl-C)
   A broken pipe (`kage … | head`) exits 0.";
+
+const SUBSCRIPTION_EXAMPLES: &str = "\
+Examples:
+  kage subscription add --name work --credential-command \"pass show claude/work\"
+  kage subscription list
+  kage subscription status --json | jq .summary
+  kage subscription usage --period week
+  kage subscription explain --namespace backend";
+
+const LEASE_EXAMPLES: &str = "\
+Examples:
+  lease=$(kage lease acquire --namespace ci --json | jq -r .id)
+  kage lease heartbeat \"$lease\"
+  kage lease release \"$lease\" --usage input=1200,output=340
+  kage lease list";
+
+const CONFIG_EXAMPLES: &str = "\
+Examples:
+  kage config path
+  kage config check
+  kage config show --resolved";
 
 /// Pool several Claude Code subscriptions and lease the best one to each agent.
 #[derive(Parser, Debug)]
@@ -30,8 +59,8 @@ Exit status:
     long_about = "Pool several Claude Code subscriptions and lease the best one to each agent.\n\n\
         Kage keeps every subscription's health, priority, tags and usage, routes work by \
         namespace and priority level, and moves to another subscription when one hits its limit.",
-    after_help = EXIT_CODES,
-    after_long_help = EXIT_CODES,
+    after_help = KAGE_HELP,
+    after_long_help = KAGE_HELP,
     propagate_version = true,
     disable_help_subcommand = true,
     max_term_width = 100
@@ -103,11 +132,11 @@ pub(crate) enum ColorChoice {
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Manage the pool: add, route, watch status and usage
-    #[command(visible_alias = "sub", subcommand)]
+    #[command(visible_alias = "sub", subcommand, after_help = SUBSCRIPTION_EXAMPLES)]
     Subscription(SubscriptionCommand),
 
     /// Acquire, heartbeat, release and list leases (for scripts)
-    #[command(subcommand)]
+    #[command(subcommand, after_help = LEASE_EXAMPLES)]
     Lease(LeaseCommand),
 
     /// Run one command with a leased subscription in its environment
@@ -129,8 +158,11 @@ pub(crate) enum Command {
     Backup(backup::BackupArgs),
 
     /// Find, check and show the config file
-    #[command(subcommand)]
+    #[command(subcommand, after_help = CONFIG_EXAMPLES)]
     Config(ConfigCommand),
+
+    /// Check config, database, keychain, credentials and `claude`; say what to fix
+    Doctor(doctor::DoctorArgs),
 
     /// Print shell completions (bash, zsh, fish, elvish, powershell)
     Completions(completions::CompletionsArgs),

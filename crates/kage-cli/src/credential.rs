@@ -8,19 +8,21 @@ use std::io::{self, IsTerminal, Read};
 use anyhow::Context;
 use clap::Args;
 use kage_core::CredentialInput;
-use kage_domain::{CredentialKind, SubscriptionName};
+use kage_domain::{CredentialKind, CredentialSource, SubscriptionName};
+use kage_secrets::{KeychainDescription, SecretError};
 use secrecy::SecretString;
 use secrecy::zeroize::Zeroize;
 
 use crate::output::Printer;
 use kage_app::exit::UsageError;
+use kage_app::pool::GlobalOptions;
 
 /// Where the credential comes from; with none of these, `kage` prompts for
 /// it (without echo) when standard input is a terminal.
 #[derive(Args, Debug, Clone, Default)]
 #[group(id = "credential_source", multiple = false)]
 pub(crate) struct CredentialArgs {
-    /// Read the credential from standard input (for scripts); it is stored in the OS keychain
+    /// Read the credential from standard input (for scripts); it is stored in the keychain (`kage doctor` says which)
     #[arg(long, help_heading = "Credential")]
     pub(crate) credential_stdin: bool,
 
@@ -202,4 +204,134 @@ fn check_variable(
         )),
     }
     Ok(())
+}
+
+/// The keychain that keeps typed and piped credentials on this host (the
+/// Secret Service, the kernel keyring, …), detected the way the pool's
+/// secret store detects it.
+///
+/// # Errors
+/// An unknown `KAGE_SECRET_BACKEND`, or no usable keychain.
+pub(crate) async fn keychain(options: &GlobalOptions) -> Result<KeychainDescription, SecretError> {
+    let selected = options
+        .env
+        .get(kage_secrets::SECRET_BACKEND_ENV)
+        .map(std::ffi::OsStr::new);
+    kage_secrets::secret_store_for(selected)?
+        .keychain_description()
+        .await
+}
+
+/// What `kage subscription list` shows for a keychain credential when no
+/// keychain answers.
+pub(crate) const NO_KEYCHAIN: &str = "keychain (none answers; see `kage doctor`)";
+
+/// The keychain's name for screens, or [`NO_KEYCHAIN`].
+pub(crate) async fn keychain_label(options: &GlobalOptions) -> String {
+    keychain(options)
+        .await
+        .map_or_else(|_| NO_KEYCHAIN.to_owned(), |keychain| keychain.name)
+}
+
+/// [`keychain_label`] when one of `sources` is a keychain credential, else
+/// an empty string (so a pool without one never probes a keychain).
+pub(crate) async fn keychain_label_for<'a>(
+    options: &GlobalOptions,
+    mut sources: impl Iterator<Item = &'a CredentialSource>,
+) -> String {
+    if sources.any(|source| *source == CredentialSource::Keychain) {
+        keychain_label(options).await
+    } else {
+        String::new()
+    }
+}
+
+/// Where a credential lives: the keychain's name (`Secret Service`,
+/// `kernel keyring`, `macOS Keychain`, `Windows Credential Manager`),
+/// `command` or `env`.
+pub(crate) fn store_label(source: &CredentialSource, keychain: &str) -> String {
+    match source {
+        CredentialSource::Keychain => keychain.to_owned(),
+        CredentialSource::Command(_) => "command".to_owned(),
+        CredentialSource::Env(_) => "env".to_owned(),
+    }
+}
+
+/// The warning after a credential went to a keychain that forgets it at
+/// reboot (the Linux kernel keyring), with the two ways to keep it.
+pub(crate) fn lost_at_reboot_warning(
+    name: &SubscriptionName,
+    keychain: &KeychainDescription,
+) -> Option<String> {
+    keychain.lost_at_reboot.then(|| {
+        format!(
+            "the credential of {name} is in the {}, which is session-scoped: it is LOST AT REBOOT \
+             (no Secret Service answered on this host); to keep it, put it in your password \
+             manager and switch to `kage subscription edit {name} --credential-command \"pass \
+             show claude/{name}\"`, or start a Secret Service (GNOME Keyring, KWallet, \
+             KeePassXC) and add it again",
+            keychain.name
+        )
+    })
+}
+
+/// After a credential was stored in the keychain: warn when that keychain
+/// forgets it at reboot. A keychain that cannot be described was already
+/// reported by the store call.
+pub(crate) async fn warn_if_lost_at_reboot(
+    options: &GlobalOptions,
+    name: &SubscriptionName,
+    printer: &Printer,
+) {
+    if let Ok(keychain) = keychain(options).await
+        && let Some(warning) = lost_at_reboot_warning(name, &keychain)
+    {
+        printer.warn(warning);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> SubscriptionName {
+        SubscriptionName::new(text).unwrap()
+    }
+
+    #[test]
+    fn the_kernel_keyring_warns_with_both_ways_to_keep_the_credential() {
+        let kernel = KeychainDescription {
+            name: "kernel keyring".to_owned(),
+            lost_at_reboot: true,
+        };
+        let warning = lost_at_reboot_warning(&name("work"), &kernel).expect("a warning");
+        assert!(warning.contains("kernel keyring"), "{warning}");
+        assert!(warning.contains("LOST AT REBOOT"), "{warning}");
+        assert!(warning.contains("--credential-command"), "{warning}");
+        assert!(warning.contains("Secret Service"), "{warning}");
+        let secret_service = KeychainDescription {
+            name: "Secret Service".to_owned(),
+            lost_at_reboot: false,
+        };
+        assert_eq!(lost_at_reboot_warning(&name("work"), &secret_service), None);
+    }
+
+    #[test]
+    fn store_labels_name_the_store() {
+        assert_eq!(
+            store_label(&CredentialSource::Keychain, "Secret Service"),
+            "Secret Service"
+        );
+        assert_eq!(
+            store_label(
+                &CredentialSource::Command("pass show x".into()),
+                "Secret Service"
+            ),
+            "command"
+        );
+        assert_eq!(
+            store_label(&CredentialSource::Env("KEY".into()), "Secret Service"),
+            "env"
+        );
+    }
 }

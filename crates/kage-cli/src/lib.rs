@@ -10,6 +10,7 @@
 
 mod cli;
 mod command;
+mod complete;
 mod credential;
 mod http;
 mod output;
@@ -29,6 +30,10 @@ pub fn main() -> ExitCode {
             output::plain_error(message);
         }
         return failure.code;
+    }
+    // `COMPLETE=bash kage …`: a shell asking for completions at a Tab.
+    if let Some(code) = complete::answer_if_asked() {
+        return code;
     }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,

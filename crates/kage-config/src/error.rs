@@ -76,6 +76,19 @@ pub enum ConfigError {
     #[error("config error: cannot read {}: {source}; check that it is a readable file", path.display())]
     Read { path: PathBuf, source: io::Error },
 
+    /// A file named on purpose (`--config FILE`, `KAGE_CONFIG`) that does not
+    /// exist: a typo there must not silently mean the defaults.
+    #[error(
+        "config error: cannot read {}: no such file (named by {named_by}); fix the path, or {}",
+        path.display(),
+        without(named_by)
+    )]
+    Missing {
+        path: PathBuf,
+        /// `--config` or `KAGE_CONFIG`.
+        named_by: &'static str,
+    },
+
     /// The file is not valid TOML.
     #[error("config error: {location}: invalid TOML: {message}")]
     Syntax { location: Location, message: String },
@@ -143,6 +156,15 @@ pub enum ConfigError {
         "config error: cannot find a place for the database: set HOME, XDG_DATA_HOME or KAGE_DATABASE_PATH, or set [storage] database_url"
     )]
     NoDataLocation,
+}
+
+/// How to fall back to the default location without the flag or variable.
+fn without(named_by: &str) -> String {
+    if named_by.starts_with('-') {
+        format!("leave out {named_by} to use the default location")
+    } else {
+        format!("unset {named_by} to use the default location")
+    }
 }
 
 fn suggest_key(suggestion: Option<&str>, valid: &[&'static str]) -> String {

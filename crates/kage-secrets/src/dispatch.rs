@@ -25,6 +25,16 @@ use crate::command::{DEFAULT_COMMAND_TIMEOUT, mask_credentials, run_credential_c
 use crate::env::{EnvLookup, process_env, read_env_credential};
 use crate::keychain::{KeychainBackend, KeychainError};
 
+/// Which keychain keeps `CredentialSource::Keychain` credentials here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeychainDescription {
+    /// `Secret Service`, `kernel keyring`, `macOS Keychain`, `Windows
+    /// Credential Manager`, or a test store's name.
+    pub name: String,
+    /// The kernel keyring: its entries are gone after a reboot.
+    pub lost_at_reboot: bool,
+}
+
 /// How long one keychain call may take before Kage gives up on it.
 pub const DEFAULT_KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -102,16 +112,29 @@ impl<K: KeychainBackend + ?Sized> SourceDispatchingSecretStore<K> {
         &self.keychain
     }
 
-    /// Which keychain this store uses (`OS keychain (Secret Service)`,
-    /// `kernel keyring (keyutils; cleared at reboot)`, …), detecting it if
-    /// that has not happened yet.
+    /// Which keychain this store uses (`Secret Service`, `kernel keyring`,
+    /// `macOS Keychain`, …), detecting it if that has not happened yet.
     ///
     /// # Errors
     /// [`SecretError::KeychainUnavailable`] when there is no usable keychain
     /// (the message names `--credential-command` and `--credential-env`).
     pub async fn backend_name(&self) -> Result<String, SecretError> {
+        Ok(self.keychain_description().await?.name)
+    }
+
+    /// [`Self::backend_name`], and whether that keychain forgets its entries
+    /// at reboot (the Linux kernel keyring).
+    ///
+    /// # Errors
+    /// As [`Self::backend_name`].
+    pub async fn keychain_description(&self) -> Result<KeychainDescription, SecretError> {
         let keychain = Arc::clone(&self.keychain);
-        let probe = run_on_own_thread(move || keychain.probe())?;
+        let probe = run_on_own_thread(move || {
+            keychain.probe().map(|name| KeychainDescription {
+                name,
+                lost_at_reboot: keychain.lost_at_reboot(),
+            })
+        })?;
         match tokio::time::timeout(self.keychain_timeout, probe).await {
             Err(_elapsed) => Err(SecretError::KeychainUnavailable {
                 detail: format!(
@@ -122,7 +145,7 @@ impl<K: KeychainBackend + ?Sized> SourceDispatchingSecretStore<K> {
             Ok(Err(_gone)) => Err(SecretError::Unknown(anyhow::anyhow!(
                 "the keychain check stopped unexpectedly"
             ))),
-            Ok(Ok(Ok(name))) => Ok(name),
+            Ok(Ok(Ok(description))) => Ok(description),
             Ok(Ok(Err(error))) => Err(map_unscoped(error)),
         }
     }
@@ -140,9 +163,9 @@ impl<K: KeychainBackend + ?Sized> SourceDispatchingSecretStore<K> {
             let result = call(&keychain);
             // The store's name is only needed for errors; the probe is cached.
             let store = match &result {
-                Err(KeychainError::NotFound | KeychainError::Other(_)) => keychain
-                    .probe()
-                    .unwrap_or_else(|_| "OS keychain".to_owned()),
+                Err(KeychainError::NotFound | KeychainError::Other(_)) => {
+                    keychain.probe().unwrap_or_else(|_| "keychain".to_owned())
+                }
                 _ => String::new(),
             };
             (result, store)

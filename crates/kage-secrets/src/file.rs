@@ -23,6 +23,10 @@ use zeroize::Zeroizing;
 use crate::dispatch::SourceDispatchingSecretStore;
 use crate::keychain::{KeychainBackend, KeychainError};
 
+/// The name the test file store reports (`kage subscription list` shows it,
+/// so a test run never claims to use an OS keychain).
+pub const INSECURE_FILE_STORE_NAME: &str = "insecure test file store";
+
 /// A [`crate::SecretStore`] over [`InsecureFileKeychain`]. Test only.
 pub type InsecureFileSecretStore = SourceDispatchingSecretStore<InsecureFileKeychain>;
 
@@ -116,10 +120,7 @@ fn other(error: io::Error, what: String) -> KeychainError {
 
 impl KeychainBackend for InsecureFileKeychain {
     fn probe(&self) -> Result<String, KeychainError> {
-        Ok(format!(
-            "insecure test file store in {}",
-            self.dir.display()
-        ))
+        Ok(INSECURE_FILE_STORE_NAME.to_owned())
     }
 
     fn set(&self, account: SubscriptionId, secret: &SecretString) -> Result<(), KeychainError> {

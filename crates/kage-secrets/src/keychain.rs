@@ -41,11 +41,18 @@ pub enum KeychainError {
 /// of their own.
 pub trait KeychainBackend: Send + Sync + 'static {
     /// Which store this is, for screens and error messages
-    /// (`OS keychain (Secret Service)`), or why there is none.
+    /// (`Secret Service`, `kernel keyring`), or why there is none.
     ///
     /// # Errors
     /// [`KeychainError::Unavailable`] when no store can be used here.
     fn probe(&self) -> Result<String, KeychainError>;
+
+    /// Whether the store forgets its entries at reboot (the Linux kernel
+    /// keyring), so people can be told to keep their credential elsewhere.
+    /// Only meaningful after a successful [`KeychainBackend::probe`].
+    fn lost_at_reboot(&self) -> bool {
+        false
+    }
 
     /// Store or replace the credential of `account`.
     ///

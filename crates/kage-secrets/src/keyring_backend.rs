@@ -34,6 +34,18 @@
 //! Calls are serialised (the Secret Service client is not meant for
 //! concurrent use) and, like every keychain call, run off the async runtime
 //! (see [`SourceDispatchingSecretStore`]).
+//!
+//! # No system library
+//!
+//! The Secret Service is reached through keyring's `async-secret-service`
+//! backend: the `secret-service` crate over `zbus`, pure Rust, with
+//! `crypto-rust` for the session encryption. Its blocking calls run on a
+//! small tokio runtime of zbus's own (keyring's `tokio` feature), on the
+//! keychain thread, never on Kage's runtime (called from inside a tokio
+//! runtime it would panic: "Cannot start a runtime from within a runtime";
+//! [`SourceDispatchingSecretStore`] always calls from a thread of its own).
+//! So building Kage needs neither
+//! libdbus nor pkg-config (a layering rule in `xtask` keeps it that way).
 
 use std::sync::Mutex;
 
@@ -73,18 +85,25 @@ pub enum KeyringBackend {
 }
 
 impl KeyringBackend {
-    /// The name shown to people and used in error messages.
+    /// The name shown to people (`kage subscription list`, `kage doctor`)
+    /// and used in error messages: `Secret Service`, `kernel keyring`,
+    /// `macOS Keychain`, `Windows Credential Manager`.
     pub fn display_name(self) -> &'static str {
         match self {
-            Self::SecretService => "OS keychain (Secret Service)",
-            Self::KernelKeyring => "kernel keyring (keyutils; cleared at reboot)",
+            Self::SecretService => "Secret Service",
+            Self::KernelKeyring => "kernel keyring",
             #[cfg(target_os = "macos")]
-            Self::Native => "OS keychain (macOS Keychain)",
+            Self::Native => "macOS Keychain",
             #[cfg(target_os = "windows")]
-            Self::Native => "OS keychain (Windows Credential Manager)",
+            Self::Native => "Windows Credential Manager",
             #[cfg(not(any(target_os = "macos", target_os = "windows")))]
             Self::Native => "OS keychain",
         }
+    }
+
+    /// Whether what it keeps is gone after a reboot (the kernel keyring).
+    pub fn lost_at_reboot(self) -> bool {
+        self == Self::KernelKeyring
     }
 }
 
@@ -125,6 +144,11 @@ impl KeyringKeychain {
 impl KeychainBackend for KeyringKeychain {
     fn probe(&self) -> Result<String, KeychainError> {
         self.with_backend(|backend| Ok(backend.display_name().to_owned()))
+    }
+
+    fn lost_at_reboot(&self) -> bool {
+        self.with_backend(|backend| Ok(backend.lost_at_reboot()))
+            .unwrap_or(false)
     }
 
     fn set(&self, account: SubscriptionId, secret: &SecretString) -> Result<(), KeychainError> {
@@ -445,12 +469,14 @@ mod tests {
     fn backend_names_say_what_they_are() {
         assert_eq!(
             KeyringBackend::SecretService.display_name(),
-            "OS keychain (Secret Service)"
+            "Secret Service"
         );
-        assert!(
-            KeyringBackend::KernelKeyring
-                .display_name()
-                .contains("cleared at reboot")
+        assert_eq!(
+            KeyringBackend::KernelKeyring.display_name(),
+            "kernel keyring"
         );
+        assert!(KeyringBackend::KernelKeyring.lost_at_reboot());
+        assert!(!KeyringBackend::SecretService.lost_at_reboot());
+        assert!(!KeyringBackend::Native.lost_at_reboot());
     }
 }

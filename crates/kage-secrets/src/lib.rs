@@ -32,9 +32,9 @@ mod select;
 mod shape;
 
 pub use command::DEFAULT_COMMAND_TIMEOUT;
-pub use dispatch::{DEFAULT_KEYCHAIN_TIMEOUT, SourceDispatchingSecretStore};
+pub use dispatch::{DEFAULT_KEYCHAIN_TIMEOUT, KeychainDescription, SourceDispatchingSecretStore};
 pub use env::{EnvLookup, process_env};
-pub use file::{InsecureFileKeychain, InsecureFileSecretStore};
+pub use file::{INSECURE_FILE_STORE_NAME, InsecureFileKeychain, InsecureFileSecretStore};
 pub use keychain::{KeychainBackend, KeychainError, SERVICE};
 pub use keyring_backend::{KeyringBackend, KeyringKeychain, KeyringSecretStore};
 pub use memory::{IN_MEMORY_KEYCHAIN_NAME, InMemoryKeychain, InMemorySecretStore, KeychainFault};

@@ -51,11 +51,15 @@ pub fn secret_store_for(value: Option<&OsStr>) -> Result<SelectedSecretStore, Se
         _ if text.starts_with(INSECURE_TEST_FILE_PREFIX) => {
             let dir = &text[INSECURE_TEST_FILE_PREFIX.len()..];
             let keychain = InsecureFileKeychain::open(dir)?;
-            tracing::warn!(
-                dir = %keychain.dir().display(),
-                "{SECRET_BACKEND_ENV} selects the INSECURE test file store: credentials are kept \
-                 in plain files; use it only in tests"
-            );
+            // Once per process, however many stores an application builds.
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    dir = %keychain.dir().display(),
+                    "{SECRET_BACKEND_ENV} selects the INSECURE test file store: credentials are \
+                     kept in plain files; use it only in tests"
+                );
+            });
             Arc::new(keychain)
         }
         _ => {

@@ -16,8 +16,9 @@
 # ordinary `cargo nextest run` never counts them. Every run fails (never
 # skips) when its keychain cannot be used.
 #
-# Debian/Ubuntu packages needed (apt-get install -y …):
-#   dbus dbus-daemon dbus-bin gnome-keyring keyutils libdbus-1-dev pkg-config
+# Debian/Ubuntu packages needed (apt-get install -y …), for the sessions
+# only: Kage itself talks D-Bus in pure Rust (zbus) and builds without them:
+#   dbus dbus-daemon dbus-bin gnome-keyring keyutils
 # (dbus-daemon and dbus-bin are split out of `dbus` on Debian 12+; on older
 # releases `dbus` alone provides dbus-run-session and dbus-send.)
 #
@@ -30,15 +31,12 @@ root="$(cd "$here/../../.." && pwd)"
 cd "$root"
 
 missing=()
-for tool in dbus-run-session dbus-send gnome-keyring-daemon keyctl pkg-config; do
+for tool in dbus-run-session dbus-send gnome-keyring-daemon keyctl; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
-if ! pkg-config --exists dbus-1 2>/dev/null; then
-    missing+=("libdbus-1-dev (pkg-config dbus-1)")
-fi
 if ((${#missing[@]})); then
     echo "run-keychain-tests: missing ${missing[*]}" >&2
-    echo "run-keychain-tests: install them with: apt-get install -y dbus dbus-daemon dbus-bin gnome-keyring keyutils libdbus-1-dev pkg-config" >&2
+    echo "run-keychain-tests: install them with: apt-get install -y dbus dbus-daemon dbus-bin gnome-keyring keyutils" >&2
     exit 1
 fi
 

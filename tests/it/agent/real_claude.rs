@@ -118,13 +118,17 @@ async fn a_five_hour_limit_fails_over_with_resume_and_usage_equals_what_was_serv
         "{}",
         String::from_utf8_lossy(&usage.stderr)
     );
-    let totals: BTreeMap<String, Value> = json_lines(&usage.stdout)
-        .into_iter()
-        .filter(|line| line["type"] == "usage_total" && line["data"]["subscription"].is_string())
-        .map(|line| {
+    // One JSON document: {"period", "from", "to", "days": […], "totals": […]}.
+    let report: Value = serde_json::from_slice(&usage.stdout).expect("one JSON document");
+    let totals: BTreeMap<String, Value> = report["totals"]
+        .as_array()
+        .expect("totals")
+        .iter()
+        .filter(|total| total["subscription"].is_string())
+        .map(|total| {
             (
-                line["data"]["subscription"].as_str().unwrap().to_owned(),
-                line["data"].clone(),
+                total["subscription"].as_str().unwrap().to_owned(),
+                total.clone(),
             )
         })
         .collect();

@@ -156,5 +156,5 @@ pub fn plain_error(text: &str) {
 
 /// An error as `kage-agent: <chain>`.
 pub fn error(error: &anyhow::Error) {
-    eprintln!("kage-agent: {error:#}");
+    eprintln!("kage-agent: {}", kage_app::exit::error_line(error));
 }

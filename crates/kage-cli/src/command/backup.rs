@@ -9,11 +9,13 @@ use kage_config::StorageBackend;
 
 use crate::command::Context;
 use crate::exit::UsageError;
+use crate::output::json;
 
 const EXAMPLES: &str = "\
 Examples:
   kage backup ~/kage-$(date +%F).db
-  kage backup /backups/kage.db && sqlite3 /backups/kage.db 'PRAGMA integrity_check'";
+  kage backup /backups/kage.db && sqlite3 /backups/kage.db 'PRAGMA integrity_check'
+  kage backup /backups/kage.db --json | jq .bytes";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -21,6 +23,10 @@ pub(crate) struct BackupArgs {
     /// The new file to write; it must not exist yet
     #[arg(value_name = "PATH")]
     path: PathBuf,
+
+    /// Print the result as one JSON object on stdout (the database, the copy, its size)
+    #[arg(long)]
+    json: bool,
 }
 
 impl BackupArgs {
@@ -48,6 +54,14 @@ impl BackupArgs {
             database.display(),
             self.path.display()
         ));
+        if self.json {
+            let bytes = std::fs::metadata(&self.path).map_or(0, |metadata| metadata.len());
+            context.printer.out(&json::document(&json::BackupJson {
+                database: database.display().to_string(),
+                backup: self.path.display().to_string(),
+                bytes,
+            }))?;
+        }
         Ok(())
     }
 }

@@ -48,7 +48,7 @@ pub(crate) struct LeaseOptions {
     pub(crate) namespace: Option<Namespace>,
 
     /// The task's priority level
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
     pub(crate) priority: LevelArg,
 
     /// Tags the subscription must carry (comma-separated)

@@ -15,7 +15,7 @@ use crate::{http, output};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Write it where node_exporter's textfile collector reads it, e.g. every minute:\n  kage metrics > /var/lib/node_exporter/kage.prom.tmp && mv /var/lib/node_exporter/kage.prom.tmp /var/lib/node_exporter/kage.prom\n\nOr let Prometheus scrape it:\n  kage metrics --listen 127.0.0.1:9464\n  curl -s http://127.0.0.1:9464/metrics"
+    after_help = "Examples:\n  # where node_exporter's textfile collector reads it, e.g. every minute:\n  kage metrics > /var/lib/node_exporter/kage.prom.tmp && mv /var/lib/node_exporter/kage.prom.tmp /var/lib/node_exporter/kage.prom\n  # or let Prometheus scrape it:\n  kage metrics --listen 127.0.0.1:9464\n  curl -s http://127.0.0.1:9464/metrics"
 )]
 pub(crate) struct MetricsArgs {
     /// Serve the figures over HTTP at this address (`/metrics`, `/healthz`)

@@ -6,6 +6,7 @@ pub(crate) mod backup;
 pub(crate) mod claude;
 pub(crate) mod completions;
 pub(crate) mod config;
+pub(crate) mod doctor;
 pub(crate) mod exec;
 pub(crate) mod generate_man;
 pub(crate) mod lease;
@@ -127,6 +128,7 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
             ConfigCommand::Check(args) => args.run(context).await,
             ConfigCommand::Show(args) => args.run(context),
         },
+        Command::Doctor(args) => args.run(context).await,
         Command::Completions(args) => args.run(context),
         Command::GenerateMan(args) => args.run(context),
         Command::Exec(_) | Command::Claude(_) | Command::Statusline(_) => {

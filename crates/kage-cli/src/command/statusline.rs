@@ -31,6 +31,7 @@ use kage_domain::{LeaseId, Outcome, SubscriptionName};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::command::Context;
+use crate::output::json::{self, StatuslineJson, WindowJson};
 use crate::session::settings::{USER_STATUSLINE_VARIABLE, plain_words};
 use crate::session::status_input::{QuotaWindow, StatusInput};
 
@@ -38,7 +39,13 @@ const EXAMPLES: &str = "\
 `kage claude` installs this for its session (through --settings) and runs
 your own status line after it. For a claude started some other way inside
 a leased shell (KAGE_LEASE_ID set), put it in your settings:
-  {\"statusLine\": {\"type\": \"command\", \"command\": \"kage statusline\"}}";
+  {\"statusLine\": {\"type\": \"command\", \"command\": \"kage statusline\"}}
+
+It always exits 0 and prints a line: a status line must never break.
+
+Examples:
+  kage statusline < input.json            # Claude Code's status-line JSON on stdin
+  kage statusline --json < input.json | jq .five_hour.used_percentage";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -46,6 +53,10 @@ pub(crate) struct StatuslineArgs {
     /// Also copy the input to FILE (how `kage claude` watches the quota)
     #[arg(long, value_name = "FILE", hide = true)]
     report: Option<PathBuf>,
+
+    /// Print one JSON document (the subscription, the quota windows, the line)
+    #[arg(long)]
+    json: bool,
 }
 
 impl StatuslineArgs {
@@ -88,12 +99,23 @@ impl StatuslineArgs {
             Some((name, _)) => kage_part(name, &input),
             None => "kage".to_owned(),
         };
-        let text = match user_line {
-            Some(user) if lease.is_none() => user,
+        let text = match &user_line {
+            Some(user) if lease.is_none() => user.clone(),
             Some(user) => format!("{line} · {user}"),
             None => format!("{line}\n"),
         };
-        context.printer.out(&text)?;
+        if self.json {
+            let document = StatuslineJson {
+                subscription: lease.as_ref().map(|(name, _)| name.to_string()),
+                lease_id: lease.as_ref().map(|(_, id)| id.to_string()),
+                five_hour: input.five_hour.as_ref().map(WindowJson::new),
+                seven_day: input.seven_day.as_ref().map(WindowJson::new),
+                line: text.trim_end().to_owned(),
+            };
+            context.printer.out(&json::document(&document))?;
+        } else {
+            context.printer.out(&text)?;
+        }
         Ok(())
     }
 }

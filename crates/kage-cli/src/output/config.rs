@@ -38,7 +38,7 @@ pub(crate) fn path(
             chosen_by: rule.to_owned(),
             exists,
         };
-        return printer.out(&json::record("config_path", &data));
+        return printer.out(&json::document(&data));
     }
     printer.line(path.display())?;
     let state = if exists {
@@ -53,6 +53,7 @@ pub(crate) fn path(
 pub(crate) fn checked(
     printer: &Printer,
     file: Option<&Path>,
+    looked_at: Option<(&Path, &str)>,
     routes: usize,
     subscriptions: usize,
     as_json: bool,
@@ -63,11 +64,17 @@ pub(crate) fn checked(
             routes,
             subscriptions,
         };
-        return printer.out(&json::record("config_check", &data));
+        return printer.out(&json::document(&data));
     }
     let what = match file {
         Some(file) => format!("config OK: {}", file.display()),
-        None => "config OK: no config file, so the defaults apply".to_owned(),
+        None => match looked_at {
+            Some((path, rule)) => format!(
+                "config OK: no config file at {} (chosen by {rule}), so the defaults apply",
+                path.display()
+            ),
+            None => "config OK: no config file, so the defaults apply".to_owned(),
+        },
     };
     printer.line(format_args!(
         "{what} ({routes} route(s) checked against {subscriptions} subscription(s))"
@@ -99,18 +106,15 @@ pub(crate) fn resolved(
     as_json: bool,
 ) -> io::Result<()> {
     if as_json {
-        let mut out = String::new();
-        for entry in entries {
-            out.push_str(&json::record(
-                "config_value",
-                &ResolvedJson {
-                    key: entry.key.clone(),
-                    value: entry.value.clone(),
-                    source: entry.source.to_string(),
-                },
-            ));
-        }
-        return printer.out(&out);
+        let values: Vec<ResolvedJson> = entries
+            .iter()
+            .map(|entry| ResolvedJson {
+                key: entry.key.clone(),
+                value: entry.value.clone(),
+                source: entry.source.to_string(),
+            })
+            .collect();
+        return printer.out(&json::document(&values));
     }
     let mut grid = table::new(&["Key", "Value", "Source"], printer);
     for entry in entries {

@@ -85,12 +85,12 @@ pub(crate) fn print(
     as_json: bool,
 ) -> io::Result<()> {
     if as_json {
-        let mut out = String::new();
-        for line in &explanation.lines {
-            let data = ExplainLineJson::new(line, reason(line, rule, now, zone));
-            out.push_str(&json::record("candidate", &data));
-        }
-        return printer.out(&out);
+        let candidates: Vec<ExplainLineJson> = explanation
+            .lines
+            .iter()
+            .map(|line| ExplainLineJson::new(line, reason(line, rule, now, zone)))
+            .collect();
+        return printer.out(&json::document(&candidates));
     }
     let request = &explanation.request;
     let mut out = String::new();

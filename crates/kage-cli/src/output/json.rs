@@ -1,6 +1,6 @@
-//! The JSON Lines output of `--json`: every line is an envelope
-//! `{"type": …, "data": …}` (ripgrep's shape, from `kage_app::json`, which
-//! also holds the records `kage-agent` prints too), and the data types here are
+//! The output of `--json`: every command prints ONE JSON document (an object,
+//! or an array for lists) that `jq .` and `json.load` read whole. Streams
+//! (`kage-agent run --json`) are the only JSON Lines. The data types here are
 //! the serializable counterparts of the core's read models, so the core's
 //! types stay free of serde and the JSON stays stable when they change.
 //!
@@ -12,12 +12,23 @@ use kage_domain::{CredentialSource, PassOverReason, Subscription};
 use kage_ports::{Lease, RecordedTransition};
 use serde::Serialize;
 
-pub(crate) use kage_app::json::{StateJson, UsageJson, record, time};
+pub(crate) use kage_app::json::{StateJson, UsageJson, time};
+
+/// One JSON document (pretty-printed), with its final newline.
+pub(crate) fn document<T: Serialize + ?Sized>(data: &T) -> String {
+    let mut text = serde_json::to_string_pretty(data)
+        .unwrap_or_else(|error| format!(r#"{{"error":{:?}}}"#, error.to_string()));
+    text.push('\n');
+    text
+}
 
 #[derive(Serialize)]
 pub(crate) struct CredentialJson {
     /// `keychain`, `command` or `env`.
     pub(crate) source: &'static str,
+    /// Where it lives: `Secret Service`, `kernel keyring`, `macOS Keychain`,
+    /// `Windows Credential Manager`, `command` or `env`.
+    pub(crate) store: String,
     /// The command or the variable; never the secret.
     pub(crate) reference: Option<String>,
     /// The variable an agent receives it in.
@@ -38,7 +49,8 @@ pub(crate) struct SubscriptionJson {
 }
 
 impl SubscriptionJson {
-    pub(crate) fn new(subscription: &Subscription) -> Self {
+    /// `keychain` names the keychain that keeps keychain credentials here.
+    pub(crate) fn new(subscription: &Subscription, keychain: &str) -> Self {
         let reference = match &subscription.credential {
             CredentialSource::Keychain => None,
             CredentialSource::Command(command) => Some(command.clone()),
@@ -53,6 +65,7 @@ impl SubscriptionJson {
             kind: subscription.kind.as_str(),
             credential: CredentialJson {
                 source: subscription.credential.kind_str(),
+                store: crate::credential::store_label(&subscription.credential, keychain),
                 reference,
                 variable: subscription.kind.env_var(),
             },
@@ -278,6 +291,17 @@ impl UsageRowJson {
     }
 }
 
+/// `usage --json`: the period, one entry per subscription and day, and the
+/// totals (per subscription, then the pool's with `subscription: null`).
+#[derive(Serialize)]
+pub(crate) struct UsageReportJson {
+    pub(crate) period: &'static str,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) days: Vec<UsageRowJson>,
+    pub(crate) totals: Vec<UsageTotalJson>,
+}
+
 #[derive(Serialize)]
 pub(crate) struct UsageTotalJson {
     /// A subscription's name, or absent for the whole pool.
@@ -297,4 +321,88 @@ pub(crate) struct ResolvedJson {
     pub(crate) key: String,
     pub(crate) value: String,
     pub(crate) source: String,
+}
+
+/// `remove --json`: what was removed (retired, its history kept) or, with
+/// `--purge`, erased, and what went with it.
+#[derive(Serialize)]
+pub(crate) struct RemovedJson {
+    pub(crate) removed: String,
+    pub(crate) id: String,
+    /// Erased for good (`--purge`), not only retired.
+    pub(crate) purged: bool,
+    /// Subscriptions of that name retired earlier and erased with it.
+    pub(crate) earlier_erased: usize,
+    /// Live leases on it: still releasable after a removal, gone after a purge.
+    pub(crate) live_leases: usize,
+    pub(crate) routes_updated: usize,
+}
+
+/// `enable --json` / `disable --json`: the state now, and whether it changed.
+#[derive(Serialize)]
+pub(crate) struct StateChangedJson {
+    pub(crate) name: String,
+    pub(crate) changed: bool,
+    pub(crate) state: StateJson,
+}
+
+/// `route --json` / `unroute --json`: the saved rule, and the config file's
+/// rule for the same target when it has one (it wins).
+#[derive(Serialize)]
+pub(crate) struct RouteChangeJson {
+    pub(crate) target_kind: &'static str,
+    pub(crate) target: String,
+    pub(crate) entries: Vec<String>,
+    pub(crate) config_rule: Option<Vec<String>>,
+}
+
+impl RouteChangeJson {
+    pub(crate) fn new(change: &kage_core::RouteChange) -> Self {
+        Self {
+            target_kind: change.target.kind_str(),
+            target: change.target.value_str().to_owned(),
+            entries: change.entries.iter().map(ToString::to_string).collect(),
+            config_rule: change
+                .config_rule
+                .as_ref()
+                .map(|rule| rule.iter().map(ToString::to_string).collect()),
+        }
+    }
+}
+
+/// `kage statusline --json`: the leased subscription (none outside a lease),
+/// the quota windows Claude Code reported, and the line the status line
+/// shows (the user's own status line after Kage's part).
+#[derive(Serialize)]
+pub(crate) struct StatuslineJson {
+    pub(crate) subscription: Option<String>,
+    pub(crate) lease_id: Option<String>,
+    pub(crate) five_hour: Option<WindowJson>,
+    pub(crate) seven_day: Option<WindowJson>,
+    pub(crate) line: String,
+}
+
+/// One quota window: percent used (0–100, past 100 over the limit) and when
+/// it resets, if Claude Code said.
+#[derive(Serialize)]
+pub(crate) struct WindowJson {
+    pub(crate) used_percentage: f64,
+    pub(crate) resets_at: Option<String>,
+}
+
+impl WindowJson {
+    pub(crate) fn new(window: &crate::session::status_input::QuotaWindow) -> Self {
+        Self {
+            used_percentage: window.used_percentage,
+            resets_at: window.resets_at.map(time),
+        }
+    }
+}
+
+/// `kage backup --json`: the pool database, the copy written, its size.
+#[derive(Serialize)]
+pub(crate) struct BackupJson {
+    pub(crate) database: String,
+    pub(crate) backup: String,
+    pub(crate) bytes: u64,
 }

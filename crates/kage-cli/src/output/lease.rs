@@ -9,7 +9,9 @@ use kage_domain::Usage;
 use kage_ports::{Lease, ReleaseReport};
 
 use super::format::{NONE, local_time, relative, state_long, thousands};
-use super::json::{self, LeaseJson};
+use serde::Serialize;
+
+use super::json::{self, LeaseJson, UsageJson};
 use super::{Printer, table};
 
 /// `kage lease acquire`: `ID SUBSCRIPTION` on stdout (or the JSON record).
@@ -21,7 +23,7 @@ pub(crate) fn acquired(
     as_json: bool,
 ) -> io::Result<()> {
     if as_json {
-        printer.out(&json::record("lease", &LeaseJson::new(lease)))?;
+        printer.out(&json::document(&LeaseJson::new(lease)))?;
     } else {
         printer.line(format_args!("{} {}", lease.id, lease.subscription_name))?;
     }
@@ -45,7 +47,7 @@ pub(crate) fn heartbeat(
     as_json: bool,
 ) -> io::Result<()> {
     if as_json {
-        return printer.out(&json::record("lease", &LeaseJson::new(lease)));
+        return printer.out(&json::document(&LeaseJson::new(lease)));
     }
     printer.info(format_args!(
         "Lease {} on {} now expires at {} ({})",
@@ -55,6 +57,51 @@ pub(crate) fn heartbeat(
         relative(lease.expires_at, now)
     ));
     Ok(())
+}
+
+/// `kage lease release --json`: the lease as it ended, what was reported,
+/// and the subscription's state change, as one document on stdout.
+pub(crate) fn released_json(
+    printer: &Printer,
+    report: &ReleaseReport,
+    outcome: &str,
+    usage: &Usage,
+) -> io::Result<()> {
+    let data = ReleasedJson {
+        lease: LeaseJson::new(&report.lease),
+        outcome: outcome.to_owned(),
+        usage: UsageJson::new(usage),
+        was_expired: report.was_expired,
+        transition: report
+            .transition
+            .as_ref()
+            .map(|transition| StateChangeJson {
+                from: transition.from.as_str(),
+                to: transition.to.as_str(),
+                until: transition.until.map(|at| at.to_string()),
+                reason: transition.reason.clone(),
+            }),
+    };
+    printer.out(&json::document(&data))
+}
+
+#[derive(Serialize)]
+struct ReleasedJson {
+    lease: LeaseJson,
+    outcome: String,
+    usage: UsageJson,
+    /// The lease had expired without a heartbeat before this release.
+    was_expired: bool,
+    /// The subscription's state change this release caused, if any.
+    transition: Option<StateChangeJson>,
+}
+
+#[derive(Serialize)]
+struct StateChangeJson {
+    from: &'static str,
+    to: &'static str,
+    until: Option<String>,
+    reason: String,
 }
 
 /// `kage lease release` (and the end of `kage exec`).
@@ -106,11 +153,8 @@ pub(crate) fn list(
     as_json: bool,
 ) -> io::Result<()> {
     if as_json {
-        let mut out = String::new();
-        for lease in leases {
-            out.push_str(&json::record("lease", &LeaseJson::new(lease)));
-        }
-        return printer.out(&out);
+        let leases: Vec<LeaseJson> = leases.iter().map(LeaseJson::new).collect();
+        return printer.out(&json::document(&leases));
     }
     if leases.is_empty() {
         return printer.line("No live leases.");

@@ -138,12 +138,15 @@ impl Printer {
         }
     }
 
-    /// `kage: {:#}` on one line, always.
+    /// `kage: …` on one line, always: the error and its causes, each
+    /// said once (see [`one_line`]).
     pub(crate) fn error(&self, error: &anyhow::Error) {
         let label = paint(self.stderr_color, RED_BOLD, "kage:");
-        eprintln!("{label} {error:#}");
+        eprintln!("{label} {}", one_line(error));
     }
 }
+
+pub(crate) use crate::exit::error_line as one_line;
 
 /// The width assumed when stdout is not a terminal and `COLUMNS` is unset.
 pub(crate) const DEFAULT_WIDTH: usize = 80;
@@ -173,5 +176,23 @@ pub(crate) fn clap_error(error: &clap::Error) -> ExitCode {
     match (printed, error.exit_code()) {
         (Err(io_error), _) if io_error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         (_, code) => ExitCode::from(u8::try_from(code).unwrap_or(kage_app::exit::USAGE)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_said_twice() {
+        let source = io::Error::new(io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(kage_config::ConfigError::Read {
+            path: "/typo.toml".into(),
+            source,
+        });
+        let line = one_line(&error);
+        assert_eq!(line.matches("no such file").count(), 1, "{line}");
+        let chained = anyhow::anyhow!("disk full").context("could not write the pool");
+        assert_eq!(one_line(&chained), "could not write the pool: disk full");
     }
 }

@@ -10,6 +10,11 @@ use super::format;
 use super::json::{self, RouteJson};
 use super::{Printer, table};
 
+/// `route --json`, `unroute --json`: the change as one JSON object.
+pub(crate) fn change_json(printer: &Printer, change: &RouteChange) -> io::Result<()> {
+    printer.out(&json::document(&json::RouteChangeJson::new(change)))
+}
+
 /// After `route`.
 pub(crate) fn routed(printer: &Printer, change: &RouteChange) {
     printer.info(format_args!(
@@ -67,11 +72,8 @@ pub(crate) fn list(
         ));
     }
     if as_json {
-        let mut out = String::new();
-        for view in views {
-            out.push_str(&json::record("route", &RouteJson::new(view)));
-        }
-        return printer.out(&out);
+        let routes: Vec<RouteJson> = views.iter().map(RouteJson::new).collect();
+        return printer.out(&json::document(&routes));
     }
     if views.is_empty() {
         return printer.line(

@@ -6,6 +6,7 @@ use std::io;
 use comfy_table::Cell;
 use kage_core::PoolStatus;
 use kage_domain::StateKind;
+use serde::Serialize;
 
 use super::format::{self, local_time, relative, state_color, state_short, thousands, tokens};
 use super::json::{self, PoolSummaryJson, StatusJson};
@@ -18,14 +19,14 @@ pub(crate) fn print(printer: &Printer, status: &PoolStatus, as_json: bool) -> io
     printer.out(&render(status, printer))
 }
 
+/// `status --json`: `{"subscriptions": […], "summary": {…}}`.
+#[derive(Serialize)]
+struct PoolStatusJson {
+    subscriptions: Vec<StatusJson>,
+    summary: PoolSummaryJson,
+}
+
 fn render_json(status: &PoolStatus) -> String {
-    let mut out = String::new();
-    for subscription in &status.subscriptions {
-        out.push_str(&json::record(
-            "subscription_status",
-            &StatusJson::new(subscription),
-        ));
-    }
     let summary = PoolSummaryJson {
         now: status.now.to_string(),
         subscriptions: status.subscriptions.len(),
@@ -48,8 +49,10 @@ fn render_json(status: &PoolStatus) -> String {
             .min()
             .map(|at| at.to_string()),
     };
-    out.push_str(&json::record("pool_summary", &summary));
-    out
+    json::document(&PoolStatusJson {
+        subscriptions: status.subscriptions.iter().map(StatusJson::new).collect(),
+        summary,
+    })
 }
 
 /// Pad a header so a column is at least `width` wide, as in the seed.

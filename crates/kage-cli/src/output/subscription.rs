@@ -6,7 +6,7 @@ use comfy_table::Cell;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use kage_core::{PurgeTargets, RemovedSubscription, SubscriptionDetails};
-use kage_domain::{Subscription, SubscriptionState, TransitionResult, Usage};
+use kage_domain::{CredentialSource, Subscription, SubscriptionState, TransitionResult, Usage};
 use kage_ports::RetiredSubscription;
 
 use super::format::{
@@ -18,15 +18,23 @@ use super::json::{
 };
 use super::{Printer, table};
 
-fn credential_text(subscription: &Subscription) -> String {
-    format::printable(&subscription.credential.describe()).into_owned()
+/// `Secret Service`, `kernel keyring`, `command `pass show …``, `environment
+/// variable KEY`: where the credential lives, `keychain` naming the keychain.
+fn credential_text(subscription: &Subscription, keychain: &str) -> String {
+    match subscription.credential {
+        CredentialSource::Keychain => keychain.to_owned(),
+        _ => format::printable(&subscription.credential.describe()).into_owned(),
+    }
 }
 
-/// `credential in the OS keychain`, `credential from command `…``.
-fn credential_phrase(subscription: &Subscription) -> String {
+/// `credential in the Secret Service`, `credential from command `…``.
+fn credential_phrase(subscription: &Subscription, keychain: &str) -> String {
     match subscription.credential {
-        kage_domain::CredentialSource::Keychain => "credential in the OS keychain".to_owned(),
-        _ => format!("credential from {}", credential_text(subscription)),
+        CredentialSource::Keychain => format!("credential in the {keychain}"),
+        _ => format!(
+            "credential from {}",
+            credential_text(subscription, keychain)
+        ),
     }
 }
 
@@ -37,7 +45,7 @@ fn cap_text(subscription: &Subscription) -> String {
 }
 
 /// After `add`: one line for people.
-pub(crate) fn added(printer: &Printer, subscription: &Subscription) {
+pub(crate) fn added(printer: &Printer, subscription: &Subscription, keychain: &str) {
     let tags = if subscription.tags.is_empty() {
         String::new()
     } else {
@@ -48,12 +56,18 @@ pub(crate) fn added(printer: &Printer, subscription: &Subscription) {
         subscription.name,
         subscription.kind,
         subscription.priority,
-        credential_phrase(subscription),
+        credential_phrase(subscription, keychain),
     ));
 }
 
 /// After `edit`.
-pub(crate) fn edited(printer: &Printer, before: &str, subscription: &Subscription, rotated: bool) {
+pub(crate) fn edited(
+    printer: &Printer,
+    before: &str,
+    subscription: &Subscription,
+    rotated: bool,
+    keychain: &str,
+) {
     let renamed = if before == subscription.name.as_str() {
         String::new()
     } else {
@@ -67,7 +81,7 @@ pub(crate) fn edited(printer: &Printer, before: &str, subscription: &Subscriptio
         format::list(&subscription.tags),
         subscription.kind,
         cap_text(subscription),
-        credential_phrase(subscription),
+        credential_phrase(subscription, keychain),
     ));
 }
 
@@ -145,32 +159,25 @@ pub(crate) fn list(
     printer: &Printer,
     subscriptions: &[(Subscription, SubscriptionState)],
     retired: &[RetiredSubscription],
+    keychain: &str,
     names_only: bool,
     as_json: bool,
 ) -> io::Result<()> {
     if as_json {
-        let mut out = String::new();
-        for (subscription, state) in subscriptions {
-            out.push_str(&json::record(
-                "subscription",
-                &ListedSubscriptionJson {
-                    subscription: SubscriptionJson::new(subscription),
-                    state: StateJson::new(state),
-                    removed_at: None,
-                },
-            ));
-        }
-        for retired in retired {
-            out.push_str(&json::record(
-                "subscription",
-                &ListedSubscriptionJson {
-                    subscription: SubscriptionJson::new(&retired.subscription),
-                    state: StateJson::new(&retired.subscription.health.state),
-                    removed_at: Some(retired.retired_at.to_string()),
-                },
-            ));
-        }
-        return printer.out(&out);
+        let listed: Vec<ListedSubscriptionJson> = subscriptions
+            .iter()
+            .map(|(subscription, state)| ListedSubscriptionJson {
+                subscription: SubscriptionJson::new(subscription, keychain),
+                state: StateJson::new(state),
+                removed_at: None,
+            })
+            .chain(retired.iter().map(|retired| ListedSubscriptionJson {
+                subscription: SubscriptionJson::new(&retired.subscription, keychain),
+                state: StateJson::new(&retired.subscription.health.state),
+                removed_at: Some(retired.retired_at.to_string()),
+            }))
+            .collect();
+        return printer.out(&json::document(&listed));
     }
     if names_only {
         let mut out = String::new();
@@ -212,7 +219,7 @@ pub(crate) fn list(
                     .max_concurrent
                     .map_or_else(|| NONE.to_owned(), |cap| cap.to_string()),
             ),
-            Cell::new(credential_text(subscription)),
+            Cell::new(credential_text(subscription, keychain)),
             state,
             Cell::new(format::printable(
                 subscription.description.as_deref().unwrap_or(NONE),
@@ -246,6 +253,7 @@ fn usage_row(label: &str, usage: &Usage) -> Vec<Cell> {
 pub(crate) fn show(
     printer: &Printer,
     details: &SubscriptionDetails,
+    keychain: &str,
     now: Timestamp,
     zone: &TimeZone,
     as_json: bool,
@@ -254,7 +262,7 @@ pub(crate) fn show(
     let subscription = &status.subscription;
     if as_json {
         let data = DetailsJson {
-            subscription: SubscriptionJson::new(subscription),
+            subscription: SubscriptionJson::new(subscription, keychain),
             state: StateJson::new(&status.state),
             approaching_limit: status.approaching_limit,
             leases: details.leases.iter().map(LeaseJson::new).collect(),
@@ -267,7 +275,7 @@ pub(crate) fn show(
             usage_7_days: UsageJson::new(&details.last_7_days),
             usage_30_days: UsageJson::new(&details.last_30_days),
         };
-        return printer.out(&json::record("subscription", &data));
+        return printer.out(&json::document(&data));
     }
 
     let mut out = String::new();
@@ -291,7 +299,11 @@ pub(crate) fn show(
             subscription.kind.env_var()
         ),
     );
-    field(&mut out, "Credential", &credential_text(subscription));
+    field(
+        &mut out,
+        "Credential",
+        &credential_text(subscription, keychain),
+    );
     field(&mut out, "Max leases", &cap_text(subscription));
     field(&mut out, "ID", &subscription.id.to_string());
     field(
@@ -382,4 +394,41 @@ pub(crate) fn show(
         out.push_str(&table::render(&history));
     }
     printer.out(&out)
+}
+
+/// `add --json`, `edit --json`: the subscription as `list --json` shows it.
+pub(crate) fn subscription_json(
+    printer: &Printer,
+    subscription: &Subscription,
+    keychain: &str,
+) -> io::Result<()> {
+    printer.out(&json::document(&SubscriptionJson::new(
+        subscription,
+        keychain,
+    )))
+}
+
+/// `remove --json`.
+pub(crate) fn removed_json(printer: &Printer, removed: &RemovedSubscription) -> io::Result<()> {
+    printer.out(&json::document(&json::RemovedJson {
+        removed: removed.subscription.name.to_string(),
+        id: removed.subscription.id.to_string(),
+        purged: removed.purged.is_some(),
+        earlier_erased: removed.purged.unwrap_or(0),
+        live_leases: removed.live_leases,
+        routes_updated: removed.routes_updated,
+    }))
+}
+
+/// `enable --json`, `disable --json`.
+pub(crate) fn state_changed_json(
+    printer: &Printer,
+    name: &str,
+    result: &TransitionResult,
+) -> io::Result<()> {
+    printer.out(&json::document(&json::StateChangedJson {
+        name: name.to_owned(),
+        changed: result.transition.is_some(),
+        state: StateJson::new(&result.health.state),
+    }))
 }

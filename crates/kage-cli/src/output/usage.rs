@@ -8,7 +8,7 @@ use kage_core::{Period, UsageOwner, UsageReport};
 use kage_domain::Usage;
 
 use super::format::{cost, thousands, tokens};
-use super::json::{self, UsageJson, UsageRowJson, UsageTotalJson};
+use super::json::{self, UsageJson, UsageReportJson, UsageRowJson, UsageTotalJson};
 use super::{Printer, table, usage_chart};
 
 /// How `kage subscription usage` shows its report.
@@ -18,7 +18,7 @@ pub(crate) enum UsageStyle {
     TablesAndChart,
     /// The tables only (`--plain`).
     Tables,
-    /// JSON Lines (`--json`).
+    /// One JSON document (`--json`).
     Json,
 }
 
@@ -67,37 +67,30 @@ pub(crate) fn print(
     let grand_total = report.grand_total();
 
     if style == UsageStyle::Json {
-        let mut out = String::new();
-        for row in &report.rows {
-            out.push_str(&json::record("usage_day", &UsageRowJson::new(row)));
-        }
-        for (name, usage) in &report.totals {
-            out.push_str(&json::record(
-                "usage_total",
-                &UsageTotalJson {
-                    subscription: Some(name.name.to_string()),
-                    removed: name.retired,
-                    period: report.period.as_str(),
-                    from: report.from.to_string(),
-                    to: report.to.to_string(),
-                    usage: UsageJson::new(usage),
-                },
-            ));
-        }
+        let total = |subscription: Option<String>, removed: bool, usage: &Usage| UsageTotalJson {
+            subscription,
+            removed,
+            period: report.period.as_str(),
+            from: report.from.to_string(),
+            to: report.to.to_string(),
+            usage: UsageJson::new(usage),
+        };
+        let mut totals: Vec<UsageTotalJson> = report
+            .totals
+            .iter()
+            .map(|(name, usage)| total(Some(name.name.to_string()), name.retired, usage))
+            .collect();
         if subscription.is_none() {
-            out.push_str(&json::record(
-                "usage_total",
-                &UsageTotalJson {
-                    subscription: None,
-                    removed: false,
-                    period: report.period.as_str(),
-                    from: report.from.to_string(),
-                    to: report.to.to_string(),
-                    usage: UsageJson::new(&grand_total),
-                },
-            ));
+            totals.push(total(None, false, &grand_total));
         }
-        return printer.out(&out);
+        let data = UsageReportJson {
+            period: report.period.as_str(),
+            from: report.from.to_string(),
+            to: report.to.to_string(),
+            days: report.rows.iter().map(UsageRowJson::new).collect(),
+            totals,
+        };
+        return printer.out(&json::document(&data));
     }
 
     let mut out = String::new();

@@ -6,16 +6,33 @@ use serde_json::Value;
 use crate::env::TestEnv;
 
 /// Parse JSON Lines into (type, data) pairs, checking the envelope.
-fn records(stdout: &str) -> Vec<(String, Value)> {
-    stdout
-        .lines()
-        .map(|line| {
-            let value: Value = serde_json::from_str(line).expect("a JSON line");
-            let kind = value["type"].as_str().expect("a type").to_owned();
-            assert!(value.get("data").is_some(), "no data in {line}");
-            (kind, value["data"].clone())
-        })
-        .collect()
+/// The whole of stdout as ONE JSON document (as `jq .` reads it): an
+/// object or an array, never JSON Lines.
+/// The pool's total (`subscription: null`) in `usage --json`.
+pub(crate) fn pool_total(stdout: &str) -> Value {
+    document(stdout)["totals"]
+        .as_array()
+        .and_then(|totals| totals.iter().find(|total| total["subscription"].is_null()))
+        .cloned()
+        .unwrap_or_else(|| panic!("no pool total in {stdout}"))
+}
+
+pub(crate) fn document(stdout: &str) -> Value {
+    let value: Value = serde_json::from_str(stdout)
+        .unwrap_or_else(|error| panic!("stdout is not one JSON document ({error}):\n{stdout}"));
+    assert!(
+        value.is_object() || value.is_array(),
+        "not an object or array: {stdout}"
+    );
+    value
+}
+
+/// [`document`], which must be an array.
+fn items(stdout: &str) -> Vec<Value> {
+    document(stdout)
+        .as_array()
+        .unwrap_or_else(|| panic!("not a JSON array: {stdout}"))
+        .clone()
 }
 
 fn route(env: &TestEnv, namespace: &str, subscriptions: &str) {
@@ -80,11 +97,24 @@ fn list_and_show_in_every_format() {
     assert_eq!(names.stdout, "ci-key\nfrom-env\nfrom-pass\npersonal\n");
     let json = env.run(&["subscription", "list", "--json"]).success();
     assert_snapshot!("list_json", json.stdout);
-    let parsed = records(&json.stdout);
+    let parsed = items(&json.stdout);
     assert_eq!(parsed.len(), 4);
-    assert!(parsed.iter().all(|(kind, _)| kind == "subscription"));
-    let ci = &parsed[0].1;
+    let ci = &parsed[0];
     assert_eq!(ci["kind"], "api-key");
+    assert_eq!(ci["credential"]["store"], "insecure test file store");
+    let stores: Vec<&str> = parsed
+        .iter()
+        .map(|item| item["credential"]["store"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        stores,
+        [
+            "insecure test file store",
+            "env",
+            "command",
+            "insecure test file store"
+        ]
+    );
     assert_eq!(ci["credential"]["variable"], "ANTHROPIC_API_KEY");
     assert_eq!(ci["max_concurrent"], 2);
     assert!(
@@ -132,9 +162,7 @@ fn list_and_show_in_every_format() {
     let show_json = env
         .run(&["subscription", "show", "personal", "--json"])
         .success();
-    let parsed = records(&show_json.stdout);
-    assert_eq!(parsed.len(), 1);
-    let details = &parsed[0].1;
+    let details = &document(&show_json.stdout);
     assert_eq!(details["name"], "personal");
     assert_eq!(details["state"]["state"], "active");
     assert_eq!(details["leases"].as_array().map(Vec::len), Some(1));
@@ -177,8 +205,8 @@ fn edit_renames_retags_and_rotates_the_credential() {
         .success();
     assert_snapshot!("edit_confirmation", edited.both());
     let list = env.run(&["subscription", "list", "--json"]).success();
-    let parsed = records(&list.stdout);
-    let data = &parsed[0].1;
+    let parsed = items(&list.stdout);
+    let data = &parsed[0];
     assert_eq!(data["name"], "personal-backup");
     assert_eq!(data["priority"], 90);
     assert_eq!(data["tags"], serde_json::json!(["backup", "frontend"]));
@@ -232,12 +260,12 @@ fn edit_renames_retags_and_rotates_the_credential() {
         ])
         .success();
     assert_eq!(shown.stdout, "sk-ant-oat01-typed\n");
-    // Replace all tags; nothing to change is an error.
+    // Replace all tags; nothing to change is a usage error.
     env.run(&["subscription", "edit", "personal-backup", "--tags", "x,y"])
         .success();
     let nothing = env
         .run(&["subscription", "edit", "personal-backup"])
-        .code(1);
+        .code(2);
     assert!(
         nothing.stderr.contains("nothing to change"),
         "{}",
@@ -308,9 +336,9 @@ fn disabled_and_limited_subscriptions_show_when_they_come_back() {
     assert_snapshot!("status_mixed_states", status.both());
     let json = env.run(&["subscription", "status", "--json"]).success();
     assert_snapshot!("status_json", json.stdout);
-    let parsed = records(&json.stdout);
-    let summary = &parsed.last().expect("a summary").1;
-    assert_eq!(parsed.last().map(|r| r.0.as_str()), Some("pool_summary"));
+    let parsed = document(&json.stdout);
+    assert_eq!(parsed["subscriptions"].as_array().map(Vec::len), Some(4));
+    let summary = &parsed["summary"];
     assert_eq!(summary["active"], 1);
     assert_eq!(summary["exhausted"], 1);
     assert_eq!(summary["unhealthy"], 1);
@@ -366,20 +394,20 @@ fn explain_tells_why_each_subscription_was_passed_over() {
     let tags = env
         .run(&["subscription", "explain", "--tags", "frontend", "--json"])
         .success();
-    let parsed = records(&tags.stdout);
-    assert_eq!(parsed[0].1["name"], "frontend-only");
-    assert_eq!(parsed[0].1["verdict"], "chosen");
+    let parsed = items(&tags.stdout);
+    assert_eq!(parsed[0]["name"], "frontend-only");
+    assert_eq!(parsed[0]["verdict"], "chosen");
     assert!(
         parsed
             .iter()
             .skip(1)
-            .all(|(_, line)| line["verdict"] != "chosen")
+            .all(|line| line["verdict"] != "chosen")
     );
     let missing = parsed
         .iter()
-        .find(|(_, line)| line["name"] == "spare")
+        .find(|line| line["name"] == "spare")
         .expect("spare");
-    assert_eq!(missing.1["verdict"], "missing_tags");
+    assert_eq!(missing["verdict"], "missing_tags");
 }
 
 #[test]
@@ -387,6 +415,8 @@ fn routes_show_both_sources_and_flag_conflicts() {
     let mut env = TestEnv::new();
     // A relative config path keeps the table's width free of the temporary path.
     env.set_env("KAGE_CONFIG", "config.toml");
+    // A file named by KAGE_CONFIG must exist.
+    env.write_config("");
     env.add("personal", &[]);
     env.add("work", &[]);
     env.write_config(
@@ -407,13 +437,9 @@ fn routes_show_both_sources_and_flag_conflicts() {
     let routes = env.run(&["subscription", "routes"]).success();
     assert_snapshot!("routes_table", routes.both());
     let json = env.run(&["subscription", "routes", "--json"]).success();
-    let parsed = records(&json.stdout);
+    let parsed = items(&json.stdout);
     assert_eq!(parsed.len(), 4);
-    let overridden: Vec<&Value> = parsed
-        .iter()
-        .map(|(_, r)| r)
-        .filter(|r| r["overridden"] == true)
-        .collect();
+    let overridden: Vec<&Value> = parsed.iter().filter(|r| r["overridden"] == true).collect();
     assert_eq!(overridden.len(), 1);
     assert_eq!(overridden[0]["target"], "backend");
     // The file wins in selection too.
@@ -463,13 +489,9 @@ fn lease_lifecycle_for_scripts() {
         .expect("kage runs");
     assert!(json.status.success());
     let stdout = String::from_utf8_lossy(&json.stdout).to_string();
-    let parsed = records(&stdout);
-    assert_eq!(parsed[0].0, "lease");
-    let id = parsed[0].1["id"].as_str().expect("an id").to_owned();
-    assert_eq!(
-        parsed[0].1["credential_variable"],
-        "CLAUDE_CODE_OAUTH_TOKEN"
-    );
+    let parsed = document(&stdout);
+    let id = parsed["id"].as_str().expect("an id").to_owned();
+    assert_eq!(parsed["credential_variable"], "CLAUDE_CODE_OAUTH_TOKEN");
     assert_snapshot!("lease_acquire_json", env.normalize(&stdout));
 
     let list = env.run(&["lease", "list"]).success();
@@ -507,7 +529,7 @@ fn lease_lifecycle_for_scripts() {
         unknown.stderr
     );
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(records(&leases.stdout).len(), 1);
+    assert_eq!(items(&leases.stdout).len(), 1);
 }
 
 #[test]
@@ -579,6 +601,15 @@ fn usage_json_has_days_and_totals() {
         .run(&["subscription", "usage", "--period", "week", "--json"])
         .success();
     assert_snapshot!("usage_json", json.stdout);
+    let report = document(&json.stdout);
+    assert_eq!(report["period"], "week");
+    assert_eq!(report["days"].as_array().map(Vec::len), Some(2));
+    let totals = report["totals"].as_array().expect("totals");
+    assert_eq!(
+        totals.last().expect("the pool's total")["subscription"],
+        Value::Null
+    );
+    assert_eq!(totals.last().expect("the pool's total")["input_tokens"], 17);
     let day = env
         .run(&["subscription", "usage", "--period", "day"])
         .success();
@@ -606,10 +637,11 @@ fn today_is_the_local_day() {
     let usage = env
         .run(&["subscription", "usage", "--period", "week", "--json"])
         .success();
-    let days: Vec<String> = records(&usage.stdout)
-        .into_iter()
-        .filter(|(kind, _)| kind == "usage_day")
-        .map(|(_, data)| {
+    let days: Vec<String> = document(&usage.stdout)["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .map(|data| {
             format!(
                 "{}={}",
                 data["day"].as_str().unwrap_or(""),
@@ -639,6 +671,35 @@ fn config_path_check_and_show() {
         "{}",
         example.stderr
     );
+    // A file named by KAGE_CONFIG must exist for every command that reads it.
+    let missing = env.run(&["config", "check"]).code(78);
+    assert!(
+        missing.stderr.contains("cannot read config.toml")
+            && missing.stderr.contains("named by KAGE_CONFIG")
+            && missing
+                .stderr
+                .contains("unset KAGE_CONFIG to use the default location")
+            && !missing.stderr.contains("readable file"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(
+        missing.stderr.matches("no such file").count(),
+        1,
+        "{}",
+        missing.stderr
+    );
+    let flag = env
+        .run(&["--config", "nowhere.toml", "config", "check"])
+        .code(78);
+    assert!(
+        flag.stderr.contains(
+            "nowhere.toml: no such file (named by --config); fix the path, or leave out --config"
+        ),
+        "{}",
+        flag.stderr
+    );
+    env.write_config("");
     env.add("personal", &[]);
     env.write_config(
         "[subscriptions]\ndefault_priority = \"round-robin\"\nrate_limit_cooldown = \"10m\"\n\n[subscriptions.routing]\nbackend = [\"personal\"]\n",
@@ -647,13 +708,13 @@ fn config_path_check_and_show() {
     assert_snapshot!("config_check_ok", check.both());
     let check_json = env.run(&["config", "check", "--json"]).success();
     assert_eq!(
-        check_json.stdout,
-        "{\"type\":\"config_check\",\"data\":{\"file\":\"config.toml\",\"routes\":1,\"subscriptions\":1}}\n"
+        document(&check_json.stdout),
+        serde_json::json!({"file": "config.toml", "routes": 1, "subscriptions": 1})
     );
     let path_json = env.run(&["config", "path", "--json"]).success();
     assert_eq!(
-        path_json.stdout,
-        "{\"type\":\"config_path\",\"data\":{\"path\":\"config.toml\",\"chosen_by\":\"KAGE_CONFIG\",\"exists\":true}}\n"
+        document(&path_json.stdout),
+        serde_json::json!({"path": "config.toml", "chosen_by": "KAGE_CONFIG", "exists": true})
     );
     let shown = env.run(&["config", "show"]).success();
     assert!(
@@ -668,12 +729,12 @@ fn config_path_check_and_show() {
     let json = with_env
         .run(&["config", "show", "--resolved", "--json"])
         .success();
-    let parsed = records(&json.stdout);
+    let parsed = items(&json.stdout);
     let ttl = parsed
         .iter()
-        .find(|(_, data)| data["key"] == "subscriptions.lease_ttl")
+        .find(|data| data["key"] == "subscriptions.lease_ttl")
         .expect("lease_ttl");
-    assert_eq!(ttl.1["source"], "env KAGE_SUBSCRIPTIONS__LEASE_TTL");
+    assert_eq!(ttl["source"], "env KAGE_SUBSCRIPTIONS__LEASE_TTL");
 }
 
 #[test]
@@ -719,11 +780,18 @@ fn quiet_silences_confirmations_and_completions_print() {
         .success();
     assert_eq!(quiet.both(), "");
     for shell in ["bash", "zsh", "fish"] {
+        // The dynamic script calls `COMPLETE=SHELL kage` back at each Tab.
         let script = env.run(&["completions", shell]).success();
         assert!(
-            script.stdout.contains("subscription"),
+            script.stdout.contains("COMPLETE=") && script.stdout.contains(shell),
             "{shell}: {}",
             script.stdout
+        );
+        let fixed = env.run(&["completions", shell, "--static"]).success();
+        assert!(
+            fixed.stdout.contains("subscription"),
+            "{shell}: {}",
+            fixed.stdout
         );
     }
     let dir = env.root().join("man");
@@ -785,6 +853,181 @@ fn ctrl_c_while_waiting_exits_130() {
 }
 
 #[test]
+fn subscription_names_complete_from_the_pool() {
+    let mut env = TestEnv::new();
+    // Before the pool exists: no names, and no database is created.
+    env.set_env("COMPLETE", "fish");
+    let none = env
+        .run(&["--", "kage", "subscription", "show", ""])
+        .success();
+    assert!(!none.stdout.contains("personal"), "{}", none.stdout);
+    assert!(!env.root().join("data/kage/kage.db").exists());
+
+    env.set_env("COMPLETE", "0");
+    env.add("personal", &["--description", "My own plan"]);
+    env.add("work", &[]);
+
+    env.set_env("COMPLETE", "fish");
+    let fish = env
+        .run(&["--", "kage", "subscription", "show", ""])
+        .success();
+    let names: Vec<&str> = fish
+        .stdout
+        .lines()
+        .filter(|line| !line.starts_with('-'))
+        .collect();
+    assert_eq!(names, ["personal\tMy own plan", "work"], "{}", fish.stdout);
+    let usage = env
+        .run(&["--", "kage", "subscription", "usage", "--subscription", "w"])
+        .success();
+    assert_eq!(usage.stdout, "work\n");
+
+    env.set_env("COMPLETE", "bash");
+    env.set_env("_CLAP_COMPLETE_INDEX", "3");
+    env.set_env("_CLAP_COMPLETE_COMP_TYPE", "9");
+    let bash = env
+        .run(&["--", "kage", "subscription", "disable", "p"])
+        .success();
+    assert_eq!(bash.stdout.trim_end(), "personal");
+
+    env.set_env("COMPLETE", "zsh");
+    let zsh = env
+        .run(&["--", "kage", "subscription", "edit", "w"])
+        .success();
+    assert_eq!(zsh.stdout.trim_end(), "work");
+}
+
+/// Every command that prints a result takes `--json` and prints one
+/// document, for reads and changes alike.
+#[test]
+fn every_result_is_one_json_document() {
+    let env = TestEnv::new();
+    let added = env
+        .run_with_stdin(
+            &[
+                "subscription",
+                "add",
+                "--name",
+                "personal",
+                "--credential-stdin",
+                "--json",
+            ],
+            "sk-ant-oat01-json\n",
+        )
+        .success();
+    let added = document(&added.stdout);
+    assert_eq!(added["name"], "personal");
+    assert_eq!(added["credential"]["store"], "insecure test file store");
+    env.add("work", &[]);
+    let edited = env
+        .run(&[
+            "subscription",
+            "edit",
+            "work",
+            "--priority",
+            "120",
+            "--json",
+        ])
+        .success();
+    assert_eq!(document(&edited.stdout)["priority"], 120);
+    let disabled = env
+        .run(&[
+            "subscription",
+            "disable",
+            "work",
+            "--reason",
+            "holiday",
+            "--json",
+        ])
+        .success();
+    let disabled = document(&disabled.stdout);
+    assert_eq!(disabled["changed"], true);
+    assert_eq!(disabled["state"]["state"], "disabled");
+    let enabled = env
+        .run(&["subscription", "enable", "work", "--json"])
+        .success();
+    assert_eq!(document(&enabled.stdout)["state"]["state"], "active");
+    let routed = env
+        .run(&[
+            "subscription",
+            "route",
+            "--namespace",
+            "backend",
+            "--subscriptions",
+            "work,personal",
+            "--json",
+        ])
+        .success();
+    let routed = document(&routed.stdout);
+    assert_eq!(routed["target"], "backend");
+    assert_eq!(routed["entries"], serde_json::json!(["work", "personal"]));
+    let unrouted = env
+        .run(&[
+            "subscription",
+            "unroute",
+            "--namespace",
+            "backend",
+            "--json",
+        ])
+        .success();
+    assert_eq!(document(&unrouted.stdout)["target_kind"], "namespace");
+    let lease = env.acquire(&[]);
+    let released = env
+        .run(&[
+            "lease",
+            "release",
+            &lease,
+            "--outcome",
+            "rate-limited",
+            "--resets-at",
+            "5m",
+            "--usage",
+            "input=10,output=2",
+            "--json",
+        ])
+        .success();
+    let released = document(&released.stdout);
+    // (ids read [UUID] in normalized output)
+    assert_eq!(released["lease"]["subscription"], "work");
+    assert_eq!(released["lease"]["id"], "[UUID]");
+    assert_eq!(released["outcome"], "rate_limited");
+    assert_eq!(released["usage"]["total_tokens"], 12);
+    assert_eq!(released["transition"]["to"], "rate_limited");
+    for args in [
+        &["subscription", "list", "--json"][..],
+        &["subscription", "status", "--json"],
+        &["subscription", "usage", "--period", "week", "--json"],
+        &["subscription", "routes", "--json"],
+        &["subscription", "explain", "--json"],
+        &["lease", "list", "--json"],
+        &["config", "path", "--json"],
+        &["config", "check", "--json"],
+        &["config", "show", "--resolved", "--json"],
+    ] {
+        let run = env.run(args).success();
+        document(&run.stdout);
+    }
+    let backup = env.run(&["backup", "copy.db", "--json"]).success();
+    let backup = document(&backup.stdout);
+    assert!(
+        backup["backup"]
+            .as_str()
+            .is_some_and(|path| path.ends_with("copy.db")),
+        "{backup}"
+    );
+    assert!(
+        backup["bytes"].as_u64().is_some_and(|bytes| bytes > 0),
+        "{backup}"
+    );
+    let removed = env
+        .run(&["subscription", "remove", "personal", "--json"])
+        .success();
+    let removed = document(&removed.stdout);
+    assert_eq!(removed["removed"], "personal");
+    assert_eq!(removed["purged"], false);
+}
+
+#[test]
 fn usage_draws_a_chart_to_the_width_unless_plain() {
     let mut env = TestEnv::new();
     env.add("personal", &[]);
@@ -842,8 +1085,9 @@ fn a_writing_command_leaves_no_wal_and_backup_copies_the_pool() {
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
     env.set_env("KAGE_DATABASE_PATH", &copy_text);
     let usage = env.run(&["subscription", "usage", "--json"]).success();
-    assert!(
-        usage.stdout.contains("\"input_tokens\":7"),
+    assert_eq!(
+        pool_total(&usage.stdout)["input_tokens"],
+        7,
         "{}",
         usage.stdout
     );
@@ -902,14 +1146,19 @@ fn a_release_that_cannot_be_written_is_spooled_and_recorded_once_later() {
             "{}",
             usage.stderr
         );
-        assert!(
-            usage
-                .stdout
-                .contains("\"input_tokens\":5,\"output_tokens\":7"),
+        let total = pool_total(&usage.stdout);
+        assert_eq!(
+            (&total["input_tokens"], &total["output_tokens"]),
+            (&Value::from(5), &Value::from(7)),
             "{}",
             usage.stdout
         );
-        assert!(usage.stdout.contains("\"leases\":1"), "{}", usage.stdout);
+        assert_eq!(
+            document(&usage.stdout)["days"][0]["leases"],
+            1,
+            "{}",
+            usage.stdout
+        );
     }
     assert!(!spool.exists());
     let again = env.run(&["lease", "release", &lease]).code(1);
@@ -991,8 +1240,9 @@ fn a_nearly_full_disk_refuses_new_leases_and_releases_still_land() {
         .success();
     std::fs::remove_file(&filler).unwrap();
     let usage = env.run(&["subscription", "usage", "--json"]).success();
-    assert!(
-        usage.stdout.contains("\"input_tokens\":11"),
+    assert_eq!(
+        pool_total(&usage.stdout)["input_tokens"],
+        11,
         "{}",
         usage.stdout
     );

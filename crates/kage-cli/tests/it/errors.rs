@@ -20,7 +20,7 @@ fn unknown_subscription_suggests_the_nearest_name() {
             "--subscriptions",
             "work-premum",
         ])
-        .code(1);
+        .code(2);
     assert_snapshot!("error_route_unknown_subscription", routed.both());
     let far = env.run(&["subscription", "disable", "zzz"]).code(1);
     assert_eq!(
@@ -44,6 +44,56 @@ fn bad_values_are_usage_errors() {
         ])
         .code(2);
     assert_snapshot!("error_priority_300", priority.both());
+    // A negative number gets the same range message, not "unexpected argument".
+    for (flag, expected) in [
+        ("--priority", "use a whole number from 0 to 255"),
+        ("--max-concurrent", "-1 is not in 1.."),
+    ] {
+        let negative = env
+            .run(&[
+                "subscription",
+                "add",
+                "--name",
+                "x",
+                flag,
+                "-1",
+                "--credential-stdin",
+            ])
+            .code(2);
+        assert!(
+            negative.stderr.contains(expected),
+            "{flag}: {}",
+            negative.stderr
+        );
+        assert!(
+            !negative.stderr.contains("unexpected argument"),
+            "{flag}: {}",
+            negative.stderr
+        );
+    }
+    // A priority level too: the level's possible values, not "unexpected argument".
+    for args in [
+        &["lease", "acquire", "--priority", "-1"][..],
+        &["exec", "--priority", "-1", "--", "true"],
+        &["subscription", "explain", "--priority", "-1"],
+        &[
+            "subscription",
+            "route",
+            "--priority",
+            "-1",
+            "--subscriptions",
+            "x",
+        ],
+    ] {
+        let negative = env.run(args).code(2);
+        assert!(
+            negative
+                .stderr
+                .contains("invalid value '-1' for '--priority <LEVEL>'"),
+            "{args:?}: {}",
+            negative.stderr
+        );
+    }
     let name = env
         .run(&["subscription", "add", "--name", "bad name!"])
         .code(2);
@@ -155,7 +205,7 @@ fn add_without_a_terminal_asks_for_credential_stdin() {
             ],
             "sk-ant-oat01-x\n",
         )
-        .code(1);
+        .code(2);
     assert_eq!(
         twice.stderr,
         "kage: a subscription named personal already exists; pick another name or `kage subscription edit personal`\n"
@@ -301,6 +351,47 @@ fn a_bad_test_clock_is_reported() {
 }
 
 #[test]
+fn requests_that_cannot_be_met_are_usage_errors() {
+    let env = TestEnv::new();
+    env.add("personal", &[]);
+    let empty_edit = env.run(&["subscription", "edit", "personal"]).code(2);
+    assert!(
+        empty_edit.stderr.contains("nothing to change"),
+        "{}",
+        empty_edit.stderr
+    );
+    let unknown = env
+        .run(&[
+            "subscription",
+            "route",
+            "--namespace",
+            "backend",
+            "--subscriptions",
+            "personl",
+        ])
+        .code(2);
+    assert!(
+        unknown.stderr.contains("did you mean personal?"),
+        "{}",
+        unknown.stderr
+    );
+    for args in [
+        &["subscription", "list", "--json"][..],
+        &["subscription", "status", "--json"],
+        &["doctor", "--json"],
+    ] {
+        let run = env.run(args);
+        assert!(
+            !run.stderr
+                .lines()
+                .any(|line| run.stderr.matches(line).count() > 1),
+            "{args:?} said something twice: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn a_token_where_a_variable_name_or_command_belongs_is_never_echoed() {
     let env = TestEnv::new();
     let token = "sk-ant-oat01-CANARY-token-given-as-a-name";
@@ -317,7 +408,7 @@ fn a_token_where_a_variable_name_or_command_belongs_is_never_echoed() {
     }
     // Nothing was stored.
     let list = env.run(&["subscription", "list", "--json"]).success();
-    assert_eq!(list.stdout, "");
+    assert_eq!(list.stdout.trim_end(), "[]");
 }
 
 /// A terminal escape: sets the window title and clears the screen.
@@ -374,7 +465,14 @@ fn control_characters_are_refused_in_every_text_input() {
         assert!(!run.both().contains('\u{1b}'), "{args:?}: {}", run.both());
     }
     let list = env.run(&["subscription", "list", "--json"]).success();
-    assert_eq!(list.stdout.lines().count(), 1, "{}", list.stdout);
+    assert_eq!(
+        crate::commands::document(&list.stdout)
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{}",
+        list.stdout
+    );
     assert!(!list.stdout.contains("pwned"), "{}", list.stdout);
 }
 
@@ -477,7 +575,13 @@ fn every_duration_flag_is_bounded_like_the_config() {
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
     }
     // Nothing was leased.
-    assert_eq!(env.run(&["lease", "list", "--json"]).success().stdout, "");
+    assert_eq!(
+        env.run(&["lease", "list", "--json"])
+            .success()
+            .stdout
+            .trim_end(),
+        "[]"
+    );
     env.run(&["lease", "acquire", "--ttl", "365d"]).success();
     env.run(&["subscription", "status"]).success();
 }
@@ -543,8 +647,9 @@ fn a_nul_byte_in_a_credential_is_refused_at_add() {
     assert_eq!(
         env.run(&["subscription", "list", "--json"])
             .success()
-            .stdout,
-        ""
+            .stdout
+            .trim_end(),
+        "[]"
     );
 }
 

@@ -24,7 +24,7 @@ fn the_child_gets_exactly_one_credential_and_the_markers() {
     );
     // Released on exit, with success: no lease left, still active.
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(leases.stdout, "");
+    assert_eq!(leases.stdout, "[]\n");
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn the_exit_code_is_the_childs_and_failures_do_not_mark_the_subscription() {
     assert!(run.stdout.is_empty());
     let status = env.run(&["subscription", "status", "--json"]).success();
     assert!(
-        status.stdout.contains("\"state\":\"active\""),
+        status.stdout.contains("\"state\": \"active\""),
         "{}",
         status.stdout
     );
@@ -105,7 +105,7 @@ fn the_exit_code_is_the_childs_and_failures_do_not_mark_the_subscription() {
         missing.stderr
     );
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(leases.stdout, "");
+    assert_eq!(leases.stdout, "[]\n");
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn the_lease_is_heartbeaten_while_the_child_runs() {
         .run(&["exec", "--ttl", "3s", "--", "sh", "-c", &script])
         .success();
     assert!(
-        run.stdout.contains("\"subscription\":\"personal\""),
+        run.stdout.contains("\"subscription\": \"personal\""),
         "{}",
         run.both()
     );
@@ -193,7 +193,7 @@ fn sigterm_is_forwarded_to_the_child() {
     assert_eq!(rest, "got-term\n");
     assert_eq!(status.code(), Some(3));
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(leases.stdout, "");
+    assert_eq!(leases.stdout, "[]\n");
 }
 
 #[test]
@@ -245,8 +245,10 @@ fn a_lost_lease_is_regained_if_free_else_the_child_is_stopped() {
             .output()
             .expect("kage runs");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let start = stdout.find("\"id\":\"").expect("a lease") + 6;
-        stdout[start..start + 36].to_owned()
+        crate::commands::document(&stdout)[0]["id"]
+            .as_str()
+            .expect("a lease")
+            .to_owned()
     };
     let mut kage = env
         .std_command(&[

@@ -69,3 +69,36 @@ fn version_prints_the_package_version() {
         format!("kage {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// Every command with options of its own (global ones aside), and every
+/// group, shows an `Examples:` block in `--help`.
+#[test]
+fn every_command_with_options_has_examples() {
+    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        let path = format!("{path} {}", command.get_name());
+        let own_options = command.get_arguments().any(|arg| {
+            !arg.is_global_set() && !matches!(arg.get_id().as_str(), "help" | "version")
+        });
+        let is_group = command.has_subcommands();
+        if !command.is_hide_set() && (own_options || is_group) {
+            let help = command
+                .get_after_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if !help.contains("Examples:") {
+                missing.push(path.trim().to_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, &path, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    let mut command = kage_cli::clap_command();
+    command.build();
+    walk(&command, "", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "no Examples: block in --help of {missing:?}"
+    );
+}

@@ -6,6 +6,7 @@
 mod alerts;
 mod canary;
 mod commands;
+mod doctor;
 mod env;
 mod errors;
 mod exec;

@@ -17,11 +17,13 @@ fn quota(five: u32, seven: u32) -> String {
 
 fn status_of(env: &TestEnv, name: &str) -> serde_json::Value {
     let status = env.run(&["subscription", "status", "--json"]).success();
-    status
-        .stdout
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json line"))
-        .find(|record| record["data"]["name"] == name)
+    let document: serde_json::Value = serde_json::from_str(&status.stdout).expect("one document");
+    document["subscriptions"]
+        .as_array()
+        .expect("subscriptions")
+        .iter()
+        .find(|row| row["name"] == name)
+        .cloned()
         .unwrap_or_else(|| panic!("{name} in\n{}", status.stdout))
 }
 
@@ -41,20 +43,43 @@ fn the_status_line_records_the_quota_and_prints_one_line() {
         .success();
     assert_eq!(run.stdout, "kage · work-premium · 5h 42% · 7d 18%\n");
     assert_eq!(run.stderr, "");
-    assert_eq!(
-        status_of(&env, "work-premium")["data"]["approaching_limit"],
-        false
-    );
+    assert_eq!(status_of(&env, "work-premium")["approaching_limit"], false);
 
     // Past the config's approaching_threshold (0.8): selection sees it.
     let run = env
         .run_with_stdin(&["statusline"], &quota(30, 85))
         .success();
     assert_eq!(run.stdout, "kage · work-premium · 5h 30% · 7d 85%\n");
-    assert_eq!(
-        status_of(&env, "work-premium")["data"]["approaching_limit"],
-        true
-    );
+    assert_eq!(status_of(&env, "work-premium")["approaching_limit"], true);
+}
+
+/// `--json`: one document with the subscription, both windows and the
+/// line; the quota is recorded all the same.
+#[test]
+fn the_status_line_as_one_json_document() {
+    let mut env = TestEnv::new();
+    env.add("work-premium", &[]);
+    leased(&mut env, "work-premium");
+    let run = env
+        .run_with_stdin(&["statusline", "--json"], &quota(30, 85))
+        .success();
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("one document");
+    assert_eq!(document["subscription"], "work-premium");
+    assert_eq!(document["five_hour"]["used_percentage"], 30.0);
+    assert_eq!(document["seven_day"]["used_percentage"], 85.0);
+    assert_eq!(document["seven_day"]["resets_at"], "2025-06-05T00:00:00Z");
+    assert_eq!(document["line"], "kage · work-premium · 5h 30% · 7d 85%");
+    assert_eq!(status_of(&env, "work-premium")["approaching_limit"], true);
+
+    // Outside a lease, with no quota yet: nulls, and still a document.
+    let env = TestEnv::new();
+    let run = env
+        .run_with_stdin(&["statusline", "--json"], "{}")
+        .success();
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("one document");
+    assert_eq!(document["subscription"], serde_json::Value::Null);
+    assert_eq!(document["five_hour"], serde_json::Value::Null);
+    assert_eq!(document["line"], "kage");
 }
 
 #[test]
@@ -69,10 +94,7 @@ fn the_first_call_has_no_quota_and_records_nothing() {
         )
         .success();
     assert_eq!(run.stdout, "kage · work-premium\n");
-    assert_eq!(
-        status_of(&env, "work-premium")["data"]["approaching_limit"],
-        false
-    );
+    assert_eq!(status_of(&env, "work-premium")["approaching_limit"], false);
 }
 
 fn write_script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
@@ -246,10 +268,10 @@ fn a_limit_moves_the_conversation_to_the_next_subscription() {
         run.stderr
     );
     let exhausted = status_of(&env, "work-premium");
-    assert_eq!(exhausted["data"]["state"], "exhausted", "{exhausted}");
-    assert_eq!(status_of(&env, "personal")["data"]["state"], "active");
+    assert_eq!(exhausted["state"], "exhausted", "{exhausted}");
+    assert_eq!(status_of(&env, "personal")["state"], "active");
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(leases.stdout, "");
+    assert_eq!(leases.stdout.trim_end(), "[]");
 }
 
 #[test]
@@ -265,7 +287,7 @@ fn without_failover_the_limit_is_recorded_and_the_session_stays() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let status = status_of(&env, "work-premium");
-        if status["data"]["state"] == "exhausted" {
+        if status["state"] == "exhausted" {
             break;
         }
         assert!(
@@ -462,5 +484,5 @@ fn a_lease_lost_to_a_removal_moves_the_session_on() {
     );
     // The lease on the removed subscription was released, not left to expire.
     let leases = env.run(&["lease", "list", "--json"]).success();
-    assert_eq!(leases.stdout, "");
+    assert_eq!(leases.stdout.trim_end(), "[]");
 }

@@ -11,9 +11,11 @@ use crate::{CANARY, message_without_canary, name, new_id};
 async fn keeps_the_keychain_contract() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = InsecureFileSecretStore::open(dir.path()).expect("open");
-    let store_name = format!("insecure test file store in {}", dir.path().display());
+    let store_name = kage_secrets::INSECURE_FILE_STORE_NAME;
     assert_eq!(store.backend_name().await.expect("named"), store_name);
-    run_keychain_story(&store, &store_name).await;
+    let description = store.keychain_description().await.expect("described");
+    assert!(!description.lost_at_reboot, "{description:?}");
+    run_keychain_story(&store, store_name).await;
     let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
@@ -59,11 +61,7 @@ async fn a_file_removed_behind_kages_back_is_not_found() {
         .fetch(id, &name("work"), &CredentialSource::Keychain)
         .await
         .expect_err("gone");
-    assert_not_found(
-        &error,
-        "work",
-        &format!("insecure test file store in {}", dir.path().display()),
-    );
+    assert_not_found(&error, "work", kage_secrets::INSECURE_FILE_STORE_NAME);
 }
 
 #[cfg(unix)]

@@ -57,12 +57,19 @@ fn delete_behind_kages_back(backend: KeyringBackend, id: SubscriptionId) {
             run("keyctl", &["invalidate", &key]);
         }
         KeyringBackend::SecretService => {
-            let credential =
-                keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &account)
-                    .expect("credential");
-            keyring::Entry::new_with_credential(Box::new(credential))
-                .delete_credential()
-                .expect("deleted through a second Secret Service client");
+            // The pure-Rust client blocks on a tokio runtime of its own, which
+            // cannot start inside the test's runtime: use a plain thread, as
+            // Kage's store does for every keychain call.
+            std::thread::spawn(move || {
+                let credential =
+                    keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &account)
+                        .expect("credential");
+                keyring::Entry::new_with_credential(Box::new(credential))
+                    .delete_credential()
+                    .expect("deleted through a second Secret Service client");
+            })
+            .join()
+            .expect("the deleting thread");
         }
         KeyringBackend::Native => unreachable!("only Linux backends are tested here"),
     }
@@ -77,6 +84,12 @@ async fn the_expected_backend_is_picked() {
         .await
         .unwrap_or_else(|error| panic!("the {} cannot be used: {error}", expected.display_name()));
     assert_eq!(picked, expected.display_name());
+    let description = store.keychain_description().await.expect("described");
+    assert_eq!(
+        description.lost_at_reboot,
+        expected == KeyringBackend::KernelKeyring,
+        "only the kernel keyring is lost at reboot: {description:?}"
+    );
 }
 
 #[tokio::test]

@@ -14,12 +14,9 @@ async fn the_file_backend_persists_between_selections() {
     let id = new_id();
 
     let store = secret_store_for(Some(OsStr::new(&value))).expect("selected");
-    assert!(
-        store
-            .backend_name()
-            .await
-            .expect("named")
-            .starts_with("insecure test file store in")
+    assert_eq!(
+        store.backend_name().await.expect("named"),
+        kage_secrets::INSECURE_FILE_STORE_NAME
     );
     store
         .store(

@@ -1,6 +1,8 @@
 //! Fixtures: subscriptions, requests, a temporary SQLite store, and a fresh
-//! PostgreSQL database per test (created from `KAGE_TEST_DB_URL`, dropped at
-//! the end whether the test passed or not).
+//! PostgreSQL database per test (created on the server `kage_testkit` finds:
+//! `KAGE_TEST_DB_URL`, else 127.0.0.1:5432; dropped at the end whether the
+//! test passed or not). Without a server a PostgreSQL test returns after
+//! a loud SKIPPED banner, or fails when `KAGE_REQUIRE_POSTGRES=1`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-pub(crate) const PG_URL_ENV: &str = "KAGE_TEST_DB_URL";
+pub(crate) const PG_URL_ENV: &str = kage_testkit::TEST_DB_URL_ENV;
 
 pub(crate) fn t(text: &str) -> Timestamp {
     text.parse()
@@ -138,16 +140,11 @@ impl std::ops::Deref for AnyStore {
     }
 }
 
-/// `KAGE_TEST_DB_URL`, or a failure saying how to run these tests.
-pub(crate) fn pg_admin_url() -> String {
-    match std::env::var(PG_URL_ENV) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "{PG_URL_ENV} is not set: the PostgreSQL tests need a server, e.g. \
-             {PG_URL_ENV}=postgres://postgres@127.0.0.1:5432/test (or exclude them with \
-             `-E 'not test(postgres)'`)"
-        ),
-    }
+/// The PostgreSQL server's URL (see [`kage_testkit::postgres_url`]), or
+/// `None` after a banner saying this test was skipped.
+pub(crate) fn pg_admin_url() -> Option<String> {
+    let thread = std::thread::current();
+    kage_testkit::postgres_url(thread.name().unwrap_or("a PostgreSQL test"))
 }
 
 /// `url` with its database name replaced.
@@ -175,8 +172,9 @@ pub(crate) struct PgTestDb {
 }
 
 impl PgTestDb {
-    pub(crate) async fn create() -> Self {
-        let admin_url = pg_admin_url();
+    /// A fresh database, or `None` when there is no server (skipped).
+    pub(crate) async fn create() -> Option<Self> {
+        let admin_url = pg_admin_url()?;
         let name = format!("kage_test_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&admin_url)
             .await
@@ -186,11 +184,11 @@ impl PgTestDb {
             .await
             .unwrap();
         admin.close().await.unwrap();
-        Self {
+        Some(Self {
             url: with_database(&admin_url, &name),
             admin_url,
             name,
-        }
+        })
     }
 
     pub(crate) async fn drop_database(self) {
@@ -204,13 +202,16 @@ impl PgTestDb {
 }
 
 /// Run a test body with the URL of a fresh database; the database is
-/// dropped afterwards even when the body panics.
+/// dropped afterwards even when the body panics. Without a server the body
+/// does not run (see [`pg_admin_url`]).
 pub(crate) async fn with_pg_database<F, Fut>(body: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let database = PgTestDb::create().await;
+    let Some(database) = PgTestDb::create().await else {
+        return;
+    };
     let outcome = tokio::spawn(body(database.url.clone())).await;
     database.drop_database().await;
     if let Err(error) = outcome {

@@ -5,9 +5,16 @@ use clap::Args;
 use crate::command::Context;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage config path
+  $EDITOR \"$(kage config path)\"
+  kage config path --json | jq .exists";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct PathArgs {
-    /// Print one JSON record {"type":"config_path","data":{"path","chosen_by","exists"}}
+    /// Print one JSON object {"path","chosen_by","exists"}
     #[arg(long)]
     json: bool,
 }

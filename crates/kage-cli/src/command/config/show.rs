@@ -7,13 +7,20 @@ use clap::Args;
 use crate::command::Context;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage config show > ~/.config/kage/config.toml   # start from the commented example
+  kage config show --resolved
+  kage config show --resolved --json | jq '.[] | select(.key == \"subscriptions.lease_ttl\")'";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct ShowArgs {
     /// Show every value as resolved (defaults, file, KAGE_* variables) with its source
     #[arg(long)]
     resolved: bool,
 
-    /// With --resolved: print JSON Lines, one {"type":"config_value","data":…} per key
+    /// With --resolved: print one JSON array of {"key","value","source"}
     #[arg(long, requires = "resolved")]
     json: bool,
 }

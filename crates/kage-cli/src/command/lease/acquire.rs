@@ -16,10 +16,11 @@ Prints `LEASE_ID SUBSCRIPTION` on one line. Exit status 75 when nothing is
 available (after waiting, with --wait); the message says when the first
 subscription comes back.
 
-Example:
+Examples:
   read -r lease subscription < <(kage lease acquire --namespace backend --wait 10m)
   …
-  kage lease release \"$lease\" --outcome success --usage input=1200,output=340";
+  kage lease release \"$lease\" --outcome success --usage input=1200,output=340
+  lease=$(kage lease acquire --priority high --tags premium --json | jq -r .id)";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -29,7 +30,7 @@ pub(crate) struct AcquireArgs {
     namespace: Option<Namespace>,
 
     /// The task's priority level
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
     priority: LevelArg,
 
     /// Tags the subscription must carry (comma-separated)
@@ -48,7 +49,7 @@ pub(crate) struct AcquireArgs {
     #[arg(long, value_name = "TEXT")]
     holder: Option<String>,
 
-    /// Print one JSON record {"type":"lease","data":…}
+    /// Print the lease as one JSON object {"id","subscription","expires_at",…}
     #[arg(long)]
     json: bool,
 }
@@ -62,7 +63,7 @@ impl AcquireArgs {
         }
         let pool = &opened.pool;
         if let Err(error) = kage_app::pool::check_config_routes(pool, &opened.config).await {
-            printer.warn(format_args!("{error:#}"));
+            printer.warn(kage_app::exit::error_line(&error));
         }
         let zone = pool.clock().time_zone();
         let request = AcquireRequest {

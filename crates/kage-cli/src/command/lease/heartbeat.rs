@@ -9,7 +9,14 @@ use crate::command::Context;
 use crate::output;
 use kage_app::time::parse_ttl;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage lease heartbeat \"$lease\"
+  kage lease heartbeat \"$lease\" --ttl 10m
+  kage lease heartbeat \"$lease\" --json | jq -r .expires_at";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct HeartbeatArgs {
     /// The lease id `kage lease acquire` printed
     id: LeaseId,
@@ -18,7 +25,7 @@ pub(crate) struct HeartbeatArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
     ttl: Option<Duration>,
 
-    /// Print one JSON record {"type":"lease","data":…}
+    /// Print the lease as one JSON object {"id","subscription","expires_at",…}
     #[arg(long)]
     json: bool,
 }

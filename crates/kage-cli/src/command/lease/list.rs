@@ -5,9 +5,15 @@ use clap::Args;
 use crate::command::Context;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage lease list
+  kage lease list --json | jq -r '.[] | .subscription'";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct ListArgs {
-    /// Print JSON Lines: one {"type":"lease","data":…} per lease
+    /// Print one JSON array of leases
     #[arg(long)]
     json: bool,
 }

@@ -74,6 +74,10 @@ pub(crate) struct ReleaseArgs {
     /// With --outcome error: what kind of error
     #[arg(long, value_enum, default_value_t = ErrorKindArg::Server)]
     error_kind: ErrorKindArg,
+
+    /// Print one JSON object {"lease","outcome","usage","was_expired","transition"}
+    #[arg(long)]
+    json: bool,
 }
 
 impl ReleaseArgs {
@@ -132,7 +136,11 @@ impl ReleaseArgs {
             opened.spool.as_ref(),
         )
         .await?;
-        output::lease::released(context.printer, &report, label, &usage, now, &zone);
+        if self.json {
+            output::lease::released_json(context.printer, &report, label, &usage)?;
+        } else {
+            output::lease::released(context.printer, &report, label, &usage, now, &zone);
+        }
         Ok(())
     }
 }

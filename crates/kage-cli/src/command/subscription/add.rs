@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use kage_core::AddSubscriptionRequest;
-use kage_domain::{Priority, SubscriptionName, Tag};
+use kage_domain::{CredentialSource, Priority, SubscriptionName, Tag};
 use kage_ports::StoreError;
 
 use super::KindArg;
@@ -28,7 +28,12 @@ pub(crate) struct AddArgs {
     name: SubscriptionName,
 
     /// 0 (lowest) to 255 (highest); higher ones are leased first
-    #[arg(long, value_name = "N", default_value = "100")]
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        default_value = "100"
+    )]
     priority: Priority,
 
     /// What the subscription is for
@@ -44,11 +49,15 @@ pub(crate) struct AddArgs {
     kind: KindArg,
 
     /// Lease it to at most N agents at once (default: no cap)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent: Option<u32>,
 
     #[command(flatten)]
     credential: CredentialArgs,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl AddArgs {
@@ -80,7 +89,18 @@ impl AddArgs {
             })
             .await
             .with_context(|| format!("could not add subscription {}", self.name))?;
-        output::subscription::added(printer, &subscription);
+        let keychain = credential::keychain_label_for(
+            &context.options,
+            std::iter::once(&subscription.credential),
+        )
+        .await;
+        output::subscription::added(printer, &subscription, &keychain);
+        if self.json {
+            output::subscription::subscription_json(printer, &subscription, &keychain)?;
+        }
+        if subscription.credential == CredentialSource::Keychain {
+            credential::warn_if_lost_at_reboot(&context.options, &subscription.name, printer).await;
+        }
         printer.hint(format_args!(
             "see the pool with `kage subscription status`; route work to it with `kage subscription route --namespace NS --subscriptions {}`",
             subscription.name

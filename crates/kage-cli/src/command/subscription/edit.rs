@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use kage_core::EditSubscriptionRequest;
-use kage_domain::{Priority, SubscriptionName, Tag};
+use kage_domain::{CredentialSource, Priority, SubscriptionName, Tag};
 
 use super::KindArg;
 use crate::command::Context;
@@ -23,6 +23,7 @@ Examples:
 #[command(after_help = EXAMPLES)]
 pub(crate) struct EditArgs {
     /// The subscription to change
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::subscription_names))]
     subscription: SubscriptionName,
 
     /// Rename it (its credential and saved routes follow)
@@ -34,7 +35,7 @@ pub(crate) struct EditArgs {
     description: Option<String>,
 
     /// A new priority, 0 (lowest) to 255 (highest)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     priority: Option<Priority>,
 
     /// Replace every tag (comma-separated; "" removes them all)
@@ -54,7 +55,7 @@ pub(crate) struct EditArgs {
     kind: Option<KindArg>,
 
     /// Lease it to at most N agents at once
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "no_max_concurrent")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "no_max_concurrent")]
     max_concurrent: Option<u32>,
 
     /// Remove the cap on concurrent leases
@@ -67,6 +68,10 @@ pub(crate) struct EditArgs {
 
     #[command(flatten)]
     credential: CredentialArgs,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl EditArgs {
@@ -119,12 +124,23 @@ impl EditArgs {
             .edit_subscription(&current.name, request)
             .await
             .with_context(|| format!("could not edit subscription {}", current.name))?;
+        let stored_in_keychain = self.rotate_credential || self.credential.credential_stdin;
+        let keychain =
+            credential::keychain_label_for(&context.options, std::iter::once(&edited.credential))
+                .await;
         output::subscription::edited(
             printer,
             current.name.as_str(),
             &edited,
-            self.rotate_credential || self.credential.credential_stdin,
+            stored_in_keychain,
+            &keychain,
         );
+        if self.json {
+            output::subscription::subscription_json(printer, &edited, &keychain)?;
+        }
+        if stored_in_keychain && edited.credential == CredentialSource::Keychain {
+            credential::warn_if_lost_at_reboot(&context.options, &edited.name, printer).await;
+        }
         Ok(())
     }
 }

@@ -7,21 +7,28 @@ use kage_domain::{Namespace, RouteTarget, SelectionRequest, Tag};
 use crate::command::{Context, LevelArg};
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage subscription explain
+  kage subscription explain --namespace backend --priority high
+  kage subscription explain --tags security --json | jq '.[0].name'";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct ExplainArgs {
     /// The request's namespace
     #[arg(long, value_name = "NS")]
     namespace: Option<Namespace>,
 
     /// The request's priority level
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal)]
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
     priority: LevelArg,
 
     /// Tags every candidate must carry (comma-separated)
     #[arg(long, value_name = "TAGS", value_delimiter = ',')]
     tags: Vec<Tag>,
 
-    /// Print JSON Lines: one {"type":"candidate","data":…} per subscription, best first
+    /// Print one JSON array of candidates, best first
     #[arg(long)]
     json: bool,
 }

@@ -4,15 +4,23 @@
 use clap::Args;
 
 use crate::command::Context;
+use crate::credential;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage subscription list
+  kage subscription list --names
+  kage subscription list --json | jq -r '.[] | \"\\(.name) \\(.credential.store)\"'";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct ListArgs {
     /// Print only the names, one per line (for scripts)
     #[arg(long, conflicts_with = "json")]
     names: bool,
 
-    /// Print JSON Lines: one {"type":"subscription","data":…} per subscription
+    /// Print one JSON array of subscriptions (with "state" and "credential.store")
     #[arg(long)]
     json: bool,
 
@@ -40,10 +48,23 @@ impl ListArgs {
         } else {
             Vec::new()
         };
+        let keychain = credential::keychain_label_for(
+            &context.options,
+            subscriptions
+                .iter()
+                .map(|(subscription, _)| &subscription.credential)
+                .chain(
+                    retired
+                        .iter()
+                        .map(|retired| &retired.subscription.credential),
+                ),
+        )
+        .await;
         output::subscription::list(
             context.printer,
             &subscriptions,
             &retired,
+            &keychain,
             self.names,
             self.json,
         )?;

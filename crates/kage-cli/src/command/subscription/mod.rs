@@ -47,7 +47,7 @@ pub(crate) struct TargetArgs {
     pub(crate) namespace: Option<Namespace>,
 
     /// Route tasks of this priority level
-    #[arg(long, value_enum, value_name = "LEVEL")]
+    #[arg(long, value_enum, value_name = "LEVEL", allow_negative_numbers = true)]
     pub(crate) priority: Option<LevelArg>,
 }
 

@@ -18,12 +18,15 @@ use crate::output;
 const EXAMPLES: &str = "\
 Examples:
   kage subscription remove old-team
-  kage subscription remove old-team --purge --yes";
+  kage subscription remove work --force          # even with live leases
+  kage subscription remove old-team --purge --yes
+  kage subscription remove old-team --json";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub(crate) struct RemoveArgs {
     /// The subscription to remove
+    #[arg(add = clap_complete::ArgValueCandidates::new(crate::complete::subscription_names))]
     name: SubscriptionName,
 
     /// Remove it even while agents hold live leases on it
@@ -38,6 +41,10 @@ pub(crate) struct RemoveArgs {
     /// Do not ask before --purge erases
     #[arg(long, requires = "purge")]
     yes: bool,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl RemoveArgs {
@@ -62,6 +69,9 @@ impl RemoveArgs {
                 .with_context(|| format!("could not remove subscription {}", self.name))?
         };
         output::subscription::removed(context.printer, &removed);
+        if self.json {
+            output::subscription::removed_json(context.printer, &removed)?;
+        }
         let still_in_config: Vec<String> = opened
             .config
             .routing()

@@ -7,6 +7,7 @@ use kage_domain::RouteEntry;
 
 use super::TargetArgs;
 use crate::command::{Context, nearest};
+use crate::exit::UsageError;
 use crate::output;
 
 const EXAMPLES: &str = "\
@@ -29,6 +30,10 @@ pub(crate) struct RouteArgs {
     /// Comma-separated subscription names, or tag:NAME for every subscription with that tag
     #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
     subscriptions: Vec<RouteEntry>,
+
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    json: bool,
 }
 
 impl RouteArgs {
@@ -46,11 +51,15 @@ impl RouteArgs {
                         unknown.name
                     ),
                 };
-                anyhow::bail!("{unknown}; {fix}");
+                // A route to a subscription that does not exist: a usage error (exit 2).
+                return Err(UsageError(format!("{unknown}; {fix}")).into());
             }
             Err(error) => return Err(error.into()),
         };
         output::routes::routed(context.printer, &change);
+        if self.json {
+            output::routes::change_json(context.printer, &change)?;
+        }
         Ok(())
     }
 }

@@ -6,9 +6,15 @@ use clap::Args;
 use crate::command::Context;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage subscription routes
+  kage subscription routes --json | jq '.[] | select(.overridden)'";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct RoutesArgs {
-    /// Print JSON Lines: one {"type":"route","data":…} per rule
+    /// Print one JSON array of routing rules
     #[arg(long)]
     json: bool,
 }
@@ -23,7 +29,7 @@ impl RoutesArgs {
         };
         output::routes::list(context.printer, &views, &location, self.json)?;
         if let Err(error) = kage_app::pool::check_config_routes(&opened.pool, config).await {
-            context.printer.warn(format_args!("{error:#}"));
+            context.printer.warn(kage_app::exit::error_line(&error));
         }
         Ok(())
     }

@@ -5,9 +5,15 @@ use clap::Args;
 use crate::command::Context;
 use crate::output;
 
+const EXAMPLES: &str = "\
+Examples:
+  kage subscription status
+  kage subscription status --json | jq '.summary.active'";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct StatusArgs {
-    /// Print JSON Lines: one {"type":"subscription_status"} per subscription, then a {"type":"pool_summary"}
+    /// Print one JSON object {"subscriptions":[…],"summary":{…}}
     #[arg(long)]
     json: bool,
 }

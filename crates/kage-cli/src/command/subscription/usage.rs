@@ -29,10 +29,10 @@ pub(crate) struct UsageArgs {
     period: PeriodArg,
 
     /// Only this subscription
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = clap_complete::ArgValueCandidates::new(crate::complete::subscription_names))]
     subscription: Option<SubscriptionName>,
 
-    /// Print JSON Lines: {"type":"usage_day"} per day and subscription, then {"type":"usage_total"} records
+    /// Print one JSON object {"period","from","to","days":[…],"totals":[…]}
     #[arg(long, conflicts_with = "plain")]
     json: bool,
 
