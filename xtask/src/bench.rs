@@ -140,6 +140,24 @@ const BENCHES: &[Bench] = &[
         ],
         report: Report::Printed,
     },
+    // One git worktree per task on a repository of 10,000 files, beside the
+    // runner without and `git worktree add` alone (goal: no more than add + remove).
+    Bench {
+        name: "agent-worktree",
+        package: "kage-agent",
+        target: Target::Bin("kage-agent-bench"),
+        cargo_args: &[
+            "run",
+            "--release",
+            "-p",
+            "kage-agent",
+            "--bin",
+            "kage-agent-bench",
+            "--",
+            "--worktree",
+        ],
+        report: Report::Printed,
+    },
 ];
 
 /// Speed goals of the selection benchmark: (subscriptions, median must stay under, in ns).

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use kage_app::exit;
 use kage_app::pool::{GlobalOptions, check_config_routes, load_config, open_pool_with};
-use kage_config::Env;
+use kage_config::{Env, Isolation};
 use kage_core::Pool;
 use kage_core::launch::is_nested;
 use kage_domain::Timestamp;
@@ -23,6 +23,7 @@ use crate::run::task::{CommandTemplate, TaskDefaults, collect_tasks};
 use crate::run::watch::WatchSettings;
 use crate::run::{RunOptions, Runner};
 use crate::screen::{self, Mode, TimeView};
+use crate::worktree::{WorktreeSetup, default_isolation};
 
 /// An error with the exit status it should end the process with.
 #[derive(Debug)]
@@ -160,6 +161,38 @@ where
     Ok(report)
 }
 
+/// Check the repository for task worktrees and say, on standard error,
+/// what the tasks start from and that uncommitted changes stay behind.
+fn prepare_worktrees(
+    work_dir: &Path,
+    base: Option<&str>,
+    run_id: &str,
+    run_dir: &Path,
+    copy: &[PathBuf],
+) -> Result<WorktreeSetup, Failure> {
+    let setup = WorktreeSetup::prepare(work_dir, base, run_id, run_dir, copy)
+        .map_err(|error| Failure::new(exit::USAGE, error.into()))?;
+    let short = setup.base.get(..12).unwrap_or(&setup.base);
+    screen::say(&format!(
+        "each task runs in its own git worktree under {} on a branch kage/{}/<task>, from {short} (--isolation none to share one folder)",
+        setup.folder.display(),
+        setup.run_id
+    ));
+    match setup.repository.uncommitted_paths() {
+        Ok(0) => {}
+        Ok(count) => screen::say(&format!(
+            "note: {count} uncommitted change{} in {} {} not carried into the task worktrees, which start from commit {short}; commit {} first if the agents need {}",
+            if count == 1 { "" } else { "s" },
+            setup.repository.toplevel.display(),
+            if count == 1 { "is" } else { "are" },
+            if count == 1 { "it" } else { "them" },
+            if count == 1 { "it" } else { "them" },
+        )),
+        Err(error) => return Err(Failure::new(exit::FAILURE, error.into())),
+    }
+    Ok(setup)
+}
+
 /// `kage-agent run`.
 pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Failure> {
     let options = GlobalOptions::from_process().with_config_file(config_file);
@@ -211,6 +244,41 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
         ));
     }
 
+    let parallel = usize::try_from(args.parallel.unwrap_or(agent.parallel))
+        .unwrap_or(1)
+        .max(1);
+    let work_dir = match &args.cwd {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current folder")?,
+    };
+    let isolation = if args.worktree {
+        Isolation::Worktree
+    } else {
+        args.isolation
+            .or(agent.isolation)
+            .unwrap_or_else(|| default_isolation(&work_dir, parallel.min(tasks.len())))
+    };
+    if isolation == Isolation::None && (args.base.is_some() || !args.copy.is_empty()) {
+        return Err(Failure::new(
+            exit::USAGE,
+            anyhow::anyhow!(
+                "--base and --copy apply to task worktrees, and this run has none (--isolation none); drop them or pass --worktree"
+            ),
+        ));
+    }
+    if isolation == Isolation::Worktree
+        && let Some(task) = tasks.iter().find(|task| task.cwd != defaults.cwd)
+    {
+        return Err(Failure::new(
+            exit::USAGE,
+            anyhow::anyhow!(
+                "task {} has its own cwd, but with worktrees every task runs in its own worktree of {}; remove its cwd or pass --isolation none",
+                task.id,
+                work_dir.display()
+            ),
+        ));
+    }
+
     let pool = open_pool_with(&options, &config).await?;
     check_config_routes(&pool, &config).await?;
     let spool = kage_app::spool::Spool::for_config(&config);
@@ -219,18 +287,28 @@ pub async fn run(args: RunArgs, config_file: Option<PathBuf>) -> Result<u8, Fail
     }
     let pool = Arc::new(pool);
 
+    let run_id = run_folder_name(pool.clock().now());
     let run_dir = match &args.run_dir {
         Some(dir) => dir.clone(),
         None => runs_folder(&options.env)
             .context("cannot tell where to keep the run's output (neither XDG_STATE_HOME nor HOME is set); pass --run-dir DIR")?
-            .join(run_folder_name(pool.clock().now())),
+            .join(&run_id),
+    };
+    let worktrees = match isolation {
+        Isolation::None => None,
+        Isolation::Worktree => Some(prepare_worktrees(
+            &work_dir,
+            args.base.as_deref(),
+            &run_id,
+            &run_dir,
+            &args.copy,
+        )?),
     };
     create_run_dir(&run_dir)?;
 
     let mut run_options = RunOptions::new(command, run_dir, holder());
-    run_options.parallel = usize::try_from(args.parallel.unwrap_or(agent.parallel))
-        .unwrap_or(1)
-        .max(1);
+    run_options.parallel = parallel;
+    run_options.worktrees = worktrees.map(Arc::new);
     run_options.max_wait = Some(args.max_wait.unwrap_or(agent.max_wait));
     run_options.max_attempts = args.max_attempts;
     run_options.children_end_with_us = true;

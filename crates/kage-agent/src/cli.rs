@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use kage_config::Isolation;
 use kage_domain::{Namespace, PriorityLevel, Tag};
 
 #[derive(Parser, Debug)]
@@ -50,6 +51,9 @@ pub enum Command {
     /// a simulated agent, no credentials and no network.
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
+    /// List or remove the git worktrees and branches (kage/RUN-ID/TASK-ID)
+    /// that `run` kept.
+    Worktrees(WorktreesArgs),
     /// A simulated Claude Code (used by `demo` and the benchmark).
     #[command(hide = true)]
     SimulateClaude(SimulateArgs),
@@ -123,6 +127,30 @@ pub struct RunArgs {
     )]
     pub max_api_retries: Option<u32>,
 
+    /// Run each task in its own git worktree, on a new branch
+    /// kage/RUN-ID/TASK-ID (the same as --isolation worktree).
+    #[arg(long, conflicts_with = "isolation", help_heading = "Worktrees")]
+    pub worktree: bool,
+
+    /// worktree: each task in its own git worktree and branch, kept after
+    /// the run when it changed something; none: every agent in the same
+    /// folder [default: config `agent.isolation`, else worktree when the
+    /// working directory is in a git repository and more than one agent
+    /// runs at once, else none].
+    #[arg(long, value_name = "MODE", value_parser = parse_isolation, help_heading = "Worktrees")]
+    pub isolation: Option<Isolation>,
+
+    /// The commit task worktrees start from [default: HEAD]; uncommitted
+    /// changes of your tree are never carried over.
+    #[arg(long, value_name = "REF", help_heading = "Worktrees")]
+    pub base: Option<String>,
+
+    /// Copy this untracked file or folder (such as .env) into every task's
+    /// worktree; repeatable. Nothing else untracked is copied, and copies are
+    /// never committed.
+    #[arg(long = "copy", value_name = "PATH", help_heading = "Worktrees")]
+    pub copy: Vec<PathBuf>,
+
     /// Keep each task's output here instead of a new folder under
     /// $XDG_STATE_HOME/kage/runs.
     #[arg(long, value_name = "DIR", help_heading = "Output")]
@@ -144,6 +172,58 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct WorktreesArgs {
+    #[command(subcommand)]
+    pub command: WorktreesCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorktreesCommand {
+    /// The kage/… branches of this repository: run, task, commits not in
+    /// HEAD, merged or not, and the worktree folder.
+    List(WorktreesListArgs),
+    /// Remove kage/… branches and their worktrees (also ones a crash left
+    /// half-made); say which with --run, --merged or --all.
+    Remove(WorktreesRemoveArgs),
+}
+
+/// Which kage/… branches.
+#[derive(Args, Debug, Clone, Default)]
+pub struct WorktreesFilter {
+    /// Only the branches of this run (the RUN-ID in kage/RUN-ID/…).
+    #[arg(long = "run", value_name = "ID")]
+    pub run: Option<String>,
+
+    /// Only the branches HEAD already contains.
+    #[arg(long)]
+    pub merged: bool,
+
+    /// The repository (default: the one of the current folder).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct WorktreesListArgs {
+    #[command(flatten)]
+    pub filter: WorktreesFilter,
+
+    /// One JSON object a line on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WorktreesRemoveArgs {
+    #[command(flatten)]
+    pub filter: WorktreesFilter,
+
+    /// Every kage/… branch, merged or not.
+    #[arg(long, conflicts_with_all = ["run", "merged"])]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Stream events and the summary as JSON Lines on standard output (one
     /// JSON object per line, as they happen; not one document).
@@ -161,6 +241,10 @@ pub struct SimulateArgs {
     /// Claude Code's arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+fn parse_isolation(text: &str) -> Result<Isolation, String> {
+    text.parse()
 }
 
 #[cfg(test)]
@@ -210,6 +294,52 @@ mod tests {
         assert_eq!(args.max_wait, Some(Duration::from_secs(90)));
         assert_eq!(args.max_attempts, 5);
         assert_eq!(args.command, ["my-agent", "--flag", "{prompt}"]);
+    }
+
+    #[test]
+    fn worktree_options_and_subcommands() {
+        let cli = Cli::try_parse_from([
+            "kage-agent",
+            "run",
+            "--task",
+            "x",
+            "--isolation",
+            "none",
+            "--base",
+            "main",
+            "--copy",
+            ".env",
+            "--copy",
+            "config/local.toml",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(args.isolation, Some(Isolation::None));
+        assert!(!args.worktree);
+        assert_eq!(args.base.as_deref(), Some("main"));
+        assert_eq!(args.copy.len(), 2);
+        let error = Cli::try_parse_from(["kage-agent", "run", "--worktree", "--isolation", "none"])
+            .unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        let error =
+            Cli::try_parse_from(["kage-agent", "run", "--isolation", "branch"]).unwrap_err();
+        assert!(error.to_string().contains("worktree"), "{error}");
+
+        let cli =
+            Cli::try_parse_from(["kage-agent", "worktrees", "remove", "--run", "r1"]).unwrap();
+        let Command::Worktrees(WorktreesArgs {
+            command: WorktreesCommand::Remove(remove),
+        }) = cli.command
+        else {
+            panic!("not worktrees remove");
+        };
+        assert_eq!(remove.filter.run.as_deref(), Some("r1"));
+        assert!(
+            Cli::try_parse_from(["kage-agent", "worktrees", "remove", "--all", "--merged"])
+                .is_err()
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! - [`stream_json`]: Claude Code's stream-json output, parsed line by line;
 //! - [`screen`]: everything the binary prints, one file per job (live view,
 //!   plain log lines, JSON Lines, the summary);
+//! - [`worktree`]: one git worktree per task ([`git`] runs git);
+//!   [`worktrees`]: `kage-agent worktrees list|remove`;
 //! - [`cli`]: the command line; [`app`]: `kage-agent run` wired to the pool
 //!   `kage` uses; [`demo`]: the throwaway demo pool; [`simulate`]: the
 //!   built-in simulated Claude Code the demo and the benchmark run.
@@ -12,10 +14,13 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod git;
 pub mod run;
 pub mod screen;
 pub mod simulate;
 pub mod stream_json;
+pub mod worktree;
+pub mod worktrees;
 
 use std::process::ExitCode;
 
@@ -63,6 +68,13 @@ pub fn main() -> ExitCode {
                 }
             },
             Command::Demo(args) => match demo::run(args).await {
+                Ok(code) => code,
+                Err(error) => {
+                    screen::error(&error);
+                    1
+                }
+            },
+            Command::Worktrees(args) => match worktrees::run(args) {
                 Ok(code) => code,
                 Err(error) => {
                     screen::error(&error);

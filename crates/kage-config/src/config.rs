@@ -154,6 +154,42 @@ pub struct AgentConfig {
     pub max_wait: Duration,
     /// Agents run at once.
     pub parallel: u32,
+    /// Whether each task gets its own git worktree; `None` lets
+    /// `kage-agent` choose (worktrees in a git repository when more than
+    /// one agent runs).
+    pub isolation: Option<Isolation>,
+}
+
+/// `agent.isolation`: how tasks are kept apart.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Isolation {
+    /// One git worktree (and branch) per task.
+    Worktree,
+    /// Every agent in the same working directory.
+    None,
+}
+
+impl Isolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Worktree => "worktree",
+            Self::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for Isolation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "worktree" => Ok(Self::Worktree),
+            "none" => Ok(Self::None),
+            other => Err(format!(
+                "{other:?} is not an isolation: use \"worktree\" (one git worktree per task) or \"none\""
+            )),
+        }
+    }
 }
 
 /// The default agent: Claude Code in print mode with streaming JSON output.
@@ -173,6 +209,7 @@ impl Default for AgentConfig {
             max_api_retries: 2,
             max_wait: Duration::from_secs(30 * 60),
             parallel: 4,
+            isolation: None,
         }
     }
 }
@@ -510,6 +547,7 @@ impl Config {
             Key::MaxApiRetries => self.agent.max_api_retries.to_string(),
             Key::MaxWait => duration(self.agent.max_wait),
             Key::Parallel => self.agent.parallel.to_string(),
+            Key::Isolation => text(self.agent.isolation?.as_str().to_owned()),
         })
     }
 
@@ -547,6 +585,9 @@ impl Config {
             (Key::MaxApiRetries, Value::Count(count)) => self.agent.max_api_retries = count,
             (Key::MaxWait, Value::Duration(duration)) => self.agent.max_wait = duration,
             (Key::Parallel, Value::Count(count)) => self.agent.parallel = count,
+            (Key::Isolation, Value::Isolation(isolation)) => {
+                self.agent.isolation = Some(isolation);
+            }
             (key, value) => unreachable!("Key::kind gave {value:?} for {key:?}"),
         }
         self.sources.insert(key, source);
@@ -625,6 +666,7 @@ impl Config {
             file.integer(Key::MaxApiRetries, table.max_api_retries);
             file.string(Key::MaxWait, table.max_wait);
             file.integer(Key::Parallel, table.parallel);
+            file.string(Key::Isolation, table.isolation);
         }
         let rules = routing
             .map(|routing| file.routing(routing))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kage_domain::{AlertThresholds, Strategy};
 
-use crate::DatabaseUrl;
+use crate::{DatabaseUrl, Isolation};
 
 /// Every scalar key, in the order `config show --resolved` lists them.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -32,6 +32,7 @@ pub(crate) enum Key {
     MaxApiRetries,
     MaxWait,
     Parallel,
+    Isolation,
 }
 
 /// What kind of value a key holds.
@@ -52,6 +53,7 @@ pub(crate) enum Kind {
     Url,
     Path,
     Command,
+    Isolation,
     /// Shares of a quota window, each above 0 and at most 1.
     Thresholds,
     /// A program and its arguments, or nothing.
@@ -68,6 +70,7 @@ pub(crate) enum Value {
     Url(DatabaseUrl),
     Path(PathBuf),
     Command(Vec<String>),
+    Isolation(Isolation),
     Thresholds(AlertThresholds),
 }
 
@@ -80,7 +83,7 @@ use kage_domain::MAX_DURATION;
 const MAX_USAGE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Key {
-    pub(crate) const ALL: [Key; 17] = [
+    pub(crate) const ALL: [Key; 18] = [
         Self::DefaultPriority,
         Self::RateLimitWindow,
         Self::RateLimitCooldown,
@@ -98,6 +101,7 @@ impl Key {
         Self::MaxApiRetries,
         Self::MaxWait,
         Self::Parallel,
+        Self::Isolation,
     ];
 
     pub(crate) fn section(self) -> &'static str {
@@ -114,7 +118,11 @@ impl Key {
             | Self::NotifyCommand
             | Self::NotifyTimeout => "subscriptions",
             Self::DatabaseUrl | Self::DatabasePath => "storage",
-            Self::Command | Self::MaxApiRetries | Self::MaxWait | Self::Parallel => "agent",
+            Self::Command
+            | Self::MaxApiRetries
+            | Self::MaxWait
+            | Self::Parallel
+            | Self::Isolation => "agent",
         }
     }
 
@@ -137,6 +145,7 @@ impl Key {
             Self::MaxApiRetries => "max_api_retries",
             Self::MaxWait => "max_wait",
             Self::Parallel => "parallel",
+            Self::Isolation => "isolation",
         }
     }
 
@@ -200,6 +209,7 @@ impl Key {
             Self::DatabaseUrl => Kind::Url,
             Self::DatabasePath => Kind::Path,
             Self::Command => Kind::Command,
+            Self::Isolation => Kind::Isolation,
         }
     }
 
@@ -213,6 +223,7 @@ impl Key {
             Kind::Url => "a string: a postgres:// URL",
             Kind::Path => "a string: a file path",
             Kind::Command => "an array of strings",
+            Kind::Isolation => "a string: \"worktree\" or \"none\"",
             Kind::Thresholds => {
                 "an array of numbers above 0 and at most 1, such as [0.5, 0.8, 0.95]"
             }
@@ -223,7 +234,9 @@ impl Key {
     /// Parse a value given as text (an environment variable or a flag).
     pub(crate) fn parse_text(self, text: &str) -> Result<Value, String> {
         match self.kind() {
-            Kind::Strategy | Kind::Duration { .. } | Kind::Url | Kind::Path => self.check_str(text),
+            Kind::Strategy | Kind::Duration { .. } | Kind::Url | Kind::Path | Kind::Isolation => {
+                self.check_str(text)
+            }
             Kind::Count { .. } => {
                 let number = text
                     .trim()
@@ -275,6 +288,7 @@ impl Key {
                 Err("the path is empty; remove the key to use the default location".to_owned())
             }
             Kind::Path => Ok(Value::Path(PathBuf::from(text))),
+            Kind::Isolation => text.parse().map(Value::Isolation),
             _ => Err(format!("expected {}", self.expected())),
         }
     }
@@ -399,7 +413,13 @@ pub(crate) fn section_keys(section: &str) -> (&'static str, &'static [&'static s
         "storage" => ("[storage]", &["database_url", "database_path"]),
         "agent" => (
             "[agent]",
-            &["command", "max_api_retries", "max_wait", "parallel"],
+            &[
+                "command",
+                "max_api_retries",
+                "max_wait",
+                "parallel",
+                "isolation",
+            ],
         ),
         _ => ("the top level", &["subscriptions", "storage", "agent"]),
     }

@@ -28,7 +28,9 @@
 //!   SQLite file) and `database_path` (where the SQLite file lives; default
 //!   `$XDG_DATA_HOME/kage/kage.db`, else `~/.local/share/kage/kage.db`; a
 //!   relative path is taken from the config file's folder);
-//! - `[agent]`: `command`, `max_api_retries`, `max_wait`, `parallel`.
+//! - `[agent]`: `command`, `max_api_retries`, `max_wait`, `parallel`,
+//!   `isolation` (`"worktree"` or `"none"`; unset, `kage-agent` uses
+//!   worktrees in a git repository when more than one agent runs).
 //!
 //! This crate does no printing; routing names are checked against the pool
 //! by the apps with [`Config::check_routing`], once the pool is known.
@@ -41,8 +43,8 @@ mod paths;
 mod raw;
 
 pub use config::{
-    AgentConfig, Config, DEFAULT_AGENT_COMMAND, DatabaseUrl, ResolvedEntry, StorageBackend,
-    StorageConfig, SubscriptionsConfig,
+    AgentConfig, Config, DEFAULT_AGENT_COMMAND, DatabaseUrl, Isolation, ResolvedEntry,
+    StorageBackend, StorageConfig, SubscriptionsConfig,
 };
 pub use env::Env;
 pub use error::{ConfigError, Location, Source};

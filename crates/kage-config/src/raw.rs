@@ -56,6 +56,7 @@ pub(crate) struct RawAgent {
     pub(crate) max_api_retries: Option<Spanned<i64>>,
     pub(crate) max_wait: Option<Spanned<String>>,
     pub(crate) parallel: Option<Spanned<i64>>,
+    pub(crate) isolation: Option<Spanned<String>>,
 }
 
 /// A TOML integer or float, as a float (`approaching_threshold = 1` is fine).

@@ -10,6 +10,12 @@
 //! output files). The difference, per agent, is the runner's overhead.
 //! Target: under 5 ms per agent, and no more than linear growth up to 64
 //! agents in parallel.
+//!
+//! With `--worktree`: on a git repository of 10,000 files made at run time,
+//! the runner with one worktree per task beside the runner without, and
+//! `git worktree add` (and add + remove) alone, in the same run, in rounds
+//! (medians). Target: the worktree costs a task no more than git's own
+//! `git worktree add` + `git worktree remove`.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -17,16 +23,19 @@
     reason = "a benchmark prints its figures and reads the wall clock"
 )]
 
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use comfy_table::{Table, presets};
+use kage_agent::git::git;
 use kage_agent::run::events::{EventSink, TaskStatus};
 use kage_agent::run::task::{CommandTemplate, Task};
 use kage_agent::run::{RunOptions, Runner};
 use kage_agent::simulate::{Behaviour, simulate};
+use kage_agent::worktree::WorktreeSetup;
 use kage_core::{
     AcquireRequest, AddSubscriptionRequest, CredentialInput, Pool, PoolSettings, ReleaseRequest,
 };
@@ -51,7 +60,8 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(bench()) {
+    let worktree = args.iter().any(|arg| arg == "--worktree");
+    match runtime.block_on(bench(worktree)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("kage-agent-bench: {error:#}");
@@ -108,17 +118,42 @@ async fn direct(argv: &[String], credential: &str, agents: usize, parallel: usiz
 async fn through_runner(
     pool: &Arc<BenchPool>,
     argv: &[String],
-    folder: &std::path::Path,
+    folder: &Path,
     agents: usize,
     parallel: usize,
 ) -> anyhow::Result<Duration> {
-    let run_dir = folder.join(format!("run-{parallel}-{agents}-{}", uuid::Uuid::new_v4()));
+    through_runner_in(pool, argv, folder, agents, parallel, None, false).await
+}
+
+/// The runner, its agents in `cwd`, each task in its own worktree of
+/// `cwd`'s repository when `worktrees`.
+async fn through_runner_in(
+    pool: &Arc<BenchPool>,
+    argv: &[String],
+    folder: &Path,
+    agents: usize,
+    parallel: usize,
+    cwd: Option<&Path>,
+    worktrees: bool,
+) -> anyhow::Result<Duration> {
+    let run_id = format!("run-{parallel}-{agents}-{}", uuid::Uuid::new_v4());
+    let run_dir = folder.join(&run_id);
     std::fs::create_dir_all(&run_dir)?;
     let mut options = RunOptions::new(
         CommandTemplate::new(argv.to_vec())?,
-        run_dir,
+        run_dir.clone(),
         "kage-agent-bench".to_owned(),
     );
+    if worktrees {
+        let repository = cwd.context("worktrees need a repository")?;
+        options.worktrees = Some(Arc::new(WorktreeSetup::prepare(
+            repository,
+            None,
+            &run_id,
+            &run_dir,
+            &[],
+        )?));
+    }
     options.parallel = parallel;
     options.max_wait = Some(Duration::from_secs(60));
     let (_cancel_sender, cancel) = watch::channel(false);
@@ -137,7 +172,7 @@ async fn through_runner(
             level: Default::default(),
             tags: Vec::new(),
             model: None,
-            cwd: None,
+            cwd: cwd.map(Path::to_owned),
         })
         .collect();
     let started = Instant::now();
@@ -150,7 +185,246 @@ async fn through_runner(
         .map(|task| format!("{}: {:?}", task.id, task.status))
         .collect();
     anyhow::ensure!(failed.is_empty(), "tasks failed: {failed:?}");
+    if worktrees {
+        // The simulated agent changes nothing: every worktree was removed.
+        let kept = report
+            .tasks
+            .iter()
+            .filter(|task| task.worktree.as_ref().is_none_or(|worktree| worktree.kept))
+            .count();
+        anyhow::ensure!(kept == 0, "{kept} worktrees were not made or not removed");
+    }
     Ok(elapsed)
+}
+
+/// A repository of `files` files in folders of 100, one commit.
+fn make_repository(folder: &Path, files: usize) -> anyhow::Result<PathBuf> {
+    let repository = folder.join("repository");
+    for index in 0..files {
+        let dir = repository.join(format!("module-{:03}", index / 100));
+        if index % 100 == 0 {
+            std::fs::create_dir_all(&dir)?;
+        }
+        std::fs::write(
+            dir.join(format!("file-{index:05}.rs")),
+            format!("//! File {index}.\n\npub fn value() -> usize {{\n    {index}\n}}\n"),
+        )?;
+    }
+    git(&repository, ["init", "--quiet", "--initial-branch=main"])?;
+    git(&repository, ["add", "."])?;
+    git(
+        &repository,
+        [
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@localhost",
+            "commit",
+            "--quiet",
+            "-m",
+            "ten thousand files",
+        ],
+    )?;
+    Ok(repository)
+}
+
+/// `git worktree add -b` of `tasks` new branches, `parallel` tasks at a
+/// time but one git worktree command at a time, as in the runner (git's
+/// worktree commands are not safe at once: an add can fail reading another
+/// one's half-written folder); with `remove`, each is also removed with its
+/// branch (timed too). Returns the wall clock of the timed part.
+async fn git_worktree_alone(
+    repository: &Path,
+    folder: &Path,
+    tasks: usize,
+    parallel: usize,
+    remove: bool,
+) -> anyhow::Result<Duration> {
+    let round = uuid::Uuid::new_v4().simple().to_string();
+    let semaphore = Arc::new(Semaphore::new(parallel));
+    let serial = Arc::new(std::sync::Mutex::new(()));
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for index in 0..tasks {
+        let permit = Arc::clone(&semaphore).acquire_owned().await?;
+        let serial = Arc::clone(&serial);
+        let repository = repository.to_owned();
+        let path = folder.join(format!("alone-{round}-{index}"));
+        let branch = format!("alone/{round}/{index}");
+        running.spawn_blocking(move || -> anyhow::Result<(PathBuf, String)> {
+            let one_at_a_time = serial
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            git(
+                &repository,
+                [
+                    "worktree".as_ref(),
+                    "add".as_ref(),
+                    "--quiet".as_ref(),
+                    "-b".as_ref(),
+                    branch.as_ref(),
+                    path.as_os_str(),
+                    "HEAD".as_ref(),
+                ],
+            )?;
+            drop(one_at_a_time);
+            if remove {
+                let _one_at_a_time = serial
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                remove_worktree(&repository, &path, &branch)?;
+            }
+            drop(permit);
+            Ok((path, branch))
+        });
+    }
+    let mut made = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        made.push(joined??);
+    }
+    let elapsed = started.elapsed();
+    if !remove {
+        for (path, branch) in made {
+            remove_worktree(repository, &path, &branch)?;
+        }
+    }
+    Ok(elapsed)
+}
+
+fn remove_worktree(repository: &Path, path: &Path, branch: &str) -> anyhow::Result<()> {
+    git(
+        repository,
+        [
+            "worktree".as_ref(),
+            "remove".as_ref(),
+            "--force".as_ref(),
+            path.as_os_str(),
+        ],
+    )?;
+    git(repository, ["branch", "--quiet", "-D", branch])?;
+    Ok(())
+}
+
+/// The runner with and without worktrees on a repository of 10,000 files,
+/// beside `git worktree add` alone.
+async fn worktree_bench(
+    pool: &Arc<BenchPool>,
+    argv: &[String],
+    folder: &Path,
+) -> anyhow::Result<()> {
+    let files = 10_000;
+    let started = Instant::now();
+    let repository = make_repository(folder, files)?;
+    println!(
+        "repository of {files} files made and committed in {} ms",
+        ms(started.elapsed())
+    );
+    let runs = folder.join("worktree-runs");
+    std::fs::create_dir_all(&runs)?;
+    // Warm up the page cache and git's.
+    through_runner_in(pool, argv, &runs, 2, 2, Some(&repository), true).await?;
+    git_worktree_alone(&repository, &runs, 2, 2, true).await?;
+
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED);
+    table.set_header([
+        "parallel",
+        "tasks",
+        "runner (ms)",
+        "runner --worktree (ms)",
+        "worktree cost per task (ms)",
+        "git worktree add per task (ms)",
+        "git worktree add + remove per task (ms)",
+        "cost ÷ add",
+        "cost ÷ (add + remove)",
+    ]);
+    for (parallel, tasks) in [(1, 4), (4, 8)] {
+        // Rounds of the four back to back, each round in another order and
+        // each measurement after a `sync`: 10,000 new files are tens of
+        // megabytes of dirty pages, and whichever measurement runs while
+        // the kernel writes back the one before it pays for both. Each
+        // figure is the median over the rounds, and each ratio the median of
+        // the rounds' ratios, so that a shared machine's load, which
+        // changes from one minute to the next, weighs on both sides alike.
+        let mut rounds: Vec<[Duration; 4]> = Vec::new();
+        for round in 0..ROUNDS {
+            let mut times = [Duration::ZERO; 4];
+            for step in 0..4 {
+                let which = (step + round) % 4;
+                sync_disks()?;
+                times[which] = match which {
+                    0 | 1 => {
+                        through_runner_in(
+                            pool,
+                            argv,
+                            &runs,
+                            tasks,
+                            parallel,
+                            Some(&repository),
+                            which == 1,
+                        )
+                        .await?
+                    }
+                    other => {
+                        git_worktree_alone(&repository, &runs, tasks, parallel, other == 3).await?
+                    }
+                };
+            }
+            rounds.push(times);
+        }
+        let count = u32::try_from(tasks)?;
+        let cost = |round: &[Duration; 4]| round[1].saturating_sub(round[0]) / count;
+        let column = |index: usize| median(rounds.iter().map(|round| round[index]).collect());
+        let ratio = |baseline: usize| {
+            median_f64(
+                rounds
+                    .iter()
+                    .map(|round| {
+                        cost(round).as_secs_f64()
+                            / (round[baseline] / count).as_secs_f64().max(1e-9)
+                    })
+                    .collect(),
+            )
+        };
+        table.add_row(vec![
+            parallel.to_string(),
+            tasks.to_string(),
+            ms(column(0)),
+            ms(column(1)),
+            ms(median(rounds.iter().map(cost).collect())),
+            ms(column(2) / count),
+            ms(column(3) / count),
+            format!("{:.2}", ratio(2)),
+            format!("{:.2}", ratio(3)),
+        ]);
+    }
+    println!("{table}");
+    println!(
+        "median of {ROUNDS} rounds (order rotated, sync before each); worktree cost per task = (runner --worktree − runner) / tasks, wall clock. The runner's cost is a worktree's whole life: git worktree add, taking stock when the task ends (git status, rev-list) and removing it (the simulated agent changes nothing), with git's worktree commands one at a time as git needs, here as in the runner. Goal: cost ÷ (add + remove) near 1, i.e. no cost beyond git's own"
+    );
+    Ok(())
+}
+
+/// `sync`: write every dirty page back before a measurement.
+fn sync_disks() -> anyhow::Result<()> {
+    let status = std::process::Command::new("sync")
+        .status()
+        .context("cannot run sync")?;
+    anyhow::ensure!(status.success(), "sync failed: {status}");
+    Ok(())
+}
+
+/// Rounds of the worktree benchmark.
+const ROUNDS: usize = 5;
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+fn median_f64(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 /// Acquire + release alone: `parallel` loops of `rounds` each, at once.
@@ -197,7 +471,7 @@ fn ms(duration: Duration) -> String {
     format!("{:.1}", duration.as_secs_f64() * 1000.0)
 }
 
-async fn bench() -> anyhow::Result<()> {
+async fn bench(worktree: bool) -> anyhow::Result<()> {
     let folder = tempfile::tempdir()?;
     let store = SqliteStore::open(folder.path().join("kage.db")).await?;
     let pool = Arc::new(Pool::new(
@@ -220,6 +494,12 @@ async fn bench() -> anyhow::Result<()> {
         .await?;
     }
     let argv = command()?;
+
+    if worktree {
+        worktree_bench(&pool, &argv, folder.path()).await?;
+        pool.store().close().await;
+        return Ok(());
+    }
 
     // Warm up the page cache, the database and the runtime.
     direct(&argv, &credential, 8, 4).await;

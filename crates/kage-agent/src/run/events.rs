@@ -9,6 +9,8 @@ use std::time::Duration;
 use kage_domain::{LeaseId, Outcome, QuotaAlert, StateKind, SubscriptionName, Timestamp, Usage};
 use tokio::sync::mpsc;
 
+use crate::worktree::{WorktreeReport, WorktreeSetup};
+
 /// Which task an event is about.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct TaskRef {
@@ -173,6 +175,8 @@ pub struct TaskReport {
     pub prompt: String,
     pub status: TaskStatus,
     pub attempts: Vec<AttemptRecord>,
+    /// The task's branch and what it changed, when the run used worktrees.
+    pub worktree: Option<WorktreeReport>,
 }
 
 impl TaskReport {
@@ -196,9 +200,35 @@ impl TaskReport {
     }
 }
 
+/// Where a run's worktrees came from, for the commands the summary shows.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WorktreeRun {
+    /// The user's working tree.
+    pub repository: PathBuf,
+    /// The commit every task started from.
+    pub base: String,
+    /// The `<run id>` of the `kage/<run id>/<task id>` branches.
+    pub run_id: String,
+    /// Where the worktrees are.
+    pub folder: PathBuf,
+}
+
+impl WorktreeRun {
+    pub fn of(setup: &WorktreeSetup) -> Self {
+        Self {
+            repository: setup.repository.toplevel.clone(),
+            base: setup.base.clone(),
+            run_id: setup.run_id.clone(),
+            folder: setup.folder.clone(),
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Debug)]
 pub struct RunReport {
     pub run_dir: PathBuf,
+    /// Set when every task ran in its own worktree.
+    pub worktrees: Option<WorktreeRun>,
     pub tasks: Vec<TaskReport>,
     pub interrupted: bool,
     pub elapsed: Duration,

@@ -32,10 +32,11 @@ use tokio::task::JoinSet;
 use self::attempt::{AttemptPlan, run_attempt};
 use self::events::{
     AttemptRecord, EventSink, PoolSummary, RunEvent, RunReport, StateChange, TaskRef, TaskReport,
-    TaskStatus,
+    TaskStatus, WorktreeRun,
 };
 use self::task::{CommandTemplate, Task};
 use self::watch::{Next, WatchSettings, backoff};
+use crate::worktree::{TaskWorktree, WorktreeReport, WorktreeSetup};
 
 /// How a run behaves.
 #[derive(Clone, Debug)]
@@ -60,6 +61,9 @@ pub struct RunOptions {
     pub holder: String,
     /// Send a [`RunEvent::Pool`] this often (for the live view).
     pub pool_summary_every: Option<Duration>,
+    /// One git worktree per task (`--worktree`); every agent in the task's
+    /// own `cwd` when `None`.
+    pub worktrees: Option<Arc<WorktreeSetup>>,
     /// Start agents through the parent-death shim of this binary
     /// ([`kage_app::parent_death`]), so a `kill -9` of the runner ends
     /// them; off where the running binary is not `kage-agent` (unit tests).
@@ -86,6 +90,7 @@ impl RunOptions {
             run_dir,
             holder,
             pool_summary_every: None,
+            worktrees: None,
             children_end_with_us: false,
             spool: None,
             notifier: None,
@@ -196,6 +201,7 @@ where
                 prompt: task.prompt.clone(),
                 status: TaskStatus::NotStarted,
                 attempts: Vec::new(),
+                worktree: None,
             };
             self.events.send(RunEvent::TaskFinished {
                 task: TaskRef {
@@ -216,6 +222,7 @@ where
         }
         RunReport {
             run_dir: self.options.run_dir.clone(),
+            worktrees: self.options.worktrees.as_deref().map(WorktreeRun::of),
             tasks: reports.into_iter().flatten().collect(),
             interrupted: self.cancelled(),
             elapsed: started.elapsed(),
@@ -235,18 +242,48 @@ where
         })
     }
 
-    async fn run_task(&self, task: Task) -> TaskReport {
+    async fn run_task(&self, mut task: Task) -> TaskReport {
         let task_ref = TaskRef {
             index: task.index,
             id: task.id.clone(),
         };
+        let worktree = match self.create_worktree(&task).await {
+            Ok(worktree) => worktree,
+            Err(reason) => {
+                let status = TaskStatus::Failed(reason);
+                self.events.send(RunEvent::TaskFinished {
+                    task: task_ref,
+                    status: status.clone(),
+                    attempts: 0,
+                    usage: Default::default(),
+                });
+                return TaskReport {
+                    index: task.index,
+                    id: task.id.clone(),
+                    prompt: task.prompt.clone(),
+                    status,
+                    attempts: Vec::new(),
+                    worktree: None,
+                };
+            }
+        };
+        if let Some(worktree) = &worktree {
+            // Every attempt, failovers included, runs here: the resumed
+            // agent finds its edits and its transcript.
+            task.cwd = Some(worktree.cwd.clone());
+        }
         let (status, attempts) = self.drive(&task, &task_ref).await;
+        let worktree = match worktree {
+            Some(worktree) => Some(self.finish_worktree(worktree, &task, &status).await),
+            None => None,
+        };
         let report = TaskReport {
             index: task.index,
             id: task.id.clone(),
             prompt: task.prompt.clone(),
             status,
             attempts,
+            worktree,
         };
         self.events.send(RunEvent::TaskFinished {
             task: task_ref,
@@ -255,6 +292,58 @@ where
             usage: report.usage(),
         });
         report
+    }
+
+    /// The task's worktree, when the run has them. git runs on a blocking
+    /// thread; it is never cancelled half-way (a Ctrl-C lets it finish).
+    async fn create_worktree(&self, task: &Task) -> Result<Option<TaskWorktree>, String> {
+        let Some(setup) = &self.options.worktrees else {
+            return Ok(None);
+        };
+        let setup = Arc::clone(setup);
+        let (id, index) = (task.id.clone(), task.index);
+        match tokio::task::spawn_blocking(move || setup.create(&id, index)).await {
+            Ok(Ok(worktree)) => Ok(Some(worktree)),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(error) => Err(format!(
+                "cannot set up the worktree of {}: {error}",
+                task.id
+            )),
+        }
+    }
+
+    /// Take stock of the task's worktree; a failure keeps it and says why.
+    async fn finish_worktree(
+        &self,
+        worktree: TaskWorktree,
+        task: &Task,
+        status: &TaskStatus,
+    ) -> WorktreeReport {
+        let Some(setup) = self.options.worktrees.clone() else {
+            return WorktreeReport::default();
+        };
+        let (id, label) = (task.id.clone(), status.label());
+        let kept = worktree.clone();
+        let joined = tokio::task::spawn_blocking(move || setup.finish(&worktree, &id, label)).await;
+        let problem = match joined {
+            Ok(Ok(report)) => return report,
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => error.to_string(),
+        };
+        self.events.send(RunEvent::Warning {
+            text: format!(
+                "could not take stock of the worktree of {} ({problem}); it is kept at {}",
+                task.id,
+                kept.path.display()
+            ),
+        });
+        WorktreeReport {
+            branch: kept.branch,
+            path: kept.path,
+            kept: true,
+            problem: Some(problem),
+            ..WorktreeReport::default()
+        }
     }
 
     fn open_log(&self, task: &Task, stream: &str) -> std::io::Result<File> {

@@ -17,6 +17,7 @@ pub(super) fn report() -> RunReport {
     };
     RunReport {
         run_dir: PathBuf::from("/runs/x"),
+        worktrees: None,
         interrupted: false,
         elapsed: Duration::from_millis(12_300),
         tasks: vec![
@@ -46,6 +47,7 @@ pub(super) fn report() -> RunReport {
                         resumed: Some("sess".into()),
                     },
                 ],
+                worktree: None,
             },
             TaskReport {
                 index: 2,
@@ -53,6 +55,7 @@ pub(super) fn report() -> RunReport {
                 prompt: "q".into(),
                 status: TaskStatus::Unavailable("all subscriptions are limited".into()),
                 attempts: vec![],
+                worktree: None,
             },
         ],
     }

@@ -213,6 +213,7 @@ fn summary_data(report: &RunReport) -> Value {
                     "resumed_session_id": attempt.resumed,
                 })).collect::<Vec<_>>(),
                 "usage": usage_json(&task.usage()),
+                "worktree": super::worktree::task_json(task.worktree.as_ref()),
             })
         })
         .collect();
@@ -221,6 +222,7 @@ fn summary_data(report: &RunReport) -> Value {
             "interrupted": report.interrupted,
             "elapsed_ms": u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
             "exit_code": report.exit_code(),
+            "worktrees": super::worktree::run_json(report.worktrees.as_ref()),
             "tasks": tasks,
             "usage": usage_json(&report.usage()),
     })

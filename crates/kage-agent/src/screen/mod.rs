@@ -7,7 +7,8 @@
 //! - `json` (`--json`): every event as a JSON Lines envelope
 //!   `{"type": …, "data": …}` on standard output;
 //! - `summary`: at the end, a table per task to standard output (or one
-//!   `summary` record with `--json`).
+//!   `summary` record with `--json`); `worktree` adds each task's branch
+//!   and changes, and the kept worktrees with the commands for them.
 //!
 //! This module picks the [`Mode`], shows how times read ([`TimeView`]) and
 //! holds the few print helpers the rest of the binary calls. Numbers, money
@@ -24,6 +25,7 @@ mod json;
 mod live;
 mod plain;
 mod summary;
+mod worktree;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use kage_app::format::{NONE, cost, elapsed, thousands};
 use kage_domain::SubscriptionState;
 
 use super::json::summary_record;
-use super::{Mode, TimeView, stdout_line};
+use super::{Mode, TimeView, stdout_line, worktree};
 use crate::run::events::{RunReport, TaskStatus};
 
 /// The final table (or JSON summary), to standard output.
@@ -22,14 +22,19 @@ pub fn print_summary(mode: Mode, report: &RunReport) {
 pub fn summary_table(report: &RunReport) -> String {
     let mut table = Table::new();
     table.load_preset(presets::UTF8_FULL_CONDENSED);
-    table.set_header([
+    let mut header = vec![
         "Task",
         "Outcome",
         "Subscriptions",
         "Attempts",
         "Tokens",
         "Cost",
-    ]);
+    ];
+    let worktrees = report.worktrees.is_some();
+    if worktrees {
+        header.extend(["Branch", "Changes"]);
+    }
+    table.set_header(header);
     for task in &report.tasks {
         let usage = task.usage();
         let subscriptions: Vec<String> = task
@@ -37,7 +42,7 @@ pub fn summary_table(report: &RunReport) -> String {
             .iter()
             .map(|name| name.to_string())
             .collect();
-        table.add_row(vec![
+        let mut row = vec![
             Cell::new(&task.id),
             Cell::new(task.status.label()),
             Cell::new(if subscriptions.is_empty() {
@@ -48,7 +53,12 @@ pub fn summary_table(report: &RunReport) -> String {
             Cell::new(task.attempts.len()).set_alignment(CellAlignment::Right),
             Cell::new(thousands(usage.total_tokens())).set_alignment(CellAlignment::Right),
             Cell::new(cost(usage.cost_micros_usd)).set_alignment(CellAlignment::Right),
-        ]);
+        ];
+        if worktrees {
+            row.push(Cell::new(worktree::branch(task.worktree.as_ref())));
+            row.push(Cell::new(worktree::changes(task.worktree.as_ref())));
+        }
+        table.add_row(row);
     }
     let total = report.usage();
     let succeeded = report
@@ -73,6 +83,7 @@ pub fn summary_table(report: &RunReport) -> String {
     if report.interrupted {
         out.push_str("interrupted: every agent was stopped and its usage recorded\n");
     }
+    out.push_str(&worktree::kept_lines(report));
     out.push_str(&format!(
         "output of every task: {}",
         report.run_dir.display()

@@ -37,7 +37,15 @@
 //!   the Anthropic and Kage variables it saw, `KAGE_SUBSCRIPTION`,
 //!   `KAGE_LEASE_ID`, its working directory, its session, the session it
 //!   resumed, and the usage it reports (written before it prints, counting
-//!   only what it prints before a stopping signal).
+//!   only what it prints before a stopping signal);
+//! - `KAGE_SIMULATE_WRITE` (a path, relative to the working directory): the
+//!   agent's edit. Every run with a fake credential and a known session
+//!   appends `<session id> run <n> <plan>: <prompt on one line>` to it
+//!   (making its folder) before it logs or prints anything, the limited
+//!   ones included: a failed-over task's next attempt finds it. The log line
+//!   carries what the file held before the run appended (`write_found`,
+//!   `null` when there was no file), so a test sees what a resumed attempt
+//!   found in its working directory.
 //!
 //! The credential itself is never printed or logged.
 
@@ -61,6 +69,9 @@ pub const STATE_VARIABLE: &str = "KAGE_SIMULATE_STATE";
 pub const PACE_VARIABLE: &str = "KAGE_SIMULATE_PACE_MS";
 /// The file every run appends its JSON log line to.
 pub const LOG_VARIABLE: &str = "KAGE_SIMULATE_LOG";
+/// A file (relative to the working directory) every run that gets to work
+/// appends a line to, as an agent's edit.
+pub const WRITE_VARIABLE: &str = "KAGE_SIMULATE_WRITE";
 /// The variables Claude Code reads a credential from.
 pub const CREDENTIAL_VARIABLES: [&str; 3] = [
     "ANTHROPIC_API_KEY",
@@ -123,6 +134,7 @@ struct Surroundings {
     state: Option<PathBuf>,
     pace: Duration,
     log: Option<PathBuf>,
+    write: Option<PathBuf>,
     cwd: String,
 }
 
@@ -156,6 +168,7 @@ impl Surroundings {
                 .or_else(|| std::env::var_os(STATE_VARIABLE).map(PathBuf::from)),
             pace: Duration::from_millis(pace_ms),
             log: std::env::var_os(LOG_VARIABLE).map(PathBuf::from),
+            write: std::env::var_os(WRITE_VARIABLE).map(PathBuf::from),
             cwd: std::env::current_dir()
                 .map(|dir| dir.display().to_string())
                 .unwrap_or_default(),
@@ -292,6 +305,26 @@ fn execute(
         | Plan::UnknownSession
         | Plan::BadCredential => Tokens::default(),
     };
+    let mut write_found = None;
+    if let Some(path) = &surroundings.write
+        && !matches!(plan, Plan::UnknownSession | Plan::BadCredential)
+    {
+        write_found = std::fs::read_to_string(path).ok();
+        let prompt = arguments.prompt.as_deref().unwrap_or_default();
+        let line = format!(
+            "{session_id} run {run} {}: {}\n",
+            plan.name(),
+            prompt.replace('\n', " ")
+        );
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?
+            .write_all(line.as_bytes())?;
+    }
     append_log(
         surroundings.log.as_deref(),
         &json!({
@@ -308,6 +341,7 @@ fn execute(
             "cwd": surroundings.cwd,
             "session_id": session_id,
             "resumed": arguments.resume,
+            "write_found": write_found,
             "reported": reported.logged(),
             "resets_at": (plan == Plan::Limit).then_some(resets_at),
         }),
@@ -514,6 +548,41 @@ mod tests {
 
     fn fake(behaviour: Behaviour) -> String {
         behaviour.fake_credential("canary-1234")
+    }
+
+    #[test]
+    fn a_run_appends_its_edit_to_the_write_file_even_when_limited() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes/shared.txt");
+        for script in [Behaviour::LimitAfter(0), Behaviour::Ok] {
+            let surroundings = Surroundings {
+                credentials: vec![("CLAUDE_CODE_OAUTH_TOKEN", fake(script))],
+                state: Some(dir.path().join("state")),
+                write: Some(file.clone()),
+                ..Surroundings::default()
+            };
+            let args = strings(&[
+                "-p",
+                "line\nbreak",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+            ]);
+            execute(&parse_arguments(&args), &surroundings, &mut Vec::new()).unwrap();
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].ends_with(" run 1 limit: line break"), "{text}");
+        assert!(lines[1].ends_with(" run 1 ok: line break"), "{text}");
+        // Without a credential nothing is written.
+        let surroundings = Surroundings {
+            write: Some(dir.path().join("untouched")),
+            ..Surroundings::default()
+        };
+        let args = strings(&["-p", "x", "--output-format", "stream-json", "--verbose"]);
+        execute(&parse_arguments(&args), &surroundings, &mut Vec::new()).unwrap();
+        assert!(!dir.path().join("untouched").exists());
     }
 
     #[test]

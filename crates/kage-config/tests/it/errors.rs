@@ -242,3 +242,35 @@ fn the_first_bad_value_in_the_file_is_reported() {
         "config error: /home/u/.config/kage/config.toml:2:12: invalid value for `agent.max_wait`"
     ));
 }
+
+#[test]
+fn agent_isolation_is_worktree_or_none() {
+    use kage_config::Isolation;
+    assert_eq!(parse("[agent]\n").unwrap().agent().isolation, None);
+    assert_eq!(
+        parse("[agent]\nisolation = \"worktree\"\n")
+            .unwrap()
+            .agent()
+            .isolation,
+        Some(Isolation::Worktree)
+    );
+    assert_eq!(
+        parse("[agent]\nisolation = \"none\"\n")
+            .unwrap()
+            .agent()
+            .isolation,
+        Some(Isolation::None)
+    );
+    assert_eq!(
+        error_of("[agent]\nisolation = \"branch\"\n"),
+        "config error: /home/u/.config/kage/config.toml:2:13: invalid value for `agent.isolation`: \"branch\" is not an isolation: use \"worktree\" (one git worktree per task) or \"none\""
+    );
+    let entries = parse("[agent]\nisolation = \"none\"\n")
+        .unwrap()
+        .resolved_entries();
+    let entry = entries
+        .iter()
+        .find(|entry| entry.key == "agent.isolation")
+        .expect("listed when set");
+    assert_eq!(entry.value, "\"none\"");
+}
