@@ -338,21 +338,38 @@ async fn worktree_bench(
         "cost ÷ (add + remove)",
     ]);
     for (parallel, tasks) in [(1, 4), (4, 8)] {
-        // Rounds of the four back to back; each figure is the median over
-        // the rounds, and each ratio the median of the rounds' ratios, so
-        // that a shared machine's load, which changes from one minute to
-        // the next, weighs on both sides of a ratio alike.
+        // Rounds of the four back to back, each round in another order and
+        // each measurement after a `sync`: 10,000 new files are tens of
+        // megabytes of dirty pages, and whichever measurement runs while
+        // the kernel writes back the one before it pays for both. Each
+        // figure is the median over the rounds, and each ratio the median of
+        // the rounds' ratios, so that a shared machine's load, which
+        // changes from one minute to the next, weighs on both sides alike.
         let mut rounds: Vec<[Duration; 4]> = Vec::new();
-        for _ in 0..ROUNDS {
-            let plain =
-                through_runner_in(pool, argv, &runs, tasks, parallel, Some(&repository), false)
-                    .await?;
-            let isolated =
-                through_runner_in(pool, argv, &runs, tasks, parallel, Some(&repository), true)
-                    .await?;
-            let add = git_worktree_alone(&repository, &runs, tasks, parallel, false).await?;
-            let add_remove = git_worktree_alone(&repository, &runs, tasks, parallel, true).await?;
-            rounds.push([plain, isolated, add, add_remove]);
+        for round in 0..ROUNDS {
+            let mut times = [Duration::ZERO; 4];
+            for step in 0..4 {
+                let which = (step + round) % 4;
+                sync_disks()?;
+                times[which] = match which {
+                    0 | 1 => {
+                        through_runner_in(
+                            pool,
+                            argv,
+                            &runs,
+                            tasks,
+                            parallel,
+                            Some(&repository),
+                            which == 1,
+                        )
+                        .await?
+                    }
+                    other => {
+                        git_worktree_alone(&repository, &runs, tasks, parallel, other == 3).await?
+                    }
+                };
+            }
+            rounds.push(times);
         }
         let count = u32::try_from(tasks)?;
         let cost = |round: &[Duration; 4]| round[1].saturating_sub(round[0]) / count;
@@ -382,8 +399,17 @@ async fn worktree_bench(
     }
     println!("{table}");
     println!(
-        "median of {ROUNDS} rounds; worktree cost per task = (runner --worktree − runner) / tasks, wall clock. The runner's cost is a worktree's whole life: git worktree add, taking stock when the task ends (git status, rev-list) and removing it (the simulated agent changes nothing), with git's worktree commands one at a time as git needs, here as in the runner. Goal: cost ÷ (add + remove) near 1, i.e. no cost beyond git's own"
+        "median of {ROUNDS} rounds (order rotated, sync before each); worktree cost per task = (runner --worktree − runner) / tasks, wall clock. The runner's cost is a worktree's whole life: git worktree add, taking stock when the task ends (git status, rev-list) and removing it (the simulated agent changes nothing), with git's worktree commands one at a time as git needs, here as in the runner. Goal: cost ÷ (add + remove) near 1, i.e. no cost beyond git's own"
     );
+    Ok(())
+}
+
+/// `sync`: write every dirty page back before a measurement.
+fn sync_disks() -> anyhow::Result<()> {
+    let status = std::process::Command::new("sync")
+        .status()
+        .context("cannot run sync")?;
+    anyhow::ensure!(status.success(), "sync failed: {status}");
     Ok(())
 }
 
