@@ -42,6 +42,23 @@ Examples:
   kage-agent demo --keep
   kage-agent demo --json > demo.jsonl     # a stream: one JSON event per line";
 
+const WORKTREES_EXAMPLES: &str = "\
+Examples:
+  kage-agent worktrees list
+  kage-agent worktrees remove --merged";
+
+const WORKTREES_LIST_EXAMPLES: &str = "\
+Examples:
+  kage-agent worktrees list
+  kage-agent worktrees list --run RUN-ID --json | jq -r '.[].branch'
+  kage-agent worktrees list --merged --cwd ~/src/app";
+
+const WORKTREES_REMOVE_EXAMPLES: &str = "\
+Examples:
+  kage-agent worktrees remove --merged          # the branches you merged
+  kage-agent worktrees remove --run RUN-ID      # one run's, merged or not
+  kage-agent worktrees remove --all --json";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run tasks, each with an agent on a leased subscription.
@@ -53,6 +70,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// List or remove the git worktrees and branches (kage/RUN-ID/TASK-ID)
     /// that `run` kept.
+    #[command(after_help = WORKTREES_EXAMPLES)]
     Worktrees(WorktreesArgs),
     /// A simulated Claude Code (used by `demo` and the benchmark).
     #[command(hide = true)]
@@ -181,9 +199,11 @@ pub struct WorktreesArgs {
 pub enum WorktreesCommand {
     /// The kage/… branches of this repository: run, task, commits not in
     /// HEAD, merged or not, and the worktree folder.
+    #[command(after_help = WORKTREES_LIST_EXAMPLES)]
     List(WorktreesListArgs),
     /// Remove kage/… branches and their worktrees (also ones a crash left
     /// half-made); say which with --run, --merged or --all.
+    #[command(after_help = WORKTREES_REMOVE_EXAMPLES)]
     Remove(WorktreesRemoveArgs),
 }
 
@@ -208,7 +228,7 @@ pub struct WorktreesListArgs {
     #[command(flatten)]
     pub filter: WorktreesFilter,
 
-    /// One JSON object a line on standard output.
+    /// Print one JSON array of the branches on standard output.
     #[arg(long)]
     pub json: bool,
 }
@@ -221,6 +241,10 @@ pub struct WorktreesRemoveArgs {
     /// Every kage/… branch, merged or not.
     #[arg(long, conflicts_with_all = ["run", "merged"])]
     pub all: bool,
+
+    /// Print one JSON array of the removed branches on standard output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -256,6 +280,43 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every command with options of its own, and every group, shows an
+    /// `Examples:` block in `--help` (as `kage`'s do).
+    #[test]
+    fn every_command_with_options_has_examples() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            let own_options = command.get_arguments().any(|arg| {
+                !arg.is_global_set() && !matches!(arg.get_id().as_str(), "help" | "version")
+            });
+            let is_root = !path.trim().contains(' ');
+            // clap's own `help` subcommand and its children.
+            if command.get_name() == "help" {
+                return;
+            }
+            if !is_root && !command.is_hide_set() && (own_options || command.has_subcommands()) {
+                let help = command
+                    .get_after_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                if !help.contains("Examples:") {
+                    missing.push(path.trim().to_owned());
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        walk(&command, "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "no Examples: block in --help of {missing:?}"
+        );
     }
 
     #[test]

@@ -71,14 +71,14 @@ pub fn main() -> ExitCode {
                 Ok(code) => code,
                 Err(error) => {
                     screen::error(&error);
-                    1
+                    kage_app::exit::code_for(&error)
                 }
             },
             Command::Worktrees(args) => match worktrees::run(args) {
                 Ok(code) => code,
                 Err(error) => {
                     screen::error(&error);
-                    1
+                    kage_app::exit::code_for(&error)
                 }
             },
             Command::SimulateClaude(_) => unreachable!("handled above"),

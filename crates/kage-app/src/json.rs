@@ -1,5 +1,7 @@
-//! The JSON shapes both apps print: the JSON Lines envelope
-//! `{"type": …, "data": …}` (ripgrep's shape) and the records `kage` and
+//! The JSON shapes both apps print: one pretty-printed document for a
+//! result ([`document`]: every `kage --json`, `kage-agent worktrees
+//! --json`), the JSON Lines envelope `{"type": …, "data": …}` (ripgrep's
+//! shape) for streams (`kage-agent run --json`), and the records `kage` and
 //! `kage-agent` share (a subscription's state, usage).
 //!
 //! Times are RFC 3339 in UTC; money is US dollars as a number; token counts
@@ -16,6 +18,15 @@ struct Envelope<'a, T: Serialize> {
     #[serde(rename = "type")]
     kind: &'a str,
     data: &'a T,
+}
+
+/// One JSON document (pretty-printed: an object, or an array for lists),
+/// with its final newline: what `jq .` and `json.load` read whole.
+pub fn document<T: Serialize + ?Sized>(data: &T) -> String {
+    let mut text = serde_json::to_string_pretty(data)
+        .unwrap_or_else(|error| format!(r#"{{"error":{:?}}}"#, error.to_string()));
+    text.push('\n');
+    text
 }
 
 /// One JSON Lines record, with its newline.

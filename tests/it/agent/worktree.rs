@@ -26,6 +26,15 @@ use serde_json::Value;
 
 use super::harness::{World, json_lines};
 
+/// `kage-agent worktrees list --json` (or `remove --json`): one JSON array.
+fn branches(stdout: &[u8]) -> Vec<Value> {
+    let text = String::from_utf8_lossy(stdout);
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Array(branches)) => branches,
+        other => panic!("not one JSON array ({other:?}):\n{text}"),
+    }
+}
+
 const FAST: &str = "[subscriptions]\nrate_limit_cooldown = \"5m\"\nlease_ttl = \"30s\"\n";
 /// The file every simulated run appends its line to.
 const SHARED: &str = "notes/shared.txt";
@@ -247,17 +256,25 @@ async fn four_tasks_write_the_same_file_on_four_branches_and_the_checkout_is_lef
         .output()
         .unwrap();
     assert!(listed.status.success());
-    let listed = json_lines(&listed.stdout);
+    let listed = branches(&listed.stdout);
     assert_eq!(listed.len(), 4);
     assert!(listed.iter().all(|b| b["run_id"] == run_id.as_str()
         && b["merged"] == false
         && b["commits_not_in_head"] == 1));
     let removed = world
         .kage_agent()
-        .args(["worktrees", "remove", "--run", &run_id])
+        .args(["worktrees", "remove", "--run", &run_id, "--json"])
         .output()
         .unwrap();
     assert!(removed.status.success(), "{}", stderr_of(&removed));
+    let removed = branches(&removed.stdout);
+    assert_eq!(removed.len(), 4, "{removed:?}");
+    assert!(
+        removed
+            .iter()
+            .all(|b| b["merged"] == false && b["commits_dropped"] == 1),
+        "{removed:?}"
+    );
     assert_only_the_users_worktree(&repo);
     assert_checkout_untouched(&repo, &base, "");
 }
@@ -584,7 +601,7 @@ async fn after_kill_9_worktrees_remove_cleans_up() {
         .args(["worktrees", "list", "--json"])
         .output()
         .unwrap();
-    let listed = json_lines(&listed.stdout);
+    let listed = branches(&listed.stdout);
     assert_eq!(listed.len(), 2, "{listed:?}");
     let run_id = listed[0]["run_id"].as_str().unwrap().to_owned();
     for branch in &listed {
@@ -603,7 +620,8 @@ async fn after_kill_9_worktrees_remove_cleans_up() {
         .args(["worktrees", "remove"])
         .output()
         .unwrap();
-    assert_ne!(refused.status.code(), Some(0));
+    // A request that says nothing to remove is a usage error.
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr_of(&refused));
     assert!(stderr_of(&refused).contains("--run ID"));
     let removed = world
         .kage_agent()
@@ -706,7 +724,7 @@ async fn kill_9_half_way_through_git_worktree_add_leaves_nothing_remove_cannot_c
         .args(["worktrees", "list", "--json"])
         .output()
         .unwrap();
-    let listed = json_lines(&listed.stdout);
+    let listed = branches(&listed.stdout);
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["locked"], true, "{listed:?}");
     let folder = PathBuf::from(listed[0]["worktree"].as_str().unwrap());

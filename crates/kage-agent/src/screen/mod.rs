@@ -149,6 +149,11 @@ pub fn data(line: &str) {
     stdout_line(line);
 }
 
+/// A whole JSON document (it ends with its newline), on standard output.
+pub fn document(text: &str) {
+    stdout_line(text.trim_end_matches('\n'));
+}
+
 /// One line on stderr as it is (the child shim's failure).
 pub fn plain_error(text: &str) {
     eprintln!("{text}");

@@ -6,26 +6,30 @@ use super::{matching, path_text, place};
 use crate::cli::WorktreesListArgs;
 use crate::screen;
 
-/// Print the matching Kage branches: a table, or one JSON object a line.
+/// Print the matching Kage branches: a table, or one JSON array (`[]` when
+/// none).
 ///
 /// # Errors
 /// Not in a repository, or git fails.
 pub fn run(args: &WorktreesListArgs) -> anyhow::Result<u8> {
     let (_repository, branches) = matching(&args.filter)?;
     if args.json {
-        for branch in &branches {
-            let line = json!({
-                "branch": branch.branch,
-                "run_id": branch.run_id,
-                "task": branch.task,
-                "worktree": path_text(branch.path.as_ref()),
-                "worktree_missing": branch.missing,
-                "locked": branch.locked,
-                "commits_not_in_head": branch.ahead,
-                "merged": branch.merged,
-            });
-            screen::data(&line.to_string());
-        }
+        let listed: Vec<serde_json::Value> = branches
+            .iter()
+            .map(|branch| {
+                json!({
+                    "branch": branch.branch,
+                    "run_id": branch.run_id,
+                    "task": branch.task,
+                    "worktree": path_text(branch.path.as_ref()),
+                    "worktree_missing": branch.missing,
+                    "locked": branch.locked,
+                    "commits_not_in_head": branch.ahead,
+                    "merged": branch.merged,
+                })
+            })
+            .collect();
+        screen::document(&kage_app::json::document(&listed));
         return Ok(0);
     }
     if branches.is_empty() {

@@ -1,6 +1,7 @@
 //! `kage-agent worktrees remove [--run ID] [--merged] [--all]`.
 
-use anyhow::bail;
+use kage_app::exit::UsageError;
+use serde_json::json;
 
 use super::matching;
 use crate::cli::WorktreesRemoveArgs;
@@ -14,23 +15,41 @@ use crate::worktree::remove;
 /// No filter and no `--all`, not in a repository, or git fails.
 pub fn run(args: &WorktreesRemoveArgs) -> anyhow::Result<u8> {
     if args.filter.run.is_none() && !args.filter.merged && !args.all {
-        bail!(
+        return Err(UsageError(
             "say which branches to remove: --run ID (one run's), --merged (those HEAD contains) or --all; `kage-agent worktrees list` shows them"
-        );
+                .to_owned(),
+        )
+        .into());
     }
     let (repository, branches) = matching(&args.filter)?;
     if branches.is_empty() {
         screen::say("no kage/… branches here match; nothing removed");
+        if args.json {
+            screen::document("[]");
+        }
         return Ok(0);
     }
+    let mut removed = Vec::new();
     for branch in &branches {
         remove(&repository, branch)?;
-        let unmerged = if branch.merged {
-            String::new()
+        let dropped = if branch.merged { 0 } else { branch.ahead };
+        if args.json {
+            removed.push(json!({
+                "branch": branch.branch,
+                "merged": branch.merged,
+                "commits_dropped": dropped,
+            }));
+        } else if branch.merged {
+            screen::data(&format!("removed {}", branch.branch));
         } else {
-            format!(" ({} commits not in HEAD dropped)", branch.ahead)
-        };
-        screen::data(&format!("removed {}{unmerged}", branch.branch));
+            screen::data(&format!(
+                "removed {} ({dropped} commits not in HEAD dropped)",
+                branch.branch
+            ));
+        }
+    }
+    if args.json {
+        screen::document(&kage_app::json::document(&removed));
     }
     Ok(0)
 }

@@ -12,15 +12,7 @@ use kage_domain::{CredentialSource, ModelLimit, PassOverReason, QuotaReport, Sub
 use kage_ports::{Lease, RecordedTransition};
 use serde::Serialize;
 
-pub(crate) use kage_app::json::{StateJson, UsageJson, time};
-
-/// One JSON document (pretty-printed), with its final newline.
-pub(crate) fn document<T: Serialize + ?Sized>(data: &T) -> String {
-    let mut text = serde_json::to_string_pretty(data)
-        .unwrap_or_else(|error| format!(r#"{{"error":{:?}}}"#, error.to_string()));
-    text.push('\n');
-    text
-}
+pub(crate) use kage_app::json::{StateJson, UsageJson, document, time};
 
 #[derive(Serialize)]
 pub(crate) struct CredentialJson {
