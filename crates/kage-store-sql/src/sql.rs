@@ -60,11 +60,12 @@ pub(crate) static LEASE_WITH_SUBSCRIPTION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The live leases at `$1`, oldest first.
+/// The live leases at `$1`, oldest first (ties by subscription name, so a
+/// listing of leases taken in the same millisecond reads the same every time).
 pub(crate) static LIVE_LEASES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {LEASE_COLUMNS} FROM leases l JOIN subscriptions s ON s.id = l.subscription_id \
-         WHERE l.released_at IS NULL AND l.expires_at > $1 ORDER BY l.acquired_at, l.id"
+         WHERE l.released_at IS NULL AND l.expires_at > $1 ORDER BY l.acquired_at, s.name, l.id"
     )
 });
 
