@@ -1,7 +1,8 @@
 //! Spread: parallel agents over idle subscriptions each get a different
 //! one, whatever the strategy (issue 10, `design.md` Selection step 5), on
-//! the SQLite file and on PostgreSQL (a fresh database from
-//! `KAGE_TEST_DB_URL`; the test fails without it).
+//! the SQLite file and on PostgreSQL (a fresh database on the server
+//! `kage_testkit` finds; skipped loudly without one, a failure under
+//! `KAGE_REQUIRE_POSTGRES=1`).
 
 use std::collections::BTreeSet;
 
@@ -103,12 +104,10 @@ async fn three_parallel_agents_get_three_different_subscriptions_under_every_str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_parallel_agents_spread_on_postgres_too() {
-    let admin_url = match std::env::var("KAGE_TEST_DB_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "KAGE_TEST_DB_URL is not set: this test needs a PostgreSQL server, e.g. \
-             KAGE_TEST_DB_URL=postgres://postgres@127.0.0.1:5432/test"
-        ),
+    let Some(admin_url) =
+        kage_testkit::postgres_url("three_parallel_agents_spread_on_postgres_too")
+    else {
+        return;
     };
     for strategy in STRATEGIES {
         let name = format!("kage_spread_{}", uuid::Uuid::new_v4().simple());

@@ -121,13 +121,14 @@ impl TestEnv {
     }
 
     /// The same, with the pool in a fresh PostgreSQL database
-    /// (`KAGE_DATABASE_URL`) instead of the SQLite file.
-    pub(crate) fn postgres() -> Self {
+    /// (`KAGE_DATABASE_URL`) instead of the SQLite file; `None` when there is
+    /// no PostgreSQL server (the test `test` was skipped, loudly).
+    pub(crate) fn postgres(test: &str) -> Option<Self> {
         let mut env = Self::new();
-        let database = crate::pg::PgDatabase::create();
+        let database = crate::pg::PgDatabase::create(test)?;
         env.set_env("KAGE_DATABASE_URL", &database.url);
         env.postgres = Some(database);
-        env
+        Some(env)
     }
 
     pub(crate) fn root(&self) -> &Path {

@@ -1,11 +1,10 @@
-//! A PostgreSQL database for one CLI test: created from `KAGE_TEST_DB_URL`
-//! (the test fails, not skips, without it), handed to `kage` as
-//! `KAGE_DATABASE_URL`, dropped when the guard goes, whether the test passed
-//! or not.
+//! A PostgreSQL database for one CLI test: created on the server
+//! `kage_testkit` finds (`KAGE_TEST_DB_URL`, else 127.0.0.1:5432; without one
+//! the test passes after a loud SKIPPED banner, or fails under
+//! `KAGE_REQUIRE_POSTGRES=1`), handed to `kage` as `KAGE_DATABASE_URL`,
+//! dropped when the guard goes, whether the test passed or not.
 
 use sqlx::{Connection, Executor, PgConnection};
-
-const PG_URL_ENV: &str = "KAGE_TEST_DB_URL";
 
 /// The database of one test; dropped with the guard.
 pub(crate) struct PgDatabase {
@@ -39,31 +38,25 @@ fn with_database(url: &str, database: &str) -> String {
 }
 
 impl PgDatabase {
-    pub(crate) fn create() -> Self {
-        let admin_url = match std::env::var(PG_URL_ENV) {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ => panic!(
-                "{PG_URL_ENV} is not set: the PostgreSQL tests need a server, e.g. \
-                 {PG_URL_ENV}=postgres://postgres@127.0.0.1:5432/test (or exclude them with \
-                 `-E 'not test(postgres)'`)"
-            ),
-        };
+    /// `None` without a server (after the skip banner).
+    pub(crate) fn create(test: &str) -> Option<Self> {
+        let admin_url = kage_testkit::postgres_url(test)?;
         let name = format!("kage_cli_{}", uuid::Uuid::new_v4().simple());
         runtime().block_on(async {
             let mut admin = PgConnection::connect(&admin_url)
                 .await
-                .unwrap_or_else(|e| panic!("cannot connect to {PG_URL_ENV}: {e}"));
+                .unwrap_or_else(|e| panic!("cannot connect to the PostgreSQL test server: {e}"));
             admin
                 .execute(format!("CREATE DATABASE \"{name}\"").as_str())
                 .await
                 .expect("create the test database");
             admin.close().await.expect("close");
         });
-        Self {
+        Some(Self {
             url: with_database(&admin_url, &name),
             admin_url,
             name,
-        }
+        })
     }
 }
 
