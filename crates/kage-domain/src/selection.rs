@@ -369,21 +369,23 @@ impl<'a> Context<'a> {
         )
     }
 
+    /// Orders two eligible entries on the strategy's keys, reading each
+    /// key only when the ones before it tie.
     #[inline]
-    fn compare_strategy(&self, a: &StrategyKey<'_>, b: &StrategyKey<'_>) -> Ordering {
+    fn compare_strategy(&self, a: &impl StrategyFields, b: &impl StrategyFields) -> Ordering {
         // Higher priority first; least recently leased (never leased: first) first.
-        let by_priority = || b.priority.cmp(&a.priority);
-        let by_lease = || a.last_leased_at.cmp(&b.last_leased_at);
+        let by_priority = || b.priority().cmp(&a.priority());
+        let by_lease = || a.last_leased_at().cmp(&b.last_leased_at());
         match self.policy.strategy {
             Strategy::Priority => by_priority().then_with(by_lease),
             Strategy::RoundRobin => by_lease().then_with(by_priority),
             Strategy::LeastUsed => a
-                .consumed
-                .cmp(&b.consumed)
+                .consumed(self)
+                .cmp(&b.consumed(self))
                 .then_with(by_priority)
                 .then_with(by_lease),
         }
-        .then_with(|| a.name.cmp(b.name))
+        .then_with(|| a.name().cmp(b.name()))
     }
 
     /// What `least-used` compares: the 5-hour utilization reported within
@@ -433,7 +435,8 @@ struct Rank<'e> {
     strategy: StrategyKey<'e>,
 }
 
-/// What the strategy compares (see [`Context::compare_strategy`]).
+/// What the strategy compares (see [`Context::compare_strategy`]), read
+/// once.
 #[derive(Clone, Copy)]
 struct StrategyKey<'e> {
     priority: Priority,
@@ -442,6 +445,52 @@ struct StrategyKey<'e> {
     consumed: Consumed,
     /// The final tie-breaker: names are unique, so the order is total.
     name: &'e SubscriptionName,
+}
+
+/// The fields [`Context::compare_strategy`] reads: from a [`StrategyKey`]
+/// read before, or from an entry on demand (an entry compared with the
+/// best so far is usually behind on the first field it reads).
+trait StrategyFields {
+    fn priority(&self) -> Priority;
+    fn last_leased_at(&self) -> Option<Timestamp>;
+    fn consumed(&self, context: &Context<'_>) -> Consumed;
+    fn name(&self) -> &SubscriptionName;
+}
+
+impl StrategyFields for StrategyKey<'_> {
+    fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    fn last_leased_at(&self) -> Option<Timestamp> {
+        self.last_leased_at
+    }
+
+    fn consumed(&self, _: &Context<'_>) -> Consumed {
+        self.consumed
+    }
+
+    fn name(&self) -> &SubscriptionName {
+        self.name
+    }
+}
+
+impl StrategyFields for PoolEntry {
+    fn priority(&self) -> Priority {
+        self.subscription.priority
+    }
+
+    fn last_leased_at(&self) -> Option<Timestamp> {
+        self.last_leased_at
+    }
+
+    fn consumed(&self, context: &Context<'_>) -> Consumed {
+        context.consumed(self)
+    }
+
+    fn name(&self) -> &SubscriptionName {
+        &self.subscription.name
+    }
 }
 
 /// A utilization with a total order (NaN sorts last).
@@ -526,27 +575,17 @@ pub fn select(
             // win: compare those first (a field or two, no check at all for
             // most entries of a large pool).
             Some((_, leader)) if !leader.approaching => {
-                let strategy = match entry.live_leases.cmp(&leader.leases) {
-                    Ordering::Greater => continue,
-                    Ordering::Less => context.strategy_key(entry),
+                let ahead = match entry.live_leases.cmp(&leader.leases) {
+                    Ordering::Less => true,
                     Ordering::Equal => {
-                        let strategy = context.strategy_key(entry);
-                        if context.compare_strategy(&strategy, &leader.strategy)
-                            != Ordering::Less
-                        {
-                            continue;
-                        }
-                        strategy
+                        context.compare_strategy(entry, &leader.strategy) == Ordering::Less
                     }
+                    Ordering::Greater => false,
                 };
-                if context.availability(entry) != Ok(false) {
+                if !ahead || context.availability(entry) != Ok(false) {
                     continue;
                 }
-                Rank {
-                    approaching: false,
-                    leases: entry.live_leases,
-                    strategy,
-                }
+                context.rank(entry, false)
             }
             _ => {
                 let Ok(approaching) = context.availability(entry) else {
