@@ -123,7 +123,13 @@ const BENCHES: &[Bench] = &[
         name: "transcript-import",
         package: "kage-claude-code",
         target: Target::Bench("transcript_import"),
-        cargo_args: &["bench", "-p", "kage-claude-code", "--bench", "transcript_import"],
+        cargo_args: &[
+            "bench",
+            "-p",
+            "kage-claude-code",
+            "--bench",
+            "transcript_import",
+        ],
         report: Report::Printed,
     },
     // `kage claude`'s failover gap with the real Claude Code and the API stand-in

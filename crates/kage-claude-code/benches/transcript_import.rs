@@ -59,8 +59,20 @@ fn session_text(session: &str, first_message: u64, bytes: usize, rng: &mut Rng) 
             r#"{{"parentUuid":null,"isSidechain":false,"type":"user","message":{{"role":"user","content":"please fix the failing test number {message}"}},"uuid":"t-{message}","timestamp":"2026-12-05T22:32:30.000Z","sessionId":"{session}"}}"#
         ));
         text.push('\n');
-        text.push_str(&assistant(session, message, "thinking", "let me look at the code first", rng));
-        text.push_str(&assistant(session, message, "text", "I will run the tests.", rng));
+        text.push_str(&assistant(
+            session,
+            message,
+            "thinking",
+            "let me look at the code first",
+            rng,
+        ));
+        text.push_str(&assistant(
+            session,
+            message,
+            "text",
+            "I will run the tests.",
+            rng,
+        ));
         text.push_str(&assistant(session, message, "tool_use", "Bash", rng));
         let size = 4096 + usize::try_from(rng.below(60 * 1024)).unwrap_or(0);
         text.push_str(&format!(
@@ -93,14 +105,16 @@ fn generate(root: &Path, total: usize) -> usize {
             std::fs::create_dir_all(&nested).expect("create a subagent folder");
             let (sub, next) = session_text(&id, message, 1 << 20, &mut rng);
             message = next;
-            std::fs::write(nested.join("agent-a1.jsonl"), &sub).expect("write a subagent transcript");
+            std::fs::write(nested.join("agent-a1.jsonl"), &sub)
+                .expect("write a subagent transcript");
             written += sub.len();
         }
         if session % 20 == 7 && !earlier.is_empty() {
             // A resumed session copies an earlier one's messages.
             let copy = &earlier[..earlier.len().min(2 << 20)];
             let copy = &copy[..copy.rfind('\n').map_or(0, |i| i + 1)];
-            std::fs::write(project.join(format!("{id}-resumed.jsonl")), copy).expect("write a copy");
+            std::fs::write(project.join(format!("{id}-resumed.jsonl")), copy)
+                .expect("write a copy");
             written += copy.len();
         }
         earlier = text;
@@ -126,7 +140,10 @@ fn count_lines(paths: &[PathBuf], skip: &[(PathBuf, u64)]) -> (u64, u64) {
     let (mut lines, mut bytes) = (0u64, 0u64);
     for path in paths {
         let mut file = File::open(path).expect("open");
-        let from = skip.iter().find(|(p, _)| p == path).map_or(0, |(_, at)| *at);
+        let from = skip
+            .iter()
+            .find(|(p, _)| p == path)
+            .map_or(0, |(_, at)| *at);
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(from)).expect("seek");
         loop {
             let read = file.read(&mut buffer).expect("read");
@@ -207,7 +224,10 @@ fn main() {
         for path in &targets {
             let (text, next) = session_text("appended", message, 64 << 10, &mut rng);
             message = next;
-            let mut file = std::fs::OpenOptions::new().append(true).open(path).expect("open");
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .expect("open");
             file.write_all(text.as_bytes()).expect("append");
             added += text.len();
         }

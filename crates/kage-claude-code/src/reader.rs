@@ -270,7 +270,8 @@ impl TranscriptReader {
                 break;
             };
             let at = position + found;
-            let start = memchr::memrchr(b'\n', &region[position..at]).map_or(position, |i| position + i + 1);
+            let start = memchr::memrchr(b'\n', &region[position..at])
+                .map_or(position, |i| position + i + 1);
             let end = memchr::memchr(b'\n', &region[at..]).map_or(region.len(), |i| at + i);
             self.usage_of(&region[start..end], session_id, poll);
             position = end + 1;
@@ -354,7 +355,10 @@ mod tests {
     }
 
     fn keys(poll: &Poll) -> Vec<String> {
-        poll.usage.iter().map(|message| message.key.clone()).collect()
+        poll.usage
+            .iter()
+            .map(|message| message.key.clone())
+            .collect()
     }
 
     #[test]
@@ -398,9 +402,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let nested = dir.path().join("s1").join("subagents");
         std::fs::create_dir_all(&nested).expect("mkdir");
-        append(&nested.join("agent-a1.jsonl"), &assistant("sub1", "rs", 3, "claude-haiku-5"));
-        append(&dir.path().join("s1.jsonl"), &assistant("main1", "rm", 4, "claude-sonnet-5"));
-        append(&dir.path().join("notes.txt"), &assistant("txt", "rt", 4, "claude-sonnet-5"));
+        append(
+            &nested.join("agent-a1.jsonl"),
+            &assistant("sub1", "rs", 3, "claude-haiku-5"),
+        );
+        append(
+            &dir.path().join("s1.jsonl"),
+            &assistant("main1", "rm", 4, "claude-sonnet-5"),
+        );
+        append(
+            &dir.path().join("notes.txt"),
+            &assistant("txt", "rt", 4, "claude-sonnet-5"),
+        );
         let mut reader = TranscriptReader::new(vec![dir.path().to_path_buf()]).with_lines();
         let poll = reader.poll().expect("poll");
         let mut found = keys(&poll);
@@ -441,9 +454,16 @@ mod tests {
         let poll = session.poll().expect("poll");
         let mut found = keys(&poll);
         found.sort();
-        assert_eq!(found, vec!["claude:k3:rk3", "claude:n1:rn1", "claude:o2:ro2"]);
+        assert_eq!(
+            found,
+            vec!["claude:k3:rk3", "claude:n1:rn1", "claude:o2:ro2"]
+        );
         assert_eq!(poll.lines.len(), 3);
-        let saved: Vec<PathBuf> = session.offsets().into_iter().map(|(path, _)| path).collect();
+        let saved: Vec<PathBuf> = session
+            .offsets()
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
         assert_eq!(saved, vec![known, new]);
     }
 }

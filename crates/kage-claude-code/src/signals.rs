@@ -102,8 +102,7 @@ mod tests {
 
     use super::*;
 
-    const SAMPLE: &str =
-        include_str!("../tests/fixtures/transcript-session-limit-2.1.197.jsonl");
+    const SAMPLE: &str = include_str!("../tests/fixtures/transcript-session-limit-2.1.197.jsonl");
 
     fn context() -> ClassifyContext {
         let now: Timestamp = "2026-12-05T22:32:40Z".parse().expect("a time");
@@ -217,5 +216,4 @@ mod tests {
         assert_eq!(typed_prompt(&meta), None);
         assert_eq!(typed_prompt(&blocks).as_deref(), Some("fix it"));
     }
-
 }

@@ -140,7 +140,8 @@ mod tests {
         assert_eq!(message.session_id, "s\"1");
         assert_eq!(message.usage.input_tokens, kage_domain::MAX_PER_RECORD);
         assert_eq!(message.at, None);
-        let user = br#"{"type":"user","message":{"id":"m","model":"x","usage":{"input_tokens":1}}}"#;
+        let user =
+            br#"{"type":"user","message":{"id":"m","model":"x","usage":{"input_tokens":1}}}"#;
         assert_eq!(usage_in_line(user, "f"), None);
         let no_usage = br#"{"type":"assistant","message":{"id":"m","model":"x"}}"#;
         assert_eq!(usage_in_line(no_usage, "f"), None);

@@ -8,7 +8,7 @@ use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
     backup, claude, completions, config, doctor, exec, generate_man, lease, metrics, statusline,
-    subscription, top,
+    subscription, top, usage,
 };
 
 const KAGE_HELP: &str = "\
@@ -139,6 +139,10 @@ pub(crate) enum Command {
     #[command(subcommand, after_help = LEASE_EXAMPLES)]
     Lease(LeaseCommand),
 
+    /// Import usage from Claude Code transcripts of sessions run outside Kage
+    #[command(subcommand)]
+    Usage(UsageCommand),
+
     /// Run one command with a leased subscription in its environment
     Exec(exec::ExecArgs),
 
@@ -215,6 +219,12 @@ pub(crate) enum LeaseCommand {
     Release(lease::release::ReleaseArgs),
     /// List the live leases
     List(lease::list::ListArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum UsageCommand {
+    /// Record the usage of Claude Code sessions from their transcripts, each message once
+    Import(usage::import::ImportArgs),
 }
 
 #[derive(Subcommand, Debug)]
