@@ -44,6 +44,11 @@ Examples:
   kage lease release \"$lease\" --usage input=1200,output=340
   kage lease list";
 
+const USAGE_EXAMPLES: &str = "\
+Examples:
+  kage usage import --subscription personal
+  kage usage import --subscription work --since 5h ~/.claude/projects/-home-me-app";
+
 const CONFIG_EXAMPLES: &str = "\
 Examples:
   kage config path
@@ -140,7 +145,7 @@ pub(crate) enum Command {
     Lease(LeaseCommand),
 
     /// Import usage from Claude Code transcripts of sessions run outside Kage
-    #[command(subcommand)]
+    #[command(subcommand, after_help = USAGE_EXAMPLES)]
     Usage(UsageCommand),
 
     /// Run one command with a leased subscription in its environment

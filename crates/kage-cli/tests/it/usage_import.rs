@@ -30,7 +30,9 @@ fn assistant(id: &str, input: u64, output: u64, minute: u32) -> String {
     ) + "\n"
 }
 
-const SYNTHETIC: &str = r#"{"type":"assistant","isApiErrorMessage":true,"error":"rate_limit","message":{"id":"syn","model":"<synthetic>","content":[{"type":"text","text":"API Error: 529"}],"usage":{"input_tokens":0,"output_tokens":0}},"requestId":"req_syn","uuid":"u-syn","timestamp":"2025-06-02T09:05:00.000Z"}
+/// An API error Claude Code retries itself (no failover), as a synthetic
+/// message with usage (zero; never recorded).
+const SYNTHETIC: &str = r#"{"type":"assistant","isApiErrorMessage":true,"error":"overloaded","apiErrorStatus":529,"message":{"id":"syn","model":"<synthetic>","content":[{"type":"text","text":"API Error: 529 Overloaded."}],"usage":{"input_tokens":7,"output_tokens":7}},"requestId":"req_syn","uuid":"u-syn","timestamp":"2025-06-02T09:05:00.000Z"}
 "#;
 
 const TOOL_RESULT: &str = r#"{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":"\"type\":\"assistant\" in a tool's output"}]},"toolUseResult":{"stdout":"x"},"uuid":"u-tool","timestamp":"2025-06-02T09:06:00.000Z"}
@@ -140,11 +142,11 @@ fn kill_9_of_kage_claude_then_import_counts_every_message_once(mut env: TestEnv)
         seen, expected,
         "kage claude records each message of the session on its lease while it runs"
     );
-    let claude: i32 = std::fs::read_to_string(&log)
-        .expect("the stand-in ran")
+    let logged = std::fs::read_to_string(&log).expect("the stand-in ran");
+    let claude: i32 = logged
         .trim()
         .parse()
-        .expect("its pid");
+        .unwrap_or_else(|_| panic!("one pid in {logged:?}"));
 
     kage.kill().expect("kill -9 kage");
     kage.wait().expect("kage ends");
