@@ -182,7 +182,10 @@ fn kill_9_of_kage_claude_then_import_counts_every_message_once(mut env: TestEnv)
         "read from kage claude's offsets: m3, m1 again, m4; and S0 whole: {document}"
     );
     assert!(
-        run.stderr.contains("recorded 3 message(s) on work"),
+        run.stderr.contains("read 4 message(s) (")
+            && run
+                .stderr
+                .contains("recorded 3 on work, 1 were recorded before"),
         "{}",
         run.stderr
     );

@@ -148,17 +148,23 @@ impl ImportArgs {
             recorded += record(pool, &subscription.id, chunk.to_vec(), offsets).await?;
         }
         let already = u64::try_from(in_range).unwrap_or(u64::MAX) - recorded;
-        let total = usage.total_tokens();
-        context.printer.info(format_args!(
-            "recorded {recorded} message(s) on {} ({} tokens read); {already} were recorded before{}",
-            subscription.name,
-            tokens(total),
-            if found > in_range {
-                format!(", {} older than --since were skipped", found - in_range)
-            } else {
-                String::new()
-            }
-        ));
+        let skipped = if found > in_range {
+            format!("; {} older than --since skipped", found - in_range)
+        } else {
+            String::new()
+        };
+        if in_range == 0 {
+            context.printer.info(format_args!(
+                "no new messages in the transcripts; nothing recorded on {}{skipped}",
+                subscription.name
+            ));
+        } else {
+            context.printer.info(format_args!(
+                "read {in_range} message(s) ({} tokens); recorded {recorded} on {}, {already} were recorded before{skipped}",
+                tokens(usage.total_tokens()),
+                subscription.name,
+            ));
+        }
         if self.json {
             context
                 .printer
