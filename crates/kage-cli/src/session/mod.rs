@@ -475,12 +475,14 @@ impl Session<'_> {
                         )),
                     }
                 }
-                _ = look.tick(), if !recorded => {
+                // Usage is recorded as it lands for as long as the session
+                // runs; a limit is acted on once.
+                _ = look.tick() => {
                     let clock = self.pool.clock();
                     let classify = ClassifyContext::new(clock.now(), clock.time_zone());
                     let limit = watch.look(&classify);
                     self.record_usage(lease, watch).await;
-                    if let Some(limit) = limit {
+                    if let Some(limit) = limit.filter(|_| !recorded) {
                         let stops = self.stops_on(&limit.outcome);
                         if failover && stops {
                             return Ok(End::Limit(limit));
