@@ -45,8 +45,8 @@ pub(crate) struct ImportArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     since: Option<Duration>,
 
-    /// Transcript files or folders (read recursively) [default: every
-    /// project under $CLAUDE_CONFIG_DIR, else ~/.claude, /projects]
+    /// Transcript files or folders, read recursively [default:
+    /// $CLAUDE_CONFIG_DIR/projects, else ~/.claude/projects]
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
