@@ -76,6 +76,11 @@ pub struct TranscriptReader {
     /// Request ids of the lines parsed for usage.
     requests: HashSet<Vec<u8>>,
     lines: bool,
+    /// Walk only the nested folders of sessions whose top-level transcript
+    /// grew while this reader read it (a session's subagents), not every
+    /// earlier session's, on each poll.
+    active_only: bool,
+    active: HashSet<String>,
     buffer: Vec<u8>,
     assistant: Finder<'static>,
     usage: Finder<'static>,
@@ -93,6 +98,8 @@ impl TranscriptReader {
             seen: HashSet::new(),
             requests: HashSet::new(),
             lines: false,
+            active_only: false,
+            active: HashSet::new(),
             buffer: Vec::new(),
             assistant: Finder::new(ASSISTANT),
             usage: Finder::new(USAGE),
@@ -104,6 +111,16 @@ impl TranscriptReader {
     #[must_use]
     pub fn with_lines(mut self) -> Self {
         self.lines = true;
+        self
+    }
+
+    /// On each poll, walk only the nested folders (subagents' transcripts)
+    /// of the sessions this reader saw write: a session loop polls often,
+    /// and a project folder holds every earlier session's folders.
+    /// [`Self::skip_existing`] still walks them all.
+    #[must_use]
+    pub fn active_sessions_only(mut self) -> Self {
+        self.active_only = true;
         self
     }
 
@@ -120,7 +137,7 @@ impl TranscriptReader {
     /// # Errors
     /// When a root folder cannot be read.
     pub fn skip_existing(&mut self) -> io::Result<()> {
-        for (path, len, top_level) in self.list()? {
+        for (path, len, top_level) in self.list(None)? {
             let state = self.state(path, top_level);
             if state.offset != len {
                 // Bytes this reader did not record are skipped.
@@ -151,7 +168,8 @@ impl TranscriptReader {
     /// When a folder or file cannot be read.
     pub fn poll(&mut self) -> io::Result<Poll> {
         let mut poll = Poll::default();
-        for (path, len, top_level) in self.list()? {
+        let nested = self.active_only.then_some(&self.active);
+        for (path, len, top_level) in self.list(nested)? {
             let offset = self.state(path.clone(), top_level).offset;
             if len == offset {
                 continue;
@@ -182,15 +200,16 @@ impl TranscriptReader {
     }
 
     /// Every `*.jsonl` file under the roots, with its length and whether it
-    /// is top-level.
-    fn list(&self) -> io::Result<Vec<(PathBuf, u64, bool)>> {
+    /// is top-level; with `nested`, only the folders directly in a root
+    /// that it names are walked.
+    fn list(&self, nested: Option<&HashSet<String>>) -> io::Result<Vec<(PathBuf, u64, bool)>> {
         let mut found = Vec::new();
         for root in &self.roots {
             match std::fs::metadata(root) {
                 Ok(metadata) if metadata.is_file() => {
                     found.push((root.clone(), metadata.len(), true));
                 }
-                Ok(_) => walk(root, true, &mut found)?,
+                Ok(_) => walk(root, Some(nested), &mut found)?,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(error) => return Err(error),
             }
@@ -242,6 +261,9 @@ impl TranscriptReader {
         self.buffer = buffer;
         if let Some(state) = self.files.get_mut(path) {
             state.offset = offset;
+        }
+        if top_level && self.active_only {
+            self.active.insert(session_id);
         }
         Ok(())
     }
@@ -306,8 +328,14 @@ impl TranscriptReader {
     }
 }
 
-/// The `*.jsonl` files under `folder`, recursively.
-fn walk(folder: &Path, top_level: bool, found: &mut Vec<(PathBuf, u64, bool)>) -> io::Result<()> {
+/// The `*.jsonl` files under `folder`, recursively. `root` is `Some` for a
+/// root folder (its files are top-level), holding the names of the folders
+/// in it to walk (`None`: all).
+fn walk(
+    folder: &Path,
+    root: Option<Option<&HashSet<String>>>,
+    found: &mut Vec<(PathBuf, u64, bool)>,
+) -> io::Result<()> {
     let entries = match std::fs::read_dir(folder) {
         Ok(entries) => entries,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -318,9 +346,15 @@ fn walk(folder: &Path, top_level: bool, found: &mut Vec<(PathBuf, u64, bool)>) -
         let path = entry.path();
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            walk(&path, false, found)?;
+            let wanted = match root {
+                Some(Some(names)) => names.contains(entry.file_name().to_string_lossy().as_ref()),
+                _ => true,
+            };
+            if wanted {
+                walk(&path, None, found)?;
+            }
         } else if kind.is_file() && path.extension().is_some_and(|ext| ext == "jsonl") {
-            found.push((path, entry.metadata()?.len(), top_level));
+            found.push((path, entry.metadata()?.len(), root.is_some()));
         }
     }
     Ok(())
@@ -421,6 +455,53 @@ mod tests {
         assert_eq!(found, vec!["claude:main1:rm", "claude:sub1:rs"]);
         assert_eq!(poll.lines.len(), 1, "the top-level transcript's line only");
         assert_eq!(poll.lines[0].session_id, "s1");
+    }
+
+    #[test]
+    fn a_session_reader_walks_only_the_folders_of_sessions_that_wrote() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let old_agents = dir.path().join("old").join("subagents");
+        std::fs::create_dir_all(&old_agents).expect("mkdir");
+        append(
+            &dir.path().join("old.jsonl"),
+            &assistant("o1", "ro1", 1, "m"),
+        );
+        append(
+            &old_agents.join("agent-1.jsonl"),
+            &assistant("oa1", "roa1", 1, "m"),
+        );
+        let mut reader = TranscriptReader::new(vec![dir.path().to_path_buf()])
+            .with_lines()
+            .active_sessions_only();
+        reader.skip_existing().expect("skip");
+        // An earlier session's subagent writes (as if resumed elsewhere):
+        // its folder is not walked while its session is quiet here.
+        append(
+            &old_agents.join("agent-1.jsonl"),
+            &assistant("oa2", "roa2", 1, "m"),
+        );
+        assert!(reader.poll().expect("poll").usage.is_empty());
+        // The session writes: its folder is walked from the next poll on,
+        // from where the skip left it.
+        append(
+            &dir.path().join("old.jsonl"),
+            &assistant("o2", "ro2", 1, "m"),
+        );
+        assert_eq!(keys(&reader.poll().expect("poll")), vec!["claude:o2:ro2"]);
+        assert_eq!(keys(&reader.poll().expect("poll")), vec!["claude:oa2:roa2"]);
+        // A new session's folder too.
+        let new_agents = dir.path().join("new").join("subagents");
+        std::fs::create_dir_all(&new_agents).expect("mkdir");
+        append(
+            &new_agents.join("agent-2.jsonl"),
+            &assistant("na1", "rna1", 1, "m"),
+        );
+        append(
+            &dir.path().join("new.jsonl"),
+            &assistant("n1", "rn1", 1, "m"),
+        );
+        assert_eq!(keys(&reader.poll().expect("poll")), vec!["claude:n1:rn1"]);
+        assert_eq!(keys(&reader.poll().expect("poll")), vec!["claude:na1:rna1"]);
     }
 
     #[test]

@@ -704,7 +704,9 @@ async fn session_reader(pool: &AppPool, folder: PathBuf) -> anyhow::Result<Trans
         .read_offsets()
         .await
         .context("could not read the saved transcript offsets")?;
-    let mut reader = TranscriptReader::new(vec![folder.clone()]).with_lines();
+    let mut reader = TranscriptReader::new(vec![folder.clone()])
+        .with_lines()
+        .active_sessions_only();
     reader.resume(
         saved
             .into_iter()
