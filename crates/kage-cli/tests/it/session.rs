@@ -793,15 +793,15 @@ fn two_sessions_in_one_repository_each_record_their_own_usage() {
         );
     }
 
-    // The session Kage named is a UUID v4, given to Claude Code.
-    let named = std::fs::read_to_string(fake.join("a.session")).expect("a's session");
-    let named = uuid::Uuid::parse_str(named.trim()).expect("a UUID");
-    assert_eq!(named.get_version_num(), 4);
-    assert!(project.join(format!("{named}.jsonl")).exists());
     // Each subscription has its own session's messages, exactly: b's
     // first one was written before the status line named its session;
     // the earlier session's old message and the plain session's are no
     // lease's.
     assert_eq!(usage_of(&env, "a"), (1 + 20, 1));
     assert_eq!(usage_of(&env, "b"), (300 + 4000, 1));
+    // The session Kage named is a UUID v4, given to Claude Code.
+    let named = std::fs::read_to_string(fake.join("a.session")).expect("a's session");
+    let named = uuid::Uuid::parse_str(named.trim()).expect("a UUID");
+    assert_eq!(named.get_version_num(), 4);
+    assert!(project.join(format!("{named}.jsonl")).exists());
 }
