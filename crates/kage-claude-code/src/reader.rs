@@ -370,7 +370,14 @@ fn metadata_of(path: &Path) -> io::Result<Option<std::fs::Metadata>> {
 fn walk(folder: &Path, top_level: bool, found: &mut Vec<(PathBuf, u64, bool)>) -> io::Result<()> {
     let entries = match std::fs::read_dir(folder) {
         Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(());
+        }
         Err(error) => return Err(error),
     };
     for entry in entries {
