@@ -1,6 +1,7 @@
 //! `kage metrics`: the pool's figures in Prometheus text format, printed
 //! once, or served over HTTP with `--listen ADDR` (`/metrics`, `/healthz`),
-//! reading the store afresh on every scrape.
+//! reading the store afresh on every scrape (scrapes that arrive together
+//! share a read that began after each of them arrived).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,13 +45,13 @@ impl MetricsArgs {
             .local_addr()
             .context("could not read the address the metrics server listens on")?;
         let pool = Arc::new(opened.pool);
-        let render = move || {
+        let render = http::SharedReads::new(move || {
             let pool = Arc::clone(&pool);
             async move {
                 let snapshot = pool.metrics_snapshot().await?;
                 Ok(output::metrics::render(&snapshot))
             }
-        };
+        });
         context.printer.info(format_args!(
             "kage: serving metrics on http://{bound}/metrics (health: /healthz); Ctrl-C stops"
         ));
