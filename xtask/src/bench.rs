@@ -116,6 +116,22 @@ const BENCHES: &[Bench] = &[
         cargo_args: &["bench", "-p", "kage-cli", "--bench", "statusline"],
         report: Report::Printed,
     },
+    // Claude Code transcripts: 1 GB imported beside a memchr line count of the
+    // same files (goal: within 3x), and a re-read after 1 MB more (goal:
+    // proportional to the new bytes).
+    Bench {
+        name: "transcript-import",
+        package: "kage-claude-code",
+        target: Target::Bench("transcript_import"),
+        cargo_args: &[
+            "bench",
+            "-p",
+            "kage-claude-code",
+            "--bench",
+            "transcript_import",
+        ],
+        report: Report::Printed,
+    },
     // `kage claude`'s failover gap with the real Claude Code and the API stand-in
     // (goal: under 200 ms beyond Claude Code's own start-up).
     Bench {

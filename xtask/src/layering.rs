@@ -4,7 +4,8 @@
 //! - `kage-domain` is pure: its normal dependency tree holds none of
 //!   [`DOMAIN_FORBIDDEN`].
 //! - `kage-ports` knows no technology: its tree holds none of [`PORTS_FORBIDDEN`].
-//! - `kage-domain` depends on no workspace crate; `kage-ports` only on `kage-domain`.
+//! - `kage-domain` depends on no workspace crate; `kage-ports` and
+//!   `kage-claude-code` (Claude Code's file formats) only on `kage-domain`.
 //! - The shipped binaries (`kage-cli`, `kage-agent`) hold none of
 //!   [`TEST_ONLY`]: the Anthropic API stand-in's HTTP server stays in `kage-tests`.
 //! - Only [`ADAPTER_USERS`] depend (in any way) on the adapter crates [`ADAPTERS`]:
@@ -169,6 +170,12 @@ fn internal_rule_broken(
     if package == "kage-ports" && internal && normal && dependency != "kage-domain" {
         return Some("kage-ports depends only on kage-domain");
     }
+    if package == "kage-claude-code" && internal && normal && dependency != "kage-domain" {
+        return Some(
+            "kage-claude-code reads Claude Code's files and depends only on kage-domain; \
+             the store and the apps use it, not the other way round",
+        );
+    }
     None
 }
 
@@ -235,6 +242,9 @@ mod tests {
         assert!(internal_rule_broken("kage-domain", "jiff", false, "normal").is_none());
         assert!(internal_rule_broken("kage-ports", "kage-domain", true, "normal").is_none());
         assert!(internal_rule_broken("kage-ports", "kage-core", true, "normal").is_some());
+        assert!(internal_rule_broken("kage-claude-code", "kage-domain", true, "normal").is_none());
+        assert!(internal_rule_broken("kage-claude-code", "kage-ports", true, "normal").is_some());
+        assert!(internal_rule_broken("kage-claude-code", "serde_json", false, "normal").is_none());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 /// The `model` Claude Code writes on messages it made up itself (a failed
 /// turn's error text).
-pub const SYNTHETIC_MODEL: &str = "<synthetic>";
+pub const SYNTHETIC_MODEL: &str = kage_claude_code::SYNTHETIC_MODEL;
 
 /// Tokens of one message or one run, as Claude Code reports them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -138,6 +138,8 @@ pub enum Event {
     /// An `assistant` message (one per content block while streaming).
     Assistant {
         message_id: Option<String>,
+        /// The top-level `request_id` (the API's `request-id` header).
+        request_id: Option<String>,
         model: Option<String>,
         usage: Option<TokenCounts>,
         /// The top-level `error` of a synthetic message that ends a failed
@@ -306,6 +308,7 @@ fn parse_value(value: &Value) -> Event {
             let message = value.get("message").unwrap_or(&Value::Null);
             Event::Assistant {
                 message_id: string_field(message, "id"),
+                request_id: string_field(value, "request_id"),
                 model: string_field(message, "model"),
                 usage: message.get("usage").and_then(TokenCounts::from_value),
                 error: string_field(value, "error"),
@@ -414,6 +417,15 @@ impl Event {
     }
 }
 
+/// One assistant message's usage, complete (a later line is another
+/// message or no message), keyed as the transcript reader keys it
+/// ([`kage_claude_code::message_key`]): record it as it comes.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MessageTokens {
+    pub key: String,
+    pub usage: Usage,
+}
+
 /// The usage of one run of an agent, from what it printed so far.
 #[derive(Clone, Debug, Default)]
 pub struct UsageTally {
@@ -425,16 +437,34 @@ pub struct UsageTally {
     model: Option<String>,
     init_model: Option<String>,
     result: Option<(Option<TokenCounts>, Option<u64>, Option<String>)>,
+    /// The message being streamed: its id, key and model.
+    streaming: Option<(String, String, Option<String>)>,
+    /// Complete messages not taken yet ([`Self::take_complete`]).
+    complete: Vec<MessageTokens>,
 }
 
 impl UsageTally {
     pub fn observe(&mut self, event: &Event) {
+        let same_message = match event {
+            Event::Assistant {
+                message_id: Some(id),
+                ..
+            } => self
+                .streaming
+                .as_ref()
+                .is_some_and(|(streaming, _, _)| streaming == id),
+            _ => false,
+        };
+        if !same_message {
+            self.end_message();
+        }
         match event {
             Event::Init {
                 model: Some(model), ..
             } => self.init_model = Some(model.clone()),
             Event::Assistant {
                 message_id,
+                request_id,
                 model,
                 usage,
                 ..
@@ -448,8 +478,13 @@ impl UsageTally {
                 let Some(usage) = usage else { return };
                 match message_id {
                     Some(id) => {
+                        let known = self.by_message.contains_key(id);
                         let entry = self.by_message.entry(id.clone()).or_default();
                         *entry = entry.max(*usage);
+                        if !known {
+                            let key = kage_claude_code::message_key(id, request_id.as_deref());
+                            self.streaming = Some((id.clone(), key, model.clone()));
+                        }
                     }
                     None => self.anonymous = self.anonymous.add(*usage),
                 }
@@ -459,6 +494,34 @@ impl UsageTally {
             }
             _ => {}
         }
+    }
+
+    /// The message being streamed is complete.
+    fn end_message(&mut self) {
+        let Some((id, key, model)) = self.streaming.take() else {
+            return;
+        };
+        let tokens = self.by_message.get(&id).copied().unwrap_or_default();
+        self.complete.push(MessageTokens {
+            key,
+            usage: Usage {
+                input_tokens: tokens.input_tokens,
+                output_tokens: tokens.output_tokens,
+                cache_write_tokens: tokens.cache_write_tokens,
+                cache_read_tokens: tokens.cache_read_tokens,
+                cost_micros_usd: None,
+                model,
+            },
+        });
+    }
+
+    /// The messages complete since the last call; with `all`, the one being
+    /// streamed too (the agent has ended).
+    pub fn take_complete(&mut self, all: bool) -> Vec<MessageTokens> {
+        if all {
+            self.end_message();
+        }
+        std::mem::take(&mut self.complete)
     }
 
     /// Tokens seen in assistant messages.
@@ -722,6 +785,51 @@ mod tests {
         assert_eq!(usage.cost_micros_usd, None);
         assert_eq!(usage.model.as_deref(), Some("claude-sonnet-4-5"));
         assert_eq!(tally.tokens(), 292);
+    }
+
+    #[test]
+    fn each_message_is_complete_once_with_the_transcript_key() {
+        let with_request = |id: &str, output: u64| {
+            assistant(id, 5, output).replace(
+                r#","session_id":"s-1"}"#,
+                &format!(r#","session_id":"s-1","request_id":"req_{id}"}}"#),
+            )
+        };
+        let mut tally = UsageTally::default();
+        tally.observe(&parse(INIT));
+        tally.observe(&parse(&with_request("m1", 1)));
+        tally.observe(&parse(&with_request("m1", 40)));
+        assert!(tally.take_complete(false).is_empty(), "m1 may still grow");
+        tally.observe(&parse(&with_request("m2", 20)));
+        let complete = tally.take_complete(false);
+        assert_eq!(complete.len(), 1);
+        assert_eq!(
+            complete[0].key,
+            kage_claude_code::message_key("m1", Some("req_m1"))
+        );
+        assert_eq!(complete[0].key, "claude:m1:req_m1");
+        assert_eq!(
+            (
+                complete[0].usage.input_tokens,
+                complete[0].usage.output_tokens
+            ),
+            (5, 40)
+        );
+        assert_eq!(
+            complete[0].usage.model.as_deref(),
+            Some("claude-sonnet-4-5")
+        );
+        // A synthetic message ends m2 and is no message of its own; a
+        // repeat of m1 (a replay) is not new.
+        tally.observe(&parse(SYNTHETIC_429));
+        tally.observe(&parse(&with_request("m1", 40)));
+        let keys: Vec<String> = tally
+            .take_complete(true)
+            .into_iter()
+            .map(|message| message.key)
+            .collect();
+        assert_eq!(keys, vec!["claude:m2:req_m2"]);
+        assert!(tally.take_complete(true).is_empty());
     }
 
     #[test]

@@ -172,3 +172,11 @@ kage lease acquire --priority high --holder "kage-exec@laptop:77 claude" --ttl 1
 printf '{"rate_limits":{"five_hour":{"used_percentage":83,"resets_at":"2025-06-02T12:00:00Z"},"seven_day":{"used_percentage":41,"resets_at":"2025-06-05T00:00:00Z"}}}' \
     | KAGE_SUBSCRIPTION="$subscription" KAGE_LEASE_ID="$lease" kage statusline >/dev/null
 show "COLUMNS=80 LINES=24 kage top --once"
+
+echo "## Importing usage"
+# A session run outside Kage: one assistant message in its transcript.
+project="$HOME/.claude/projects/-home-me-app"
+mkdir -p "$project"
+printf '%s\n' '{"type":"assistant","sessionId":"s1","requestId":"req_1","message":{"id":"msg_1","model":"claude-sonnet-4-5","content":[{"type":"text","text":"ok"}],"usage":{"input_tokens":1200,"cache_creation_input_tokens":300,"cache_read_input_tokens":9000,"output_tokens":450}},"uuid":"u1","timestamp":"2025-06-02T09:10:00.000Z"}' > "$project/s1.jsonl"
+show kage usage import --subscription work-premium
+show kage usage import --subscription work-premium

@@ -8,7 +8,7 @@ use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::command::{
     backup, claude, completions, config, doctor, exec, generate_man, lease, metrics, statusline,
-    subscription, top,
+    subscription, top, usage,
 };
 
 const KAGE_HELP: &str = "\
@@ -43,6 +43,11 @@ Examples:
   kage lease heartbeat \"$lease\"
   kage lease release \"$lease\" --usage input=1200,output=340
   kage lease list";
+
+const USAGE_EXAMPLES: &str = "\
+Examples:
+  kage usage import --subscription personal
+  kage usage import --subscription work --since 5h ~/.claude/projects/-home-me-app";
 
 const CONFIG_EXAMPLES: &str = "\
 Examples:
@@ -139,6 +144,10 @@ pub(crate) enum Command {
     #[command(subcommand, after_help = LEASE_EXAMPLES)]
     Lease(LeaseCommand),
 
+    /// Import usage from Claude Code transcripts of sessions run outside Kage
+    #[command(subcommand, after_help = USAGE_EXAMPLES)]
+    Usage(UsageCommand),
+
     /// Run one command with a leased subscription in its environment
     Exec(exec::ExecArgs),
 
@@ -215,6 +224,12 @@ pub(crate) enum LeaseCommand {
     Release(lease::release::ReleaseArgs),
     /// List the live leases
     List(lease::list::ListArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum UsageCommand {
+    /// Record the usage of Claude Code sessions from their transcripts, each message once
+    Import(usage::import::ImportArgs),
 }
 
 #[derive(Subcommand, Debug)]

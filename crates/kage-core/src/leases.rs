@@ -9,9 +9,9 @@ use kage_domain::{
     SubscriptionName, Timestamp, TransitionResult, Usage,
 };
 use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, Clock, Lease, LeaseError, PassedOver, ReleaseLeaseRequest,
-    ReleaseReport, SecretError, SecretStore, SecretString, SubscriptionStore, WAITER_REFRESH,
-    Waiter,
+    AcquireLeaseRequest, AcquireOutcome, Clock, Lease, LeaseError, PassedOver, ReadOffset,
+    ReleaseLeaseRequest, ReleaseReport, SecretError, SecretStore, SecretString, SubscriptionStore,
+    UsageBatch, WAITER_REFRESH, Waiter,
 };
 use uuid::Uuid;
 
@@ -423,6 +423,19 @@ where
             .await?;
         let alerts = self.quota_alerts_for(lease, outcome).await?;
         Ok(SignalRecord { transition, alerts })
+    }
+
+    /// Record per-message usage (each key at most once) and how far the
+    /// transcripts it came from are read; how many records were new.
+    /// Without a lease (`batch.lease_id` is `None`) the usage is the
+    /// subscription's, from sessions run outside Kage.
+    pub async fn record_usage(&self, batch: &UsageBatch) -> Result<u64, crate::PoolError> {
+        Ok(self.store.record_usage(batch, self.clock.now()).await?)
+    }
+
+    /// How far each transcript's usage is recorded.
+    pub async fn read_offsets(&self) -> Result<Vec<ReadOffset>, crate::PoolError> {
+        Ok(self.store.read_offsets().await?)
     }
 
     /// The quota alerts an outcome reported on a lease raises (recorded

@@ -5,11 +5,13 @@
 //! under 100 µs at 10,000, so selection can run inside the storage
 //! transaction. Run with `cargo bench -p kage-domain --bench selection`.
 //!
-//! Beside the strategies, `baseline` measures in the same run the least any
-//! selection does on the same pool: one pass that keeps the highest-priority
-//! entry whose state is active now (no routing, caps, model limits, spread
-//! or strategy), so the strategies' figures read as a multiple of a plain
-//! scan on the same machine at the same moment.
+//! Beside the strategies, `baseline` measures in the same run a plain pass
+//! over the same pool: it reads every entry's state and priority and keeps
+//! the highest-priority entry active now (no routing, caps, model limits,
+//! spread or strategy). The strategies' figures read as a multiple of what
+//! visiting each entry once costs on the same machine at the same moment.
+//! `select` may come out below it: it reads an entry's lease count first
+//! and the rest only for an entry that could beat the best so far.
 //!
 //! The pool is built by a fixed pseudo-random sequence (no `rand`), so every
 //! run measures the same input: ~10% rate limited or exhausted, a few

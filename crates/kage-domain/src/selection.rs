@@ -13,8 +13,9 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::{
-    ModelFamily, Namespace, PriorityLevel, QuotaWindow, RouteEntry, RouteTarget, RoutingRules,
-    StateKind, Strategy, Subscription, SubscriptionId, SubscriptionState, Tag,
+    ModelFamily, Namespace, Priority, PriorityLevel, QuotaWindow, RouteEntry, RouteTarget,
+    RoutingRules, StateKind, Strategy, Subscription, SubscriptionId, SubscriptionName,
+    SubscriptionState, Tag,
 };
 
 /// One subscription as the store sees it at the moment of selection.
@@ -318,45 +319,73 @@ impl<'a> Context<'a> {
         Some(reason)
     }
 
-    /// Orders two eligible entries: `Less` means `a` is preferred. Every
-    /// key after the first is computed only on a tie.
+    /// What orders `entry` among the eligible ones, given whether it is near
+    /// a limit.
     #[inline]
-    fn compare(&self, a: (&PoolEntry, bool), b: (&PoolEntry, bool)) -> Ordering {
+    fn rank<'e>(&self, entry: &'e PoolEntry, approaching: bool) -> Rank<'e> {
+        Rank {
+            approaching,
+            leases: entry.live_leases,
+            strategy: self.strategy_key(entry),
+        }
+    }
+
+    /// The fields the strategy compares, read once: the 5-hour report and
+    /// the tokens only under `least-used`.
+    #[inline]
+    fn strategy_key<'e>(&self, entry: &'e PoolEntry) -> StrategyKey<'e> {
+        StrategyKey {
+            priority: entry.subscription.priority,
+            last_leased_at: entry.last_leased_at,
+            consumed: match self.policy.strategy {
+                Strategy::LeastUsed => self.consumed(entry),
+                Strategy::Priority | Strategy::RoundRobin => Consumed::Tokens(0),
+            },
+            name: &entry.subscription.name,
+        }
+    }
+
+    /// Orders two eligible entries: `Less` means `a` is preferred.
+    #[inline]
+    fn compare(&self, a: &Rank<'_>, b: &Rank<'_>) -> Ordering {
         self.compare_keyed(a, b).0
     }
 
     /// [`Context::compare`] with the key that decided it.
     #[inline]
-    fn compare_keyed(&self, a: (&PoolEntry, bool), b: (&PoolEntry, bool)) -> (Ordering, RankKey) {
-        let (entry_a, approaching_a) = a;
-        let (entry_b, approaching_b) = b;
-        let near_limit = approaching_a.cmp(&approaching_b);
+    fn compare_keyed(&self, a: &Rank<'_>, b: &Rank<'_>) -> (Ordering, RankKey) {
+        let near_limit = a.approaching.cmp(&b.approaching);
         if near_limit != Ordering::Equal {
             return (near_limit, RankKey::NearLimit);
         }
         // Spread: parallel work goes to the subscriptions with fewer leases.
-        let leases = entry_a.live_leases.cmp(&entry_b.live_leases);
+        let leases = a.leases.cmp(&b.leases);
         if leases != Ordering::Equal {
             return (leases, RankKey::Leases);
         }
-        (self.compare_strategy(entry_a, entry_b), RankKey::Strategy)
+        (
+            self.compare_strategy(&a.strategy, &b.strategy),
+            RankKey::Strategy,
+        )
     }
 
-    fn compare_strategy(&self, entry_a: &PoolEntry, entry_b: &PoolEntry) -> Ordering {
-        let (sub_a, sub_b) = (&entry_a.subscription, &entry_b.subscription);
+    /// Orders two eligible entries on the strategy's keys, reading each
+    /// key only when the ones before it tie.
+    #[inline]
+    fn compare_strategy(&self, a: &impl StrategyFields, b: &impl StrategyFields) -> Ordering {
         // Higher priority first; least recently leased (never leased: first) first.
-        let by_priority = || sub_b.priority.cmp(&sub_a.priority);
-        let by_lease = || entry_a.last_leased_at.cmp(&entry_b.last_leased_at);
+        let by_priority = || b.priority().cmp(&a.priority());
+        let by_lease = || a.last_leased_at().cmp(&b.last_leased_at());
         match self.policy.strategy {
             Strategy::Priority => by_priority().then_with(by_lease),
             Strategy::RoundRobin => by_lease().then_with(by_priority),
-            Strategy::LeastUsed => self
-                .consumed(entry_a)
-                .cmp(&self.consumed(entry_b))
+            Strategy::LeastUsed => a
+                .consumed(self)
+                .cmp(&b.consumed(self))
                 .then_with(by_priority)
                 .then_with(by_lease),
         }
-        .then_with(|| sub_a.name.cmp(&sub_b.name))
+        .then_with(|| a.name().cmp(b.name()))
     }
 
     /// What `least-used` compares: the 5-hour utilization reported within
@@ -395,6 +424,73 @@ impl<'a> Context<'a> {
 enum Consumed {
     Tokens(u64),
     Utilization(Utilization),
+}
+
+/// The keys that order one eligible entry, in the order they apply (see
+/// [`Context::compare_keyed`]).
+#[derive(Clone, Copy)]
+struct Rank<'e> {
+    approaching: bool,
+    leases: u32,
+    strategy: StrategyKey<'e>,
+}
+
+/// What the strategy compares (see [`Context::compare_strategy`]), read
+/// once.
+#[derive(Clone, Copy)]
+struct StrategyKey<'e> {
+    priority: Priority,
+    last_leased_at: Option<Timestamp>,
+    /// `Tokens(0)` under a strategy other than `least-used`.
+    consumed: Consumed,
+    /// The final tie-breaker: names are unique, so the order is total.
+    name: &'e SubscriptionName,
+}
+
+/// The fields [`Context::compare_strategy`] reads: from a [`StrategyKey`]
+/// read before, or from an entry on demand (an entry compared with the
+/// best so far is usually behind on the first field it reads).
+trait StrategyFields {
+    fn priority(&self) -> Priority;
+    fn last_leased_at(&self) -> Option<Timestamp>;
+    fn consumed(&self, context: &Context<'_>) -> Consumed;
+    fn name(&self) -> &SubscriptionName;
+}
+
+impl StrategyFields for StrategyKey<'_> {
+    fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    fn last_leased_at(&self) -> Option<Timestamp> {
+        self.last_leased_at
+    }
+
+    fn consumed(&self, _: &Context<'_>) -> Consumed {
+        self.consumed
+    }
+
+    fn name(&self) -> &SubscriptionName {
+        self.name
+    }
+}
+
+impl StrategyFields for PoolEntry {
+    fn priority(&self) -> Priority {
+        self.subscription.priority
+    }
+
+    fn last_leased_at(&self) -> Option<Timestamp> {
+        self.last_leased_at
+    }
+
+    fn consumed(&self, context: &Context<'_>) -> Consumed {
+        context.consumed(self)
+    }
+
+    fn name(&self) -> &SubscriptionName {
+        &self.subscription.name
+    }
 }
 
 /// A utilization with a total order (NaN sorts last).
@@ -466,25 +562,47 @@ pub fn select(
     now: Timestamp,
 ) -> Selection {
     let context = Context::new(rules, policy, request, now);
-    // Eligibility is the conjunction of every check, so the first pass may
-    // test the cheap ones first and pay for routing and tags (string
-    // comparisons) only for an entry that would beat the best so far. The
-    // order of the checks matters only for the reasons, built below.
-    let mut best: Option<(usize, bool)> = None;
+    // The best eligible entry so far, with its keys read once. Eligibility
+    // is the conjunction of every check, so the checks may run in any order
+    // here (their order matters only for the reasons, built below): an
+    // entry pays for them only once its keys put it ahead of the best, and
+    // for routing and tags (string comparisons) last.
+    let mut best: Option<(usize, Rank<'_>)> = None;
     for (index, entry) in snapshot.entries.iter().enumerate() {
-        let Ok(approaching) = context.availability(entry) else {
-            continue;
-        };
-        if let Some((best_index, best_approaching)) = best {
-            let best_entry = &snapshot.entries[best_index];
-            if context.compare((entry, approaching), (best_entry, best_approaching))
-                != Ordering::Less
-            {
-                continue;
+        let rank = match &best {
+            // Against a best that is not near a limit, only an entry that
+            // is not near one either and ahead on leases or the strategy can
+            // win: compare those first (a field or two, no check at all for
+            // most entries of a large pool).
+            Some((_, leader)) if !leader.approaching => {
+                let ahead = match entry.live_leases.cmp(&leader.leases) {
+                    Ordering::Less => true,
+                    Ordering::Equal => {
+                        context.compare_strategy(entry, &leader.strategy) == Ordering::Less
+                    }
+                    Ordering::Greater => false,
+                };
+                if !ahead || context.availability(entry) != Ok(false) {
+                    continue;
+                }
+                context.rank(entry, false)
             }
-        }
+            _ => {
+                let Ok(approaching) = context.availability(entry) else {
+                    continue;
+                };
+                let rank = context.rank(entry, approaching);
+                if best
+                    .as_ref()
+                    .is_some_and(|(_, leader)| context.compare(&rank, leader) != Ordering::Less)
+                {
+                    continue;
+                }
+                rank
+            }
+        };
         if context.is_candidate(entry) {
-            best = Some((index, approaching));
+            best = Some((index, rank));
         }
     }
     if let Some((index, _)) = best {
@@ -526,33 +644,28 @@ pub fn explain(
         .enumerate()
         .map(|(index, entry)| (index, context.check(entry)))
         .collect();
-    let mut eligible: Vec<(usize, bool)> = checks
+    // Each eligible entry's keys are read once, then sorted.
+    let mut eligible: Vec<(usize, Rank<'_>)> = checks
         .iter()
-        .filter_map(|(index, check)| match check {
-            Check::Eligible { approaching } => Some((*index, *approaching)),
+        .filter_map(|&(index, check)| match check {
+            Check::Eligible { approaching } => {
+                Some((index, context.rank(&snapshot.entries[index], approaching)))
+            }
             _ => None,
         })
         .collect();
-    eligible.sort_by(|a, b| {
-        context.compare((&snapshot.entries[a.0], a.1), (&snapshot.entries[b.0], b.1))
-    });
+    eligible.sort_by(|a, b| context.compare(&a.1, &b.1));
     let mut ranked: Vec<Ranked> = eligible
         .iter()
         .enumerate()
-        .map(|(rank, &(index, approaching))| {
-            let behind_on = rank.checked_sub(1).map(|previous| {
-                let (previous_index, previous_approaching) = eligible[previous];
-                context
-                    .compare_keyed(
-                        (&snapshot.entries[previous_index], previous_approaching),
-                        (&snapshot.entries[index], approaching),
-                    )
-                    .1
-            });
+        .map(|(position, (index, rank))| {
+            let behind_on = position
+                .checked_sub(1)
+                .map(|previous| context.compare_keyed(&eligible[previous].1, rank).1);
             Ranked {
-                index,
-                verdict: Ok(rank),
-                approaching_limit: approaching,
+                index: *index,
+                verdict: Ok(position),
+                approaching_limit: rank.approaching,
                 behind_on,
             }
         })

@@ -14,9 +14,9 @@ mod store;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use secrets::{SecretError, SecretStore};
 pub use store::{
-    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,
-    RecordedTransition, ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError,
-    SubscriptionStore, UsageQuery, WAITER_REFRESH, Waiter,
+    AcquireLeaseRequest, AcquireOutcome, DailyUsage, KeyedUsage, Lease, LeaseError, PassedOver,
+    ReadOffset, RecordedTransition, ReleaseLeaseRequest, ReleaseReport, RetiredSubscription,
+    StoreError, SubscriptionStore, UsageBatch, UsageQuery, WAITER_REFRESH, Waiter,
 };
 
 #[cfg(feature = "mocks")]

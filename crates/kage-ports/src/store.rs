@@ -191,8 +191,39 @@ pub struct DailyUsage {
     pub subscription_id: SubscriptionId,
     pub day: Date,
     pub usage: Usage,
-    /// Leases released with usage on that day.
+    /// Leases with usage on that day (a lease with several records counts
+    /// once, on the day of its first).
     pub leases: u64,
+}
+
+/// One assistant message's usage, recorded at most once per key.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct KeyedUsage {
+    /// What makes the message unique (for Claude Code, its message id and
+    /// request id: `kage_claude_code::message_key`).
+    pub key: String,
+    pub usage: Usage,
+    /// When the message was written.
+    pub at: Timestamp,
+}
+
+/// How many bytes of a transcript file have their usage in the store.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ReadOffset {
+    pub path: String,
+    pub offset: u64,
+}
+
+/// Per-message usage of one subscription, and how far the transcripts it
+/// came from are read, stored in one transaction.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UsageBatch {
+    pub subscription_id: SubscriptionId,
+    /// The lease the messages were written under; `None` for usage of
+    /// sessions run outside Kage (`kage usage import`).
+    pub lease_id: Option<LeaseId>,
+    pub records: Vec<KeyedUsage>,
+    pub offsets: Vec<ReadOffset>,
 }
 
 /// The pool's persistent state. Every method is one transaction.
@@ -339,6 +370,18 @@ pub trait SubscriptionStore: Send + Sync {
     /// Usage per subscription and day, retired subscriptions' too.
     async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError>;
 
+    /// Record each message's usage unless its key is recorded already (a
+    /// repeat changes nothing, also against concurrent processes), and save
+    /// the batch's transcript offsets; how many records were new. A release
+    /// of the lease later records only what these records do not hold.
+    ///
+    /// # Errors
+    /// [`StoreError::SubscriptionNotFound`] when the subscription was erased.
+    async fn record_usage(&self, batch: &UsageBatch, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// Every transcript offset saved by [`Self::record_usage`].
+    async fn read_offsets(&self) -> Result<Vec<ReadOffset>, StoreError>;
+
     /// Record the alerts not recorded before (the key is subscription,
     /// window, period and threshold); the ones this call recorded. Safe
     /// against concurrent processes: each alert is recorded by one call only.
@@ -479,6 +522,16 @@ macro_rules! delegate_store {
             }
             async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
                 (**self).daily_usage(query).await
+            }
+            async fn record_usage(
+                &self,
+                batch: &UsageBatch,
+                now: Timestamp,
+            ) -> Result<u64, StoreError> {
+                (**self).record_usage(batch, now).await
+            }
+            async fn read_offsets(&self) -> Result<Vec<ReadOffset>, StoreError> {
+                (**self).read_offsets().await
             }
             async fn record_quota_alerts(
                 &self,

@@ -20,15 +20,16 @@ use kage_domain::{
     StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
-    DailyUsage, Lease, LeaseError, RecordedTransition, ReleaseLeaseRequest, RetiredSubscription,
-    StoreError, UsageQuery, Waiter,
+    DailyUsage, Lease, LeaseError, ReadOffset, RecordedTransition, ReleaseLeaseRequest,
+    RetiredSubscription, StoreError, UsageBatch, UsageQuery, Waiter,
 };
 use sqlx::Transaction;
 use sqlx::pool::PoolConnection;
 
 use crate::codec::{
     Columns, EventRow, HealthParams, LeaseRow, LeaseWithSubscriptionRow, SettingsParams,
-    SnapshotRow, SubscriptionRow, UsageParams, after, before, from_ms, to_ms, truncate,
+    SnapshotRow, SubscriptionRow, UsageParams, after, before, from_ms, to_i64, to_ms, to_u64,
+    truncate,
 };
 use crate::db::{Db, Query, Reads, read_row};
 use crate::error::{Place, is_unique_violation_on};
@@ -763,6 +764,68 @@ pub(crate) async fn record_quota_alerts<B: Backend>(
     }
     tx.commit().await.map_err(|e| place.error(what, e))?;
     Ok(recorded)
+}
+
+pub(crate) async fn record_usage<B: Backend>(
+    store: &B,
+    batch: &UsageBatch,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let what = "recording usage";
+    let place = store.place();
+    let mut tx = store.begin_write(what).await?;
+    let subscription = batch.subscription_id.to_string();
+    let stored = B::Db::fetch_optional(
+        B::Db::bind_text(query(sql::SUBSCRIPTION_STORED), Some(subscription.clone())),
+        &mut tx,
+    )
+    .await
+    .map_err(|e| place.error(what, e))?;
+    if stored.is_none() {
+        return Err(StoreError::SubscriptionNotFound(batch.subscription_id));
+    }
+    let lease = batch.lease_id.map(|id| id.to_string());
+    let mut recorded = 0;
+    for record in &batch.records {
+        let statement = B::Db::bind_text(query(sql::INSERT_KEYED_USAGE), Some(record.key.clone()));
+        let statement = B::Db::bind_text(statement, lease.clone());
+        let statement = B::Db::bind_text(statement, Some(subscription.clone()));
+        let statement = B::Db::bind_int(statement, Some(to_ms(record.at)));
+        let statement = UsageParams::new(&record.usage).bind(statement);
+        recorded += B::Db::execute(statement, &mut tx)
+            .await
+            .map_err(|e| place.error(what, e))?;
+    }
+    let now = to_ms(now);
+    for offset in &batch.offsets {
+        let statement = B::Db::bind_text(
+            query(sql::SAVE_TRANSCRIPT_OFFSET),
+            Some(offset.path.clone()),
+        );
+        let statement = B::Db::bind_int(statement, Some(to_i64(offset.offset)));
+        let statement = B::Db::bind_int(statement, Some(now));
+        B::Db::execute(statement, &mut tx)
+            .await
+            .map_err(|e| place.error(what, e))?;
+    }
+    tx.commit().await.map_err(|e| place.error(what, e))?;
+    Ok(recorded)
+}
+
+pub(crate) async fn read_offsets<B: Backend>(store: &B) -> Result<Vec<ReadOffset>, StoreError> {
+    let what = "reading transcript offsets";
+    let rows = read_rows(store, query(sql::TRANSCRIPT_OFFSETS), what).await?;
+    rows.iter()
+        .map(|row| {
+            let row = Columns::<B::Db>(row);
+            let read = (|| Ok::<_, sqlx::Error>((row.text("path")?, row.int("read_to")?)))();
+            let (path, offset) = read.map_err(|e| store.place().error(what, e))?;
+            Ok(ReadOffset {
+                path,
+                offset: to_u64(offset),
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn quota_alerts<B: Backend>(

@@ -18,7 +18,7 @@ use crate::error::Place;
 use crate::sql;
 
 /// The newest schema version this Kage knows (the same on both backends).
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// The SQLite migrations, embedded.
 pub fn sqlite_migrations() -> &'static Migrator {

@@ -151,7 +151,8 @@ pub(crate) const FILL_DAILY: &str = "INSERT INTO usage_daily (utc_offset_ms, day
     total_tokens, cost_micros, costed, leases) \
     SELECT $1, (at + $1) / 86400000, subscription_id, SUM(input_tokens), SUM(output_tokens), \
     SUM(cache_write_tokens), SUM(cache_read_tokens), SUM(total_tokens), \
-    COALESCE(SUM(cost_micros), 0), COUNT(cost_micros), COUNT(*) FROM usage_records GROUP BY 2, 3";
+    COALESCE(SUM(cost_micros), 0), COUNT(cost_micros), SUM(lease_first) FROM usage_records \
+    GROUP BY 2, 3";
 
 pub(crate) const DAILY_OFFSETS_NEWEST_FIRST: &str =
     "SELECT utc_offset_ms FROM usage_daily_offsets ORDER BY registered DESC";
@@ -223,7 +224,7 @@ fn daily_usage(filter: &str) -> String {
     let raw_sums = sums(
         "CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)",
         "CAST(COUNT(cost_micros) AS BIGINT)",
-        "CAST(COUNT(*) AS BIGINT)",
+        "CAST(SUM(lease_first) AS BIGINT)",
     );
     let hourly = |start: &str, end: &str, when: &str| {
         format!(
@@ -255,6 +256,29 @@ fn daily_usage(filter: &str) -> String {
         parts.join(" UNION ALL ")
     )
 }
+
+/// One message's usage unless its key is recorded already: `$1` key, `$2`
+/// lease (or NULL), `$3` subscription, `$4` time, `$5..$11` the usage
+/// ([`crate::codec::UsageParams::bind`]). The record is its lease's first
+/// (counted once in the rollups' `leases`) when the lease has no other.
+pub(crate) const INSERT_KEYED_USAGE: &str = "INSERT INTO usage_records (usage_key, lease_id, \
+    subscription_id, at, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, \
+    total_tokens, cost_micros, model, lease_first) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+    CASE WHEN $2 IS NULL THEN 0 \
+    WHEN EXISTS (SELECT 1 FROM usage_records WHERE lease_id = $2) THEN 0 ELSE 1 END \
+    WHERE TRUE ON CONFLICT (usage_key) DO NOTHING";
+
+/// Whether subscription `$1` is stored (live or retired).
+pub(crate) const SUBSCRIPTION_STORED: &str = "SELECT id FROM subscriptions WHERE id = $1";
+
+/// Save how far a transcript was read: `$1` path, `$2` bytes, `$3` time.
+pub(crate) const SAVE_TRANSCRIPT_OFFSET: &str = "INSERT INTO transcript_offsets (path, read_to, at) \
+    VALUES ($1, $2, $3) ON CONFLICT (path) DO UPDATE SET read_to = excluded.read_to, at = excluded.at";
+
+/// Every transcript's saved offset.
+pub(crate) const TRANSCRIPT_OFFSETS: &str =
+    "SELECT path, read_to FROM transcript_offsets ORDER BY path";
 
 /// Record one alert unless its key is known: `$1` subscription, `$2` window,
 /// `$3` period, `$4` threshold, `$5` utilization, `$6` reset, `$7` at.

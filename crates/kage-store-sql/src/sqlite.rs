@@ -625,6 +625,18 @@ impl SubscriptionStore for SqliteStore {
         common::daily_usage(self, query).await
     }
 
+    async fn record_usage(
+        &self,
+        batch: &kage_ports::UsageBatch,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        common::record_usage(self, batch, now).await
+    }
+
+    async fn read_offsets(&self) -> Result<Vec<kage_ports::ReadOffset>, StoreError> {
+        common::read_offsets(self).await
+    }
+
     async fn record_quota_alerts(
         &self,
         alerts: &[QuotaAlert],

@@ -252,12 +252,14 @@ async fn after_sigkill_leases_expire_with_their_ttl_and_recorded_usage_stays() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the quick task's usage is recorded and the long one runs.
+    // Wait until the quick task's usage is recorded and the long one runs,
+    // its first message recorded as it came (issue 14, item 5).
     let mut recorded = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         recorded = recorded_usage(&pool).await;
-        if recorded.contains_key("fast") && world.log().len() == 2 {
+        if recorded.contains_key("fast") && recorded.contains_key("slow") && world.log().len() == 2
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -265,6 +267,11 @@ async fn after_sigkill_leases_expire_with_their_ttl_and_recorded_usage_stays() {
     assert!(
         recorded.contains_key("fast"),
         "the quick task finished: recorded {recorded:?}, log {:?}",
+        world.log()
+    );
+    assert!(
+        recorded.contains_key("slow"),
+        "the usage the slow agent printed is recorded before its lease is released: recorded {recorded:?}, log {:?}",
         world.log()
     );
     kill(
@@ -300,10 +307,18 @@ async fn after_sigkill_leases_expire_with_their_ttl_and_recorded_usage_stays() {
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert!(pool.live_leases().await.unwrap().is_empty());
 
-    // What was recorded before the kill is still there, exactly.
+    // What was recorded before the kill is still there, exactly: the quick
+    // task's release, and the slow agent's message, seen but never released.
     let log = world.log();
     let recorded = recorded_usage(&pool).await;
     assert_eq!(usage_tuple(&recorded["fast"]), reported_usage(&log)["fast"]);
+    let (input, output, cache_write, cache_read, _) = reported_usage(&log)["slow"];
+    assert_eq!(
+        usage_tuple(&recorded["slow"]),
+        (input, output, cache_write, cache_read, 0),
+        "the slow agent's message, no cost (Claude Code prices only in its result)"
+    );
+    assert!(input + output > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,11 +2,9 @@
 //! pseudo-terminal (tmux), against the API stand-in: the first subscription
 //! hits its 5-hour limit on turn 2, and the session goes on on the second
 //! one, in the same terminal, with the first turn still in the conversation
-//! and the interrupted prompt sent again.
-//!
-//! Usage per subscription from the transcripts needs the `usage` work's
-//! `record_usage`; until it is on main this test checks the requests the
-//! stand-in served, the states, the status line and the screen.
+//! and the interrupted prompt sent again; the usage recorded on each
+//! subscription (from the transcripts, per assistant message) is exactly
+//! what the stand-in served for the conversation.
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -14,7 +12,7 @@ use std::time::Duration;
 use kage_domain::{CredentialKind, StateKind};
 use kage_tests::standin::{Behaviour, RecordedRequest, StandIn};
 
-use super::harness::{World, state};
+use super::harness::{World, recorded_usage, state};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -134,4 +132,40 @@ async fn an_interactive_session_fails_over_and_keeps_the_conversation() {
     let leases: serde_json::Value =
         serde_json::from_slice(&leases.stdout).expect("one JSON document");
     assert_eq!(leases, serde_json::json!([]));
+
+    // The usage of each subscription is what the stand-in served for the
+    // conversation on its credential, to the token. Claude Code's side
+    // queries (the session title) are billed but in no transcript: they are
+    // counted apart (docs/decisions.md, "What transcripts cannot show").
+    let recorded = recorded_usage(&pool).await;
+    for (name, credential) in [("alpha", &alpha), ("beta", &beta)] {
+        let served = standin.served_conversation(credential);
+        assert!(served.total() > 0, "{name} served a turn");
+        let usage = recorded
+            .get(name)
+            .unwrap_or_else(|| panic!("no usage recorded on {name}: {recorded:?}"));
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_write_tokens,
+                usage.cache_read_tokens
+            ),
+            (
+                served.input_tokens,
+                served.output_tokens,
+                served.cache_creation_input_tokens,
+                served.cache_read_input_tokens
+            ),
+            "{name}: recorded {usage:?}, served for the conversation {served:?}, side queries {:?}",
+            standin.served_side_queries(credential)
+        );
+        let mut all = served;
+        all.add(standin.served_side_queries(credential));
+        assert_eq!(
+            all,
+            standin.served(credential),
+            "{name}: every served token is one or the other"
+        );
+    }
 }

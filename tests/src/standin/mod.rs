@@ -236,6 +236,30 @@ impl StandIn {
     }
 
     /// Tokens served to `credential` so far (zero when none).
+    /// Tokens served to `credential` for conversation turns (requests that
+    /// offer tools): what Claude Code writes to the session's transcript.
+    pub fn served_conversation(&self, credential: &str) -> Usage {
+        self.served_where(credential, |request| !request.is_side_query())
+    }
+
+    /// Tokens served to `credential` for side queries (the session title
+    /// and the like): billed, but in no transcript.
+    pub fn served_side_queries(&self, credential: &str) -> Usage {
+        self.served_where(credential, RecordedRequest::is_side_query)
+    }
+
+    fn served_where(&self, credential: &str, keep: impl Fn(&RecordedRequest) -> bool) -> Usage {
+        let mut sum = Usage::default();
+        for request in self.message_requests(credential) {
+            if keep(&request)
+                && let Some(served) = request.served
+            {
+                sum.add(served);
+            }
+        }
+        sum
+    }
+
     pub fn served(&self, credential: &str) -> Usage {
         self.shared
             .lock()

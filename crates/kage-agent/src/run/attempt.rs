@@ -16,13 +16,17 @@ use kage_core::Pool;
 use kage_core::launch::ChildEnvironment;
 use kage_domain::signal::ClassifyContext;
 use kage_domain::{ErrorKind, Outcome};
-use kage_ports::{Clock, Lease, LeaseError, SecretStore, SecretString, SubscriptionStore};
+use kage_ports::{
+    Clock, KeyedUsage, Lease, LeaseError, SecretStore, SecretString, SubscriptionStore, UsageBatch,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::child::{self, ChildSignal};
 use super::events::{EventSink, RunEvent, TaskRef};
+use crate::stream_json::MessageTokens;
+
 use super::watch::{AttemptEnd, AttemptWatch, Exit, Next, Verdict, WatchSettings, describe};
 
 /// Everything one attempt needs besides the pool.
@@ -140,6 +144,7 @@ where
                         let context = ClassifyContext::new(pool.clock().now(), pool.clock().time_zone());
                         let verdict = watch.observe(text.trim_end(), &context);
                         line.clear();
+                        record_messages(pool, plan.lease, watch.take_messages(false), events).await;
                         match verdict {
                             Verdict::Continue => {}
                             Verdict::Notice(text) => events.send(RunEvent::Note {
@@ -238,6 +243,7 @@ where
         }
     }
     let _ = plan.stdout_log.flush();
+    record_messages(pool, plan.lease, watch.take_messages(true), events).await;
 
     let exit = match exit {
         _ if stop_requested || interrupted || lease_lost => Exit::StoppedByKage,
@@ -267,6 +273,46 @@ where
         end.next = Next::Failover;
     }
     AttemptRun { end, interrupted }
+}
+
+/// Record complete assistant messages' usage on the lease as they come, so
+/// a kill -9 of `kage-agent` loses at most the message being streamed; the
+/// release later adds only what these records do not hold.
+async fn record_messages<S, K, C>(
+    pool: &Pool<S, K, C>,
+    lease: &Lease,
+    messages: Vec<MessageTokens>,
+    events: &EventSink,
+) where
+    S: SubscriptionStore,
+    K: SecretStore,
+    C: Clock,
+{
+    if messages.is_empty() {
+        return;
+    }
+    let now = pool.clock().now();
+    let batch = UsageBatch {
+        subscription_id: lease.subscription_id,
+        lease_id: Some(lease.id),
+        records: messages
+            .into_iter()
+            .map(|message| KeyedUsage {
+                key: message.key,
+                usage: message.usage,
+                at: now,
+            })
+            .collect(),
+        offsets: Vec::new(),
+    };
+    if let Err(error) = pool.record_usage(&batch).await {
+        events.send(RunEvent::Warning {
+            text: format!(
+                "could not record usage on {} as it came ({error:#}); the release records it",
+                lease.subscription_name
+            ),
+        });
+    }
 }
 
 /// TERM the agent's process group now and KILL it after `grace`, once.

@@ -26,7 +26,7 @@ use kage_domain::{
     Timestamp,
 };
 use kage_ports::{Clock, SecretStore, SubscriptionStore};
-use tokio::sync::{Semaphore, watch as channel};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch as channel};
 use tokio::task::JoinSet;
 
 use self::attempt::{AttemptPlan, run_attempt};
@@ -167,16 +167,9 @@ where
         let mut cancel = self.cancel.clone();
         let mut tasks = tasks.into_iter().enumerate();
         for (slot, task) in tasks.by_ref() {
-            if self.cancelled() {
+            let Some(permit) = free_slot(&semaphore, &mut cancel).await else {
                 not_started.push((slot, task));
                 break;
-            }
-            let permit = tokio::select! {
-                permit = Arc::clone(&semaphore).acquire_owned() => permit.expect("semaphore open"),
-                () = wait_cancelled(&mut cancel) => {
-                    not_started.push((slot, task));
-                    break;
-                }
             };
             let runner = Arc::clone(&self);
             running.spawn(async move {
@@ -638,6 +631,21 @@ pub fn log_path(run_dir: &Path, index: usize, stream: &str) -> PathBuf {
 fn add(at: Timestamp, duration: Duration) -> Timestamp {
     at.checked_add(SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX))
         .unwrap_or(Timestamp::MAX)
+}
+
+/// A slot for the next task, or `None` once the run is cancelled. The
+/// cancellation wins over a slot freed at the same moment (a biased select,
+/// the cancel branch first), so a task not started at Ctrl-C is always
+/// reported "not started", never "interrupted".
+async fn free_slot(
+    semaphore: &Arc<Semaphore>,
+    cancel: &mut channel::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    tokio::select! {
+        biased;
+        () = wait_cancelled(cancel) => None,
+        permit = Arc::clone(semaphore).acquire_owned() => Some(permit.expect("semaphore open")),
+    }
 }
 
 /// Resolves when the cancel channel says `true`; never if its sender is

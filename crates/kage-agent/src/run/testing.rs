@@ -13,9 +13,9 @@ use kage_domain::{
     SubscriptionId, SubscriptionName, Timestamp, TransitionResult, Usage, apply_outcome, select,
 };
 use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver,
+    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, PassedOver, ReadOffset,
     RecordedTransition, ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, SecretError,
-    SecretStore, SecretString, StoreError, SubscriptionStore, UsageQuery, Waiter,
+    SecretStore, SecretString, StoreError, SubscriptionStore, UsageBatch, UsageQuery, Waiter,
 };
 
 fn add(at: Timestamp, duration: Duration) -> Timestamp {
@@ -35,6 +35,8 @@ struct State {
     leases: Vec<Lease>,
     /// Usage recorded per subscription, one entry per release.
     usage: Vec<(SubscriptionId, Usage)>,
+    /// Keys of per-message usage recorded, with the lease of each.
+    keyed: Vec<(String, Option<LeaseId>, Usage)>,
     transitions: Vec<RecordedTransition>,
     /// Every release: lease, outcome, and whether the lease had expired.
     releases: Vec<(LeaseId, Outcome, bool)>,
@@ -270,9 +272,29 @@ impl SubscriptionStore for MemoryStore {
             lease.released_at = Some(now);
             let lease = lease.clone();
             let expired = lease.expires_at < now;
-            state
-                .usage
-                .push((lease.subscription_id, request.usage.clone()));
+            // Only what the lease's per-message records do not hold.
+            let recorded = state
+                .keyed
+                .iter()
+                .filter(|(_, owner, _)| *owner == Some(lease.id))
+                .fold(Usage::default(), |mut sum, (_, _, usage)| {
+                    sum.add(usage);
+                    sum
+                });
+            let usage = &request.usage;
+            let rest = Usage {
+                input_tokens: usage.input_tokens.saturating_sub(recorded.input_tokens),
+                output_tokens: usage.output_tokens.saturating_sub(recorded.output_tokens),
+                cache_write_tokens: usage
+                    .cache_write_tokens
+                    .saturating_sub(recorded.cache_write_tokens),
+                cache_read_tokens: usage
+                    .cache_read_tokens
+                    .saturating_sub(recorded.cache_read_tokens),
+                cost_micros_usd: usage.cost_micros_usd,
+                model: usage.model.clone(),
+            };
+            state.usage.push((lease.subscription_id, rest));
             state
                 .releases
                 .push((request.lease_id, request.outcome.clone(), expired));
@@ -372,6 +394,28 @@ impl SubscriptionStore for MemoryStore {
             }
         }
         Ok(recorded)
+    }
+
+    async fn record_usage(&self, batch: &UsageBatch, _: Timestamp) -> Result<u64, StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let mut recorded = 0;
+        for record in &batch.records {
+            if state.keyed.iter().any(|(key, _, _)| *key == record.key) {
+                continue;
+            }
+            state
+                .keyed
+                .push((record.key.clone(), batch.lease_id, record.usage.clone()));
+            state
+                .usage
+                .push((batch.subscription_id, record.usage.clone()));
+            recorded += 1;
+        }
+        Ok(recorded)
+    }
+
+    async fn read_offsets(&self) -> Result<Vec<ReadOffset>, StoreError> {
+        Ok(Vec::new())
     }
 
     async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError> {

@@ -10,13 +10,13 @@ use kage_domain::{
     SubscriptionName, SubscriptionState, Timestamp,
 };
 use kage_ports::{Clock, SystemClock};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use uuid::Uuid;
 
 use super::events::{EventSink, RunEvent, RunReport, TaskStatus};
 use super::task::{CommandTemplate, Task};
 use super::testing::{MemorySecrets, MemoryStore};
-use super::{RunOptions, Runner};
+use super::{RunOptions, Runner, free_slot};
 
 type TestPool = Pool<MemoryStore, Arc<MemorySecrets>, SystemClock>;
 
@@ -428,6 +428,26 @@ async fn ctrl_c_stops_the_agents_records_their_usage_and_releases_every_lease() 
             ..
         }
     )));
+}
+
+/// With a slot free and Ctrl-C pressed at once, the cancellation wins every
+/// time: a random choice (an unbiased `select!`) would hand out the slot in
+/// about half of the rounds and the task would read "interrupted".
+#[tokio::test]
+async fn a_cancellation_wins_over_a_slot_freed_at_the_same_moment() {
+    let semaphore = Arc::new(Semaphore::new(1));
+    let (_running, mut running) = watch::channel(false);
+    let slot = free_slot(&semaphore, &mut running).await;
+    assert!(slot.is_some(), "a free slot is given while the run goes on");
+    drop(slot);
+    let (_cancelled, mut cancelled) = watch::channel(true);
+    for round in 0..64 {
+        assert!(
+            free_slot(&semaphore, &mut cancelled).await.is_none(),
+            "round {round}: a slot was given after Ctrl-C"
+        );
+    }
+    assert_eq!(semaphore.available_permits(), 1);
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use kage_domain::signal::{ClassifyContext, classify};
 use kage_domain::{ErrorKind, Outcome, Usage};
 
-use crate::stream_json::{Event, ResultEvent, UsageTally, parse_line};
+use crate::stream_json::{Event, MessageTokens, ResultEvent, UsageTally, parse_line};
 
 /// What to do with the running agent after a line.
 #[derive(Clone, PartialEq, Debug)]
@@ -167,6 +167,12 @@ impl AttemptWatch {
 
     pub fn usage(&self) -> Usage {
         self.tally.usage()
+    }
+
+    /// Assistant messages complete since the last call (with `all`, the one
+    /// being streamed too), to record as they come.
+    pub fn take_messages(&mut self, all: bool) -> Vec<MessageTokens> {
+        self.tally.take_complete(all)
     }
 
     /// Rate-limit retries seen so far.

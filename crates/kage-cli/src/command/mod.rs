@@ -14,12 +14,13 @@ pub(crate) mod metrics;
 pub(crate) mod statusline;
 pub(crate) mod subscription;
 pub(crate) mod top;
+pub(crate) mod usage;
 
 use clap::ValueEnum;
 use kage_config::{Config, ConfigError};
 use kage_domain::{PriorityLevel, SubscriptionName};
 
-use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand};
+use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand, UsageCommand};
 use crate::output::Printer;
 use kage_app::exit::UsageError;
 use kage_app::exit::{self, Interrupted};
@@ -121,6 +122,7 @@ async fn run(command: Command, context: &Context<'_>) -> anyhow::Result<()> {
             LeaseCommand::Release(args) => args.run(context).await,
             LeaseCommand::List(args) => args.run(context).await,
         },
+        Command::Usage(UsageCommand::Import(args)) => args.run(context).await,
         Command::Metrics(args) => args.run(context).await,
         Command::Backup(args) => args.run(context).await,
         Command::Top(args) => args.run(context).await,

@@ -453,3 +453,19 @@ pub(crate) struct BackupJson {
     pub(crate) backup: String,
     pub(crate) bytes: u64,
 }
+
+/// `kage usage import --json`: what was found and what was new.
+#[derive(Serialize)]
+pub(crate) struct UsageImportJson {
+    pub(crate) subscription: String,
+    /// Assistant messages with usage found (in the `--since` range).
+    pub(crate) messages: u64,
+    /// Of those, recorded by this import.
+    pub(crate) recorded: u64,
+    /// Of those, recorded before (by `kage claude`, `kage-agent` or an
+    /// earlier import).
+    pub(crate) already_recorded: u64,
+    pub(crate) skipped_before_since: u64,
+    /// Files whose read offset was saved.
+    pub(crate) files_read_to_end: u64,
+}

@@ -3,6 +3,10 @@
 //!
 //! - the status line (`kage statusline`) installed for this session only,
 //!   through `--settings '<json>'`, in front of the user's own;
+//! - the usage of every assistant message the session writes to its
+//!   transcripts, recorded on the lease as it lands (keyed, so `kage usage
+//!   import` of the same transcripts never counts it twice), with how far
+//!   each transcript is read;
 //! - a watch on the session's transcript and status line for a limit; then
 //!   the subscription is marked as the classifier says, Claude Code is
 //!   stopped (SIGTERM, then SIGKILL after a grace period) and the terminal
@@ -18,10 +22,9 @@ pub(crate) mod arguments;
 pub(crate) mod settings;
 pub(crate) mod status_input;
 pub(crate) mod terminal;
-pub(crate) mod transcript;
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -29,10 +32,13 @@ use std::process::ExitStatus;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use kage_claude_code::{MessageUsage, TranscriptReader, limit_in_line, typed_prompt};
 use kage_core::ReleaseRequest;
 use kage_domain::signal::{ClassifyContext, describe_time};
 use kage_domain::{ErrorKind, ModelFamily, Outcome, SubscriptionName, Usage};
-use kage_ports::{ExposeSecret, Lease, LeaseError, SecretString};
+use kage_ports::{
+    ExposeSecret, KeyedUsage, Lease, LeaseError, ReadOffset, SecretString, UsageBatch,
+};
 use nix::sys::signal::Signal;
 use tokio::process::Child;
 use tokio::signal::unix::{SignalKind, signal};
@@ -44,7 +50,6 @@ use kage_app::exit::Interrupted;
 use kage_app::pool::AppPool;
 use status_input::StatusInput;
 use terminal::SavedTerminal;
-use transcript::{TranscriptFeed, TranscriptTail, limit_in_line, typed_prompt};
 
 /// How often the transcript and the status-line report are looked at.
 const WATCH_PERIOD: Duration = Duration::from_millis(50);
@@ -73,7 +78,7 @@ struct Limit {
 
 /// Watches one running child's transcript folder and status-line report.
 struct Watch {
-    feed: Option<TranscriptTail>,
+    feed: Option<TranscriptReader>,
     report: PathBuf,
     report_seen: Option<SystemTime>,
     last_prompt: HashMap<String, String>,
@@ -83,9 +88,50 @@ struct Watch {
     /// The session the running Claude Code last wrote to (transcript or
     /// status line): what a failover after a lost lease resumes.
     session_id: Option<String>,
+    /// Usage read from the transcripts and not recorded yet.
+    usage: Vec<MessageUsage>,
+    /// How far the transcripts are read, saved with that usage.
+    offsets: BTreeMap<PathBuf, u64>,
 }
 
 impl Watch {
+    fn new(feed: Option<TranscriptReader>, report: PathBuf) -> Self {
+        Self {
+            feed,
+            report,
+            report_seen: None,
+            last_prompt: HashMap::new(),
+            handled: HashSet::new(),
+            session_id: None,
+            usage: Vec::new(),
+            offsets: BTreeMap::new(),
+        }
+    }
+
+    /// The transcripts' new lines; their usage is kept to record.
+    fn poll(&mut self) -> Vec<kage_claude_code::TranscriptLine> {
+        let Some(feed) = self.feed.as_mut() else {
+            return Vec::new();
+        };
+        match feed.poll() {
+            Ok(poll) => {
+                self.usage.extend(poll.usage);
+                self.offsets.extend(feed.offsets());
+                poll.lines
+            }
+            Err(error) => {
+                tracing::debug!("could not read the transcripts: {error}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Read what the transcripts hold now, for its usage only (the child
+    /// has ended).
+    fn drain(&mut self) {
+        self.poll();
+    }
+
     fn reset(&mut self) {
         if let Some(feed) = &mut self.feed
             && let Err(error) = feed.skip_existing()
@@ -99,15 +145,7 @@ impl Watch {
 
     /// The first limit among what was written since the last look.
     fn look(&mut self, context: &ClassifyContext) -> Option<Limit> {
-        let lines = match self.feed.as_mut().map(TranscriptFeed::poll) {
-            Some(Ok(lines)) => lines,
-            Some(Err(error)) => {
-                tracing::debug!("could not read the transcripts: {error}");
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
-        for line in lines {
+        for line in self.poll() {
             self.session_id = Some(line.session_id.clone());
             if let Some(prompt) = typed_prompt(&line.value) {
                 self.last_prompt.insert(line.session_id.clone(), prompt);
@@ -263,6 +301,47 @@ impl Session<'_> {
         Ok((granted.grant.lease, granted.credential))
     }
 
+    /// Record the usage the transcripts showed on `lease`, with the
+    /// transcripts' offsets; kept for the next try when the store cannot
+    /// take it now.
+    async fn record_usage(&self, lease: &Lease, watch: &mut Watch) {
+        if watch.usage.is_empty() && watch.offsets.is_empty() {
+            return;
+        }
+        let now = self.pool.clock().now();
+        let batch = UsageBatch {
+            subscription_id: lease.subscription_id,
+            lease_id: Some(lease.id),
+            records: watch
+                .usage
+                .iter()
+                .map(|message| KeyedUsage {
+                    key: message.key.clone(),
+                    usage: message.usage.clone(),
+                    at: message.at.unwrap_or(now),
+                })
+                .collect(),
+            offsets: watch
+                .offsets
+                .iter()
+                .map(|(path, offset)| ReadOffset {
+                    path: path.to_string_lossy().into_owned(),
+                    offset: *offset,
+                })
+                .collect(),
+        };
+        match self.pool.record_usage(&batch).await {
+            Ok(_) => {
+                watch.usage.clear();
+                watch.offsets.clear();
+            }
+            Err(error) => tracing::debug!(
+                "could not record the session's usage on {} yet: {error}",
+                lease.subscription_name
+            ),
+        }
+    }
+
     /// Whether a limit the session saw ends it on this subscription: every
     /// limit does but one on another model family than the session asks
     /// for (a subagent's), which is only recorded.
@@ -396,10 +475,14 @@ impl Session<'_> {
                         )),
                     }
                 }
-                _ = look.tick(), if !recorded => {
+                // Usage is recorded as it lands for as long as the session
+                // runs; a limit is acted on once.
+                _ = look.tick() => {
                     let clock = self.pool.clock();
                     let classify = ClassifyContext::new(clock.now(), clock.time_zone());
-                    if let Some(limit) = watch.look(&classify) {
+                    let limit = watch.look(&classify);
+                    self.record_usage(lease, watch).await;
+                    if let Some(limit) = limit.filter(|_| !recorded) {
                         let stops = self.stops_on(&limit.outcome);
                         if failover && stops {
                             return Ok(End::Limit(limit));
@@ -435,17 +518,16 @@ pub(crate) async fn run(
     let pool = &opened.pool;
     let lookup = |name: &str| std::env::var(name).ok();
     let cwd = std::env::current_dir().context("could not read the working directory")?;
-    let config_dir = transcript::config_dir(lookup);
+    let config_dir = kage_claude_code::config_dir(lookup);
     let feed = match &config_dir {
-        Some(dir) => match TranscriptTail::new(transcript::project_folder(dir, &cwd)) {
-            Ok(feed) => Some(feed),
-            Err(error) => {
+        Some(dir) => session_reader(pool, kage_claude_code::project_folder(dir, &cwd))
+            .await
+            .map_err(|error| {
                 context.printer.warn(format_args!(
-                    "cannot read Claude Code's transcripts ({error}); limits will show only on the status line"
+                    "cannot read Claude Code's transcripts ({error:#}); no usage is recorded and limits show only on the status line"
                 ));
-                None
-            }
-        },
+            })
+            .ok(),
         None => None,
     };
     let report_dir = tempfile::Builder::new()
@@ -488,14 +570,7 @@ pub(crate) async fn run(
         ttl,
         terminal: SavedTerminal::capture(),
     };
-    let mut watch = Watch {
-        feed,
-        report,
-        report_seen: None,
-        last_prompt: HashMap::new(),
-        handled: HashSet::new(),
-        session_id: None,
-    };
+    let mut watch = Watch::new(feed, report);
 
     let (mut lease, mut secret) = session.acquire(options.wait).await?;
     context.printer.info(format_args!(
@@ -515,9 +590,15 @@ pub(crate) async fn run(
             .watch(&mut child, &mut lease, &mut watch, failover)
             .await?
         {
-            End::Exited(status) => return finish(&session, &lease, status).await,
+            End::Exited(status) => {
+                watch.drain();
+                session.record_usage(&lease, &mut watch).await;
+                return finish(&session, &lease, status).await;
+            }
             End::Lost { error, session_id } => {
                 stop(&mut child).await;
+                watch.drain();
+                session.record_usage(&lease, &mut watch).await;
                 if let Some(terminal) = &session.terminal {
                     terminal.restore(context.printer);
                 }
@@ -575,6 +656,8 @@ pub(crate) async fn run(
                     opened.spool.as_ref(),
                 );
                 let ((), released) = tokio::join!(stopping, releasing);
+                watch.drain();
+                session.record_usage(&lease, &mut watch).await;
                 if let Some(terminal) = &session.terminal {
                     terminal.restore(context.printer);
                 }
@@ -611,6 +694,29 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// The reader of the session's transcript folder: it starts at the end of
+/// what is there (earlier sessions' usage is not this lease's), where the
+/// store's offsets allow it to go on saving them.
+async fn session_reader(pool: &AppPool, folder: PathBuf) -> anyhow::Result<TranscriptReader> {
+    let saved = pool
+        .read_offsets()
+        .await
+        .context("could not read the saved transcript offsets")?;
+    let mut reader = TranscriptReader::new(vec![folder.clone()])
+        .with_lines()
+        .active_sessions_only();
+    reader.resume(
+        saved
+            .into_iter()
+            .map(|saved| (PathBuf::from(saved.path), saved.offset))
+            .filter(|(path, _)| path.starts_with(&folder)),
+    );
+    reader
+        .skip_existing()
+        .with_context(|| format!("could not read {}", folder.display()))?;
+    Ok(reader)
 }
 
 async fn finish(
@@ -688,15 +794,12 @@ mod tests {
     #[test]
     fn a_limit_copied_into_a_resumed_transcript_is_not_acted_on_twice() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let sample = include_str!("../../tests/fixtures/transcript-session-limit-2.1.197.jsonl");
-        let mut watch = Watch {
-            feed: Some(TranscriptTail::new(dir.path().to_path_buf()).expect("tail")),
-            report: dir.path().join("statusline.json"),
-            report_seen: None,
-            last_prompt: HashMap::new(),
-            handled: HashSet::new(),
-            session_id: None,
-        };
+        let sample = include_str!(
+            "../../../kage-claude-code/tests/fixtures/transcript-session-limit-2.1.197.jsonl"
+        );
+        let mut feed = TranscriptReader::new(vec![dir.path().to_path_buf()]).with_lines();
+        feed.skip_existing().expect("skip");
+        let mut watch = Watch::new(Some(feed), dir.path().join("statusline.json"));
         let now: jiff::Timestamp = "2026-12-05T22:32:40Z".parse().expect("time");
         let context = ClassifyContext::new(now, jiff::tz::TimeZone::UTC);
         std::fs::write(dir.path().join("first.jsonl"), sample).expect("write");
@@ -712,14 +815,7 @@ mod tests {
     fn a_spent_status_line_window_is_a_limit_without_a_prompt() {
         let dir = tempfile::tempdir().expect("temp dir");
         let report = dir.path().join("statusline.json");
-        let mut watch = Watch {
-            feed: None,
-            report: report.clone(),
-            report_seen: None,
-            last_prompt: HashMap::new(),
-            handled: HashSet::new(),
-            session_id: None,
-        };
+        let mut watch = Watch::new(None, report.clone());
         let now: jiff::Timestamp = "2026-12-05T22:00:00Z".parse().expect("time");
         let context = ClassifyContext::new(now, jiff::tz::TimeZone::UTC);
         std::fs::write(&report, r#"{"session_id":"S","rate_limits":{"five_hour":{"used_percentage":99,"resets_at":1796513551}}}"#).expect("write");

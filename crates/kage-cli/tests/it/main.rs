@@ -41,3 +41,4 @@ mod seed;
 mod selection;
 mod session;
 mod top;
+mod usage_import;

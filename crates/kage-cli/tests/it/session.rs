@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::env::{TestEnv, running};
 
-const SAMPLE_TRANSCRIPT: &str = include_str!("../fixtures/transcript-session-limit-2.1.197.jsonl");
+const SAMPLE_TRANSCRIPT: &str =
+    include_str!("../../../kage-claude-code/tests/fixtures/transcript-session-limit-2.1.197.jsonl");
 const SAMPLE_SESSION: &str = "c35c102e-2f6a-4729-b852-e6bb1986d38d";
 
 on_both_backends!(

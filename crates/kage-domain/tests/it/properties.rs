@@ -2,7 +2,7 @@
 //! the choice is always eligible (routed, tagged, effectively active, under
 //! its cap) and the best by the strategy, reasons follow the order routing →
 //! tags → health → capacity, the result does not depend on the snapshot's
-//! order, `explain` agrees with `select`, the earliest recovery is the true
+//! order, `explain` agrees with `select` (in any order of the pool), the earliest recovery is the true
 //! minimum, round-robin (or priority among equals) takes turns evenly, k
 //! parallel acquires over k idle subscriptions get k different ones, and no
 //! cap is ever exceeded.
@@ -15,7 +15,7 @@ use kage_domain::{
     SelectionRequest, SignedDuration, Strategy, SubscriptionState, Timestamp, explain, select,
 };
 use proptest::prelude::{
-    ProptestConfig, TestCaseError, any, prop_assert, prop_assert_eq, prop_oneof, proptest,
+    Just, ProptestConfig, TestCaseError, any, prop_assert, prop_assert_eq, prop_oneof, proptest,
 };
 use proptest::sample::{select as one_of, subsequence};
 use proptest::strategy::Strategy as _;
@@ -540,6 +540,32 @@ proptest! {
         {
             prop_assert_eq!(a, b);
         }
+    }
+
+    /// `select` runs an entry's checks only once its keys put it ahead of
+    /// the best so far, so what it checks depends on the order of the pool:
+    /// in every order it picks what the full ranking of `explain` and the
+    /// model put first.
+    #[test]
+    fn the_early_skipping_pass_picks_the_full_rankings_winner_in_any_order(
+        (input, order) in input().prop_flat_map(|input| {
+            let order: Vec<usize> = (0..input.snapshot.entries.len()).collect();
+            (Just(input), Just(order).prop_shuffle())
+        })
+    ) {
+        let mut shuffled = input.clone();
+        shuffled.snapshot.entries =
+            order.iter().map(|&index| input.snapshot.entries[index].clone()).collect();
+        let lines = explain(
+            &shuffled.snapshot,
+            &shuffled.rules(),
+            &shuffled.policy,
+            &shuffled.request,
+            now(),
+        );
+        let first = lines.first().filter(|line| line.verdict.is_ok()).map(|line| line.index);
+        prop_assert_eq!(chosen(&shuffled.select()), first);
+        prop_assert_eq!(first.map(|index| order[index]), best(&input));
     }
 
     #[test]

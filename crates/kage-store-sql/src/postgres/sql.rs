@@ -64,10 +64,23 @@ const RELEASE_LEASE_CHECKED_CTE: &str = "WITH released AS (UPDATE leases SET rel
     outcome = $3, outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL \
     AND CAST(xmin AS TEXT) = $27 AND EXISTS (SELECT 1 FROM subscriptions \
     WHERE id = $6 AND CAST(xmin AS TEXT) = $28) RETURNING id)";
+/// The release's usage less what the lease's per-message records hold
+/// already, field by field and never below zero; nothing when messages were
+/// recorded and nothing is left (docs/decisions.md).
 const RELEASE_USAGE_CTE: &str = ", usage AS (INSERT INTO usage_records (lease_id, \
     subscription_id, at, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, \
-    total_tokens, cost_micros, model) SELECT $1, $6, $2, $7, $8, $9, $10, $11, $12, $13 \
-    FROM released RETURNING 1)";
+    total_tokens, cost_micros, model, lease_first) SELECT $1, $6, $2, rest.i, rest.o, rest.w, \
+    rest.r, LEAST(rest.i + rest.o + rest.w + rest.r, $11), rest.c, $13, \
+    CASE WHEN rest.n = 0 THEN 1 ELSE 0 END \
+    FROM (SELECT GREATEST($7 - COALESCE(SUM(input_tokens), 0), 0) AS i, \
+    GREATEST($8 - COALESCE(SUM(output_tokens), 0), 0) AS o, \
+    GREATEST($9 - COALESCE(SUM(cache_write_tokens), 0), 0) AS w, \
+    GREATEST($10 - COALESCE(SUM(cache_read_tokens), 0), 0) AS r, \
+    CASE WHEN $12::BIGINT IS NULL THEN NULL \
+    ELSE GREATEST($12 - COALESCE(SUM(cost_micros), 0), 0) END AS c, \
+    COUNT(*) AS n FROM usage_records WHERE lease_id = $1) rest, released \
+    WHERE rest.n = 0 OR rest.i + rest.o + rest.w + rest.r > 0 OR COALESCE(rest.c, 0) > 0 \
+    RETURNING 1)";
 const RELEASE_HEALTH_CTE: &str = ", health AS (UPDATE subscriptions SET state = $14, \
     state_until = $15, state_reason = $16, consecutive_errors = $17, unhealthy_relapses = $18, \
     last_utilization = $19, last_utilization_at = $20, last_limited_at = $21, quota = $22 \

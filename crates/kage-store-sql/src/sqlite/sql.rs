@@ -41,9 +41,20 @@ pub(crate) const INSERT_LEASE: &str = "INSERT INTO leases (id, subscription_id, 
 // $7..$13 usage, $14..$22 health, $23..$26 transition.
 const RELEASE_LEASE: &str = "UPDATE leases SET released_at = $2, outcome = $3, \
     outcome_detail = $4, was_expired = $5 WHERE id = $1 AND released_at IS NULL; ";
+/// The release's usage less what the lease's per-message records hold
+/// already, field by field and never below zero; nothing when messages were
+/// recorded and nothing is left (docs/decisions.md). The first record of a
+/// lease counts it in the rollups' `leases`.
 const RELEASE_USAGE: &str = "INSERT INTO usage_records (lease_id, subscription_id, at, \
     input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, total_tokens, cost_micros, \
-    model) VALUES ($1, $6, $2, $7, $8, $9, $10, $11, $12, $13); ";
+    model, lease_first) SELECT $1, $6, $2, i, o, w, r, MIN(i + o + w + r, $11), c, $13, n = 0 \
+    FROM (SELECT MAX($7 - COALESCE(SUM(input_tokens), 0), 0) AS i, \
+    MAX($8 - COALESCE(SUM(output_tokens), 0), 0) AS o, \
+    MAX($9 - COALESCE(SUM(cache_write_tokens), 0), 0) AS w, \
+    MAX($10 - COALESCE(SUM(cache_read_tokens), 0), 0) AS r, \
+    CASE WHEN $12 IS NULL THEN NULL ELSE MAX($12 - COALESCE(SUM(cost_micros), 0), 0) END AS c, \
+    COUNT(*) AS n FROM usage_records WHERE lease_id = $1) rest \
+    WHERE n = 0 OR i + o + w + r > 0 OR COALESCE(c, 0) > 0; ";
 const RELEASE_HEALTH: &str = "UPDATE subscriptions SET state = $14, state_until = $15, \
     state_reason = $16, consecutive_errors = $17, unhealthy_relapses = $18, last_utilization = $19, \
     last_utilization_at = $20, last_limited_at = $21, quota = $22 WHERE id = $6; ";

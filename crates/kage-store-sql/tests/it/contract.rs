@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use jiff::Timestamp;
 use jiff::civil::Date;
 use kage_domain::{
     CredentialKind, CredentialSource, ErrorKind, Health, LeaseId, ModelFamily, Namespace, Outcome,
@@ -10,7 +11,10 @@ use kage_domain::{
     RouteTarget, RoutingRules, StateKind, StatePolicy, Strategy, SubscriptionName,
     SubscriptionState, Tag, Usage,
 };
-use kage_ports::{AcquireOutcome, LeaseError, StoreError, SubscriptionStore, UsageQuery, Waiter};
+use kage_ports::{
+    AcquireOutcome, KeyedUsage, LeaseError, ReadOffset, StoreError, SubscriptionStore, UsageBatch,
+    UsageQuery, Waiter,
+};
 use uuid::Uuid;
 
 use crate::support::*;
@@ -46,6 +50,8 @@ macro_rules! contract_tests {
             the_snapshot_counts_usage_over_the_usage_window,
             parallel_acquires_spread_over_idle_subscriptions,
             an_unreadable_credential_marks_unhealthy_and_selection_moves_on,
+            keyed_usage_is_recorded_once_and_a_release_adds_only_the_rest,
+            transcript_offsets_are_saved_with_the_usage,
         );
     };
     (@each $harness:path, $($story:ident),* $(,)?) => {
@@ -1961,4 +1967,226 @@ pub(crate) async fn an_unreadable_credential_marks_unhealthy_and_selection_moves
     );
     let next = granted(store, &acquire(secs(60)), plus(now, 1)).await;
     assert_eq!(next.subscription_name.as_str(), "good");
+}
+
+fn keyed(key: &str, at: Timestamp, input: u64, output: u64) -> KeyedUsage {
+    KeyedUsage {
+        key: key.to_owned(),
+        usage: Usage {
+            model: Some("claude-sonnet-5".to_owned()),
+            ..tokens(input, output)
+        },
+        at,
+    }
+}
+
+fn batch(
+    subscription: &kage_domain::Subscription,
+    lease: Option<LeaseId>,
+    records: Vec<KeyedUsage>,
+) -> UsageBatch {
+    UsageBatch {
+        subscription_id: subscription.id,
+        lease_id: lease,
+        records,
+        offsets: Vec::new(),
+    }
+}
+
+pub(crate) async fn keyed_usage_is_recorded_once_and_a_release_adds_only_the_rest<
+    S: SubscriptionStore,
+>(
+    store: &S,
+) {
+    let now = t("2025-06-02T10:00:00Z");
+    let work = subscription("work");
+    let home = subscription("home");
+    store.insert_subscription(&work).await.unwrap();
+    let lease = granted(store, &acquire(secs(600)), now).await;
+    assert_eq!(lease.subscription_id, work.id);
+    store.insert_subscription(&home).await.unwrap();
+
+    // Two messages in two hours of the same day, then both again (a replay,
+    // an import of the same transcript), and one repeated within a batch.
+    let first = vec![
+        keyed("claude:m1:r1", plus(now, 5), 100, 10),
+        keyed("claude:m2:r2", plus(now, 3600), 200, 20),
+        keyed("claude:m1:r1", plus(now, 6), 100, 10),
+    ];
+    let recorded = store
+        .record_usage(
+            &batch(&work, Some(lease.id), first.clone()),
+            plus(now, 3601),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded, 2);
+    let again = store
+        .record_usage(&batch(&work, Some(lease.id), first), plus(now, 3602))
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a repeated key is a no-op");
+    // The same key on another subscription or without a lease is no new record either.
+    let elsewhere = store
+        .record_usage(
+            &batch(
+                &home,
+                None,
+                vec![keyed("claude:m2:r2", plus(now, 7), 999, 9)],
+            ),
+            plus(now, 3603),
+        )
+        .await
+        .unwrap();
+    assert_eq!(elsewhere, 0);
+
+    let today = query_all("2025-06-02T00:00:00Z", "2025-06-03T00:00:00Z", 0);
+    let lines = store.daily_usage(&today).await.unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (
+            lines[0].usage.input_tokens,
+            lines[0].usage.output_tokens,
+            lines[0].leases
+        ),
+        (300, 30, 1),
+        "two records of one lease count as one lease"
+    );
+
+    // The release reports the lease's whole usage (an agent's result): only
+    // what the messages do not hold is added, and the lease still counts once.
+    let total = Usage {
+        cost_micros_usd: Some(500),
+        ..tokens(350, 30)
+    };
+    store
+        .release_lease(&release(lease.id, Outcome::Success, total), plus(now, 3700))
+        .await
+        .unwrap();
+    let lines = store.daily_usage(&today).await.unwrap();
+    assert_eq!(
+        (
+            lines[0].usage.input_tokens,
+            lines[0].usage.output_tokens,
+            lines[0].usage.cost_micros_usd,
+            lines[0].leases
+        ),
+        (350, 30, Some(500), 1)
+    );
+    // A release reporting less than the messages adds nothing.
+    store
+        .set_disabled(home.id, Some("not this one".to_owned()), plus(now, 3800))
+        .await
+        .unwrap();
+    let small = granted(store, &acquire(secs(600)), plus(now, 3800)).await;
+    assert_eq!(small.subscription_id, work.id);
+    store
+        .record_usage(
+            &batch(
+                &work,
+                Some(small.id),
+                vec![keyed("claude:m3:r3", plus(now, 3801), 40, 4)],
+            ),
+            plus(now, 3802),
+        )
+        .await
+        .unwrap();
+    store
+        .release_lease(
+            &release(small.id, Outcome::Success, tokens(1, 1)),
+            plus(now, 3803),
+        )
+        .await
+        .unwrap();
+    // Usage without a lease (an import) counts no lease.
+    store
+        .record_usage(
+            &batch(
+                &home,
+                None,
+                vec![keyed("claude:m4:r4", plus(now, 3900), 7, 0)],
+            ),
+            plus(now, 3901),
+        )
+        .await
+        .unwrap();
+    let lines = store.daily_usage(&today).await.unwrap();
+    let line_of = |id| {
+        lines
+            .iter()
+            .find(|line| line.subscription_id == id)
+            .unwrap()
+    };
+    assert_eq!(
+        (line_of(work.id).usage.input_tokens, line_of(work.id).leases),
+        (390, 2)
+    );
+    assert_eq!(
+        (line_of(home.id).usage.input_tokens, line_of(home.id).leases),
+        (7, 0)
+    );
+    // Whole-day and partial-hour reads agree (rollups and raw records alike).
+    let around = query_all("2025-06-02T10:00:01Z", "2025-06-02T12:30:00Z", 0);
+    let lines = store.daily_usage(&around).await.unwrap();
+    let work_line = lines
+        .iter()
+        .find(|line| line.subscription_id == work.id)
+        .unwrap();
+    assert_eq!((work_line.usage.input_tokens, work_line.leases), (390, 2));
+
+    // A release without keyed records still records its usage as before.
+    let plain = granted(store, &acquire(secs(600)), plus(now, 4000)).await;
+    assert_eq!(plain.subscription_id, work.id);
+    store
+        .release_lease(
+            &release(plain.id, Outcome::Success, tokens(5, 5)),
+            plus(now, 4001),
+        )
+        .await
+        .unwrap();
+    let lines = store.daily_usage(&today).await.unwrap();
+    let line_of = |id| {
+        lines
+            .iter()
+            .find(|line| line.subscription_id == id)
+            .unwrap()
+    };
+    assert_eq!(
+        (line_of(work.id).usage.input_tokens, line_of(work.id).leases),
+        (395, 3)
+    );
+
+    // An erased subscription's usage is refused, saying which.
+    let gone = subscription("gone");
+    match store
+        .record_usage(
+            &batch(&gone, None, vec![keyed("claude:x:y", now, 1, 1)]),
+            now,
+        )
+        .await
+    {
+        Err(StoreError::SubscriptionNotFound(id)) => assert_eq!(id, gone.id),
+        other => panic!("expected SubscriptionNotFound, got {other:?}"),
+    }
+}
+
+pub(crate) async fn transcript_offsets_are_saved_with_the_usage<S: SubscriptionStore>(store: &S) {
+    let now = t("2025-06-02T10:00:00Z");
+    let work = subscription("work");
+    store.insert_subscription(&work).await.unwrap();
+    assert!(store.read_offsets().await.unwrap().is_empty());
+    let offset = |path: &str, offset: u64| ReadOffset {
+        path: path.to_owned(),
+        offset,
+    };
+    let mut first = batch(&work, None, vec![keyed("claude:a:b", now, 1, 1)]);
+    first.offsets = vec![offset("/p/b.jsonl", 10), offset("/p/a.jsonl", 20)];
+    store.record_usage(&first, now).await.unwrap();
+    let mut next = batch(&work, None, Vec::new());
+    next.offsets = vec![offset("/p/a.jsonl", 35)];
+    assert_eq!(store.record_usage(&next, plus(now, 1)).await.unwrap(), 0);
+    assert_eq!(
+        store.read_offsets().await.unwrap(),
+        vec![offset("/p/a.jsonl", 35), offset("/p/b.jsonl", 10)]
+    );
 }

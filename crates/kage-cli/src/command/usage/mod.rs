@@ -1,0 +1,3 @@
+//! `kage usage …`: usage recorded outside a lease.
+
+pub(crate) mod import;
