@@ -108,9 +108,11 @@ where
 #[derive(Clone)]
 pub(crate) struct SharedReads<R> {
     render: R,
-    /// When the latest successful read began, and its rendering.
-    latest: Arc<tokio::sync::Mutex<Option<(Instant, Arc<str>)>>>,
+    latest: Arc<tokio::sync::Mutex<Option<Read>>>,
 }
+
+/// When a successful read began, and its rendering.
+type Read = (Instant, Arc<str>);
 
 impl<R: Render> SharedReads<R> {
     pub(crate) fn new(render: R) -> Self {
@@ -122,22 +124,20 @@ impl<R: Render> SharedReads<R> {
 }
 
 impl<R: Render> Render for SharedReads<R> {
-    fn render(&self) -> impl Future<Output = anyhow::Result<String>> + Send {
-        async move {
-            let arrived = Instant::now();
-            // Fair (first come, first served): a scrape waits for at most
-            // the read in progress and its own.
-            let mut latest = self.latest.lock().await;
-            if let Some((started, body)) = latest.as_ref()
-                && *started >= arrived
-            {
-                return Ok(body.to_string());
-            }
-            let started = Instant::now();
-            let body = self.render.render().await?;
-            *latest = Some((started, Arc::from(body.as_str())));
-            Ok(body)
+    async fn render(&self) -> anyhow::Result<String> {
+        let arrived = Instant::now();
+        // Fair (first come, first served): a scrape waits for at most the
+        // read in progress and its own.
+        let mut latest = self.latest.lock().await;
+        if let Some((started, body)) = latest.as_ref()
+            && *started >= arrived
+        {
+            return Ok(body.to_string());
         }
+        let started = Instant::now();
+        let body = self.render.render().await?;
+        *latest = Some((started, Arc::from(body.as_str())));
+        Ok(body)
     }
 }
 
