@@ -24,8 +24,8 @@ use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, RecordedTransition,
     ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, UsageQuery, Waiter,
 };
-use sqlx::Transaction;
 use sqlx::pool::PoolConnection;
+use sqlx::{Pool, Transaction};
 
 use crate::codec::{
     Columns, EventRow, HealthParams, LeaseRow, LeaseWithSubscriptionRow, QuotaAlertRow,
@@ -41,33 +41,6 @@ use crate::usage::{DAILY_OFFSETS_KEPT, DailyPlan, merge_daily};
 #[async_trait]
 pub(crate) trait Backend: Send + Sync {
     type Db: Db;
-
-    /// Where the store lives, for error messages.
-    fn place(&self) -> &Place;
-
-    /// A connection for reads.
-    async fn reader(&self, what: &str) -> Result<PoolConnection<Self::Db>, StoreError>;
-
-    /// Begin a write transaction.
-    async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Self::Db>, StoreError>;
-
-    /// Keep usage records from being written until `tx` ends, waiting for
-    /// those being written now.
-    async fn lock_usage_records(
-        &self,
-        tx: &mut Transaction<'static, Self::Db>,
-        what: &str,
-    ) -> Result<(), StoreError>;
-
-    /// [`sql::LEASE_WITH_SUBSCRIPTION`] with the backend's row locks.
-    fn lease_for_change_sql(&self) -> &'static str;
-
-    /// [`sql::SUBSCRIPTION_BY_ID`] with the backend's row lock.
-    fn subscription_for_change_sql(&self) -> &'static str;
-
-    /// The time to write with once the write's lock is won
-    /// ([`crate::lock_clock::LockClock::after_lock`]).
-    fn after_lock(&self, now: Timestamp) -> Timestamp;
 
     /// Acquire a lease: a hot path, written for each backend (SQLite: one
     /// `BEGIN IMMEDIATE` transaction; PostgreSQL: claims without a lock,
@@ -86,6 +59,52 @@ pub(crate) trait Backend: Send + Sync {
         request: &ReleaseLeaseRequest,
         now: Timestamp,
     ) -> Result<ReleaseReport, LeaseError>;
+
+    /// Where the store lives, for error messages.
+    fn place(&self) -> &Place;
+
+    /// The connections reads use.
+    fn read_pool(&self) -> &Pool<Self::Db>;
+
+    /// A connection for reads.
+    async fn reader(&self, what: &str) -> Result<PoolConnection<Self::Db>, StoreError> {
+        self.read_pool()
+            .acquire()
+            .await
+            .map_err(|e| self.place().error(what, e))
+    }
+
+    /// Begin a write transaction.
+    async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Self::Db>, StoreError>;
+
+    /// Keep usage records from being written until `tx` ends, waiting for
+    /// those being written now. Nothing by default: a backend whose write
+    /// transactions are serial already (SQLite's `BEGIN IMMEDIATE` holds
+    /// the whole file) needs no lock.
+    async fn lock_usage_records(
+        &self,
+        _tx: &mut Transaction<'static, Self::Db>,
+        _what: &str,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// [`sql::LEASE_WITH_SUBSCRIPTION`] with the backend's row locks; by
+    /// default none, for a backend whose write transaction holds the whole
+    /// database (SQLite).
+    fn lease_for_change_sql(&self) -> &'static str {
+        &sql::LEASE_WITH_SUBSCRIPTION
+    }
+
+    /// [`sql::SUBSCRIPTION_BY_ID`] with the backend's row lock; by default
+    /// none, as for [`Backend::lease_for_change_sql`].
+    fn subscription_for_change_sql(&self) -> &'static str {
+        &sql::SUBSCRIPTION_BY_ID
+    }
+
+    /// The time to write with once the write's lock is won
+    /// ([`crate::lock_clock::LockClock::after_lock`]).
+    fn after_lock(&self, now: Timestamp) -> Timestamp;
 }
 
 fn query<DB: Db>(sql: &str) -> Query<'_, DB> {

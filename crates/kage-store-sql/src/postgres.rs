@@ -55,7 +55,7 @@ use kage_ports::{
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, Executor, FromRow, PgConnection, Postgres, Row, Transaction};
+use sqlx::{Connection, Executor, FromRow, PgConnection, Pool, Postgres, Row, Transaction};
 
 use crate::codec::{LeaseWithSubscriptionRow, to_ms, truncate};
 use crate::common::{self, Backend, ReleasePlan};
@@ -274,11 +274,8 @@ impl Backend for PostgresBackend {
         &self.place
     }
 
-    async fn reader(&self, what: &str) -> Result<PoolConnection<Postgres>, StoreError> {
-        self.pool
-            .acquire()
-            .await
-            .map_err(|e| self.place.error(what, e))
+    fn read_pool(&self) -> &Pool<Postgres> {
+        &self.pool
     }
 
     async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Postgres>, StoreError> {
@@ -319,9 +316,9 @@ impl Backend for PostgresBackend {
         now: Timestamp,
     ) -> Result<AcquireOutcome, StoreError> {
         let what = format!("acquiring lease {}", request.lease_id);
-        let now = truncate(now);
         self.on_session(&what, async |session| {
-            self.acquire_on(session, request, now, &what).await
+            self.acquire_on(session, request, truncate(now), &what)
+                .await
         })
         .await
     }
@@ -333,9 +330,9 @@ impl Backend for PostgresBackend {
         now: Timestamp,
     ) -> Result<ReleaseReport, LeaseError> {
         let what = format!("releasing lease {}", request.lease_id);
-        let now = truncate(now);
         self.on_session(&what, async |session| {
-            self.release_on(session, request, now, &what).await
+            self.release_on(session, request, truncate(now), &what)
+                .await
         })
         .await
     }

@@ -37,11 +37,10 @@ use kage_ports::{
     AcquireLeaseRequest, AcquireOutcome, Clock, LeaseError, ReleaseLeaseRequest, ReleaseReport,
     StoreError,
 };
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, Pool, Row, Sqlite, SqliteConnection, Transaction};
 
 use crate::codec::{to_ms, truncate};
 use crate::common::{self, Backend, ReleasePlan};
@@ -350,34 +349,16 @@ impl Backend for SqliteBackend {
         &self.place
     }
 
-    async fn reader(&self, what: &str) -> Result<PoolConnection<Sqlite>, StoreError> {
-        self.pool
-            .acquire()
-            .await
-            .map_err(|e| self.place.error(what, e))
+    fn read_pool(&self) -> &Pool<Sqlite> {
+        &self.pool
     }
 
     async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.begin_immediate(what).await
     }
 
-    /// SQLite write transactions are serial already.
-    async fn lock_usage_records(
-        &self,
-        _tx: &mut Transaction<'static, Sqlite>,
-        _what: &str,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    /// No row locks: the write transaction holds the whole file.
-    fn lease_for_change_sql(&self) -> &'static str {
-        &crate::sql::LEASE_WITH_SUBSCRIPTION
-    }
-
-    fn subscription_for_change_sql(&self) -> &'static str {
-        &crate::sql::SUBSCRIPTION_BY_ID
-    }
+    // No usage-record lock and no row locks (the trait's defaults): the
+    // write transaction holds the whole file.
 
     fn after_lock(&self, now: Timestamp) -> Timestamp {
         self.clock.after_lock(now)
