@@ -230,16 +230,13 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| backend.place.error(what, e))?;
-        schema::migrate::<Postgres>(
-            &mut tx,
+        schema::migrate(
+            tx,
             schema::postgres_migrations(),
             sql::CREATE_MIGRATIONS_TABLE,
             &backend.place,
         )
         .await?;
-        tx.commit()
-            .await
-            .map_err(|e| backend.place.error(what, e))?;
         Ok(Store { backend })
     }
 
@@ -269,6 +266,32 @@ impl PostgresStore {
 #[async_trait]
 impl Backend for PostgresBackend {
     type Db = Postgres;
+
+    /// See [`PostgresBackend::acquire_on`].
+    async fn acquire(
+        &self,
+        request: &AcquireLeaseRequest,
+        now: Timestamp,
+    ) -> Result<AcquireOutcome, StoreError> {
+        let what = format!("acquiring lease {}", request.lease_id);
+        self.on_session(what, async |session, what| {
+            self.acquire_on(session, request, truncate(now), what).await
+        })
+        .await
+    }
+
+    /// See [`PostgresBackend::release_on`].
+    async fn release(
+        &self,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+    ) -> Result<ReleaseReport, LeaseError> {
+        self.on_session(
+            format!("releasing lease {}", request.lease_id),
+            async |session, what| self.release_on(session, request, truncate(now), what).await,
+        )
+        .await
+    }
 
     fn place(&self) -> &Place {
         &self.place
@@ -307,34 +330,6 @@ impl Backend for PostgresBackend {
 
     fn after_lock(&self, now: Timestamp) -> Timestamp {
         self.clock.after_lock(now)
-    }
-
-    /// See [`PostgresBackend::acquire_on`].
-    async fn acquire(
-        &self,
-        request: &AcquireLeaseRequest,
-        now: Timestamp,
-    ) -> Result<AcquireOutcome, StoreError> {
-        let what = format!("acquiring lease {}", request.lease_id);
-        self.on_session(&what, async |session| {
-            self.acquire_on(session, request, truncate(now), &what)
-                .await
-        })
-        .await
-    }
-
-    /// See [`PostgresBackend::release_on`].
-    async fn release(
-        &self,
-        request: &ReleaseLeaseRequest,
-        now: Timestamp,
-    ) -> Result<ReleaseReport, LeaseError> {
-        let what = format!("releasing lease {}", request.lease_id);
-        self.on_session(&what, async |session| {
-            self.release_on(session, request, truncate(now), &what)
-                .await
-        })
-        .await
     }
 }
 
@@ -504,13 +499,14 @@ impl PostgresBackend {
 
     /// Run `operation` on [`PostgresBackend::session`]'s connection, and
     /// keep that connection for the next operation when it succeeded.
+    /// `what` says what the operation does, for errors.
     async fn on_session<T, E: From<StoreError>>(
         &self,
-        what: &str,
-        operation: impl AsyncFnOnce(&mut Session) -> Result<T, E>,
+        what: String,
+        operation: impl AsyncFnOnce(&mut Session, &str) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut session = self.session(what).await?;
-        let done = operation(&mut session).await?;
+        let mut session = self.session(&what).await?;
+        let done = operation(&mut session, &what).await?;
         self.kept.keep(session);
         Ok(done)
     }

@@ -191,17 +191,14 @@ impl SqliteStore {
             clock: LockClock::default(),
         };
         let what = "applying the schema migrations";
-        let mut tx = backend.begin_write(what).await?;
-        schema::migrate::<Sqlite>(
-            &mut tx,
+        let tx = backend.begin_write(what).await?;
+        schema::migrate(
+            tx,
             schema::sqlite_migrations(),
             sql::CREATE_MIGRATIONS_TABLE,
             &backend.place,
         )
         .await?;
-        tx.commit()
-            .await
-            .map_err(|e| backend.place.error(what, e))?;
         Ok(Store { backend })
     }
 
@@ -345,25 +342,6 @@ impl SqliteBackend {
 impl Backend for SqliteBackend {
     type Db = Sqlite;
 
-    fn place(&self) -> &Place {
-        &self.place
-    }
-
-    fn read_pool(&self) -> &Pool<Sqlite> {
-        &self.pool
-    }
-
-    async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.begin_immediate(what).await
-    }
-
-    // No usage-record lock and no row locks (the trait's defaults): the
-    // write transaction holds the whole file.
-
-    fn after_lock(&self, now: Timestamp) -> Timestamp {
-        self.clock.after_lock(now)
-    }
-
     /// Acquire in one transaction: `BEGIN IMMEDIATE`, the pool, the lease,
     /// `COMMIT`. The write lock is held from the read on, so the choice
     /// stays right under any number of processes.
@@ -468,6 +446,25 @@ impl Backend for SqliteBackend {
             transition: plan.result.transition,
             was_expired: plan.was_expired,
         })
+    }
+
+    fn place(&self) -> &Place {
+        &self.place
+    }
+
+    fn read_pool(&self) -> &Pool<Sqlite> {
+        &self.pool
+    }
+
+    async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.begin_immediate(what).await
+    }
+
+    // No usage-record lock and no row locks (the trait's defaults): the
+    // write transaction holds the whole file.
+
+    fn after_lock(&self, now: Timestamp) -> Timestamp {
+        self.clock.after_lock(now)
     }
 }
 
