@@ -21,7 +21,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use support::{SUBSCRIPTIONS, SeededHome, millis, percentile};
+use support::{SUBSCRIPTIONS, SeededHome, millis, percentile, spread, verdict};
 
 const CONCURRENT: usize = 50;
 const ROUNDS: usize = 10;
@@ -165,12 +165,10 @@ fn main() -> anyhow::Result<()> {
             metrics_failed,
         ),
     ] {
+        let [p50, p99, max] = spread(times);
         println!(
-            "{label:<44} {:>7} {failed:>7} {:>10} {:>10} {:>10}",
-            times.len(),
-            millis(percentile(times, 0.5)),
-            millis(percentile(times, 0.99)),
-            millis(*times.last().unwrap_or(&Duration::ZERO)),
+            "{label:<44} {:>7} {failed:>7} {p50:>10} {p99:>10} {max:>10}",
+            times.len()
         );
     }
     let p99 = percentile(&metrics, 0.99);
@@ -180,11 +178,7 @@ fn main() -> anyhow::Result<()> {
         millis(GOAL),
         metrics_failed,
         millis(p99),
-        if metrics_failed == 0 && p99 < GOAL {
-            "met"
-        } else {
-            "NOT met"
-        }
+        verdict(metrics_failed == 0 && p99 < GOAL)
     );
     anyhow::ensure!(
         metrics_failed == 0 && health_failed == 0 && single_failed == 0,

@@ -101,6 +101,25 @@ fn the_first_call_has_no_quota_and_records_nothing() {
     assert_eq!(status_of(&env, "work-premium")["approaching_limit"], false);
 }
 
+/// Put `body` on `PATH` as `claude`, logging to `$KAGE_FAKE_LOG` (the path
+/// returned), with its own `CLAUDE_CONFIG_DIR`.
+fn claude_stand_in(env: &mut TestEnv, body: &str) -> PathBuf {
+    write_script(env, "claude", body);
+    let log = env.root().join("claude.log");
+    let path = format!(
+        "{}:{}",
+        env.root().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set_env("PATH", &path);
+    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
+    env.set_env(
+        "CLAUDE_CONFIG_DIR",
+        &env.root().join("claude-config").display().to_string(),
+    );
+    log
+}
+
 fn write_script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
     let bin = env.root().join("bin");
@@ -204,26 +223,10 @@ echo "not stopped" >> "$log"
 "#;
 
 fn fake_claude(env: &mut TestEnv) -> PathBuf {
-    write_script(
-        env,
-        "claude",
-        &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION),
-    );
+    let log = claude_stand_in(env, &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION));
     let transcript = env.root().join("sample.jsonl");
     std::fs::write(&transcript, SAMPLE_TRANSCRIPT).expect("transcript");
-    let log = env.root().join("claude.log");
-    let path = format!(
-        "{}:{}",
-        env.root().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    env.set_env("PATH", &path);
-    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
     env.set_env("KAGE_FAKE_TRANSCRIPT", &transcript.display().to_string());
-    env.set_env(
-        "CLAUDE_CONFIG_DIR",
-        &env.root().join("claude-config").display().to_string(),
-    );
     env.write_config("[subscriptions]\ndefault_priority = \"priority\"\n");
     env.add("work-premium", &["--priority", "200"]);
     env.add("personal", &["--priority", "100"]);
@@ -327,19 +330,7 @@ while :; do sleep 0.1; done
 /// pid, then the token variables it sees).
 fn claude_on_env_tokens() -> (TestEnv, std::process::Child, Vec<String>) {
     let mut env = TestEnv::new();
-    write_script(&env, "claude", ENV_CLAUDE);
-    let log = env.root().join("claude.log");
-    let path = format!(
-        "{}:{}",
-        env.root().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    env.set_env("PATH", &path);
-    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
-    env.set_env(
-        "CLAUDE_CONFIG_DIR",
-        &env.root().join("claude-config").display().to_string(),
-    );
+    let log = claude_stand_in(&mut env, ENV_CLAUDE);
     env.set_env("TOK_A", "sk-ant-oat01-token-of-a");
     env.set_env("TOK_B", "sk-ant-oat01-token-of-b");
     for (name, variable, priority) in [("a", "TOK_A", "200"), ("b", "TOK_B", "100")] {
@@ -426,19 +417,7 @@ while :; do sleep 0.1; done
 fn a_lease_lost_to_a_removal_moves_the_session_on() {
     let mut env = TestEnv::new();
     env.real_clock();
-    write_script(&env, "claude", LONG_CLAUDE);
-    let log = env.root().join("claude.log");
-    let path = format!(
-        "{}:{}",
-        env.root().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    env.set_env("PATH", &path);
-    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
-    env.set_env(
-        "CLAUDE_CONFIG_DIR",
-        &env.root().join("claude-config").display().to_string(),
-    );
+    let log = claude_stand_in(&mut env, LONG_CLAUDE);
     env.write_config("[subscriptions]\ndefault_priority = \"priority\"\n");
     env.add("solo", &["--priority", "200"]);
     env.add("spare", &["--priority", "100"]);
@@ -571,22 +550,9 @@ fn status_line_reports_are_the_windows_least_used_and_status_read(mut env: TestE
 
 /// A `claude` stand-in that logs its subscription and arguments and exits.
 fn logging_claude(env: &mut TestEnv) -> PathBuf {
-    write_script(
+    let log = claude_stand_in(
         env,
-        "claude",
         r#"printf '%s' "$KAGE_SUBSCRIPTION" >> "$KAGE_FAKE_LOG"; for a in "$@"; do printf ' [%s]' "$a" >> "$KAGE_FAKE_LOG"; done; echo >> "$KAGE_FAKE_LOG""#,
-    );
-    let log = env.root().join("claude.log");
-    let path = format!(
-        "{}:{}",
-        env.root().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    env.set_env("PATH", &path);
-    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
-    env.set_env(
-        "CLAUDE_CONFIG_DIR",
-        &env.root().join("claude-config").display().to_string(),
     );
     env.add("work-premium", &["--priority", "200"]);
     env.add("personal", &["--priority", "100"]);
