@@ -345,17 +345,24 @@ impl WorktreeSetup {
         outcome: &str,
     ) -> Result<WorktreeReport, WorktreeError> {
         let _serial = self.serial();
-        let excludes = self.copy_excludes();
+        // One git process answers both questions when the task changed
+        // nothing (the common case): what is left uncommitted, and where
+        // the worktree's branch points. `--no-optional-locks`: the index
+        // refreshed by the stock-taking is not written back, since a
+        // worktree without changes is removed right after.
         let mut status_args = vec![
+            "--no-optional-locks".to_owned(),
             "status".to_owned(),
-            "--porcelain".to_owned(),
+            "--porcelain=v2".to_owned(),
+            "--branch".to_owned(),
             "--untracked-files=all".to_owned(),
+            "-z".to_owned(),
             "--".to_owned(),
             ".".to_owned(),
         ];
-        status_args.extend(excludes.iter().cloned());
-        let status = git(&worktree.path, &status_args)?;
-        let leftovers = !status.trimmed().is_empty();
+        status_args.extend(self.copy_excludes());
+        let status = WorktreeStatus::parse(&git(&worktree.path, &status_args)?.stdout);
+        let leftovers = status.leftovers;
         if leftovers {
             git(&worktree.path, ["add", "--all", "--", "."])?;
             if !self.copy.is_empty() {
@@ -397,11 +404,18 @@ impl WorktreeSetup {
             git(&worktree.path, &commit_args)?;
         }
         let branch_ref = format!("refs/heads/{}", worktree.branch);
-        let range = format!("{}..{branch_ref}", self.base);
-        let commits = git(&self.repository.toplevel, ["rev-list", "--count", &range])?
-            .trimmed()
-            .parse()
-            .unwrap_or(0);
+        let unmoved = !leftovers
+            && status.head.as_deref() == Some(worktree.branch.as_str())
+            && status.oid.as_deref() == Some(self.base.as_str());
+        let commits = if unmoved {
+            0
+        } else {
+            let range = format!("{}..{branch_ref}", self.base);
+            git(&self.repository.toplevel, ["rev-list", "--count", &range])?
+                .trimmed()
+                .parse()
+                .unwrap_or(0)
+        };
         let kept = commits > 0;
         let (files_changed, insertions, deletions) = if kept {
             let stat = git(
@@ -492,6 +506,36 @@ pub fn ref_component(text: &str, fallback: &str) -> String {
         fallback.to_owned()
     } else {
         name
+    }
+}
+
+/// What `git status --porcelain=v2 --branch -z` says of a task's worktree.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct WorktreeStatus {
+    /// The commit checked out (`# branch.oid`); `None` before the first.
+    pub oid: Option<String>,
+    /// The branch checked out (`# branch.head`); `None` when detached.
+    pub head: Option<String>,
+    /// Something is modified, staged or untracked (and not ignored).
+    pub leftovers: bool,
+}
+
+impl WorktreeStatus {
+    /// Read the NUL-separated output: `# ` headers, then one entry per
+    /// changed path (a rename's entry carries its old path as the next
+    /// field).
+    pub fn parse(output: &str) -> Self {
+        let mut status = Self::default();
+        for field in output.split('\0').filter(|field| !field.is_empty()) {
+            if let Some(oid) = field.strip_prefix("# branch.oid ") {
+                status.oid = Some(oid.to_owned()).filter(|oid| oid != "(initial)");
+            } else if let Some(head) = field.strip_prefix("# branch.head ") {
+                status.head = Some(head.to_owned()).filter(|head| head != "(detached)");
+            } else if !field.starts_with("# ") {
+                status.leftovers = true;
+            }
+        }
+        status
     }
 }
 

@@ -13,40 +13,31 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{SUBSCRIPTIONS, SeededHome, millis, percentile};
+use support::{SUBSCRIPTIONS, SeededHome, millis, percentile, print_times, time_runs, verdict};
 
 const RUNS: usize = 21;
 const GOAL: Duration = Duration::from_millis(50);
 
 fn measure(home: &SeededHome, args: &[&str]) -> anyhow::Result<Vec<Duration>> {
-    let mut times = Vec::with_capacity(RUNS);
-    for run in 0..=RUNS {
-        let started = Instant::now();
-        let output = home.kage(args).output()?;
-        let elapsed = started.elapsed();
-        anyhow::ensure!(
-            output.status.success(),
-            "`kage {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if run == 0 {
-            // The first run warms the page cache; it is not counted.
-            if args == ["subscription", "status"] {
+    let label = format!("kage {}", args.join(" "));
+    time_runs(
+        RUNS,
+        &label,
+        || home.kage(args),
+        "",
+        |run, output| {
+            if run == 0 && args == ["subscription", "status"] {
                 let stdout = String::from_utf8_lossy(&output.stdout);
                 anyhow::ensure!(
                     stdout.contains(&format!("Active:       {SUBSCRIPTIONS}/{SUBSCRIPTIONS}")),
                     "unexpected status output:\n{stdout}"
                 );
             }
-            continue;
-        }
-        times.push(elapsed);
-    }
-    times.sort();
-    Ok(times)
+            Ok(())
+        },
+    )
 }
 
 #[allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
@@ -59,32 +50,19 @@ fn main() -> anyhow::Result<()> {
     // laid out at 80×24 (what the live view does every second).
     let top = measure(&home, &["top", "--once"])?;
 
-    println!();
-    println!(
-        "{:<34} {:>5} {:>10} {:>10} {:>10}",
-        "command (whole process)", "runs", "p50", "p99", "max"
-    );
-    for (label, times) in [
+    print_times(&[
         ("kage --version", &version),
         ("kage subscription status", &status),
         ("kage subscription status --json", &json),
         ("kage top --once", &top),
-    ] {
-        println!(
-            "{label:<34} {:>5} {:>10} {:>10} {:>10}",
-            times.len(),
-            millis(percentile(times, 0.5)),
-            millis(percentile(times, 0.99)),
-            millis(*times.last().unwrap_or(&Duration::ZERO)),
-        );
-    }
+    ]);
     let p50 = percentile(&status, 0.5);
     println!();
     println!(
         "goal: `kage subscription status` under {} — p50 {} ({})",
         millis(GOAL),
         millis(p50),
-        if p50 < GOAL { "met" } else { "NOT met" }
+        verdict(p50 < GOAL)
     );
     Ok(())
 }

@@ -15,15 +15,11 @@
 //! line runs (otherwise each `kage statusline` would be the database's last
 //! connection and pay for a checkpoint when it closes).
 
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use jiff::SignedDuration;
+use std::process::Command;
+use std::time::Duration;
 
 mod support;
-use support::{RECORDS, SUBSCRIPTIONS, millis, percentile, real_now, seed};
+use support::{SeededHome, millis, percentile, print_times, time_runs, verdict};
 
 const RUNS: usize = 200;
 const GOAL: Duration = Duration::from_millis(10);
@@ -37,81 +33,28 @@ fn input(now: i64) -> String {
     )
 }
 
-fn kage(kage: &Path, home: &Path) -> Command {
-    let mut command = Command::new(kage);
-    command
-        .env_clear()
-        .env("HOME", home.join("home"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env(
-            "KAGE_SECRET_BACKEND",
-            format!("insecure-test-file:{}", home.join("secrets").display()),
-        )
-        .env("RUST_LOG", "error");
-    command
-}
-
-fn measure(mut make: impl FnMut() -> Command, input: &str) -> anyhow::Result<Vec<Duration>> {
-    let mut times = Vec::with_capacity(RUNS);
-    for run in 0..=RUNS {
-        let started = Instant::now();
-        let mut child = make()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_bytes())?;
-        }
-        let output = child.wait_with_output()?;
-        let elapsed = started.elapsed();
+/// `time_runs` with nothing on standard error allowed.
+fn measure(make: impl FnMut() -> Command, input: &str) -> anyhow::Result<Vec<Duration>> {
+    time_runs(RUNS, "kage", make, input, |_, output| {
         anyhow::ensure!(
-            output.status.success() && output.stderr.is_empty(),
+            output.stderr.is_empty(),
             "kage failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        if run == 0 {
-            // The first run warms the page cache; it is not counted.
-            continue;
-        }
-        times.push(elapsed);
-    }
-    times.sort();
-    Ok(times)
+        Ok(())
+    })
 }
 
 #[allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 fn main() -> anyhow::Result<()> {
-    let binary = Path::new(env!("CARGO_BIN_EXE_kage"));
-    let home = tempfile::Builder::new()
-        .prefix("kage-statusline-bench")
-        .tempdir()?;
-    for folder in ["home", "config", "data/kage", "secrets"] {
-        std::fs::create_dir_all(home.path().join(folder))?;
-    }
-    let database = home.path().join("data").join("kage").join("kage.db");
-    let now = real_now();
-    let seeding = Instant::now();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(seed(
-            &database,
-            now.checked_sub(SignedDuration::from_secs(1))?,
-        ))?;
-    println!(
-        "seeded {SUBSCRIPTIONS} subscriptions and {RECORDS} usage records in {:.1} s",
-        seeding.elapsed().as_secs_f64()
-    );
-
+    let home = SeededHome::new("kage-statusline-bench")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let holder = runtime.block_on(kage_store_sql::SqliteStore::open(&database))?;
+    let holder = runtime.block_on(kage_store_sql::SqliteStore::open(home.database()))?;
 
-    let acquired = kage(binary, home.path())
-        .args(["lease", "acquire", "--holder", "bench", "--ttl", "1h"])
+    let acquired = home
+        .kage(&["lease", "acquire", "--holder", "bench", "--ttl", "1h"])
         .output()?;
     anyhow::ensure!(
         acquired.status.success(),
@@ -123,28 +66,18 @@ fn main() -> anyhow::Result<()> {
     let lease = words.next().unwrap_or_default().to_owned();
     let name = words.next().unwrap_or_default().to_owned();
 
-    let version = measure(
-        || {
-            let mut command = kage(binary, home.path());
-            command.arg("--version");
-            command
-        },
-        "",
-    )?;
+    let version = measure(|| home.kage(&["--version"]), "")?;
     let statusline = measure(
         || {
-            let mut command = kage(binary, home.path());
+            let mut command = home.kage(&["statusline"]);
             command
-                .arg("statusline")
                 .env("KAGE_SUBSCRIPTION", &name)
                 .env("KAGE_LEASE_ID", &lease);
             command
         },
-        &input(now.as_second()),
+        &input(home.now.as_second()),
     )?;
-    let check = kage(binary, home.path())
-        .args(["subscription", "show", &name])
-        .output()?;
+    let check = home.kage(&["subscription", "show", &name]).output()?;
     anyhow::ensure!(check.status.success(), "could not show {name}");
     // Every run recorded both windows of the input as quota reports.
     let shown = String::from_utf8_lossy(&check.stdout);
@@ -155,30 +88,17 @@ fn main() -> anyhow::Result<()> {
 
     runtime.block_on(holder.close());
 
-    println!();
-    println!(
-        "{:<34} {:>5} {:>10} {:>10} {:>10}",
-        "command (whole process)", "runs", "p50", "p99", "max"
-    );
-    for (label, times) in [
+    print_times(&[
         ("kage --version", &version),
         ("kage statusline (records quota)", &statusline),
-    ] {
-        println!(
-            "{label:<34} {:>5} {:>10} {:>10} {:>10}",
-            times.len(),
-            millis(percentile(times, 0.5)),
-            millis(percentile(times, 0.99)),
-            millis(*times.last().unwrap_or(&Duration::ZERO)),
-        );
-    }
+    ]);
     let p99 = percentile(&statusline, 0.99);
     println!();
     println!(
         "goal: `kage statusline` under {} at p99 — {} ({})",
         millis(GOAL),
         millis(p99),
-        if p99 < GOAL { "met" } else { "NOT met" }
+        verdict(p99 < GOAL)
     );
     Ok(())
 }

@@ -9,14 +9,17 @@
 //!
 //! Every scrape reads the store afresh, bounded by a timeout: a store that
 //! does not answer in time gets `503 Service Unavailable` with a message,
-//! never a hanging scrape.
+//! never a hanging scrape. Scrapes that arrive together share reads
+//! ([`SharedReads`]): each gets a read that began after it arrived.
 
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 /// The longest request head read (request line and headers).
 const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -95,6 +98,46 @@ where
 {
     fn render(&self) -> impl Future<Output = anyhow::Result<String>> + Send {
         self()
+    }
+}
+
+/// Scrapes that arrive together share store reads: each scrape is answered
+/// with the rendering of a read that began after the scrape arrived (never
+/// an older one), one read at a time, so a burst of 50 scrapes costs two or
+/// three reads instead of 50 queued on the store's connections.
+#[derive(Clone)]
+pub(crate) struct SharedReads<R> {
+    render: R,
+    latest: Arc<tokio::sync::Mutex<Option<Read>>>,
+}
+
+/// When a successful read began, and its rendering.
+type Read = (Instant, Arc<str>);
+
+impl<R: Render> SharedReads<R> {
+    pub(crate) fn new(render: R) -> Self {
+        Self {
+            render,
+            latest: Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+}
+
+impl<R: Render> Render for SharedReads<R> {
+    async fn render(&self) -> anyhow::Result<String> {
+        let arrived = Instant::now();
+        // Fair (first come, first served): a scrape waits for at most the
+        // read in progress and its own.
+        let mut latest = self.latest.lock().await;
+        if let Some((started, body)) = latest.as_ref()
+            && *started >= arrived
+        {
+            return Ok(body.to_string());
+        }
+        let started = Instant::now();
+        let body = self.render.render().await?;
+        *latest = Some((started, Arc::from(body.as_str())));
+        Ok(body)
     }
 }
 
@@ -338,6 +381,96 @@ mod tests {
         assert!(answer.contains("Connection: close\r\n"), "{answer}");
         assert!(answer.ends_with("\r\n\r\nkage_up 1\n"), "{answer}");
         server.abort();
+    }
+
+    /// A store read that takes `pause` and says which read it was and
+    /// when it began.
+    #[derive(Clone)]
+    struct CountedReads {
+        reads: std::sync::Arc<std::sync::Mutex<Vec<tokio::time::Instant>>>,
+        pause: Duration,
+    }
+
+    impl CountedReads {
+        fn new(pause: Duration) -> Self {
+            Self {
+                reads: std::sync::Arc::default(),
+                pause,
+            }
+        }
+
+        fn count(&self) -> usize {
+            self.reads.lock().unwrap().len()
+        }
+    }
+
+    impl super::Render for CountedReads {
+        fn render(&self) -> impl std::future::Future<Output = anyhow::Result<String>> + Send {
+            let reads = std::sync::Arc::clone(&self.reads);
+            let pause = self.pause;
+            async move {
+                let number = {
+                    let mut reads = reads.lock().unwrap();
+                    reads.push(tokio::time::Instant::now());
+                    reads.len()
+                };
+                tokio::time::sleep(pause).await;
+                Ok(format!("read {number}\n"))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn scrapes_at_once_share_reads_that_began_after_they_arrived() {
+        use super::{Render as _, SharedReads};
+        let store = CountedReads::new(Duration::from_millis(50));
+        let shared = SharedReads::new(store.clone());
+        let mut scrapes = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let shared = shared.clone();
+            let reads = std::sync::Arc::clone(&store.reads);
+            scrapes.spawn(async move {
+                let arrived = tokio::time::Instant::now();
+                let body = shared.render().await.unwrap();
+                let number: usize = body.trim().trim_start_matches("read ").parse().unwrap();
+                let began = reads.lock().unwrap()[number - 1];
+                assert!(
+                    began >= arrived,
+                    "read {number} began before the scrape arrived"
+                );
+            });
+        }
+        while let Some(scrape) = scrapes.join_next().await {
+            scrape.unwrap();
+        }
+        let reads = store.count();
+        assert!(
+            (1..=3).contains(&reads),
+            "20 scrapes at once took {reads} reads"
+        );
+        // One after the other, every scrape reads afresh.
+        for expected in reads + 1..=reads + 3 {
+            assert_eq!(shared.render().await.unwrap(), format!("read {expected}\n"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_not_shared_with_later_scrapes() {
+        use super::{Render as _, SharedReads};
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&calls);
+        let shared = SharedReads::new(move || {
+            let number = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if number == 0 {
+                    Err(anyhow::anyhow!("database is locked"))
+                } else {
+                    Ok("kage_up 1\n".to_owned())
+                }
+            }
+        });
+        assert!(shared.render().await.is_err());
+        assert_eq!(shared.render().await.unwrap(), "kage_up 1\n");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! One error enum per operation, each message saying what to do next.
 
-use kage_domain::{PassOverReason, RouteTarget, SubscriptionName, Timestamp, UnknownRouteTarget};
+use kage_domain::{RouteTarget, SubscriptionName, Timestamp, UnknownRouteTarget};
 use kage_ports::{LeaseError, PassedOver, SecretError, StoreError};
 
 /// Errors shared by most operations: a missing subscription or the store.
@@ -131,18 +131,7 @@ fn unavailable_message(
             "no subscription is registered{waited}; add one with `kage subscription add --name NAME`"
         );
     }
-    let limited = passed_over
-        .iter()
-        .filter(|p| {
-            matches!(
-                p.reason,
-                PassOverReason::NotActive { .. }
-                    | PassOverReason::AtCapacity { .. }
-                    | PassOverReason::ModelLimited { .. }
-            )
-        })
-        .count();
-    let what = if limited == passed_over.len() {
+    let what = if passed_over.iter().all(|passed| passed.reason.is_limited()) {
         "all subscriptions are limited, busy or disabled"
     } else {
         "no subscription matches this request"

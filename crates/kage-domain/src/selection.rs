@@ -113,6 +113,17 @@ pub enum PassOverReason {
     },
 }
 
+impl PassOverReason {
+    /// Whether it was passed over for what it is now (limited, busy or
+    /// disabled) rather than for not matching the request (routes, tags).
+    pub fn is_limited(&self) -> bool {
+        matches!(
+            self,
+            Self::NotActive { .. } | Self::AtCapacity { .. } | Self::ModelLimited { .. }
+        )
+    }
+}
+
 /// The outcome of [`select`].
 #[derive(Clone, PartialEq, Debug)]
 pub enum Selection {

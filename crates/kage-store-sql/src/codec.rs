@@ -10,11 +10,11 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use kage_domain::{
     CredentialKind, CredentialSource, Health, LeaseId, ModelFamily, ModelLimit, Namespace, Outcome,
-    PoolEntry, Priority, PriorityLevel, QuotaReport, QuotaWindow, RouteEntry, RouteTarget,
-    StateKind, StateTransition, Subscription, SubscriptionId, SubscriptionName, SubscriptionState,
-    Tag, Usage,
+    PoolEntry, Priority, PriorityLevel, QuotaAlert, QuotaReport, QuotaWindow, RouteEntry,
+    RouteTarget, StateKind, StateTransition, Subscription, SubscriptionId, SubscriptionName,
+    SubscriptionState, Tag, Usage,
 };
-use kage_ports::{Lease, RecordedTransition, StoreError};
+use kage_ports::{Lease, ReadOffset, RecordedTransition, StoreError, Waiter};
 
 use crate::db::{Db, Query};
 
@@ -488,6 +488,82 @@ impl EventRow {
     }
 }
 
+/// A quota alert joined with its subscription's name.
+#[derive(sqlx::FromRow)]
+pub(crate) struct QuotaAlertRow {
+    pub(crate) subscription_id: String,
+    pub(crate) subscription_name: String,
+    pub(crate) quota_window: String,
+    pub(crate) period: i64,
+    pub(crate) threshold_permille: i64,
+    pub(crate) utilization: f64,
+    pub(crate) resets_at: Option<i64>,
+    pub(crate) at: i64,
+}
+
+impl QuotaAlertRow {
+    pub(crate) fn into_domain(self) -> Result<QuotaAlert, StoreError> {
+        Ok(QuotaAlert {
+            subscription_id: parse_subscription_id(&self.subscription_id)?,
+            subscription_name: parse_name(&self.subscription_name)?,
+            window: self.quota_window,
+            period: from_ms(self.period, "alert period")?,
+            threshold_permille: u16::try_from(self.threshold_permille).unwrap_or(1000),
+            utilization: self.utilization,
+            resets_at: opt_from_ms(self.resets_at, "alert reset")?,
+            at: from_ms(self.at, "alert time")?,
+        })
+    }
+}
+
+/// An acquire waiting for a subscription (`kage top`'s queue).
+#[derive(sqlx::FromRow)]
+pub(crate) struct WaiterRow {
+    pub(crate) id: String,
+    pub(crate) holder: String,
+    pub(crate) request: String,
+    pub(crate) since: i64,
+    pub(crate) until: i64,
+    pub(crate) deadline: Option<i64>,
+    pub(crate) earliest_recovery: Option<i64>,
+    pub(crate) earliest_name: Option<String>,
+    pub(crate) expires_at: i64,
+}
+
+impl WaiterRow {
+    pub(crate) fn into_domain(self) -> Result<Waiter, StoreError> {
+        Ok(Waiter {
+            id: parse_lease_id(&self.id)?,
+            holder: self.holder,
+            request: self.request,
+            since: from_ms(self.since, "waiter start")?,
+            until: from_ms(self.until, "waiter look")?,
+            deadline: opt_from_ms(self.deadline, "waiter deadline")?,
+            earliest_recovery: opt_from_ms(self.earliest_recovery, "waiter recovery")?,
+            earliest_name: self.earliest_name.as_deref().map(parse_name).transpose()?,
+            expires_at: from_ms(self.expires_at, "waiter expiry")?,
+        })
+    }
+}
+
+/// How far a transcript file's usage is in the store.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReadOffsetRow {
+    pub(crate) path: String,
+    pub(crate) read_to: i64,
+}
+
+impl ReadOffsetRow {
+    // Same signature as the other rows' `into_domain`, for `decode`.
+    #[allow(clippy::unnecessary_wraps)]
+    pub(crate) fn into_domain(self) -> Result<ReadOffset, StoreError> {
+        Ok(ReadOffset {
+            path: self.path,
+            offset: to_u64(self.read_to),
+        })
+    }
+}
+
 /// The usage columns of one release, ready to bind.
 pub(crate) struct UsageParams {
     pub(crate) input_tokens: i64,
@@ -622,14 +698,6 @@ impl<DB: Db> Columns<'_, DB> {
 
     pub(crate) fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
         DB::text(self.0, column)
-    }
-
-    pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
-        DB::int(self.0, column)
-    }
-
-    pub(crate) fn real(&self, column: &str) -> Result<f64, sqlx::Error> {
-        DB::real(self.0, column)?.ok_or_else(|| null_in(column))
     }
 }
 

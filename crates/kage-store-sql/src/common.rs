@@ -4,12 +4,13 @@
 //! `postgres.rs`), written once over [`Backend`], plus the pure parts of a
 //! release ([`ReleasePlan`]) and of an acquire.
 //!
-//! Each backend's `impl SubscriptionStore` calls these functions; what
-//! differs between the backends is what [`Backend`] asks: how a write
-//! transaction begins (`BEGIN IMMEDIATE` on SQLite, `BEGIN` on PostgreSQL),
-//! the row locks of the reads before a change (none on SQLite, whose write
-//! transactions are serial already), and the lock that keeps usage records
-//! out while a daily rollup is filled.
+//! The one `impl SubscriptionStore` (`store.rs`, generic over [`Backend`])
+//! calls these functions; what differs between the backends is what
+//! [`Backend`] asks: how a write transaction begins (`BEGIN IMMEDIATE` on
+//! SQLite, `BEGIN` on PostgreSQL), the row locks of the reads before a
+//! change (none on SQLite, whose write transactions are serial already),
+//! the lock that keeps usage records out while a daily rollup is filled,
+//! and the two hot paths themselves.
 
 use std::time::Duration;
 
@@ -20,16 +21,17 @@ use kage_domain::{
     StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
 };
 use kage_ports::{
-    DailyUsage, Lease, LeaseError, ReadOffset, RecordedTransition, ReleaseLeaseRequest,
-    RetiredSubscription, StoreError, UsageBatch, UsageQuery, Waiter,
+    AcquireLeaseRequest, AcquireOutcome, DailyUsage, Lease, LeaseError, ReadOffset,
+    RecordedTransition, ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError,
+    UsageBatch, UsageQuery, Waiter,
 };
-use sqlx::Transaction;
 use sqlx::pool::PoolConnection;
+use sqlx::{Pool, Transaction};
 
 use crate::codec::{
-    Columns, EventRow, HealthParams, LeaseRow, LeaseWithSubscriptionRow, SettingsParams,
-    SnapshotRow, SubscriptionRow, UsageParams, after, before, from_ms, to_i64, to_ms, to_u64,
-    truncate,
+    Columns, EventRow, HealthParams, LeaseRow, LeaseWithSubscriptionRow, QuotaAlertRow,
+    ReadOffsetRow, SettingsParams, SnapshotRow, SubscriptionRow, UsageParams, WaiterRow, after,
+    before, to_i64, to_ms, truncate,
 };
 use crate::db::{Db, Query, Reads, read_row};
 use crate::error::{Place, is_unique_violation_on};
@@ -41,28 +43,65 @@ use crate::usage::{DAILY_OFFSETS_KEPT, DailyPlan, merge_daily};
 pub(crate) trait Backend: Send + Sync {
     type Db: Db;
 
+    /// Acquire a lease: a hot path, written for each backend (SQLite: one
+    /// `BEGIN IMMEDIATE` transaction; PostgreSQL: claims without a lock,
+    /// see `postgres.rs`).
+    async fn acquire(
+        &self,
+        request: &AcquireLeaseRequest,
+        now: Timestamp,
+    ) -> Result<AcquireOutcome, StoreError>;
+
+    /// Release a lease: a hot path, written for each backend (SQLite: one
+    /// `BEGIN IMMEDIATE` transaction; PostgreSQL: one unlocked statement
+    /// unless the health changes, see `postgres.rs`).
+    async fn release(
+        &self,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+    ) -> Result<ReleaseReport, LeaseError>;
+
     /// Where the store lives, for error messages.
     fn place(&self) -> &Place;
 
+    /// The connections reads use.
+    fn read_pool(&self) -> &Pool<Self::Db>;
+
     /// A connection for reads.
-    async fn reader(&self, what: &str) -> Result<PoolConnection<Self::Db>, StoreError>;
+    async fn reader(&self, what: &str) -> Result<PoolConnection<Self::Db>, StoreError> {
+        self.read_pool()
+            .acquire()
+            .await
+            .map_err(|e| self.place().error(what, e))
+    }
 
     /// Begin a write transaction.
     async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Self::Db>, StoreError>;
 
     /// Keep usage records from being written until `tx` ends, waiting for
-    /// those being written now.
+    /// those being written now. Nothing by default: a backend whose write
+    /// transactions are serial already (SQLite's `BEGIN IMMEDIATE` holds
+    /// the whole file) needs no lock.
     async fn lock_usage_records(
         &self,
-        tx: &mut Transaction<'static, Self::Db>,
-        what: &str,
-    ) -> Result<(), StoreError>;
+        _tx: &mut Transaction<'static, Self::Db>,
+        _what: &str,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 
-    /// [`sql::LEASE_WITH_SUBSCRIPTION`] with the backend's row locks.
-    fn lease_for_change_sql(&self) -> &'static str;
+    /// [`sql::LEASE_WITH_SUBSCRIPTION`] with the backend's row locks; by
+    /// default none, for a backend whose write transaction holds the whole
+    /// database (SQLite).
+    fn lease_for_change_sql(&self) -> &'static str {
+        &sql::LEASE_WITH_SUBSCRIPTION
+    }
 
-    /// [`sql::SUBSCRIPTION_BY_ID`] with the backend's row lock.
-    fn subscription_for_change_sql(&self) -> &'static str;
+    /// [`sql::SUBSCRIPTION_BY_ID`] with the backend's row lock; by default
+    /// none, as for [`Backend::lease_for_change_sql`].
+    fn subscription_for_change_sql(&self) -> &'static str {
+        &sql::SUBSCRIPTION_BY_ID
+    }
 
     /// The time to write with once the write's lock is won
     /// ([`crate::lock_clock::LockClock::after_lock`]).
@@ -815,17 +854,13 @@ pub(crate) async fn record_usage<B: Backend>(
 pub(crate) async fn read_offsets<B: Backend>(store: &B) -> Result<Vec<ReadOffset>, StoreError> {
     let what = "reading transcript offsets";
     let rows = read_rows(store, query(sql::TRANSCRIPT_OFFSETS), what).await?;
-    rows.iter()
-        .map(|row| {
-            let row = Columns::<B::Db>(row);
-            let read = (|| Ok::<_, sqlx::Error>((row.text("path")?, row.int("read_to")?)))();
-            let (path, offset) = read.map_err(|e| store.place().error(what, e))?;
-            Ok(ReadOffset {
-                path,
-                offset: to_u64(offset),
-            })
-        })
-        .collect()
+    decode::<B::Db, _, _>(
+        &rows,
+        read_row::<ReadOffsetRow, B::Db>,
+        ReadOffsetRow::into_domain,
+        store.place(),
+        what,
+    )
 }
 
 pub(crate) async fn quota_alerts<B: Backend>(
@@ -835,35 +870,13 @@ pub(crate) async fn quota_alerts<B: Backend>(
     let what = "reading quota alerts";
     let statement = B::Db::bind_int(query(sql::QUOTA_ALERTS_SINCE), Some(to_ms(since)));
     let rows = read_rows(store, statement, what).await?;
-    rows.iter()
-        .map(|row| {
-            let row = Columns::<B::Db>(row);
-            let read = (|| {
-                Ok::<_, sqlx::Error>((
-                    row.text("subscription_id")?,
-                    row.text("subscription_name")?,
-                    row.text("quota_window")?,
-                    row.int("period")?,
-                    row.int("threshold_permille")?,
-                    row.real("utilization")?,
-                    row.opt_int("resets_at")?,
-                    row.int("at")?,
-                ))
-            })();
-            let (id, name, window, period, threshold, utilization, resets_at, at) =
-                read.map_err(|e| store.place().error(what, e))?;
-            Ok(QuotaAlert {
-                subscription_id: crate::codec::parse_subscription_id(&id)?,
-                subscription_name: crate::codec::parse_name(&name)?,
-                window,
-                period: from_ms(period, "alert period")?,
-                threshold_permille: u16::try_from(threshold).unwrap_or(1000),
-                utilization,
-                resets_at: resets_at.map(|ms| from_ms(ms, "alert reset")).transpose()?,
-                at: from_ms(at, "alert time")?,
-            })
-        })
-        .collect()
+    decode::<B::Db, _, _>(
+        &rows,
+        read_row::<QuotaAlertRow, B::Db>,
+        QuotaAlertRow::into_domain,
+        store.place(),
+        what,
+    )
 }
 
 pub(crate) async fn save_waiter<B: Backend>(
@@ -918,39 +931,11 @@ pub(crate) async fn waiters<B: Backend>(
     let what = "reading the waiting acquires";
     let statement = B::Db::bind_int(query(sql::WAITERS), Some(to_ms(truncate(now))));
     let rows = read_rows(store, statement, what).await?;
-    rows.iter()
-        .map(|row| {
-            let row = Columns::<B::Db>(row);
-            let read = (|| {
-                Ok::<_, sqlx::Error>((
-                    row.text("id")?,
-                    row.text("holder")?,
-                    row.text("request")?,
-                    row.int("since")?,
-                    row.int("until")?,
-                    row.opt_int("deadline")?,
-                    row.opt_int("earliest_recovery")?,
-                    row.opt_text("earliest_name")?,
-                    row.int("expires_at")?,
-                ))
-            })();
-            let (id, holder, request, since, until, deadline, recovery, name, expires_at) =
-                read.map_err(|e| store.place().error(what, e))?;
-            let optional =
-                |ms: Option<i64>, label: &str| ms.map(|ms| from_ms(ms, label)).transpose();
-            Ok(Waiter {
-                id: crate::codec::parse_lease_id(&id)?,
-                holder,
-                request,
-                since: from_ms(since, "waiter start")?,
-                until: from_ms(until, "waiter look")?,
-                deadline: optional(deadline, "waiter deadline")?,
-                earliest_recovery: optional(recovery, "waiter recovery")?,
-                earliest_name: name
-                    .map(|name| crate::codec::parse_name(&name))
-                    .transpose()?,
-                expires_at: from_ms(expires_at, "waiter expiry")?,
-            })
-        })
-        .collect()
+    decode::<B::Db, _, _>(
+        &rows,
+        read_row::<WaiterRow, B::Db>,
+        WaiterRow::into_domain,
+        store.place(),
+        what,
+    )
 }

@@ -12,7 +12,10 @@ use std::pin::Pin;
 
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Row, Type};
 
-use crate::codec::{EventRow, LeaseRow, LeaseWithSubscriptionRow, SnapshotRow, SubscriptionRow};
+use crate::codec::{
+    EventRow, LeaseRow, LeaseWithSubscriptionRow, QuotaAlertRow, ReadOffsetRow, SnapshotRow,
+    SubscriptionRow, WaiterRow,
+};
 
 /// A statement with its bind values.
 pub(crate) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
@@ -64,6 +67,9 @@ pub(crate) trait Db:
     + Reads<LeaseRow>
     + Reads<LeaseWithSubscriptionRow>
     + Reads<EventRow>
+    + Reads<QuotaAlertRow>
+    + Reads<WaiterRow>
+    + Reads<ReadOffsetRow>
 {
     fn bind_int<'q>(query: Query<'q, Self>, value: Option<i64>) -> Query<'q, Self>;
     fn bind_real<'q>(query: Query<'q, Self>, value: Option<f64>) -> Query<'q, Self>;
@@ -87,7 +93,6 @@ pub(crate) trait Db:
     /// A column by name; `None` for NULL.
     fn int(row: &Self::Row, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn text(row: &Self::Row, column: &str) -> Result<Option<String>, sqlx::Error>;
-    fn real(row: &Self::Row, column: &str) -> Result<Option<f64>, sqlx::Error>;
     fn bytes(row: &Self::Row, column: &str) -> Result<Vec<u8>, sqlx::Error>;
     fn boolean(row: &Self::Row, column: &str) -> Result<bool, sqlx::Error>;
 }
@@ -99,7 +104,10 @@ where
         + Reads<SnapshotRow>
         + Reads<LeaseRow>
         + Reads<LeaseWithSubscriptionRow>
-        + Reads<EventRow>,
+        + Reads<EventRow>
+        + Reads<QuotaAlertRow>
+        + Reads<WaiterRow>
+        + Reads<ReadOffsetRow>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
@@ -161,10 +169,6 @@ where
     }
 
     fn text(row: &Self::Row, column: &str) -> Result<Option<String>, sqlx::Error> {
-        row.try_get(column)
-    }
-
-    fn real(row: &Self::Row, column: &str) -> Result<Option<f64>, sqlx::Error> {
         row.try_get(column)
     }
 

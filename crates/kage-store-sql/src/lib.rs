@@ -10,11 +10,14 @@
 //! pool lives (`kage-cli`'s `app.rs`) and open it with
 //! [`SqliteStore::open`] or [`PostgresStore::connect`].
 //!
-//! Each backend implements the port in its own file (`sqlite.rs`,
-//! `postgres.rs`) and keeps the SQL only it runs in `sqlite/sql.rs` and
-//! `postgres/sql.rs`; what both do the same way is written once in
-//! `common.rs` (over `db.rs`, the sqlx bounds stated once) with the SQL
-//! text of `sql.rs`. The schema, the locking and the usage rollup are
+//! Both are a [`Store`] over a backend: one generic `impl SubscriptionStore`
+//! (`store.rs`) calls the operations both backends run the same way, written
+//! once in `common.rs` over a small `Backend` trait (and `db.rs`, the sqlx
+//! bounds stated once) with the SQL text of `sql.rs`. Each backend's file
+//! (`sqlite.rs`, `postgres.rs`) opens it, answers what `Backend` asks (how a
+//! write begins, its row locks) and writes its own hot paths, acquire and
+//! release, with the SQL only it runs in `sqlite/sql.rs` and
+//! `postgres/sql.rs`. The schema, the locking and the usage rollup are
 //! described in `docs/storage.md`.
 
 mod codec;
@@ -27,16 +30,19 @@ mod postgres;
 mod schema;
 mod sql;
 mod sqlite;
+mod store;
 mod usage;
 
 use kage_ports::StoreError;
 
 pub use error::redact_url;
 pub use postgres::{
-    ACQUIRE_LOCK_KEY, MIGRATE_LOCK_KEY, PostgresOptions, PostgresStore, SUBSCRIPTION_LOCK_CLASS,
+    ACQUIRE_LOCK_KEY, MIGRATE_LOCK_KEY, PostgresBackend, PostgresOptions, PostgresStore,
+    SUBSCRIPTION_LOCK_CLASS,
 };
 pub use schema::{SCHEMA_VERSION, postgres_migrations, sqlite_migrations};
-pub use sqlite::{APPLICATION_ID, SqliteOptions, SqliteStore};
+pub use sqlite::{APPLICATION_ID, SqliteBackend, SqliteOptions, SqliteStore};
+pub use store::Store;
 
 /// An opening store, boxed so that it is `Send`.
 type BoxedOpen<'a, T> =

@@ -48,18 +48,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use kage_domain::{
-    LeaseId, Outcome, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget, RoutingRules, Selection,
-    StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
-};
+use kage_domain::{PoolSnapshot, Selection};
 use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, Clock, DailyUsage, Lease, LeaseError, RecordedTransition,
-    ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, SubscriptionStore,
-    UsageQuery, Waiter,
+    AcquireLeaseRequest, AcquireOutcome, Clock, Lease, LeaseError, ReleaseLeaseRequest,
+    ReleaseReport, StoreError,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Connection, Executor, FromRow, PgConnection, Postgres, Row, Transaction};
+use sqlx::{Connection, Executor, FromRow, PgConnection, Pool, Postgres, Row, Transaction};
 
 use crate::codec::{LeaseWithSubscriptionRow, to_ms, truncate};
 use crate::common::{self, Backend, ReleasePlan};
@@ -67,6 +63,7 @@ use crate::error::{Backend as Kind, Place, redact_url};
 use crate::lease;
 use crate::lock_clock::LockClock;
 use crate::schema;
+use crate::store::Store;
 
 /// The advisory lock key serialising acquires ("KAGE" then 1).
 pub const ACQUIRE_LOCK_KEY: i64 = 0x4B41_4745_0000_0001;
@@ -106,9 +103,13 @@ impl Default for PostgresOptions {
     }
 }
 
-/// The pool store in a PostgreSQL database.
+/// The pool store in a PostgreSQL database: [`Store`] over
+/// [`PostgresBackend`].
+pub type PostgresStore = Store<PostgresBackend>;
+
+/// The PostgreSQL backend of [`PostgresStore`]: its connections.
 #[derive(Clone)]
-pub struct PostgresStore {
+pub struct PostgresBackend {
     pool: PgPool,
     /// The connection of the last acquire or release, for the next one.
     kept: Arc<Kept>,
@@ -117,7 +118,7 @@ pub struct PostgresStore {
     clock: LockClock,
 }
 
-impl std::fmt::Debug for PostgresStore {
+impl std::fmt::Debug for PostgresBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
             .field("location", &self.place.location)
@@ -211,7 +212,7 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(connect);
-        let store = Self {
+        let backend = PostgresBackend {
             pool,
             // Never the pool's only connection: everything else waits for
             // the pool.
@@ -223,25 +224,20 @@ impl PostgresStore {
             clock: LockClock::default(),
         };
         let what = "applying the schema migrations";
-        let mut tx = store
-            .pool
-            .begin()
-            .await
-            .map_err(|e| store.place.error(what, e))?;
+        let mut tx = backend.begin_write(what).await?;
         sqlx::query(sql::LOCK_FOR_MIGRATIONS)
             .bind(MIGRATE_LOCK_KEY)
             .execute(&mut *tx)
             .await
-            .map_err(|e| store.place.error(what, e))?;
-        schema::migrate::<Postgres>(
-            &mut tx,
+            .map_err(|e| backend.place.error(what, e))?;
+        schema::migrate(
+            tx,
             schema::postgres_migrations(),
             sql::CREATE_MIGRATIONS_TABLE,
-            &store.place,
+            &backend.place,
         )
         .await?;
-        tx.commit().await.map_err(|e| store.place.error(what, e))?;
-        Ok(store)
+        Ok(Store { backend })
     }
 
     /// Read `clock` once a write has won its lock, and stamp leases,
@@ -250,36 +246,59 @@ impl PostgresStore {
     /// does not date itself back to before that write.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = LockClock::new(clock);
+        self.backend.clock = LockClock::new(clock);
         self
     }
 
     /// The URL, without its password.
     pub fn location(&self) -> &str {
-        &self.place.location
+        &self.backend.place.location
     }
 
     /// Close every connection.
     pub async fn close(&self) {
         // The pool waits for every connection taken from it.
-        drop(self.kept.take());
-        self.pool.close().await;
+        drop(self.backend.kept.take());
+        self.backend.pool.close().await;
     }
 }
 
 #[async_trait]
-impl Backend for PostgresStore {
+impl Backend for PostgresBackend {
     type Db = Postgres;
+
+    /// See [`PostgresBackend::acquire_on`].
+    async fn acquire(
+        &self,
+        request: &AcquireLeaseRequest,
+        now: Timestamp,
+    ) -> Result<AcquireOutcome, StoreError> {
+        let what = format!("acquiring lease {}", request.lease_id);
+        self.on_session(what, async |session, what| {
+            self.acquire_on(session, request, truncate(now), what).await
+        })
+        .await
+    }
+
+    /// See [`PostgresBackend::release_on`].
+    async fn release(
+        &self,
+        request: &ReleaseLeaseRequest,
+        now: Timestamp,
+    ) -> Result<ReleaseReport, LeaseError> {
+        self.on_session(
+            format!("releasing lease {}", request.lease_id),
+            async |session, what| self.release_on(session, request, truncate(now), what).await,
+        )
+        .await
+    }
 
     fn place(&self) -> &Place {
         &self.place
     }
 
-    async fn reader(&self, what: &str) -> Result<PoolConnection<Postgres>, StoreError> {
-        self.pool
-            .acquire()
-            .await
-            .map_err(|e| self.place.error(what, e))
+    fn read_pool(&self) -> &Pool<Postgres> {
+        &self.pool
     }
 
     async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Postgres>, StoreError> {
@@ -311,168 +330,6 @@ impl Backend for PostgresStore {
 
     fn after_lock(&self, now: Timestamp) -> Timestamp {
         self.clock.after_lock(now)
-    }
-}
-
-#[async_trait]
-impl SubscriptionStore for PostgresStore {
-    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        common::insert_subscription(self, subscription).await
-    }
-
-    async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        common::update_subscription(self, subscription).await
-    }
-
-    async fn delete_subscription(&self, id: SubscriptionId) -> Result<(), StoreError> {
-        common::delete_subscription(self, id).await
-    }
-
-    async fn retire_subscription(
-        &self,
-        id: SubscriptionId,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        common::retire_subscription(self, id, now).await
-    }
-
-    async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        common::list_subscriptions(self).await
-    }
-
-    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
-        common::retired_subscriptions(self).await
-    }
-
-    async fn subscription_by_name(
-        &self,
-        name: &SubscriptionName,
-    ) -> Result<Option<Subscription>, StoreError> {
-        common::subscription_by_name(self, name).await
-    }
-
-    async fn record_outcome(
-        &self,
-        id: SubscriptionId,
-        outcome: &Outcome,
-        lease_id: Option<LeaseId>,
-        policy: &StatePolicy,
-        now: Timestamp,
-    ) -> Result<TransitionResult, StoreError> {
-        common::record_outcome(self, id, outcome, lease_id, policy, now).await
-    }
-
-    async fn set_disabled(
-        &self,
-        id: SubscriptionId,
-        disabled: Option<String>,
-        now: Timestamp,
-    ) -> Result<TransitionResult, StoreError> {
-        common::set_disabled(self, id, disabled, now).await
-    }
-
-    async fn transitions(
-        &self,
-        id: SubscriptionId,
-        limit: u32,
-    ) -> Result<Vec<RecordedTransition>, StoreError> {
-        common::transitions(self, id, limit).await
-    }
-
-    async fn transition_counts(&self) -> Result<Vec<(SubscriptionId, StateKind, u64)>, StoreError> {
-        common::transition_counts(self).await
-    }
-
-    async fn save_route(
-        &self,
-        target: &RouteTarget,
-        entries: &[RouteEntry],
-    ) -> Result<(), StoreError> {
-        common::save_route(self, target, entries).await
-    }
-
-    async fn delete_route(&self, target: &RouteTarget) -> Result<bool, StoreError> {
-        common::delete_route(self, target).await
-    }
-
-    async fn load_routes(&self) -> Result<RoutingRules, StoreError> {
-        common::load_routes(self).await
-    }
-
-    async fn acquire_lease(
-        &self,
-        request: &AcquireLeaseRequest,
-        now: Timestamp,
-    ) -> Result<AcquireOutcome, StoreError> {
-        self.acquire(request, now).await
-    }
-
-    async fn heartbeat_lease(
-        &self,
-        id: LeaseId,
-        ttl: Duration,
-        now: Timestamp,
-    ) -> Result<Lease, LeaseError> {
-        common::heartbeat_lease(self, id, ttl, now).await
-    }
-
-    async fn release_lease(
-        &self,
-        request: &ReleaseLeaseRequest,
-        now: Timestamp,
-    ) -> Result<ReleaseReport, LeaseError> {
-        self.release(request, now).await
-    }
-
-    async fn live_leases(&self, now: Timestamp) -> Result<Vec<Lease>, StoreError> {
-        common::live_leases(self, now).await
-    }
-
-    async fn pool_snapshot(
-        &self,
-        window: Duration,
-        now: Timestamp,
-    ) -> Result<PoolSnapshot, StoreError> {
-        common::pool_snapshot(self, window, now).await
-    }
-
-    async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
-        common::daily_usage(self, query).await
-    }
-
-    async fn record_usage(
-        &self,
-        batch: &kage_ports::UsageBatch,
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
-        common::record_usage(self, batch, now).await
-    }
-
-    async fn read_offsets(&self) -> Result<Vec<kage_ports::ReadOffset>, StoreError> {
-        common::read_offsets(self).await
-    }
-
-    async fn record_quota_alerts(
-        &self,
-        alerts: &[QuotaAlert],
-    ) -> Result<Vec<QuotaAlert>, StoreError> {
-        common::record_quota_alerts(self, alerts).await
-    }
-
-    async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError> {
-        common::quota_alerts(self, since).await
-    }
-
-    async fn save_waiter(&self, waiter: &Waiter, now: Timestamp) -> Result<(), StoreError> {
-        common::save_waiter(self, waiter, now).await
-    }
-
-    async fn remove_waiter(&self, id: LeaseId) -> Result<(), StoreError> {
-        common::remove_waiter(self, id).await
-    }
-
-    async fn waiters(&self, now: Timestamp) -> Result<Vec<Waiter>, StoreError> {
-        common::waiters(self, now).await
     }
 }
 
@@ -622,7 +479,7 @@ fn lease_id_taken(what: &str) -> StoreError {
     ))
 }
 
-impl PostgresStore {
+impl PostgresBackend {
     /// The kept connection, or one from the pool. One kept for longer than
     /// [`PING_IDLE_AFTER`] is pinged first, as the pool would.
     async fn session(&self, what: &str) -> Result<Session, StoreError> {
@@ -638,6 +495,20 @@ impl PostgresStore {
             .await
             .map_err(|e| self.place.error(what, e))?;
         Ok(Session::new(connection))
+    }
+
+    /// Run `operation` on [`PostgresBackend::session`]'s connection, and
+    /// keep that connection for the next operation when it succeeded.
+    /// `what` says what the operation does, for errors.
+    async fn on_session<T, E: From<StoreError>>(
+        &self,
+        what: String,
+        operation: impl AsyncFnOnce(&mut Session, &str) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut session = self.session(&what).await?;
+        let done = operation(&mut session, &what).await?;
+        self.kept.keep(session);
+        Ok(done)
     }
 
     /// Acquire on one connection. Up to [`OPTIMISTIC_ATTEMPTS`] reads of
@@ -660,20 +531,6 @@ impl PostgresStore {
     /// release, which stays synchronous, flushes it); only a server crash in
     /// that fraction of a second can lose it, and then its holder's
     /// heartbeat or release gets [`kage_ports::LeaseError::NotFound`].
-    async fn acquire(
-        &self,
-        request: &AcquireLeaseRequest,
-        now: Timestamp,
-    ) -> Result<AcquireOutcome, StoreError> {
-        let what = format!("acquiring lease {}", request.lease_id);
-        let mut session = self.session(&what).await?;
-        let outcome = self
-            .acquire_on(&mut session, request, truncate(now), &what)
-            .await?;
-        self.kept.keep(session);
-        Ok(outcome)
-    }
-
     async fn acquire_on(
         &self,
         session: &mut Session,
@@ -906,20 +763,6 @@ impl PostgresStore {
     /// heartbeat) in between is seen, and a health change committed before
     /// the write is seen too; one committed after it did not depend on this
     /// release, which did not change the health.
-    async fn release(
-        &self,
-        request: &ReleaseLeaseRequest,
-        now: Timestamp,
-    ) -> Result<ReleaseReport, LeaseError> {
-        let what = format!("releasing lease {}", request.lease_id);
-        let mut session = self.session(&what).await?;
-        let report = self
-            .release_on(&mut session, request, truncate(now), &what)
-            .await?;
-        self.kept.keep(session);
-        Ok(report)
-    }
-
     async fn release_on(
         &self,
         session: &mut Session,

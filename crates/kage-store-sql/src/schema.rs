@@ -94,15 +94,16 @@ pub(crate) fn check_applied(
 }
 
 /// Create sqlx's table (`create_table`) if needed, check the versions,
-/// apply what is pending. The caller holds a write transaction and the
-/// backend's migration lock.
+/// apply what is pending, and commit `tx`: a write transaction that holds
+/// the backend's migration lock.
 pub(crate) async fn migrate<DB: Db>(
-    connection: &mut DB::Connection,
+    mut tx: sqlx::Transaction<'static, DB>,
     migrator: &Migrator,
     create_table: &str,
     place: &Place,
 ) -> Result<(), StoreError> {
     let what = "applying the schema migrations";
+    let connection: &mut DB::Connection = &mut tx;
     DB::execute_script(create_table, connection)
         .await
         .map_err(|e| place.error(what, e))?;
@@ -139,7 +140,7 @@ pub(crate) async fn migrate<DB: Db>(
             .await
             .map_err(|e| place.error("recording a migration", e))?;
     }
-    Ok(())
+    tx.commit().await.map_err(|e| place.error(what, e))
 }
 
 #[cfg(test)]

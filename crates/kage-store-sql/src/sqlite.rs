@@ -32,20 +32,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use kage_domain::{
-    LeaseId, Outcome, PoolSnapshot, QuotaAlert, RouteEntry, RouteTarget, RoutingRules, Selection,
-    StateKind, StatePolicy, Subscription, SubscriptionId, SubscriptionName, TransitionResult,
-};
+use kage_domain::Selection;
 use kage_ports::{
-    AcquireLeaseRequest, AcquireOutcome, Clock, DailyUsage, Lease, LeaseError, RecordedTransition,
-    ReleaseLeaseRequest, ReleaseReport, RetiredSubscription, StoreError, SubscriptionStore,
-    UsageQuery, Waiter,
+    AcquireLeaseRequest, AcquireOutcome, Clock, LeaseError, ReleaseLeaseRequest, ReleaseReport,
+    StoreError,
 };
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, Pool, Row, Sqlite, SqliteConnection, Transaction};
 
 use crate::codec::{to_ms, truncate};
 use crate::common::{self, Backend, ReleasePlan};
@@ -53,6 +48,7 @@ use crate::error::{Backend as Kind, Place, is_sqlite_busy};
 use crate::lease;
 use crate::lock_clock::LockClock;
 use crate::schema;
+use crate::store::Store;
 
 /// `PRAGMA application_id` of a Kage database: "KAGE" in ASCII.
 pub const APPLICATION_ID: i32 = 0x4B41_4745;
@@ -88,9 +84,12 @@ impl Default for SqliteOptions {
     }
 }
 
-/// The pool store in one SQLite file.
+/// The pool store in one SQLite file: [`Store`] over [`SqliteBackend`].
+pub type SqliteStore = Store<SqliteBackend>;
+
+/// The SQLite backend of [`SqliteStore`]: its connections and tuning.
 #[derive(Clone)]
-pub struct SqliteStore {
+pub struct SqliteBackend {
     /// One connection for writes: writers of this process queue here (in
     /// order) rather than in SQLite's busy handler, and its page cache stays
     /// warm.
@@ -104,7 +103,7 @@ pub struct SqliteStore {
     clock: LockClock,
 }
 
-impl std::fmt::Debug for SqliteStore {
+impl std::fmt::Debug for SqliteBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
@@ -158,15 +157,7 @@ impl SqliteStore {
             FileState::Existing { kage: false } => probe(&path, &place, &options).await?,
             FileState::Existing { kage: true } | FileState::New => {}
         }
-        let connect = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(false)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true)
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
-            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
+        let connect = connect_options(&path, &options);
         let acquire_timeout = options
             .busy_timeout
             .saturating_mul(options.busy_retries + 2);
@@ -191,7 +182,7 @@ impl SqliteStore {
             }
         };
         let pool = pool_options(options.max_connections).connect_lazy_with(connect);
-        let store = Self {
+        let backend = SqliteBackend {
             writer,
             pool,
             place,
@@ -200,16 +191,15 @@ impl SqliteStore {
             clock: LockClock::default(),
         };
         let what = "applying the schema migrations";
-        let mut tx = store.begin_write(what).await?;
-        schema::migrate::<Sqlite>(
-            &mut tx,
+        let tx = backend.begin_write(what).await?;
+        schema::migrate(
+            tx,
             schema::sqlite_migrations(),
             sql::CREATE_MIGRATIONS_TABLE,
-            &store.place,
+            &backend.place,
         )
         .await?;
-        tx.commit().await.map_err(|e| store.place.error(what, e))?;
-        Ok(store)
+        Ok(Store { backend })
     }
 
     /// Open an existing database at the current schema for one quick read
@@ -234,15 +224,7 @@ impl SqliteStore {
             location: path.display().to_string(),
             busy_timeout: options.busy_timeout,
         };
-        let connect = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(false)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true)
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
-            .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
+        let connect = connect_options(&path, &options);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
@@ -261,13 +243,15 @@ impl SqliteStore {
             writer.close().await;
             return Self::open(&path).await;
         }
-        Ok(Self {
-            pool: writer.clone(),
-            writer,
-            place,
-            path,
-            busy_retries: options.busy_retries,
-            clock: LockClock::default(),
+        Ok(Store {
+            backend: SqliteBackend {
+                pool: writer.clone(),
+                writer,
+                place,
+                path,
+                busy_retries: options.busy_retries,
+                clock: LockClock::default(),
+            },
         })
     }
 
@@ -277,13 +261,13 @@ impl SqliteStore {
     /// process's does not date itself back to before that write.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = LockClock::new(clock);
+        self.backend.clock = LockClock::new(clock);
         self
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.backend.path
     }
 
     /// Write a consistent copy of the database to `target`, a file that
@@ -294,20 +278,23 @@ impl SqliteStore {
     /// `target` exists or cannot be written.
     pub async fn backup(&self, target: &Path) -> Result<(), StoreError> {
         let target = target.to_string_lossy().into_owned();
+        let backend = &self.backend;
         sqlx::query("VACUUM INTO ?1")
             .bind(&target)
-            .execute(&self.pool)
+            .execute(&backend.pool)
             .await
             .map(|_| ())
-            .map_err(|e| self.place.error(&format!("backing up to {target}"), e))
+            .map_err(|e| backend.place.error(&format!("backing up to {target}"), e))
     }
 
     /// Close every connection (the last one checkpoints the WAL).
     pub async fn close(&self) {
-        self.pool.close().await;
-        self.writer.close().await;
+        self.backend.pool.close().await;
+        self.backend.writer.close().await;
     }
+}
 
+impl SqliteBackend {
     /// `BEGIN IMMEDIATE` on the writer connection, retried when the write
     /// lock stays busy.
     async fn begin_immediate(
@@ -349,6 +336,11 @@ impl SqliteStore {
             }
         }
     }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    type Db = Sqlite;
 
     /// Acquire in one transaction: `BEGIN IMMEDIATE`, the pool, the lease,
     /// `COMMIT`. The write lock is held from the read on, so the choice
@@ -455,210 +447,39 @@ impl SqliteStore {
             was_expired: plan.was_expired,
         })
     }
-}
-
-#[async_trait]
-impl Backend for SqliteStore {
-    type Db = Sqlite;
 
     fn place(&self) -> &Place {
         &self.place
     }
 
-    async fn reader(&self, what: &str) -> Result<PoolConnection<Sqlite>, StoreError> {
-        self.pool
-            .acquire()
-            .await
-            .map_err(|e| self.place.error(what, e))
+    fn read_pool(&self) -> &Pool<Sqlite> {
+        &self.pool
     }
 
     async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.begin_immediate(what).await
     }
 
-    /// SQLite write transactions are serial already.
-    async fn lock_usage_records(
-        &self,
-        _tx: &mut Transaction<'static, Sqlite>,
-        _what: &str,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    /// No row locks: the write transaction holds the whole file.
-    fn lease_for_change_sql(&self) -> &'static str {
-        &crate::sql::LEASE_WITH_SUBSCRIPTION
-    }
-
-    fn subscription_for_change_sql(&self) -> &'static str {
-        &crate::sql::SUBSCRIPTION_BY_ID
-    }
+    // No usage-record lock and no row locks (the trait's defaults): the
+    // write transaction holds the whole file.
 
     fn after_lock(&self, now: Timestamp) -> Timestamp {
         self.clock.after_lock(now)
     }
 }
 
-#[async_trait]
-impl SubscriptionStore for SqliteStore {
-    async fn insert_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        common::insert_subscription(self, subscription).await
-    }
-
-    async fn update_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        common::update_subscription(self, subscription).await
-    }
-
-    async fn delete_subscription(&self, id: SubscriptionId) -> Result<(), StoreError> {
-        common::delete_subscription(self, id).await
-    }
-
-    async fn retire_subscription(
-        &self,
-        id: SubscriptionId,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        common::retire_subscription(self, id, now).await
-    }
-
-    async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        common::list_subscriptions(self).await
-    }
-
-    async fn retired_subscriptions(&self) -> Result<Vec<RetiredSubscription>, StoreError> {
-        common::retired_subscriptions(self).await
-    }
-
-    async fn subscription_by_name(
-        &self,
-        name: &SubscriptionName,
-    ) -> Result<Option<Subscription>, StoreError> {
-        common::subscription_by_name(self, name).await
-    }
-
-    async fn record_outcome(
-        &self,
-        id: SubscriptionId,
-        outcome: &Outcome,
-        lease_id: Option<LeaseId>,
-        policy: &StatePolicy,
-        now: Timestamp,
-    ) -> Result<TransitionResult, StoreError> {
-        common::record_outcome(self, id, outcome, lease_id, policy, now).await
-    }
-
-    async fn set_disabled(
-        &self,
-        id: SubscriptionId,
-        disabled: Option<String>,
-        now: Timestamp,
-    ) -> Result<TransitionResult, StoreError> {
-        common::set_disabled(self, id, disabled, now).await
-    }
-
-    async fn transitions(
-        &self,
-        id: SubscriptionId,
-        limit: u32,
-    ) -> Result<Vec<RecordedTransition>, StoreError> {
-        common::transitions(self, id, limit).await
-    }
-
-    async fn transition_counts(&self) -> Result<Vec<(SubscriptionId, StateKind, u64)>, StoreError> {
-        common::transition_counts(self).await
-    }
-
-    async fn save_route(
-        &self,
-        target: &RouteTarget,
-        entries: &[RouteEntry],
-    ) -> Result<(), StoreError> {
-        common::save_route(self, target, entries).await
-    }
-
-    async fn delete_route(&self, target: &RouteTarget) -> Result<bool, StoreError> {
-        common::delete_route(self, target).await
-    }
-
-    async fn load_routes(&self) -> Result<RoutingRules, StoreError> {
-        common::load_routes(self).await
-    }
-
-    async fn acquire_lease(
-        &self,
-        request: &AcquireLeaseRequest,
-        now: Timestamp,
-    ) -> Result<AcquireOutcome, StoreError> {
-        self.acquire(request, now).await
-    }
-
-    async fn heartbeat_lease(
-        &self,
-        id: LeaseId,
-        ttl: Duration,
-        now: Timestamp,
-    ) -> Result<Lease, LeaseError> {
-        common::heartbeat_lease(self, id, ttl, now).await
-    }
-
-    async fn release_lease(
-        &self,
-        request: &ReleaseLeaseRequest,
-        now: Timestamp,
-    ) -> Result<ReleaseReport, LeaseError> {
-        self.release(request, now).await
-    }
-
-    async fn live_leases(&self, now: Timestamp) -> Result<Vec<Lease>, StoreError> {
-        common::live_leases(self, now).await
-    }
-
-    async fn pool_snapshot(
-        &self,
-        window: Duration,
-        now: Timestamp,
-    ) -> Result<PoolSnapshot, StoreError> {
-        common::pool_snapshot(self, window, now).await
-    }
-
-    async fn daily_usage(&self, query: &UsageQuery) -> Result<Vec<DailyUsage>, StoreError> {
-        common::daily_usage(self, query).await
-    }
-
-    async fn record_usage(
-        &self,
-        batch: &kage_ports::UsageBatch,
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
-        common::record_usage(self, batch, now).await
-    }
-
-    async fn read_offsets(&self) -> Result<Vec<kage_ports::ReadOffset>, StoreError> {
-        common::read_offsets(self).await
-    }
-
-    async fn record_quota_alerts(
-        &self,
-        alerts: &[QuotaAlert],
-    ) -> Result<Vec<QuotaAlert>, StoreError> {
-        common::record_quota_alerts(self, alerts).await
-    }
-
-    async fn quota_alerts(&self, since: Timestamp) -> Result<Vec<QuotaAlert>, StoreError> {
-        common::quota_alerts(self, since).await
-    }
-
-    async fn save_waiter(&self, waiter: &Waiter, now: Timestamp) -> Result<(), StoreError> {
-        common::save_waiter(self, waiter, now).await
-    }
-
-    async fn remove_waiter(&self, id: LeaseId) -> Result<(), StoreError> {
-        common::remove_waiter(self, id).await
-    }
-
-    async fn waiters(&self, now: Timestamp) -> Result<Vec<Waiter>, StoreError> {
-        common::waiters(self, now).await
-    }
+/// How every connection to a Kage database is made: WAL, `synchronous =
+/// NORMAL`, the busy timeout, foreign keys and the WAL's limits.
+fn connect_options(path: &Path, options: &SqliteOptions) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(options.busy_timeout)
+        .foreign_keys(true)
+        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+        .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string())
 }
 
 /// Make the folder and the file if needed, and look at an existing file's

@@ -83,6 +83,31 @@ fn user_repository(world: &World) -> String {
     git(&repo, &["rev-parse", "HEAD"])
 }
 
+/// A world whose pool holds one subscription, `name` (priority 100, the
+/// simulated Claude Code told `behaviour`), and whose working folder is the
+/// user's repository ([`user_repository`]): the world, the repository's
+/// `HEAD` and its path.
+async fn world_in_repository(name: &str, behaviour: &str) -> (World, String, PathBuf) {
+    let mut world = World::new(FAST);
+    let pool = world.pool().await;
+    world
+        .add(&pool, name, 100, CredentialKind::OAuth, behaviour, None)
+        .await;
+    let base = user_repository(&world);
+    let repo = world.workdir();
+    (world, base, repo)
+}
+
+/// `kage-agent run` of two tasks, "one" and "two", at once, each appending
+/// to [`SHARED`], printing JSON.
+fn two_writing_tasks(world: &World) -> Command {
+    let mut command = world.kage_agent();
+    command
+        .env(simulate::WRITE_VARIABLE, SHARED)
+        .args(["run", "--task", "one", "--task", "two", "-j", "2", "--json"]);
+    command
+}
+
 /// The user's checkout as Kage must leave it: `HEAD` at `base` on `main`,
 /// `status` as it was, nothing stashed, no branch but `main` and `kage/…`.
 fn assert_checkout_untouched(repo: &Path, base: &str, status: &str) {
@@ -140,13 +165,7 @@ fn stderr_of(output: &std::process::Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_tasks_write_the_same_file_on_four_branches_and_the_checkout_is_left_as_it_was() {
-    let mut world = World::new(FAST);
-    let pool = world.pool().await;
-    world
-        .add(&pool, "beta", 100, CredentialKind::OAuth, "ok", None)
-        .await;
-    let base = user_repository(&world);
-    let repo = world.workdir();
+    let (world, base, repo) = world_in_repository("beta", "ok").await;
     let run_dir = world.run_dir();
 
     // No --worktree: four agents at once in a repository is the default.
@@ -399,13 +418,7 @@ async fn a_task_that_fails_over_resumes_in_its_worktree_with_attempt_1s_edits() 
 /// still unstaged) after the run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_users_uncommitted_changes_stay_in_their_tree_and_the_run_says_so() {
-    let mut world = World::new(FAST);
-    let pool = world.pool().await;
-    world
-        .add(&pool, "beta", 100, CredentialKind::OAuth, "ok", None)
-        .await;
-    let base = user_repository(&world);
-    let repo = world.workdir();
+    let (world, base, repo) = world_in_repository("beta", "ok").await;
     std::fs::write(repo.join("README.md"), "project, staged by the user\n").unwrap();
     git(&repo, &["add", "README.md"]);
     std::fs::write(repo.join(SHARED), "base\nthe user's own line\n").unwrap();
@@ -415,12 +428,7 @@ async fn the_users_uncommitted_changes_stay_in_their_tree_and_the_run_says_so() 
     let staged = git(&repo, &["diff", "--cached"]);
     let unstaged = git(&repo, &["diff"]);
 
-    let output = world
-        .kage_agent()
-        .env(simulate::WRITE_VARIABLE, SHARED)
-        .args(["run", "--task", "one", "--task", "two", "-j", "2", "--json"])
-        .output()
-        .unwrap();
+    let output = two_writing_tasks(&world).output().unwrap();
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
     let top = std::fs::canonicalize(&repo).unwrap();
@@ -463,13 +471,7 @@ async fn the_users_uncommitted_changes_stay_in_their_tree_and_the_run_says_so() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_that_change_nothing_leave_nothing_and_the_table_says_so() {
-    let mut world = World::new(FAST);
-    let pool = world.pool().await;
-    world
-        .add(&pool, "beta", 100, CredentialKind::OAuth, "ok", None)
-        .await;
-    let base = user_repository(&world);
-    let repo = world.workdir();
+    let (world, base, repo) = world_in_repository("beta", "ok").await;
     let output = world.run(&[
         "run",
         "--task",
@@ -570,17 +572,8 @@ async fn refusals_stop_the_run_before_anything_is_made() {
 /// `git worktree prune` has nothing left to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_worktrees_remove_cleans_up() {
-    let mut world = World::new(FAST);
-    let pool = world.pool().await;
-    world
-        .add(&pool, "slowpoke", 100, CredentialKind::OAuth, "slow", None)
-        .await;
-    let base = user_repository(&world);
-    let repo = world.workdir();
-    let mut child = world
-        .kage_agent()
-        .env(simulate::WRITE_VARIABLE, SHARED)
-        .args(["run", "--task", "one", "--task", "two", "-j", "2", "--json"])
+    let (world, base, repo) = world_in_repository("slowpoke", "slow").await;
+    let mut child = two_writing_tasks(&world)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -680,14 +673,8 @@ fn wait_for_half_made_worktree(world: &World) -> i32 {
 /// left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_half_way_through_git_worktree_add_leaves_nothing_remove_cannot_clean() {
-    let mut world = World::new(FAST);
-    let pool = world.pool().await;
-    world
-        .add(&pool, "beta", 100, CredentialKind::OAuth, "ok", None)
-        .await;
-    user_repository(&world);
+    let (world, _, repo) = world_in_repository("beta", "ok").await;
     let base = slow_checkout(&world);
-    let repo = world.workdir();
     let mut child = world
         .kage_agent()
         .args(["run", "--task", "one", "--worktree", "--json"])
@@ -752,14 +739,8 @@ async fn kill_9_half_way_through_git_worktree_add_leaves_nothing_remove_cannot_c
 /// nothing, is removed with its branch. Nothing is left locked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_half_way_through_git_worktree_add_lets_git_finish_and_cleans_up() {
-    let mut world = World::new(FAST);
-    let pool = world.pool().await;
-    world
-        .add(&pool, "beta", 100, CredentialKind::OAuth, "ok", None)
-        .await;
-    user_repository(&world);
+    let (world, _, repo) = world_in_repository("beta", "ok").await;
     let base = slow_checkout(&world);
-    let repo = world.workdir();
     let child = world
         .kage_agent()
         .args(["run", "--task", "one", "--worktree", "--json"])
@@ -794,17 +775,8 @@ async fn ctrl_c_half_way_through_git_worktree_add_lets_git_finish_and_cleans_up(
 /// left locked or half-made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_commits_what_the_agents_did_and_leaves_no_half_made_worktree() {
-    let mut world = World::new(FAST);
-    let pool = world.pool().await;
-    world
-        .add(&pool, "slowpoke", 100, CredentialKind::OAuth, "slow", None)
-        .await;
-    let base = user_repository(&world);
-    let repo = world.workdir();
-    let mut child = world
-        .kage_agent()
-        .env(simulate::WRITE_VARIABLE, SHARED)
-        .args(["run", "--task", "one", "--task", "two", "-j", "2", "--json"])
+    let (world, base, repo) = world_in_repository("slowpoke", "slow").await;
+    let mut child = two_writing_tasks(&world)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -13,9 +13,11 @@
 //!
 //! With `--worktree`: on a git repository of 10,000 files made at run time,
 //! the runner with one worktree per task beside the runner without, and
-//! `git worktree add` (and add + remove) alone, in the same run, in rounds
-//! (medians). Target: the worktree costs a task no more than git's own
-//! `git worktree add` + `git worktree remove`.
+//! `git worktree add` (and add + remove) alone, in the same run: rounds of
+//! the four interleaved (order rotated, `sync` before each), reported as
+//! medians with their interquartile range, and the worktree's cost compared
+//! with git's within each round. Target: the worktree costs a task no more
+//! than git's own `git worktree add` + `git worktree remove`.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -325,34 +327,43 @@ async fn worktree_bench(
     through_runner_in(pool, argv, &runs, 2, 2, Some(&repository), true).await?;
     git_worktree_alone(&repository, &runs, 2, 2, true).await?;
 
-    let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED);
-    table.set_header([
+    let mut times = Table::new();
+    times.load_preset(presets::UTF8_FULL_CONDENSED);
+    times.set_header([
         "parallel",
         "tasks",
-        "runner (ms)",
-        "runner --worktree (ms)",
-        "worktree cost per task (ms)",
-        "git worktree add per task (ms)",
-        "git worktree add + remove per task (ms)",
+        "runner",
+        "runner --worktree",
+        "worktree cost",
+        "git worktree add",
+        "git worktree add + remove",
+    ]);
+    let mut paired = Table::new();
+    paired.load_preset(presets::UTF8_FULL_CONDENSED);
+    paired.set_header([
+        "parallel",
+        "cost − (add + remove)",
         "cost ÷ add",
         "cost ÷ (add + remove)",
+        "goal: cost ÷ (add + remove) ≤ 1",
     ]);
     for (parallel, tasks) in [(1, 4), (4, 8)] {
-        // Rounds of the four back to back, each round in another order and
-        // each measurement after a `sync`: 10,000 new files are tens of
-        // megabytes of dirty pages, and whichever measurement runs while
-        // the kernel writes back the one before it pays for both. Each
-        // figure is the median over the rounds, and each ratio the median of
-        // the rounds' ratios, so that a shared machine's load, which
-        // changes from one minute to the next, weighs on both sides alike.
+        // Rounds of the four back to back, interleaved: each round in
+        // another order and each measurement after a `sync` (10,000 new
+        // files are tens of megabytes of dirty pages, and whichever
+        // measurement runs while the kernel writes back the one before it
+        // pays for both). Each figure is the median over the rounds with
+        // its interquartile range, and each comparison is made within a
+        // round (the runner beside git measured a few seconds apart), so
+        // that a shared disk's load, which changes from one minute to the
+        // next, weighs on both sides alike.
         let mut rounds: Vec<[Duration; 4]> = Vec::new();
         for round in 0..ROUNDS {
-            let mut times = [Duration::ZERO; 4];
+            let mut measured = [Duration::ZERO; 4];
             for step in 0..4 {
                 let which = (step + round) % 4;
                 sync_disks()?;
-                times[which] = match which {
+                measured[which] = match which {
                     0 | 1 => {
                         through_runner_in(
                             pool,
@@ -370,39 +381,87 @@ async fn worktree_bench(
                     }
                 };
             }
-            rounds.push(times);
+            rounds.push(measured);
         }
         let count = u32::try_from(tasks)?;
-        let cost = |round: &[Duration; 4]| round[1].saturating_sub(round[0]) / count;
-        let column = |index: usize| median(rounds.iter().map(|round| round[index]).collect());
-        let ratio = |baseline: usize| {
-            median_f64(
-                rounds
-                    .iter()
-                    .map(|round| {
-                        cost(round).as_secs_f64()
-                            / (round[baseline] / count).as_secs_f64().max(1e-9)
-                    })
-                    .collect(),
-            )
-        };
-        table.add_row(vec![
+        // Per task, in seconds: the runner, with worktrees, the worktree's
+        // cost (the difference), git's add, git's add + remove.
+        let per_task: Vec<[f64; 5]> = rounds
+            .iter()
+            .map(|round| {
+                let each = |index: usize| (round[index] / count).as_secs_f64();
+                [each(0), each(1), each(1) - each(0), each(2), each(3)]
+            })
+            .collect();
+        let column = |index: usize| -> Vec<f64> { per_task.iter().map(|row| row[index]).collect() };
+        let in_ms = |seconds: f64| format!("{:.1}", seconds * 1000.0);
+        let ratio = |value: f64| format!("{value:.2}");
+        times.add_row(vec![
             parallel.to_string(),
             tasks.to_string(),
-            ms(column(0)),
-            ms(column(1)),
-            ms(median(rounds.iter().map(cost).collect())),
-            ms(column(2) / count),
-            ms(column(3) / count),
-            format!("{:.2}", ratio(2)),
-            format!("{:.2}", ratio(3)),
+            spread(column(0), in_ms),
+            spread(column(1), in_ms),
+            spread(column(2), in_ms),
+            spread(column(3), in_ms),
+            spread(column(4), in_ms),
+        ]);
+        let over: Vec<f64> = per_task.iter().map(|row| row[2] - row[4]).collect();
+        let to_add: Vec<f64> = per_task
+            .iter()
+            .map(|row| row[2] / row[3].max(1e-9))
+            .collect();
+        let to_both: Vec<f64> = per_task
+            .iter()
+            .map(|row| row[2] / row[4].max(1e-9))
+            .collect();
+        let (low, middle, _) = quartiles(to_both.clone());
+        let verdict = if middle <= 1.0 {
+            "met".to_owned()
+        } else if low <= 1.0 {
+            format!("not shown: median {middle:.2}, within the spread")
+        } else {
+            format!("NOT met: median {middle:.2}")
+        };
+        paired.add_row(vec![
+            parallel.to_string(),
+            spread(over, in_ms),
+            spread(to_add, ratio),
+            spread(to_both, ratio),
+            verdict,
         ]);
     }
-    println!("{table}");
+    println!("per task, ms: median (interquartile range) of {ROUNDS} rounds");
+    println!("{times}");
     println!(
-        "median of {ROUNDS} rounds (order rotated, sync before each); worktree cost per task = (runner --worktree − runner) / tasks, wall clock. The runner's cost is a worktree's whole life: git worktree add, taking stock when the task ends (git status, rev-list) and removing it (the simulated agent changes nothing), with git's worktree commands one at a time as git needs, here as in the runner. Goal: cost ÷ (add + remove) near 1, i.e. no cost beyond git's own"
+        "each round's worktree cost beside git's in the same round: median (interquartile range)"
+    );
+    println!("{paired}");
+    println!(
+        "{ROUNDS} rounds of the four, interleaved (order rotated, sync before each); worktree cost per task = (runner --worktree − runner) / tasks, wall clock. The runner's cost is a worktree's whole life: git worktree add, taking stock when the task ends (one git status) and removing it with its branch (the simulated agent changes nothing), with git's worktree commands one at a time as git needs, here as in the runner. Goal (issue 15): no cost beyond git's own, i.e. cost ÷ (add + remove) at most 1"
     );
     Ok(())
+}
+
+/// `median (p25–p75)` of `values`, each shown with `show`.
+fn spread(values: Vec<f64>, show: impl Fn(f64) -> String) -> String {
+    let (low, middle, high) = quartiles(values);
+    format!("{} ({}–{})", show(middle), show(low), show(high))
+}
+
+/// The first quartile, the median and the third quartile (nearest rank).
+fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let at = |fraction: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "an index into a few rounds"
+        )]
+        let index = ((values.len().saturating_sub(1)) as f64 * fraction).round() as usize;
+        values.get(index).copied().unwrap_or_default()
+    };
+    (at(0.25), at(0.5), at(0.75))
 }
 
 /// `sync`: write every dirty page back before a measurement.
@@ -415,17 +474,7 @@ fn sync_disks() -> anyhow::Result<()> {
 }
 
 /// Rounds of the worktree benchmark.
-const ROUNDS: usize = 5;
-
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values.get(values.len() / 2).copied().unwrap_or_default()
-}
-
-fn median_f64(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or_default()
-}
+const ROUNDS: usize = 9;
 
 /// Acquire + release alone: `parallel` loops of `rounds` each, at once.
 async fn lease_only_parallel(

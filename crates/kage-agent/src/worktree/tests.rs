@@ -181,6 +181,56 @@ fn a_task_that_changes_nothing_is_removed_with_its_branch() {
 }
 
 #[test]
+fn a_task_that_only_commits_keeps_its_branch() {
+    let (dir, repo) = repository();
+    let setup = setup(&repo, &dir.path().join("run"), &[]);
+    let worktree = setup.create("task-3", 3).unwrap();
+    std::fs::write(worktree.path.join("new.txt"), "a\n").unwrap();
+    git(&worktree.path, ["add", "new.txt"]).unwrap();
+    git(&worktree.path, ["commit", "--quiet", "-m", "agent"]).unwrap();
+    let report = setup.finish(&worktree, "task-3", "succeeded").unwrap();
+    assert!(report.kept && !report.committed_leftovers, "{report:?}");
+    assert_eq!(report.commits, 1);
+    assert_eq!(report.files_changed, 1);
+}
+
+#[test]
+fn a_task_that_commits_on_another_branch_of_its_worktree_keeps_its_own() {
+    // The branch Kage made is what counts: the agent switched away from it
+    // and committed elsewhere, so Kage's branch has no commit and goes.
+    let (dir, repo) = repository();
+    let setup = setup(&repo, &dir.path().join("run"), &[]);
+    let worktree = setup.create("task-4", 4).unwrap();
+    git(&worktree.path, ["switch", "--quiet", "-c", "elsewhere"]).unwrap();
+    std::fs::write(worktree.path.join("new.txt"), "a\n").unwrap();
+    git(&worktree.path, ["add", "new.txt"]).unwrap();
+    git(&worktree.path, ["commit", "--quiet", "-m", "agent"]).unwrap();
+    let report = setup.finish(&worktree, "task-4", "succeeded").unwrap();
+    assert!(!report.kept && report.commits == 0, "{report:?}");
+    assert!(branches(&repo).contains(&"elsewhere".to_owned()));
+}
+
+#[test]
+fn porcelain_v2_status_is_read() {
+    let clean = "# branch.oid 1234abcd\0# branch.head kage/run/task-1\0";
+    assert_eq!(
+        WorktreeStatus::parse(clean),
+        WorktreeStatus {
+            oid: Some("1234abcd".to_owned()),
+            head: Some("kage/run/task-1".to_owned()),
+            leftovers: false,
+        }
+    );
+    let dirty = "# branch.oid 1234abcd\0# branch.head (detached)\0? new.txt\0";
+    let status = WorktreeStatus::parse(dirty);
+    assert!(status.leftovers && status.head.is_none(), "{status:?}");
+    assert_eq!(
+        WorktreeStatus::parse("# branch.oid (initial)\0# branch.head main\0").oid,
+        None
+    );
+}
+
+#[test]
 fn copied_setup_files_arrive_but_are_never_committed() {
     let (dir, repo) = repository();
     std::fs::write(repo.join(".env"), "TOKEN=fake\n").unwrap();

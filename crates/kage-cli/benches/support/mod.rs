@@ -6,8 +6,9 @@
 //! runs in there, and percentiles.
 #![allow(dead_code, reason = "each benchmark uses part of it")]
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
@@ -120,9 +121,83 @@ pub(crate) fn millis(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
 }
 
+/// The sorted wall times of `runs` runs of the `kage` process `command`
+/// makes, `input` on its standard input, after one more run that warms the
+/// page cache and is not counted. Every run must exit 0 and pass `check`
+/// (given the run's number, 0 for the warm-up); `label` names the command
+/// in errors.
+pub(crate) fn time_runs(
+    runs: usize,
+    label: &str,
+    mut command: impl FnMut() -> Command,
+    input: &str,
+    mut check: impl FnMut(usize, &Output) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut times = Vec::with_capacity(runs);
+    for run in 0..=runs {
+        let started = Instant::now();
+        let mut child = command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes())?;
+        }
+        let output = child.wait_with_output()?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(
+            output.status.success(),
+            "`{label}` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        check(run, &output)?;
+        if run > 0 {
+            times.push(elapsed);
+        }
+    }
+    times.sort();
+    Ok(times)
+}
+
+/// The p50, p99 and max of `sorted`, in milliseconds.
+pub(crate) fn spread(sorted: &[Duration]) -> [String; 3] {
+    [
+        millis(percentile(sorted, 0.5)),
+        millis(percentile(sorted, 0.99)),
+        millis(sorted.last().copied().unwrap_or(Duration::ZERO)),
+    ]
+}
+
+/// A table of whole-process wall times: a row per command with its runs,
+/// p50, p99 and max.
+#[allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
+pub(crate) fn print_times(rows: &[(&str, &[Duration])]) {
+    println!();
+    println!(
+        "{:<34} {:>5} {:>10} {:>10} {:>10}",
+        "command (whole process)", "runs", "p50", "p99", "max"
+    );
+    for (label, times) in rows {
+        let [p50, p99, max] = spread(times);
+        println!(
+            "{label:<34} {:>5} {p50:>10} {p99:>10} {max:>10}",
+            times.len()
+        );
+    }
+}
+
+/// How a goal line ends: whether the goal was met.
+pub(crate) fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
 /// A temporary home holding a seeded pool, where `kage` finds it.
 pub(crate) struct SeededHome {
     pub(crate) dir: tempfile::TempDir,
+    /// When the pool was seeded (its last usage record is a second
+    /// earlier).
+    pub(crate) now: Timestamp,
 }
 
 impl SeededHome {
@@ -133,7 +208,7 @@ impl SeededHome {
         for folder in ["home", "config", "data/kage", "secrets"] {
             std::fs::create_dir_all(dir.path().join(folder))?;
         }
-        let database = dir.path().join("data").join("kage").join("kage.db");
+        let database = Self::database_in(dir.path());
         let now = real_now();
         let seeding = Instant::now();
         tokio::runtime::Builder::new_current_thread()
@@ -150,11 +225,20 @@ impl SeededHome {
             "seeded {SUBSCRIPTIONS} subscriptions and {RECORDS} usage records in {:.1} s ({mib:.0} MiB)",
             seeding.elapsed().as_secs_f64(),
         );
-        Ok(Self { dir })
+        Ok(Self { dir, now })
     }
 
     pub(crate) fn path(&self) -> PathBuf {
         self.dir.path().to_path_buf()
+    }
+
+    /// The pool's database file.
+    pub(crate) fn database(&self) -> PathBuf {
+        Self::database_in(self.dir.path())
+    }
+
+    fn database_in(home: &Path) -> PathBuf {
+        home.join("data").join("kage").join("kage.db")
     }
 
     /// `kage ARGS` (the binary cargo built for the bench) in this home.

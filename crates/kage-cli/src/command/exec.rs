@@ -19,13 +19,13 @@ use anyhow::Context as _;
 use clap::Args;
 use kage_core::launch::is_nested;
 use kage_core::{AcquireRequest, ReleaseRequest};
-use kage_domain::{ErrorKind, ModelFamily, Namespace, Outcome, SelectionRequest, Tag, Usage};
+use kage_domain::{ErrorKind, Outcome, Usage};
 use kage_ports::{ExposeSecret, LeaseError};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::command::{Context, LevelArg, lease};
+use crate::command::{Context, SelectionArgs, lease};
 use kage_app::exit::UsageError;
 use kage_app::pool::AppPool;
 use kage_app::time::{parse_ttl, parse_wait};
@@ -42,22 +42,10 @@ Examples:
 
 /// The lease flags `kage exec` and `kage claude` share.
 #[derive(Args, Debug, Clone)]
+#[command(mut_arg("model", |arg| arg.help("The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over; Claude Code gets it as its --model unless it has one")))]
 pub(crate) struct LeaseOptions {
-    /// The namespace the work runs under
-    #[arg(long, value_name = "NS")]
-    pub(crate) namespace: Option<Namespace>,
-
-    /// The task's priority level
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
-    pub(crate) priority: LevelArg,
-
-    /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over; Claude Code gets it as its --model unless it has one
-    #[arg(long, value_name = "MODEL")]
-    pub(crate) model: Option<String>,
-
-    /// Tags the subscription must carry (comma-separated)
-    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
-    pub(crate) tags: Vec<Tag>,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
 
     /// Wait up to DURATION for a subscription to come back
     #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
@@ -91,12 +79,7 @@ impl LeaseOptions {
         max_wait: Option<Duration>,
     ) -> AcquireRequest {
         AcquireRequest {
-            selection: SelectionRequest {
-                namespace: self.namespace.clone(),
-                level: self.priority.into(),
-                required_tags: self.tags.clone(),
-                model: self.model.as_deref().and_then(ModelFamily::of),
-            },
+            selection: self.selection.request(),
             ttl: Some(ttl),
             max_wait,
             holder: lease::holder(program, std::process::id()),

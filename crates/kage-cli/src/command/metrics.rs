@@ -1,6 +1,7 @@
 //! `kage metrics`: the pool's figures in Prometheus text format, printed
 //! once, or served over HTTP with `--listen ADDR` (`/metrics`, `/healthz`),
-//! reading the store afresh on every scrape.
+//! reading the store afresh on every scrape (scrapes that arrive together
+//! share a read that began after each of them arrived).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,14 +44,23 @@ impl MetricsArgs {
         let bound = listener
             .local_addr()
             .context("could not read the address the metrics server listens on")?;
+        // One read before serving, without the scrape timeout: the first
+        // read for this UTC offset fills the daily usage rollup from every
+        // record (seconds on a large pool), which a scrape must not have to
+        // do within its timeout. Scrapes read afresh all the same.
+        if let Err(error) = opened.pool.metrics_snapshot().await {
+            context.printer.warn(format_args!(
+                "could not read the pool before serving ({error:#}); scrapes answer 503 until it can be read: check it with `kage subscription status`"
+            ));
+        }
         let pool = Arc::new(opened.pool);
-        let render = move || {
+        let render = http::SharedReads::new(move || {
             let pool = Arc::clone(&pool);
             async move {
                 let snapshot = pool.metrics_snapshot().await?;
                 Ok(output::metrics::render(&snapshot))
             }
-        };
+        });
         context.printer.info(format_args!(
             "kage: serving metrics on http://{bound}/metrics (health: /healthz); Ctrl-C stops"
         ));

@@ -16,9 +16,9 @@ pub(crate) mod subscription;
 pub(crate) mod top;
 pub(crate) mod usage;
 
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
 use kage_config::{Config, ConfigError};
-use kage_domain::{PriorityLevel, SubscriptionName};
+use kage_domain::{ModelFamily, Namespace, PriorityLevel, SelectionRequest, SubscriptionName, Tag};
 
 use crate::cli::{Cli, Command, ConfigCommand, LeaseCommand, SubscriptionCommand, UsageCommand};
 use crate::output::Printer;
@@ -82,6 +82,40 @@ impl From<LevelArg> for PriorityLevel {
             LevelArg::Normal => Self::Normal,
             LevelArg::Low => Self::Low,
             LevelArg::Batch => Self::Batch,
+        }
+    }
+}
+
+/// The flags of a request for a subscription, shared by every command that
+/// selects one (`kage lease acquire`, `kage exec`, `kage claude`,
+/// `kage subscription explain`).
+#[derive(Args, Debug, Clone)]
+pub(crate) struct SelectionArgs {
+    /// The namespace the work runs under
+    #[arg(long, value_name = "NS")]
+    pub(crate) namespace: Option<Namespace>,
+
+    /// The task's priority level
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
+    pub(crate) priority: LevelArg,
+
+    /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: Option<String>,
+
+    /// Tags the subscription must carry (comma-separated)
+    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
+    pub(crate) tags: Vec<Tag>,
+}
+
+impl SelectionArgs {
+    /// The selection these flags ask for.
+    pub(crate) fn request(&self) -> SelectionRequest {
+        SelectionRequest {
+            namespace: self.namespace.clone(),
+            level: self.priority.into(),
+            required_tags: self.tags.clone(),
+            model: self.model.as_deref().and_then(ModelFamily::of),
         }
     }
 }

@@ -11,9 +11,7 @@ use kage_domain::{
 };
 use kage_ports::RetiredSubscription;
 
-use super::format::{
-    self, NONE, cost, local_datetime, local_time, relative, state_color, state_long, tokens,
-};
+use super::format::{self, NONE, local_datetime, local_time, relative, state_color, state_long};
 use super::json::{
     self, DetailsJson, LeaseJson, ListedSubscriptionJson, ModelLimitJson, QuotaReportJson,
     StateJson, SubscriptionJson, TransitionJson, UsageJson,
@@ -265,15 +263,9 @@ pub(crate) fn list(
 }
 
 fn usage_row(label: &str, usage: &Usage) -> Vec<Cell> {
-    vec![
-        Cell::new(label),
-        Cell::new(tokens(usage.input_tokens)),
-        Cell::new(tokens(usage.output_tokens)),
-        Cell::new(tokens(usage.cache_write_tokens)),
-        Cell::new(tokens(usage.cache_read_tokens)),
-        Cell::new(tokens(usage.total_tokens())),
-        Cell::new(cost(usage.cost_micros_usd)),
-    ]
+    let mut row = vec![Cell::new(label)];
+    row.extend(super::usage::usage_cells(usage));
+    row
 }
 
 /// `kage subscription show`.

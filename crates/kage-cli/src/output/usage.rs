@@ -43,7 +43,8 @@ pub(crate) fn owner_label(owner: &UsageOwner) -> String {
     }
 }
 
-fn usage_cells(usage: &Usage) -> [Cell; 6] {
+/// The token counts and cost of `usage`, as the usage tables show them.
+pub(crate) fn usage_cells(usage: &Usage) -> [Cell; 6] {
     [
         Cell::new(tokens(usage.input_tokens)),
         Cell::new(tokens(usage.output_tokens)),

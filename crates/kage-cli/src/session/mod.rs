@@ -589,7 +589,7 @@ pub(crate) async fn run(
     // Claude Code's own `--model` is the model it runs, so it picks the
     // family; Kage's `--model` is passed on to Claude Code when it has none.
     let mut arguments = arguments;
-    let model = match (arguments::model(&arguments), &options.model) {
+    let model = match (arguments::model(&arguments), &options.selection.model) {
         (Some(model), _) => Some(model),
         (None, Some(model)) => {
             arguments.splice(0..0, [OsString::from("--model"), OsString::from(model)]);

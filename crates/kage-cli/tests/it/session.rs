@@ -102,6 +102,25 @@ fn the_first_call_has_no_quota_and_records_nothing() {
     assert_eq!(status_of(&env, "work-premium")["approaching_limit"], false);
 }
 
+/// Put `body` on `PATH` as `claude`, logging to `$KAGE_FAKE_LOG` (the path
+/// returned), with its own `CLAUDE_CONFIG_DIR`.
+fn claude_stand_in(env: &mut TestEnv, body: &str) -> PathBuf {
+    write_script(env, "claude", body);
+    let log = env.root().join("claude.log");
+    let path = format!(
+        "{}:{}",
+        env.root().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.set_env("PATH", &path);
+    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
+    env.set_env(
+        "CLAUDE_CONFIG_DIR",
+        &env.root().join("claude-config").display().to_string(),
+    );
+    log
+}
+
 fn write_script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
     let bin = env.root().join("bin");
@@ -110,22 +129,6 @@ fn write_script(env: &TestEnv, name: &str, body: &str) -> PathBuf {
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     path
-}
-
-/// A `claude` stand-in script on the test's PATH, starting with
-/// [`CLAUDE_SESSION_SH`]; Claude Code's config folder is the test's.
-fn claude_script(env: &mut TestEnv, body: &str) {
-    write_script(env, "claude", &format!("{CLAUDE_SESSION_SH}{body}"));
-    let path = format!(
-        "{}:{}",
-        env.root().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    env.set_env("PATH", &path);
-    env.set_env(
-        "CLAUDE_CONFIG_DIR",
-        &env.root().join("claude-config").display().to_string(),
-    );
 }
 
 #[test]
@@ -224,11 +227,12 @@ echo "not stopped" >> "$log"
 "#;
 
 fn fake_claude(env: &mut TestEnv) -> PathBuf {
-    claude_script(env, &format!("{LOG_ARGUMENTS}{FAKE_CLAUDE}"));
+    let log = claude_stand_in(
+        env,
+        &format!("{CLAUDE_SESSION_SH}{LOG_ARGUMENTS}{FAKE_CLAUDE}"),
+    );
     let transcript = env.root().join("sample.jsonl");
     std::fs::write(&transcript, SAMPLE_TRANSCRIPT).expect("transcript");
-    let log = env.root().join("claude.log");
-    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
     env.set_env("KAGE_FAKE_TRANSCRIPT", &transcript.display().to_string());
     env.write_config("[subscriptions]\ndefault_priority = \"priority\"\n");
     env.add("work-premium", &["--priority", "200"]);
@@ -345,19 +349,7 @@ while :; do sleep 0.1; done
 /// pid, then the token variables it sees).
 fn claude_on_env_tokens() -> (TestEnv, std::process::Child, Vec<String>) {
     let mut env = TestEnv::new();
-    write_script(&env, "claude", ENV_CLAUDE);
-    let log = env.root().join("claude.log");
-    let path = format!(
-        "{}:{}",
-        env.root().join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    env.set_env("PATH", &path);
-    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
-    env.set_env(
-        "CLAUDE_CONFIG_DIR",
-        &env.root().join("claude-config").display().to_string(),
-    );
+    let log = claude_stand_in(&mut env, ENV_CLAUDE);
     env.set_env("TOK_A", "sk-ant-oat01-token-of-a");
     env.set_env("TOK_B", "sk-ant-oat01-token-of-b");
     for (name, variable, priority) in [("a", "TOK_A", "200"), ("b", "TOK_B", "100")] {
@@ -438,9 +430,10 @@ while :; do sleep 0.1; done
 fn a_lease_lost_to_a_removal_moves_the_session_on() {
     let mut env = TestEnv::new();
     env.real_clock();
-    claude_script(&mut env, &format!("{LOG_ARGUMENTS}{LONG_CLAUDE}"));
-    let log = env.root().join("claude.log");
-    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
+    let log = claude_stand_in(
+        &mut env,
+        &format!("{CLAUDE_SESSION_SH}{LOG_ARGUMENTS}{LONG_CLAUDE}"),
+    );
     env.write_config("[subscriptions]\ndefault_priority = \"priority\"\n");
     env.add("solo", &["--priority", "200"]);
     env.add("spare", &["--priority", "100"]);
@@ -573,9 +566,7 @@ fn status_line_reports_are_the_windows_least_used_and_status_read(mut env: TestE
 
 /// A `claude` stand-in that logs its subscription and arguments and exits.
 fn logging_claude(env: &mut TestEnv) -> PathBuf {
-    claude_script(env, LOG_ARGUMENTS);
-    let log = env.root().join("claude.log");
-    env.set_env("KAGE_FAKE_LOG", &log.display().to_string());
+    let log = claude_stand_in(env, LOG_ARGUMENTS);
     env.add("work-premium", &["--priority", "200"]);
     env.add("personal", &["--priority", "100"]);
     log
@@ -745,7 +736,7 @@ fn wait_for_file(path: &Path) {
 #[test]
 fn two_sessions_in_one_repository_each_record_their_own_usage() {
     let mut env = TestEnv::new();
-    claude_script(&mut env, TERMINAL_CLAUDE);
+    claude_stand_in(&mut env, &format!("{CLAUDE_SESSION_SH}{TERMINAL_CLAUDE}"));
     let fake = env.root().join("fake");
     std::fs::create_dir_all(&fake).expect("fake folder");
     env.set_env("KAGE_FAKE_DIR", &fake.display().to_string());

@@ -169,17 +169,44 @@ fn lease(env: &TestEnv, name: &str, holder: &str) -> String {
     id
 }
 
-/// The status line Claude Code would feed `name`'s lease: the 5-hour window
-/// at `five` %, resetting in 2 hours.
+/// The real time, to the second (the pool runs on the real clock: a
+/// waiting acquire must really wait).
 #[allow(
     clippy::disallowed_methods,
     reason = "this pool runs on the real clock (a waiting acquire must really wait)"
 )]
-fn report_quota(env: &TestEnv, name: &str, lease: &str, five: u32) {
-    let resets_at = jiff::Timestamp::now().as_second() + 2 * 3600;
-    let input = format!(
-        r#"{{"rate_limits":{{"five_hour":{{"used_percentage":{five},"resets_at":{resets_at}}}}}}}"#
-    );
+fn real_now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}
+
+/// `now` plus `seconds`, whole seconds (as Unix seconds carry them).
+fn later(now: jiff::Timestamp, seconds: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(now.as_second() + seconds).unwrap()
+}
+
+/// One quota bar `kage top` must draw: the subscription, the window's
+/// label on screen, its share and when it resets.
+#[derive(Debug)]
+struct ExpectedBar {
+    name: &'static str,
+    label: &'static str,
+    percent: u32,
+    resets_at: jiff::Timestamp,
+}
+
+/// The status line Claude Code would feed `name`'s lease: each window
+/// (`five_hour`, `seven_day`) at its percentage, resetting at its time.
+fn report_quota(env: &TestEnv, name: &str, lease: &str, windows: &[(&str, u32, jiff::Timestamp)]) {
+    let windows: Vec<String> = windows
+        .iter()
+        .map(|(window, percent, resets_at)| {
+            format!(
+                r#""{window}":{{"used_percentage":{percent},"resets_at":{}}}"#,
+                resets_at.as_second()
+            )
+        })
+        .collect();
+    let input = format!(r#"{{"rate_limits":{{{}}}}}"#, windows.join(","));
     let output = env
         .std_command(&["statusline"])
         .env("KAGE_SUBSCRIPTION", name)
@@ -196,9 +223,17 @@ fn report_quota(env: &TestEnv, name: &str, lease: &str, five: u32) {
     assert!(output.status.success());
 }
 
-/// Five subscriptions (active with quota, active, exhausted, rate limited,
-/// disabled), three live leases with holders, one agent waiting.
-fn pool(env: &mut TestEnv) -> Waiting {
+/// The pool `kage top` shows, the waiting acquire (killed when dropped) and
+/// every quota bar with its reset.
+struct Pool {
+    _waiting: Waiting,
+    bars: Vec<ExpectedBar>,
+}
+
+/// Five subscriptions (active with 5-hour, 7-day and Opus windows, active
+/// with 5-hour and 7-day windows, exhausted, rate limited, disabled),
+/// three live leases with holders, one agent waiting.
+fn pool(env: &mut TestEnv) -> Pool {
     env.real_clock();
     for (name, priority) in [
         ("work-premium", "200"),
@@ -209,11 +244,64 @@ fn pool(env: &mut TestEnv) -> Waiting {
     ] {
         env.add(name, &["--priority", priority, "--tags", name]);
     }
+    let now = real_now();
+    let bar = |name, label, percent, seconds| ExpectedBar {
+        name,
+        label,
+        percent,
+        resets_at: later(now, seconds),
+    };
+    let bars = vec![
+        bar("work-premium", "5h", 83, 2 * 3600 + 30 * 60),
+        bar("work-premium", "7d", 35, 3 * 86_400 + 12 * 3600),
+        bar("work-premium", "7d opus", 100, 4 * 86_400 + 5 * 3600),
+        bar("personal", "5h", 42, 3600 + 10 * 60),
+        bar("personal", "7d", 18, 5 * 86_400 + 7 * 3600),
+        bar("team-a", "limit", 100, 2 * 3600),
+        bar("batch-key", "limit", 100, 20 * 60),
+    ];
+    let reset = |name: &str, label: &str| {
+        bars.iter()
+            .find(|bar| bar.name == name && bar.label == label)
+            .map(|bar| bar.resets_at)
+            .unwrap()
+    };
     let work = lease(env, "work-premium", "kage-agent@build-1:4242 task-3");
     lease(env, "work-premium", "kage-agent@build-1:4242 task-4");
     let mine = lease(env, "personal", "kage-exec@laptop:77 claude");
-    report_quota(env, "work-premium", &work, 83);
-    report_quota(env, "personal", &mine, 42);
+    report_quota(
+        env,
+        "work-premium",
+        &work,
+        &[
+            ("five_hour", 83, reset("work-premium", "5h")),
+            ("seven_day", 35, reset("work-premium", "7d")),
+        ],
+    );
+    report_quota(
+        env,
+        "personal",
+        &mine,
+        &[
+            ("five_hour", 42, reset("personal", "5h")),
+            ("seven_day", 18, reset("personal", "7d")),
+        ],
+    );
+    // work-premium's weekly Opus window ran out (rateLimitType
+    // seven_day_opus): limited for Opus only, still active.
+    let opus = lease(env, "work-premium", "ci");
+    env.run(&[
+        "lease",
+        "release",
+        &opus,
+        "--outcome",
+        "exhausted",
+        "--window",
+        "seven_day_opus",
+        "--resets-at",
+        &reset("work-premium", "7d opus").as_second().to_string(),
+    ])
+    .success();
     let spent = lease(env, "team-a", "ci");
     env.run(&[
         "lease",
@@ -222,7 +310,7 @@ fn pool(env: &mut TestEnv) -> Waiting {
         "--outcome",
         "exhausted",
         "--resets-at",
-        "2h",
+        &reset("team-a", "limit").as_second().to_string(),
         "--reason",
         "5-hour limit reached",
     ])
@@ -235,7 +323,7 @@ fn pool(env: &mut TestEnv) -> Waiting {
         "--outcome",
         "rate-limited",
         "--resets-at",
-        "20m",
+        &reset("batch-key", "limit").as_second().to_string(),
     ])
     .success();
     env.run(&[
@@ -262,7 +350,119 @@ fn pool(env: &mut TestEnv) -> Waiting {
         .stderr(Stdio::null())
         .spawn()
         .expect("kage lease acquire runs");
-    Waiting(child)
+    Pool {
+        _waiting: Waiting(child),
+        bars,
+    }
+}
+
+/// One quota bar as drawn: the window's label, whether the bar itself is
+/// there, the share and the reset countdown (`↻2h13m`), if any.
+#[derive(Debug)]
+struct DrawnBar {
+    label: String,
+    bar: String,
+    percent: String,
+    countdown: Option<String>,
+}
+
+const LABELS: [&str; 6] = ["7d sonnet", "7d opus", "limit", "quota", "5h", "7d"];
+
+/// The quota bars of `name`'s row: its first line and the lines under it
+/// that carry only another window.
+fn drawn_bars(screen: &str, name: &str) -> Vec<DrawnBar> {
+    let mut lines = screen.lines().skip_while(|line| {
+        !line
+            .chars()
+            .skip(2)
+            .collect::<String>()
+            .starts_with(&format!("{name} "))
+    });
+    let Some(first) = lines.next() else {
+        panic!("no row for {name}:\n{screen}");
+    };
+    let indent = " ".repeat(2 + 12);
+    std::iter::once(first)
+        .chain(lines.take_while(|line| line.starts_with(&indent) && !line.trim().is_empty()))
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let at = words
+                .iter()
+                .position(|word| word.chars().all(|c| "█▉▊▋▌▍▎▏░".contains(c)))?;
+            let before = words[..at].join(" ");
+            let label = LABELS
+                .iter()
+                .find(|label| before == **label || before.ends_with(&format!(" {label}")))?;
+            Some(DrawnBar {
+                label: (*label).to_owned(),
+                bar: words[at].to_owned(),
+                percent: words.get(at + 1).copied().unwrap_or_default().to_owned(),
+                countdown: words
+                    .get(at + 2)
+                    .filter(|word| word.starts_with('↻'))
+                    .map(|word| (*word).to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// `↻2h13m` → (2 h 13 min in seconds, the unit of its last figure: 60 s).
+fn countdown_seconds(countdown: &str) -> Option<(i64, i64)> {
+    let text = countdown.strip_prefix('↻')?;
+    let (mut total, mut unit, mut number) = (0, 0, String::new());
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let seconds = match c {
+            'd' => 86_400,
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        total += number.parse::<i64>().ok()? * seconds;
+        unit = seconds;
+        number.clear();
+    }
+    (number.is_empty() && unit > 0).then_some((total, unit))
+}
+
+/// Every bar of the pool is drawn with its share and a countdown to its
+/// reset that agrees with the reset time (the screen was drawn at most a
+/// couple of seconds before `captured`; the countdown is cut down to its
+/// last unit: `↻3d11h` for 3 days 11 hours 59 minutes).
+fn assert_bars(screen: &str, bars: &[ExpectedBar], captured: jiff::Timestamp) {
+    for expected in bars {
+        let drawn = drawn_bars(screen, expected.name);
+        let bar = drawn
+            .iter()
+            .find(|bar| bar.label == expected.label)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {} bar for {}: {drawn:?}\n{screen}",
+                    expected.label, expected.name
+                )
+            });
+        assert_eq!(bar.percent, format!("{}%", expected.percent), "{bar:?}");
+        assert!(bar.bar.contains('█'), "a filled bar: {bar:?}");
+        let countdown = bar.countdown.as_deref().unwrap_or_else(|| {
+            panic!(
+                "no reset countdown on {}'s {} bar: {bar:?}\n{screen}",
+                expected.name, expected.label
+            )
+        });
+        let (shown, unit) =
+            countdown_seconds(countdown).unwrap_or_else(|| panic!("not a countdown: {countdown}"));
+        let left = expected.resets_at.as_second() - captured.as_second();
+        assert!(
+            shown <= left + 3 && left <= shown + unit,
+            "{}'s {} bar counts down {countdown} ({shown} s), but it resets in {left} s",
+            expected.name,
+            expected.label
+        );
+    }
 }
 
 fn top_command(env: &TestEnv) -> String {
@@ -280,12 +480,13 @@ fn shell_quote(path: &Path) -> String {
 #[test]
 fn top_shows_the_pool_disables_with_a_reason_and_quits_cleanly() {
     let mut env = TestEnv::new();
-    let _waiting = pool(&mut env);
+    let pool = pool(&mut env);
     let tmux = Tmux::start(&env, &top_command(&env));
 
     let screen = tmux.wait_for("the pool with its waiting agent", |screen| {
         screen.contains("kage top") && screen.contains("1 waiting until")
     });
+    let captured = real_now();
     assert_eq!(
         tmux.display("#{alternate_on}"),
         "1",
@@ -299,7 +500,23 @@ fn top_shows_the_pool_disables_with_a_reason_and_quits_cleanly() {
     }
     assert!(screen.contains("5 subscriptions: 2 active"), "{screen}");
     assert!(screen.contains("3 live leases"), "{screen}");
-    // A bar per known window, with its share and its reset countdown.
+    // A bar per known window (5-hour, 7-day, the Opus limit, the limits of
+    // the exhausted and the rate-limited one), with its share and its reset
+    // countdown.
+    assert_bars(&screen, &pool.bars, captured);
+    for (name, windows) in [
+        ("work-premium", 3),
+        ("personal", 2),
+        ("team-a", 1),
+        ("batch-key", 1),
+        ("ci-key", 0),
+    ] {
+        assert_eq!(
+            drawn_bars(&screen, name).len(),
+            windows,
+            "{name}'s bars:\n{screen}"
+        );
+    }
     let line = |name: &str| {
         screen
             .lines()
@@ -307,26 +524,11 @@ fn top_shows_the_pool_disables_with_a_reason_and_quits_cleanly() {
             .unwrap_or_else(|| panic!("no row for {name}:\n{screen}"))
             .to_owned()
     };
-    let work = line("work-premium");
-    // The status line reported its 5-hour window: a bar labelled so.
     assert!(
-        work.contains("5h") && work.contains('█') && work.contains("83%"),
-        "{work}"
+        line("work-premium").contains(" 2 "),
+        "two live leases: {screen}"
     );
-    assert!(work.contains(" 2 "), "two live leases: {work}");
-    let personal = line("personal");
-    assert!(
-        personal.contains("42%") && personal.contains('█'),
-        "{personal}"
-    );
-    let team = line("team-a");
-    assert!(team.contains("limit") && team.contains("100%"), "{team}");
-    assert!(team.contains("↻1h59m") || team.contains("↻2h"), "{team}");
-    let batch = line("batch-key");
-    assert!(
-        batch.contains("100%") && (batch.contains("↻19m") || batch.contains("↻20m")),
-        "{batch}"
-    );
+    assert!(line("team-a").contains("limit"), "{screen}");
     assert!(line("ci-key").contains("no quota reported"));
     // Live leases with their holders: host, pid, task.
     for holder in [
@@ -553,7 +755,7 @@ fn top_reads_a_shared_postgres_pool_as_it_reads_sqlite() {
     };
     let mut env = TestEnv::new();
     env.set_env("KAGE_DATABASE_URL", &database.url);
-    let _waiting = pool(&mut env);
+    let _pool = pool(&mut env);
     // The waiting acquire saves itself before it sleeps.
     let deadline = Instant::now() + Duration::from_secs(30);
     let frame = loop {

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 use kage_core::AcquireRequest;
-use kage_domain::{ModelFamily, Namespace, SelectionRequest, Tag};
 
-use crate::command::{Context, LevelArg};
+use crate::command::{Context, SelectionArgs};
 use crate::output;
 use kage_app::time::{parse_ttl, parse_wait};
 
@@ -25,21 +24,8 @@ Examples:
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub(crate) struct AcquireArgs {
-    /// The namespace the work runs under
-    #[arg(long, value_name = "NS")]
-    namespace: Option<Namespace>,
-
-    /// The task's priority level
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
-    priority: LevelArg,
-
-    /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over
-    #[arg(long, value_name = "MODEL")]
-    model: Option<String>,
-
-    /// Tags the subscription must carry (comma-separated)
-    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
-    tags: Vec<Tag>,
+    #[command(flatten)]
+    selection: SelectionArgs,
 
     /// How long the lease lasts without a heartbeat (default: the config's lease_ttl, 2m)
     #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
@@ -71,12 +57,7 @@ impl AcquireArgs {
         }
         let zone = pool.clock().time_zone();
         let request = AcquireRequest {
-            selection: SelectionRequest {
-                namespace: self.namespace,
-                level: self.priority.into(),
-                required_tags: self.tags,
-                model: self.model.as_deref().and_then(ModelFamily::of),
-            },
+            selection: self.selection.request(),
             ttl: self.ttl,
             max_wait: self.wait,
             holder: crate::command::plain_text("--holder", self.holder)?.unwrap_or_else(|| {

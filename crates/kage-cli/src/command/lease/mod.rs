@@ -84,18 +84,7 @@ pub(crate) fn unavailable(
         }
         .into();
     }
-    let limited = passed_over
-        .iter()
-        .filter(|passed| {
-            matches!(
-                passed.reason,
-                PassOverReason::NotActive { .. }
-                    | PassOverReason::AtCapacity { .. }
-                    | PassOverReason::ModelLimited { .. }
-            )
-        })
-        .count();
-    let what = if limited == passed_over.len() {
+    let what = if passed_over.iter().all(|passed| passed.reason.is_limited()) {
         "every subscription is limited, busy or disabled"
     } else {
         "no subscription available for this request"

@@ -2,9 +2,9 @@
 //! leased now, and why every other one was passed over.
 
 use clap::Args;
-use kage_domain::{ModelFamily, Namespace, RouteTarget, SelectionRequest, Tag};
+use kage_domain::RouteTarget;
 
-use crate::command::{Context, LevelArg};
+use crate::command::{Context, SelectionArgs};
 use crate::output;
 
 const EXAMPLES: &str = "\
@@ -16,21 +16,8 @@ Examples:
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub(crate) struct ExplainArgs {
-    /// The request's namespace
-    #[arg(long, value_name = "NS")]
-    namespace: Option<Namespace>,
-
-    /// The request's priority level
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LevelArg::Normal, allow_negative_numbers = true)]
-    priority: LevelArg,
-
-    /// The model the work uses (`claude-opus-4-5`, `opus`, `sonnet`): subscriptions at their limit for that model family are passed over
-    #[arg(long, value_name = "MODEL")]
-    model: Option<String>,
-
-    /// Tags every candidate must carry (comma-separated)
-    #[arg(long, value_name = "TAGS", value_delimiter = ',')]
-    tags: Vec<Tag>,
+    #[command(flatten)]
+    selection: SelectionArgs,
 
     /// Print one JSON array of candidates, best first
     #[arg(long)]
@@ -41,12 +28,7 @@ impl ExplainArgs {
     pub(crate) async fn run(self, context: &Context<'_>) -> anyhow::Result<()> {
         let opened = context.open().await?;
         let pool = &opened.pool;
-        let request = SelectionRequest {
-            namespace: self.namespace,
-            level: self.priority.into(),
-            required_tags: self.tags,
-            model: self.model.as_deref().and_then(ModelFamily::of),
-        };
+        let request = self.selection.request();
         let explanation = pool.explain(request).await?;
         let rules = pool.effective_rules().await?;
         let rule = |target: &RouteTarget| {

@@ -4,15 +4,17 @@
 //! A subscription's quota bars come from what Kage knows of its windows:
 //! the latest report of each window (status line, rate-limit events,
 //! warnings that name it), else a warning's unnamed utilization, with the
-//! window's reset when known; a limited subscription shows its limit as a
-//! full bar counting down to its end.
+//! window's reset when known; a limit on one model family (`seven_day_opus`
+//! rejected) is a full bar of that family's window counting down to the
+//! limit's end; a limited subscription shows its limit as a full bar
+//! counting down to its end.
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use kage_app::format;
 use kage_core::TopSnapshot;
 use kage_domain::alert::{UNNAMED_WINDOW, window_label};
-use kage_domain::{QuotaAlert, StateKind};
+use kage_domain::{ModelFamily, QuotaAlert, QuotaWindow, StateKind};
 
 /// One quota window of one subscription.
 #[derive(Clone, PartialEq, Debug)]
@@ -98,7 +100,9 @@ impl View {
                         entry.state.kind(),
                         StateKind::Exhausted | StateKind::RateLimited
                     )
-                    && !windows.iter().any(|window| window.utilization >= 1.0)
+                    && !windows
+                        .iter()
+                        .any(|window| window.utilization >= 1.0 && !is_model_scoped(&window.label))
                 {
                     windows.insert(
                         0,
@@ -233,7 +237,39 @@ fn known_windows(
             alert: alerts.iter().any(|alert| alert.window == UNNAMED_WINDOW),
         });
     }
+    // A model family's window that ran out: full until the limit ends (an
+    // earlier report of that window below 100% is out of date).
+    for limit in health.model_limits_at(now) {
+        let label = model_window(limit.family);
+        windows.retain(|window| window.label != label || window.utilization >= 1.0);
+        if !windows.iter().any(|window| window.label == label) {
+            windows.push(WindowBar {
+                alert: alerts.iter().any(|alert| alert.window == label),
+                label,
+                utilization: 1.0,
+                resets_at: Some(limit.until),
+            });
+        }
+    }
     windows
+}
+
+/// Whether a window counts for one model family only.
+fn is_model_scoped(label: &str) -> bool {
+    ModelFamily::ALL
+        .into_iter()
+        .any(|family| model_window(family) == label)
+}
+
+/// The quota window scoped to `family` (`seven_day_opus`).
+fn model_window(family: ModelFamily) -> String {
+    QuotaWindow::ALL
+        .into_iter()
+        .find(|window| window.family() == Some(family))
+        .map_or_else(
+            || format!("seven_day_{}", family.as_str()),
+            |window| window.as_str().to_owned(),
+        )
 }
 
 /// `5h`, `7d`, `7d opus` for a window name.
@@ -245,5 +281,68 @@ pub(crate) fn short_label(window: &str) -> String {
             Some(scope) => format!("7d {scope}"),
             None => window_label(other),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::{SignedDuration, Timestamp};
+    use kage_domain::{Health, ModelFamily, ModelLimit, QuotaReport, QuotaWindow};
+
+    use super::{WindowBar, is_model_scoped, known_windows};
+
+    fn report(window: QuotaWindow, utilization: f64, resets_at: Timestamp) -> QuotaReport {
+        QuotaReport {
+            window,
+            utilization,
+            resets_at: Some(resets_at),
+            reported_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_model_limit_is_a_full_bar_of_its_window_until_it_ends() {
+        let now: Timestamp = "2025-06-02T09:30:00Z".parse().unwrap();
+        let later = |hours| now.checked_add(SignedDuration::from_hours(hours)).unwrap();
+        let health = Health {
+            quota: vec![
+                report(QuotaWindow::FiveHour, 0.42, later(2)),
+                report(QuotaWindow::SevenDayOpus, 0.9, later(50)),
+            ],
+            model_limits: vec![
+                ModelLimit {
+                    family: ModelFamily::Opus,
+                    until: later(96),
+                    reason: "7-day Opus limit".to_owned(),
+                },
+                ModelLimit {
+                    family: ModelFamily::Haiku,
+                    until: later(-1),
+                    reason: "over".to_owned(),
+                },
+            ],
+            ..Health::default()
+        };
+        let windows = known_windows(&health, now, &[]);
+        assert_eq!(
+            windows,
+            [
+                WindowBar {
+                    label: "five_hour".to_owned(),
+                    utilization: 0.42,
+                    resets_at: Some(later(2)),
+                    alert: false,
+                },
+                WindowBar {
+                    label: "seven_day_opus".to_owned(),
+                    utilization: 1.0,
+                    resets_at: Some(later(96)),
+                    alert: false,
+                },
+            ],
+            "the limit replaces the older 90% report; the ended Haiku limit shows nothing"
+        );
+        assert!(is_model_scoped("seven_day_opus") && is_model_scoped("seven_day_haiku"));
+        assert!(!is_model_scoped("seven_day") && !is_model_scoped("limit"));
     }
 }
