@@ -8,7 +8,9 @@
 //! lines only) and yields the usage of every assistant message
 //! ([`MessageUsage`], each message once) and, when asked, the top-level
 //! lines themselves, in which [`limit_in_line`] finds a limit and
-//! [`typed_prompt`] the prompt a person typed.
+//! [`typed_prompt`] the prompt a person typed. A session's reader reads only
+//! the files of the sessions that belong to it
+//! ([`TranscriptReader::only_sessions`]).
 //!
 //! `kage claude` (the session loop), `kage usage import` and `kage-agent`
 //! (whose stream-json carries the same message and request ids, so

@@ -10,8 +10,13 @@
 //! same message, a sidechain replay, a resumed copy) is not parsed again;
 //! the key is still message id and request id. Top-level lines are parsed whole only when asked
 //! for ([`TranscriptReader::with_lines`], for limits and prompts).
+//!
+//! A session's reader ([`TranscriptReader::only_sessions`]) reads only the
+//! files of the sessions it is told belong to it: another session's file
+//! in the same folder is not even listed, so its offset stays where it was
+//! until the session joins ([`TranscriptReader::add_session`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -76,11 +81,8 @@ pub struct TranscriptReader {
     /// Request ids of the lines parsed for usage.
     requests: HashSet<Vec<u8>>,
     lines: bool,
-    /// Walk only the nested folders of sessions whose top-level transcript
-    /// grew while this reader read it (a session's subagents), not every
-    /// earlier session's, on each poll.
-    active_only: bool,
-    active: HashSet<String>,
+    /// The sessions whose files a poll reads (`None`: every file).
+    sessions: Option<BTreeSet<String>>,
     buffer: Vec<u8>,
     assistant: Finder<'static>,
     usage: Finder<'static>,
@@ -98,8 +100,7 @@ impl TranscriptReader {
             seen: HashSet::new(),
             requests: HashSet::new(),
             lines: false,
-            active_only: false,
-            active: HashSet::new(),
+            sessions: None,
             buffer: Vec::new(),
             assistant: Finder::new(ASSISTANT),
             usage: Finder::new(USAGE),
@@ -114,14 +115,31 @@ impl TranscriptReader {
         self
     }
 
-    /// On each poll, walk only the nested folders (subagents' transcripts)
-    /// of the sessions this reader saw write: a session loop polls often,
-    /// and a project folder holds every earlier session's folders.
-    /// [`Self::skip_existing`] still walks them all.
+    /// Poll only the files of the sessions named with [`Self::add_session`]
+    /// (none at first): in a root folder, `<session id>.jsonl` and the
+    /// session's folder (its subagents' transcripts). Other files are not
+    /// listed, so their offsets do not move: a session that joins later is
+    /// read from where [`Self::skip_existing`] (or its saved offset) left
+    /// it, with what it wrote meanwhile. A root that is a file is read when
+    /// its stem is a session's. [`Self::skip_existing`] still lists every
+    /// file.
     #[must_use]
-    pub fn active_sessions_only(mut self) -> Self {
-        self.active_only = true;
+    pub fn only_sessions(mut self) -> Self {
+        self.sessions = Some(BTreeSet::new());
         self
+    }
+
+    /// Read `session_id`'s files from the next poll on (with
+    /// [`Self::only_sessions`]). Returns whether it joined now; an id that
+    /// cannot be a file name (empty, `.`, `..`, a path separator) never
+    /// joins.
+    pub fn add_session(&mut self, session_id: &str) -> bool {
+        let usable =
+            !matches!(session_id, "" | "." | "..") && !session_id.contains(['/', '\\', '\0']);
+        match &mut self.sessions {
+            Some(sessions) if usable => sessions.insert(session_id.to_owned()),
+            _ => false,
+        }
     }
 
     /// Start each file where the store says its usage is recorded up to
@@ -168,8 +186,7 @@ impl TranscriptReader {
     /// When a folder or file cannot be read.
     pub fn poll(&mut self) -> io::Result<Poll> {
         let mut poll = Poll::default();
-        let nested = self.active_only.then_some(&self.active);
-        for (path, len, top_level) in self.list(nested)? {
+        for (path, len, top_level) in self.list(self.sessions.as_ref())? {
             let offset = self.state(path.clone(), top_level).offset;
             if len == offset {
                 continue;
@@ -200,18 +217,32 @@ impl TranscriptReader {
     }
 
     /// Every `*.jsonl` file under the roots, with its length and whether it
-    /// is top-level; with `nested`, only the folders directly in a root
-    /// that it names are walked.
-    fn list(&self, nested: Option<&HashSet<String>>) -> io::Result<Vec<(PathBuf, u64, bool)>> {
+    /// is top-level; with `sessions`, only those sessions' files.
+    fn list(&self, sessions: Option<&BTreeSet<String>>) -> io::Result<Vec<(PathBuf, u64, bool)>> {
         let mut found = Vec::new();
         for root in &self.roots {
-            match std::fs::metadata(root) {
-                Ok(metadata) if metadata.is_file() => {
+            let Some(metadata) = metadata_of(root)? else {
+                continue;
+            };
+            if metadata.is_file() {
+                let stem = root.file_stem().map(|stem| stem.to_string_lossy());
+                if sessions.is_none_or(|sessions| {
+                    stem.is_some_and(|stem| sessions.contains(stem.as_ref()))
+                }) {
                     found.push((root.clone(), metadata.len(), true));
                 }
-                Ok(_) => walk(root, Some(nested), &mut found)?,
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                Err(error) => return Err(error),
+                continue;
+            }
+            let Some(sessions) = sessions else {
+                walk(root, true, &mut found)?;
+                continue;
+            };
+            for session in sessions {
+                let file = root.join(format!("{session}.jsonl"));
+                if let Some(session_file) = metadata_of(&file)?.filter(std::fs::Metadata::is_file) {
+                    found.push((file, session_file.len(), true));
+                }
+                walk(&root.join(session), false, &mut found)?;
             }
         }
         Ok(found)
@@ -261,9 +292,6 @@ impl TranscriptReader {
         self.buffer = buffer;
         if let Some(state) = self.files.get_mut(path) {
             state.offset = offset;
-        }
-        if top_level && self.active_only {
-            self.active.insert(session_id);
         }
         Ok(())
     }
@@ -328,17 +356,28 @@ impl TranscriptReader {
     }
 }
 
-/// The `*.jsonl` files under `folder`, recursively. `root` is `Some` for a
-/// root folder (its files are top-level), holding the names of the folders
-/// in it to walk (`None`: all).
-fn walk(
-    folder: &Path,
-    root: Option<Option<&HashSet<String>>>,
-    found: &mut Vec<(PathBuf, u64, bool)>,
-) -> io::Result<()> {
+/// A path's metadata; `None` when it does not exist.
+fn metadata_of(path: &Path) -> io::Result<Option<std::fs::Metadata>> {
+    match std::fs::metadata(path) {
+        Ok(metadata) => Ok(Some(metadata)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// The `*.jsonl` files under `folder`, recursively; `top_level` for a root
+/// folder (its own files are sessions' transcripts).
+fn walk(folder: &Path, top_level: bool, found: &mut Vec<(PathBuf, u64, bool)>) -> io::Result<()> {
     let entries = match std::fs::read_dir(folder) {
         Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(());
+        }
         Err(error) => return Err(error),
     };
     for entry in entries {
@@ -346,15 +385,9 @@ fn walk(
         let path = entry.path();
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            let wanted = match root {
-                Some(Some(names)) => names.contains(entry.file_name().to_string_lossy().as_ref()),
-                _ => true,
-            };
-            if wanted {
-                walk(&path, None, found)?;
-            }
+            walk(&path, false, found)?;
         } else if kind.is_file() && path.extension().is_some_and(|ext| ext == "jsonl") {
-            found.push((path, entry.metadata()?.len(), root.is_some()));
+            found.push((path, entry.metadata()?.len(), top_level));
         }
     }
     Ok(())
@@ -457,51 +490,75 @@ mod tests {
         assert_eq!(poll.lines[0].session_id, "s1");
     }
 
+    fn sorted(poll: &Poll) -> Vec<String> {
+        let mut found = keys(poll);
+        found.sort();
+        found
+    }
+
     #[test]
-    fn a_session_reader_walks_only_the_folders_of_sessions_that_wrote() {
+    fn a_session_reader_reads_only_its_sessions_and_a_joining_one_from_the_skip() {
         let dir = tempfile::tempdir().expect("temp dir");
         let old_agents = dir.path().join("old").join("subagents");
         std::fs::create_dir_all(&old_agents).expect("mkdir");
-        append(
-            &dir.path().join("old.jsonl"),
-            &assistant("o1", "ro1", 1, "m"),
-        );
+        let old = dir.path().join("old.jsonl");
+        append(&old, &assistant("o1", "ro1", 1, "m"));
         append(
             &old_agents.join("agent-1.jsonl"),
             &assistant("oa1", "roa1", 1, "m"),
         );
         let mut reader = TranscriptReader::new(vec![dir.path().to_path_buf()])
             .with_lines()
-            .active_sessions_only();
+            .only_sessions();
         reader.skip_existing().expect("skip");
-        // An earlier session's subagent writes (as if resumed elsewhere):
-        // its folder is not walked while its session is quiet here.
+        assert!(reader.add_session("mine"));
+        assert!(!reader.add_session("mine"), "already in");
+        for unusable in ["", ".", "..", "../old", "a/b"] {
+            assert!(!reader.add_session(unusable), "{unusable:?}");
+        }
+
+        // This reader's session (and its subagent) write, and so do another
+        // session in the folder and an earlier one: only its own are read.
+        let mine_agents = dir.path().join("mine").join("subagents");
+        std::fs::create_dir_all(&mine_agents).expect("mkdir");
+        let mine = dir.path().join("mine.jsonl");
+        append(&mine, &assistant("m1", "rm1", 1, "m"));
+        append(
+            &mine_agents.join("agent-2.jsonl"),
+            &assistant("ma1", "rma1", 1, "m"),
+        );
+        append(
+            &dir.path().join("other.jsonl"),
+            &assistant("x1", "rx1", 1, "m"),
+        );
+        append(&old, &assistant("o2", "ro2", 1, "m"));
         append(
             &old_agents.join("agent-1.jsonl"),
             &assistant("oa2", "roa2", 1, "m"),
         );
+        let poll = reader.poll().expect("poll");
+        assert_eq!(sorted(&poll), vec!["claude:m1:rm1", "claude:ma1:rma1"]);
+        assert_eq!(poll.lines.len(), 1, "the session's own top-level line");
+        assert_eq!(poll.lines[0].session_id, "mine");
+        let saved: Vec<PathBuf> = reader.offsets().into_iter().map(|(path, _)| path).collect();
+        assert_eq!(
+            saved,
+            vec![mine_agents.join("agent-2.jsonl"), mine],
+            "no other file's offset moved"
+        );
+
+        // The earlier session joins (resumed, or named by the status line):
+        // what it wrote since the skip is read, not what came before it.
+        assert!(reader.add_session("old"));
+        append(&old, &assistant("o3", "ro3", 1, "m"));
+        assert_eq!(
+            sorted(&reader.poll().expect("poll")),
+            vec!["claude:o2:ro2", "claude:o3:ro3", "claude:oa2:roa2"]
+        );
+        // A session that began after the skip is read whole when it joins.
+        assert!(reader.add_session("other"));
+        assert_eq!(keys(&reader.poll().expect("poll")), vec!["claude:x1:rx1"]);
         assert!(reader.poll().expect("poll").usage.is_empty());
-        // The session writes: its folder is walked from the next poll on,
-        // from where the skip left it.
-        append(
-            &dir.path().join("old.jsonl"),
-            &assistant("o2", "ro2", 1, "m"),
-        );
-        assert_eq!(keys(&reader.poll().expect("poll")), vec!["claude:o2:ro2"]);
-        assert_eq!(keys(&reader.poll().expect("poll")), vec!["claude:oa2:roa2"]);
-        // A new session's folder too.
-        let new_agents = dir.path().join("new").join("subagents");
-        std::fs::create_dir_all(&new_agents).expect("mkdir");
-        append(
-            &new_agents.join("agent-2.jsonl"),
-            &assistant("na1", "rna1", 1, "m"),
-        );
-        append(
-            &dir.path().join("new.jsonl"),
-            &assistant("n1", "rn1", 1, "m"),
-        );
-        assert_eq!(keys(&reader.poll().expect("poll")), vec!["claude:n1:rn1"]);
-        assert_eq!(keys(&reader.poll().expect("poll")), vec!["claude:na1:rna1"]);
     }
 
     #[test]

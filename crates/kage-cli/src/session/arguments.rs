@@ -1,7 +1,8 @@
 //! Claude Code's command line as `kage claude` passes it on: whether the
 //! user gave settings of their own, and the arguments of the restart after
 //! a failover (`--resume SESSION_ID`, the user's other options, and the
-//! interrupted prompt in place of the first one).
+//! interrupted prompt in place of the first one), and which session the
+//! arguments pick (Kage names one when they pick none).
 //!
 //! Claude Code parses its options with commander: a value option takes the
 //! next argument, a variadic one (`--add-dir a b`) takes every argument up
@@ -48,9 +49,9 @@ const VARIADIC_OPTIONS: &[&str] = &[
 ];
 
 /// Options whose value is optional.
-const OPTIONAL_VALUE_OPTIONS: &[&str] = &["--resume", "-r", "--debug", "-d"];
+const OPTIONAL_VALUE_OPTIONS: &[&str] = &["--resume", "-r", "--from-pr", "--debug", "-d"];
 
-/// Options a restart drops: they pick the session, which the restart names.
+/// Options that pick the session; a restart drops them and names it.
 const SESSION_OPTIONS: &[&str] = &[
     "--resume",
     "-r",
@@ -58,6 +59,7 @@ const SESSION_OPTIONS: &[&str] = &[
     "-c",
     "--session-id",
     "--fork-session",
+    "--from-pr",
 ];
 
 /// One parsed argument: an option with its values, or a prompt word.
@@ -141,21 +143,63 @@ pub(crate) fn has_settings(arguments: &[OsString]) -> bool {
     })
 }
 
+/// An option's value: `--name=X`, or the argument after `--name`.
+fn value_of(all: &[OsString]) -> Option<String> {
+    let first = all.first()?.to_str()?;
+    match first.split_once('=') {
+        Some((_, value)) => Some(value.to_owned()),
+        None => all.get(1)?.to_str().map(str::to_owned),
+    }
+}
+
 /// The model the user gave Claude Code (`--model X` or `--model=X`), if any.
 pub(crate) fn model(arguments: &[OsString]) -> Option<String> {
     parts(arguments).iter().find_map(|(part, _)| match part {
         Part::Option {
             name: "--model",
             all,
-        } => {
-            let first = all.first()?.to_str()?;
-            match first.split_once('=') {
-                Some((_, value)) => Some(value.to_owned()),
-                None => all.get(1)?.to_str().map(str::to_owned),
-            }
-        }
+        } => value_of(all),
         _ => None,
     })
+}
+
+/// Whether an option picks the session Claude Code writes to (`--resume`,
+/// `--continue`, `--session-id`, `--fork-session`, `--from-pr`); when none
+/// does, Kage names a new one with `--session-id`.
+pub(crate) fn picks_session(arguments: &[OsString]) -> bool {
+    parts(arguments).iter().any(
+        |(part, _)| matches!(part, Part::Option { name, .. } if SESSION_OPTIONS.contains(name)),
+    )
+}
+
+/// The sessions the arguments name as the ones Claude Code writes to:
+/// `--session-id X`, and `--resume X` unless `--fork-session` moves the
+/// conversation to a new session (whose id only the status line tells).
+pub(crate) fn named_sessions(arguments: &[OsString]) -> Vec<String> {
+    let parts = parts(arguments);
+    let forks = parts.iter().any(|(part, _)| {
+        matches!(
+            part,
+            Part::Option {
+                name: "--fork-session",
+                ..
+            }
+        )
+    });
+    parts
+        .iter()
+        .filter_map(|(part, _)| match part {
+            Part::Option {
+                name: "--session-id",
+                all,
+            } => value_of(all),
+            Part::Option {
+                name: "--resume" | "-r",
+                all,
+            } if !forks => value_of(all),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The arguments of the restart: `--resume SESSION_ID`, the user's options
@@ -256,6 +300,38 @@ mod tests {
         assert!(has_settings(&args(&["--settings={}"])));
         assert!(!has_settings(&args(&["--", "--settings"])));
         assert!(!has_settings(&args(&["--system-prompt", "--settings"])));
+    }
+
+    #[test]
+    fn the_sessions_the_arguments_pick() {
+        for picked in [
+            &["--resume", "R"][..],
+            &["-r"],
+            &["-c", "fix it"],
+            &["--session-id=S"],
+            &["--from-pr", "12"],
+            &["--continue", "--fork-session"],
+        ] {
+            assert!(picks_session(&args(picked)), "{picked:?}");
+        }
+        for not_picked in [
+            &["fix it"][..],
+            &["--", "--resume", "R"],
+            &["--model", "-c"],
+        ] {
+            assert!(!picks_session(&args(not_picked)), "{not_picked:?}");
+            assert!(named_sessions(&args(not_picked)).is_empty());
+        }
+        assert_eq!(named_sessions(&args(&["--resume", "R", "go on"])), ["R"]);
+        assert_eq!(named_sessions(&args(&["-r=R"])), ["R"]);
+        assert_eq!(named_sessions(&args(&["--session-id", "S"])), ["S"]);
+        // The picker and --continue name no session; a fork writes a new one.
+        assert!(named_sessions(&args(&["--resume", "-c"])).is_empty());
+        assert!(named_sessions(&args(&["--resume", "R", "--fork-session"])).is_empty());
+        assert_eq!(
+            named_sessions(&args(&["--fork-session", "-r", "R", "--session-id", "S"])),
+            ["S"]
+        );
     }
 
     #[test]

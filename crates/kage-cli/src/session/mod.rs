@@ -3,11 +3,16 @@
 //!
 //! - the status line (`kage statusline`) installed for this session only,
 //!   through `--settings '<json>'`, in front of the user's own;
-//! - the usage of every assistant message the session writes to its
-//!   transcripts, recorded on the lease as it lands (keyed, so `kage usage
-//!   import` of the same transcripts never counts it twice), with how far
-//!   each transcript is read;
-//! - a watch on the session's transcript and status line for a limit; then
+//! - the usage of every assistant message written to the transcripts of the
+//!   sessions this Claude Code created or resumed, recorded on the lease as
+//!   it lands (keyed, so `kage usage import` of the same transcripts never
+//!   counts it twice), with how far each transcript is read. Those sessions
+//!   are the one Kage names with `--session-id` when the user's arguments
+//!   pick none, the one `--resume ID` / `--session-id ID` names, and every
+//!   one the status line reports (`--continue`, `--fork-session`, `/clear`,
+//!   `/resume`); other sessions in the same project folder (another
+//!   terminal's, a plain `claude`) are not read;
+//! - a watch on those transcripts and the status line for a limit; then
 //!   the subscription is marked as the classifier says, Claude Code is
 //!   stopped (SIGTERM, then SIGKILL after a grace period) and the terminal
 //!   put back, and `claude --resume SESSION_ID` starts on the next
@@ -76,11 +81,14 @@ struct Limit {
     prompt: Option<String>,
 }
 
-/// Watches one running child's transcript folder and status-line report.
+/// Watches one running child's transcripts and status-line report.
 struct Watch {
+    /// The transcripts of the sessions that joined ([`Self::join`]).
     feed: Option<TranscriptReader>,
     report: PathBuf,
     report_seen: Option<SystemTime>,
+    /// The status line's latest report, not looked at for a limit yet.
+    reported: Option<StatusInput>,
     last_prompt: HashMap<String, String>,
     /// The limit lines already acted on (by `uuid`): a resumed session may
     /// copy its history, the old limit with it, into a new transcript.
@@ -100,12 +108,48 @@ impl Watch {
             feed,
             report,
             report_seen: None,
+            reported: None,
             last_prompt: HashMap::new(),
             handled: HashSet::new(),
             session_id: None,
             usage: Vec::new(),
             offsets: BTreeMap::new(),
         }
+    }
+
+    /// Read `session_id`'s transcripts from now on: a session this child
+    /// writes to.
+    fn join(&mut self, session_id: &str) {
+        if let Some(feed) = &mut self.feed
+            && feed.add_session(session_id)
+        {
+            tracing::debug!(session_id, "reading the session's transcripts");
+        }
+    }
+
+    /// The status line's report, when it changed since the last look: the
+    /// session it names joins (with what it wrote during this lease), and
+    /// the report is kept for [`Self::status_line_limit`].
+    fn read_report(&mut self) {
+        let Ok(modified) = std::fs::metadata(&self.report).and_then(|metadata| metadata.modified())
+        else {
+            return;
+        };
+        if self.report_seen == Some(modified) {
+            return;
+        }
+        self.report_seen = Some(modified);
+        let Some(input) = std::fs::read_to_string(&self.report)
+            .ok()
+            .and_then(|text| StatusInput::parse(&text).ok())
+        else {
+            return;
+        };
+        if let Some(session_id) = &input.session_id {
+            self.join(session_id);
+            self.session_id = Some(session_id.clone());
+        }
+        self.reported = Some(input);
     }
 
     /// The transcripts' new lines; their usage is kept to record.
@@ -127,8 +171,9 @@ impl Watch {
     }
 
     /// Read what the transcripts hold now, for its usage only (the child
-    /// has ended).
+    /// has ended); a session the status line named last joins first.
     fn drain(&mut self) {
+        self.read_report();
         self.poll();
     }
 
@@ -140,11 +185,13 @@ impl Watch {
         }
         let _ = std::fs::remove_file(&self.report);
         self.report_seen = None;
+        self.reported = None;
         self.session_id = None;
     }
 
     /// The first limit among what was written since the last look.
     fn look(&mut self, context: &ClassifyContext) -> Option<Limit> {
+        self.read_report();
         for line in self.poll() {
             self.session_id = Some(line.session_id.clone());
             if let Some(prompt) = typed_prompt(&line.value) {
@@ -166,18 +213,10 @@ impl Watch {
         self.status_line_limit(context)
     }
 
-    /// A window the status line reports as spent (100 %).
+    /// A window the status line's latest report shows as spent (100 %).
     fn status_line_limit(&mut self, context: &ClassifyContext) -> Option<Limit> {
-        let modified = std::fs::metadata(&self.report)
-            .and_then(|metadata| metadata.modified())
-            .ok()?;
-        if self.report_seen == Some(modified) {
-            return None;
-        }
-        self.report_seen = Some(modified);
-        let input = StatusInput::parse(&std::fs::read_to_string(&self.report).ok()?).ok()?;
+        let input = self.reported.take()?;
         let session_id = input.session_id.clone()?;
-        self.session_id = Some(session_id.clone());
         let (name, window) = [
             ("5-hour limit", &input.five_hour),
             ("weekly limit", &input.seven_day),
@@ -558,6 +597,18 @@ pub(crate) async fn run(
         }
         (None, None) => None,
     };
+    // The sessions whose transcripts are this lease's: the one the user's
+    // arguments name, else a new one Kage names; the status line adds any
+    // other the session moves to.
+    let mut sessions = arguments::named_sessions(&arguments);
+    if !arguments::picks_session(&arguments) {
+        let session_id = uuid::Uuid::new_v4().to_string();
+        arguments.splice(
+            0..0,
+            [OsString::from("--session-id"), OsString::from(&session_id)],
+        );
+        sessions.push(session_id);
+    }
     let session = Session {
         context,
         opened: &opened,
@@ -571,6 +622,9 @@ pub(crate) async fn run(
         terminal: SavedTerminal::capture(),
     };
     let mut watch = Watch::new(feed, report);
+    for session_id in &sessions {
+        watch.join(session_id);
+    }
 
     let (mut lease, mut secret) = session.acquire(options.wait).await?;
     context.printer.info(format_args!(
@@ -631,6 +685,7 @@ pub(crate) async fn run(
                     "kage: the lease on {name} was lost ({error}); continuing on {}",
                     next.subscription_name
                 ));
+                watch.join(&session_id);
                 child_arguments = arguments::resume_arguments(&arguments, &session_id, None);
                 lease = next;
                 secret = next_secret;
@@ -684,6 +739,7 @@ pub(crate) async fn run(
                     &limit.outcome,
                     &next.subscription_name,
                 ));
+                watch.join(&limit.session_id);
                 child_arguments = arguments::resume_arguments(
                     &arguments,
                     &limit.session_id,
@@ -696,9 +752,10 @@ pub(crate) async fn run(
     }
 }
 
-/// The reader of the session's transcript folder: it starts at the end of
-/// what is there (earlier sessions' usage is not this lease's), where the
-/// store's offsets allow it to go on saving them.
+/// The reader of the session's transcript folder, for the sessions that
+/// join it only: it starts at the end of what is there (earlier usage is
+/// not this lease's), where the store's offsets allow it to go on saving
+/// them.
 async fn session_reader(pool: &AppPool, folder: PathBuf) -> anyhow::Result<TranscriptReader> {
     let saved = pool
         .read_offsets()
@@ -706,7 +763,7 @@ async fn session_reader(pool: &AppPool, folder: PathBuf) -> anyhow::Result<Trans
         .context("could not read the saved transcript offsets")?;
     let mut reader = TranscriptReader::new(vec![folder.clone()])
         .with_lines()
-        .active_sessions_only();
+        .only_sessions();
     reader.resume(
         saved
             .into_iter()
@@ -809,6 +866,77 @@ mod tests {
         watch.reset();
         std::fs::write(dir.path().join("copy.jsonl"), sample).expect("write");
         assert!(watch.look(&context).is_none());
+    }
+
+    fn assistant_line(id: &str, input: u64) -> String {
+        format!(
+            r#"{{"type":"assistant","message":{{"id":"{id}","model":"claude-sonnet-5","content":[],"usage":{{"input_tokens":{input},"output_tokens":1}}}},"requestId":"r-{id}","uuid":"u-{id}"}}"#
+        ) + "\n"
+    }
+
+    fn append(path: &Path, text: &str) {
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open")
+            .write_all(text.as_bytes())
+            .expect("append");
+    }
+
+    #[test]
+    fn only_the_childs_sessions_count_and_one_the_status_line_names_joins_with_its_earlier_messages()
+     {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sample = include_str!(
+            "../../../kage-claude-code/tests/fixtures/transcript-session-limit-2.1.197.jsonl"
+        );
+        let continued = dir.path().join("continued.jsonl");
+        append(&continued, &assistant_line("before", 1));
+        let mut feed = TranscriptReader::new(vec![dir.path().to_path_buf()])
+            .with_lines()
+            .only_sessions();
+        feed.skip_existing().expect("skip");
+        let report = dir.path().join("statusline.json");
+        let mut watch = Watch::new(Some(feed), report.clone());
+        watch.join("mine");
+        let now: jiff::Timestamp = "2026-12-05T22:32:40Z".parse().expect("time");
+        let context = ClassifyContext::new(now, jiff::tz::TimeZone::UTC);
+
+        // Another session in the folder writes messages and hits a limit:
+        // none of it is this child's.
+        std::fs::write(dir.path().join("other.jsonl"), sample).expect("write");
+        append(&dir.path().join("mine.jsonl"), &assistant_line("m1", 10));
+        // `--continue` moved the child to an earlier session, which it
+        // writes to before the status line names it.
+        append(&continued, &assistant_line("c1", 100));
+        assert!(watch.look(&context).is_none(), "another session's limit");
+        let recorded = |watch: &Watch| -> Vec<(String, u64)> {
+            watch
+                .usage
+                .iter()
+                .map(|message| (message.key.clone(), message.usage.input_tokens))
+                .collect()
+        };
+        assert_eq!(recorded(&watch), [("claude:m1:r-m1".to_owned(), 10)]);
+        assert_eq!(watch.session_id.as_deref(), Some("mine"));
+
+        std::fs::write(&report, r#"{"session_id":"continued"}"#).expect("write");
+        assert!(watch.look(&context).is_none());
+        assert_eq!(
+            recorded(&watch),
+            [
+                ("claude:m1:r-m1".to_owned(), 10),
+                ("claude:c1:r-c1".to_owned(), 100)
+            ],
+            "what it wrote during the lease, not before"
+        );
+        append(&dir.path().join("other.jsonl"), &assistant_line("o1", 1000));
+        append(&continued, &assistant_line("c2", 200));
+        watch.drain();
+        assert_eq!(recorded(&watch).len(), 3);
+        assert_eq!(recorded(&watch)[2], ("claude:c2:r-c2".to_owned(), 200));
     }
 
     #[test]

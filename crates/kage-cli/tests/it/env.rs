@@ -58,6 +58,25 @@ impl Run {
     }
 }
 
+/// The first lines of a `claude` stand-in's script: `$session` is the
+/// session Claude Code writes to (the value of `--session-id` or
+/// `--resume`; empty without either), `$settings` the `--settings` JSON,
+/// and `$dir` the working directory's project folder (created).
+pub(crate) const CLAUDE_SESSION_SH: &str = r#"
+session=
+settings=
+previous=
+for argument in "$@"; do
+  case "$previous" in
+    --session-id|--resume) session="$argument";;
+    --settings) settings="$argument";;
+  esac
+  previous="$argument"
+done
+dir="$CLAUDE_CONFIG_DIR/projects/$(pwd | sed 's/[^A-Za-z0-9]/-/g')"
+mkdir -p "$dir"
+"#;
+
 fn is_hex(text: &str) -> bool {
     text.chars().all(|c| c.is_ascii_hexdigit())
 }

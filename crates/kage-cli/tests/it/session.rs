@@ -1,14 +1,15 @@
 //! `kage statusline` and `kage claude` (with a stand-in `claude` script):
-//! the status line records the live quota and never breaks, and a limit in
-//! the transcript moves the conversation to the next subscription.
+//! the status line records the live quota and never breaks, a limit in the
+//! transcript moves the conversation to the next subscription, and two
+//! sessions in one repository each record their own usage only.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use crate::env::{TestEnv, running};
+use crate::env::{CLAUDE_SESSION_SH, TestEnv, running};
 
 const SAMPLE_TRANSCRIPT: &str =
     include_str!("../../../kage-claude-code/tests/fixtures/transcript-session-limit-2.1.197.jsonl");
-const SAMPLE_SESSION: &str = "c35c102e-2f6a-4729-b852-e6bb1986d38d";
 
 on_both_backends!(
     the_status_line_records_the_quota_and_prints_one_line,
@@ -200,30 +201,36 @@ fn without_a_lease_the_status_line_is_harmless() {
     assert_eq!(run.stderr, "");
 }
 
-/// A `claude` stand-in: logs its subscription and arguments; the first run
-/// writes the sample transcript (a turn, then the 5-hour limit on the
-/// second) and waits to be stopped; a `--resume` run answers and exits.
-const FAKE_CLAUDE: &str = r#"
+/// Logs the stand-in's subscription and arguments to `$KAGE_FAKE_LOG`.
+const LOG_ARGUMENTS: &str = r#"
 log="$KAGE_FAKE_LOG"
 printf '%s' "$KAGE_SUBSCRIPTION" >> "$log"
 for argument in "$@"; do printf ' [%s]' "$argument" >> "$log"; done
 echo >> "$log"
-dir="$CLAUDE_CONFIG_DIR/projects/$(pwd | sed 's/[^A-Za-z0-9]/-/g')"
-mkdir -p "$dir"
+"#;
+
+/// A `claude` stand-in: logs its subscription and arguments; the first run
+/// writes the sample transcript (a turn, then the 5-hour limit on the
+/// second) to its session and waits to be stopped; a `--resume` run
+/// answers and exits.
+const FAKE_CLAUDE: &str = r#"
 case " $* " in
   *" --resume "*)
-    echo '{"type":"assistant","message":{"model":"claude-sonnet-5","content":[{"type":"text","text":"Hi again!"}]}}' >> "$dir/SESSION.jsonl"
+    echo '{"type":"assistant","message":{"model":"claude-sonnet-5","content":[{"type":"text","text":"Hi again!"}]}}' >> "$dir/$session.jsonl"
     exit 0;;
 esac
 sleep 30 > /dev/null 2>&1 < /dev/null &
 trap 'kill $!; echo stopped >> "$log"; exit 143' TERM
-cat "$KAGE_FAKE_TRANSCRIPT" >> "$dir/SESSION.jsonl"
+cat "$KAGE_FAKE_TRANSCRIPT" >> "$dir/$session.jsonl"
 wait
 echo "not stopped" >> "$log"
 "#;
 
 fn fake_claude(env: &mut TestEnv) -> PathBuf {
-    let log = claude_stand_in(env, &FAKE_CLAUDE.replace("SESSION", SAMPLE_SESSION));
+    let log = claude_stand_in(
+        env,
+        &format!("{CLAUDE_SESSION_SH}{LOG_ARGUMENTS}{FAKE_CLAUDE}"),
+    );
     let transcript = env.root().join("sample.jsonl");
     std::fs::write(&transcript, SAMPLE_TRANSCRIPT).expect("transcript");
     env.set_env("KAGE_FAKE_TRANSCRIPT", &transcript.display().to_string());
@@ -233,10 +240,24 @@ fn fake_claude(env: &mut TestEnv) -> PathBuf {
     log
 }
 
+/// The stand-in's log, one line a run, with the `--settings` JSON as
+/// `[SETTINGS]` and the session Kage named (a UUID v4) as `GENERATED`.
 fn log_lines(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .expect("the stand-in ran")
-        .lines()
+    let mut text = std::fs::read_to_string(log).expect("the stand-in ran");
+    let marker = "[--session-id] [";
+    let ids: Vec<String> = text
+        .match_indices(marker)
+        .filter_map(|(at, _)| text[at + marker.len()..].split(']').next())
+        .map(str::to_owned)
+        .collect();
+    for id in ids {
+        let parsed = uuid::Uuid::parse_str(&id)
+            .unwrap_or_else(|error| panic!("the session id {id:?} is no UUID: {error}"));
+        assert_eq!(parsed.get_version_num(), 4, "{id}");
+        assert_eq!(parsed.hyphenated().to_string(), id, "hyphenated, lowercase");
+        text = text.replace(&id, "GENERATED");
+    }
+    text.lines()
         .map(|line| {
             // The --settings JSON names a temporary file; keep its shape only.
             match line.find("[{\"statusLine\"") {
@@ -260,11 +281,9 @@ fn a_limit_moves_the_conversation_to_the_next_subscription() {
     assert_eq!(
         log_lines(&log),
         vec![
-            "work-premium [--settings] [SETTINGS] [--model] [opus] [say hi]".to_owned(),
-            "stopped".to_owned(),
-            format!(
-                "personal [--settings] [SETTINGS] [--resume] [{SAMPLE_SESSION}] [--model] [opus] [--] [say hi again]"
-            ),
+            "work-premium [--settings] [SETTINGS] [--session-id] [GENERATED] [--model] [opus] [say hi]",
+            "stopped",
+            "personal [--settings] [SETTINGS] [--resume] [GENERATED] [--model] [opus] [--] [say hi again]",
         ]
     );
     assert!(
@@ -310,8 +329,8 @@ fn without_failover_the_limit_is_recorded_and_the_session_stays() {
     assert_eq!(
         log_lines(&log),
         vec![
-            "work-premium [--settings] [SETTINGS] [say hi]".to_owned(),
-            "stopped".to_owned()
+            "work-premium [--settings] [SETTINGS] [--session-id] [GENERATED] [say hi]",
+            "stopped"
         ]
     );
     assert!(!String::from_utf8_lossy(&output.stderr).contains("continuing on"));
@@ -399,17 +418,11 @@ fn kage_claude_gives_claude_exactly_one_credential_and_kill_9_ends_it() {
 }
 
 /// A `claude` stand-in for a lost lease: the first run writes a prompt to
-/// session `S1` and runs until stopped; a `--resume` run logs and exits.
+/// its session and runs until stopped; a `--resume` run logs and exits.
 const LONG_CLAUDE: &str = r#"
-log="$KAGE_FAKE_LOG"
-printf '%s' "$KAGE_SUBSCRIPTION" >> "$log"
-for argument in "$@"; do printf ' [%s]' "$argument" >> "$log"; done
-echo >> "$log"
 case " $* " in *" --resume "*) exit 0;; esac
-dir="$CLAUDE_CONFIG_DIR/projects/$(pwd | sed 's/[^A-Za-z0-9]/-/g')"
-mkdir -p "$dir"
 trap 'echo stopped >> "$log"; exit 143' TERM
-echo '{"type":"user","message":{"role":"user","content":"refactor it"}}' >> "$dir/S1.jsonl"
+echo '{"type":"user","message":{"role":"user","content":"refactor it"}}' >> "$dir/$session.jsonl"
 while :; do sleep 0.1; done
 "#;
 
@@ -417,7 +430,10 @@ while :; do sleep 0.1; done
 fn a_lease_lost_to_a_removal_moves_the_session_on() {
     let mut env = TestEnv::new();
     env.real_clock();
-    let log = claude_stand_in(&mut env, LONG_CLAUDE);
+    let log = claude_stand_in(
+        &mut env,
+        &format!("{CLAUDE_SESSION_SH}{LOG_ARGUMENTS}{LONG_CLAUDE}"),
+    );
     env.write_config("[subscriptions]\ndefault_priority = \"priority\"\n");
     env.add("solo", &["--priority", "200"]);
     env.add("spare", &["--priority", "100"]);
@@ -456,9 +472,9 @@ fn a_lease_lost_to_a_removal_moves_the_session_on() {
     assert_eq!(
         log_lines(&log),
         vec![
-            "solo [--settings] [SETTINGS]".to_owned(),
-            "stopped".to_owned(),
-            "spare [--settings] [SETTINGS] [--resume] [S1]".to_owned(),
+            "solo [--settings] [SETTINGS] [--session-id] [GENERATED]",
+            "stopped",
+            "spare [--settings] [SETTINGS] [--resume] [GENERATED]",
         ]
     );
     assert!(
@@ -550,10 +566,7 @@ fn status_line_reports_are_the_windows_least_used_and_status_read(mut env: TestE
 
 /// A `claude` stand-in that logs its subscription and arguments and exits.
 fn logging_claude(env: &mut TestEnv) -> PathBuf {
-    let log = claude_stand_in(
-        env,
-        r#"printf '%s' "$KAGE_SUBSCRIPTION" >> "$KAGE_FAKE_LOG"; for a in "$@"; do printf ' [%s]' "$a" >> "$KAGE_FAKE_LOG"; done; echo >> "$KAGE_FAKE_LOG""#,
-    );
+    let log = claude_stand_in(env, LOG_ARGUMENTS);
     env.add("work-premium", &["--priority", "200"]);
     env.add("personal", &["--priority", "100"]);
     log
@@ -577,7 +590,7 @@ fn kage_claude_moves_past_a_credential_it_cannot_read() {
     let run = env.run(&["claude", "hi"]).success();
     assert_eq!(
         log_lines(&log),
-        ["work-premium [--settings] [SETTINGS] [hi]"],
+        ["work-premium [--settings] [SETTINGS] [--session-id] [GENERATED] [hi]"],
         "{}",
         run.stderr
     );
@@ -622,10 +635,10 @@ fn kage_claude_asks_for_the_model_family_it_runs() {
     assert_eq!(
         log_lines(&log),
         [
-            "personal [--settings] [SETTINGS] [--model] [opus] [hi]",
-            "personal [--settings] [SETTINGS] [--model=claude-opus-4-5] [hi]",
-            "work-premium [--settings] [SETTINGS] [--model] [sonnet] [hi]",
-            "personal [--settings] [SETTINGS] [--model] [opus]",
+            "personal [--settings] [SETTINGS] [--session-id] [GENERATED] [--model] [opus] [hi]",
+            "personal [--settings] [SETTINGS] [--session-id] [GENERATED] [--model=claude-opus-4-5] [hi]",
+            "work-premium [--settings] [SETTINGS] [--session-id] [GENERATED] [--model] [sonnet] [hi]",
+            "personal [--settings] [SETTINGS] [--session-id] [GENERATED] [--model] [opus]",
         ]
     );
 }
@@ -646,11 +659,9 @@ fn an_opus_limit_moves_an_opus_session_and_leaves_the_subscription_to_others() {
     assert_eq!(
         log_lines(&log),
         vec![
-            "work-premium [--settings] [SETTINGS] [say hi]".to_owned(),
-            "stopped".to_owned(),
-            format!(
-                "personal [--settings] [SETTINGS] [--resume] [{SAMPLE_SESSION}] [--] [say hi again]"
-            ),
+            "work-premium [--settings] [SETTINGS] [--session-id] [GENERATED] [say hi]",
+            "stopped",
+            "personal [--settings] [SETTINGS] [--resume] [GENERATED] [--] [say hi again]",
         ]
     );
     assert!(
@@ -668,4 +679,120 @@ fn an_opus_limit_moves_an_opus_session_and_leaves_the_subscription_to_others() {
         .run(&["lease", "acquire", "--model", "sonnet"])
         .success();
     assert!(sonnet.stdout.contains(" work-premium"), "{}", sonnet.stdout);
+}
+
+/// A `claude` stand-in for one of two terminals in the same repository:
+/// it writes its subscription's first message to its session (with
+/// `--continue`, to the earlier session `EARLIER`, which only the status
+/// line names to Kage: it runs Kage's status-line command), says it is
+/// ready, waits for `go`, writes its second message and exits.
+const TERMINAL_CLAUDE: &str = r#"
+if [ -z "$session" ]; then
+  session=EARLIER
+  command=$(printf '%s' "$settings" | sed 's/.*"command":"\([^"]*\)".*/\1/')
+fi
+echo "$session" > "$KAGE_FAKE_DIR/$KAGE_SUBSCRIPTION.session"
+message() {
+  printf '{"type":"assistant","message":{"id":"%s-%s","model":"claude-sonnet-5","content":[],"usage":{"input_tokens":%s,"output_tokens":1}},"requestId":"r-%s-%s"}\n' \
+    "$KAGE_SUBSCRIPTION" "$1" "$2" "$KAGE_SUBSCRIPTION" "$1" >> "$dir/$session.jsonl"
+}
+case "$KAGE_SUBSCRIPTION" in a) first=1; second=20;; *) first=300; second=4000;; esac
+message 1 "$first"
+if [ -n "$command" ]; then
+  echo '{"session_id":"EARLIER"}' | sh -c "$command" > /dev/null
+fi
+touch "$KAGE_FAKE_DIR/$KAGE_SUBSCRIPTION.ready"
+while [ ! -e "$KAGE_FAKE_DIR/go" ]; do sleep 0.05; done
+message 2 "$second"
+"#;
+
+/// `name`'s input tokens and leases today.
+fn usage_of(env: &TestEnv, name: &str) -> (u64, u64) {
+    let run = env
+        .run(&["subscription", "usage", "--period", "day", "--json"])
+        .success();
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("one document");
+    document["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .find(|row| row["subscription"] == name)
+        .map_or((0, 0), |row| {
+            (
+                row["input_tokens"].as_u64().expect("input"),
+                row["leases"].as_u64().expect("leases"),
+            )
+        })
+}
+
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{} never came", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn two_sessions_in_one_repository_each_record_their_own_usage() {
+    let mut env = TestEnv::new();
+    claude_stand_in(&mut env, &format!("{CLAUDE_SESSION_SH}{TERMINAL_CLAUDE}"));
+    let fake = env.root().join("fake");
+    std::fs::create_dir_all(&fake).expect("fake folder");
+    env.set_env("KAGE_FAKE_DIR", &fake.display().to_string());
+    env.add("a", &["--tags", "a"]);
+    env.add("b", &["--tags", "b"]);
+    let project = env.root().join("claude-config").join("projects").join(
+        env.root()
+            .display()
+            .to_string()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+    );
+    std::fs::create_dir_all(&project).expect("project folder");
+    let line = |id: &str, input: u64| {
+        format!(
+            r#"{{"type":"assistant","message":{{"id":"{id}","model":"claude-sonnet-5","content":[],"usage":{{"input_tokens":{input},"output_tokens":1}}}},"requestId":"r-{id}"}}"#
+        ) + "\n"
+    };
+    // The session `--continue` picks up, from before either lease.
+    std::fs::write(project.join("EARLIER.jsonl"), line("old", 50_000)).expect("write");
+
+    // Terminal one: a new session on a; terminal two: `--continue` on b.
+    let start = |tag: &str, extra: &[&str]| {
+        let mut arguments = vec!["claude", "--tags", tag, "--"];
+        arguments.extend_from_slice(extra);
+        env.std_command(&arguments)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kage starts")
+    };
+    let one = start("a", &[]);
+    wait_for_file(&fake.join("a.ready"));
+    let two = start("b", &["--continue"]);
+    wait_for_file(&fake.join("b.ready"));
+    // A plain `claude` in the same folder, outside Kage.
+    std::fs::write(project.join("outside.jsonl"), line("plain", 600_000)).expect("write");
+    std::fs::write(fake.join("go"), "").expect("go");
+    for kage in [one, two] {
+        let output = kage.wait_with_output().expect("kage ends");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    // Each subscription has its own session's messages, exactly: b's
+    // first one was written before the status line named its session;
+    // the earlier session's old message and the plain session's are no
+    // lease's.
+    assert_eq!(usage_of(&env, "a"), (1 + 20, 1));
+    assert_eq!(usage_of(&env, "b"), (300 + 4000, 1));
+    // The session Kage named is a UUID v4, given to Claude Code.
+    let named = std::fs::read_to_string(fake.join("a.session")).expect("a's session");
+    let named = uuid::Uuid::parse_str(named.trim()).expect("a UUID");
+    assert_eq!(named.get_version_num(), 4);
+    assert!(project.join(format!("{named}.jsonl")).exists());
 }

@@ -7,18 +7,18 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::env::{TestEnv, running};
+use crate::env::{CLAUDE_SESSION_SH, TestEnv, running};
 
 on_both_backends!(kill_9_of_kage_claude_then_import_counts_every_message_once);
 
-/// A `claude` stand-in: writes the first part of session S1 and a
-/// subagent's transcript, then waits to be killed.
+/// A `claude` stand-in: writes the first part of its session and a
+/// subagent's transcript, logs its pid and session, then waits to be
+/// killed.
 const WRITING_CLAUDE: &str = r#"
-dir="$CLAUDE_CONFIG_DIR/projects/$(pwd | sed 's/[^A-Za-z0-9]/-/g')"
-mkdir -p "$dir/S1/subagents"
-cat "$KAGE_FAKE_FIRST" >> "$dir/S1.jsonl"
-cat "$KAGE_FAKE_SUBAGENT" >> "$dir/S1/subagents/agent-a1.jsonl"
-echo $$ >> "$KAGE_FAKE_LOG"
+mkdir -p "$dir/$session/subagents"
+cat "$KAGE_FAKE_FIRST" >> "$dir/$session.jsonl"
+cat "$KAGE_FAKE_SUBAGENT" >> "$dir/$session/subagents/agent-a1.jsonl"
+echo "$$ $session" >> "$KAGE_FAKE_LOG"
 sleep 60 > /dev/null 2>&1 < /dev/null &
 wait
 "#;
@@ -73,7 +73,11 @@ fn kill_9_of_kage_claude_then_import_counts_every_message_once(mut env: TestEnv)
     let bin = env.root().join("bin");
     std::fs::create_dir_all(&bin).expect("bin folder");
     let script = bin.join("claude");
-    std::fs::write(&script, format!("#!/bin/sh\n{WRITING_CLAUDE}\n")).expect("script");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n{CLAUDE_SESSION_SH}{WRITING_CLAUDE}\n"),
+    )
+    .expect("script");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let path = format!(
         "{}:{}",
@@ -143,10 +147,14 @@ fn kill_9_of_kage_claude_then_import_counts_every_message_once(mut env: TestEnv)
         "kage claude records each message of the session on its lease while it runs"
     );
     let logged = std::fs::read_to_string(&log).expect("the stand-in ran");
-    let claude: i32 = logged
+    let (claude, session) = logged
         .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("a pid and a session in {logged:?}"));
+    let claude: i32 = claude
         .parse()
-        .unwrap_or_else(|_| panic!("one pid in {logged:?}"));
+        .unwrap_or_else(|_| panic!("a pid in {logged:?}"));
+    let transcript = project.join(format!("{session}.jsonl"));
 
     kage.kill().expect("kill -9 kage");
     kage.wait().expect("kage ends");
@@ -157,7 +165,7 @@ fn kill_9_of_kage_claude_then_import_counts_every_message_once(mut env: TestEnv)
     // Claude Code wrote its last messages (and a replay of m1) just before
     // it ended with kage: nothing recorded them.
     append(
-        &project.join("S1.jsonl"),
+        &transcript,
         &[
             assistant("m3", 4000, 70, 20),
             assistant("m1", 1000, 50, 21),
@@ -213,7 +221,7 @@ fn kill_9_of_kage_claude_then_import_counts_every_message_once(mut env: TestEnv)
     // its start: the keys still keep every message once.
     let copy = env.root().join("copy");
     std::fs::create_dir_all(&copy).expect("copy folder");
-    std::fs::copy(project.join("S1.jsonl"), copy.join("S1.jsonl")).expect("copy");
+    std::fs::copy(&transcript, copy.join("S1.jsonl")).expect("copy");
     let run = env
         .run(&[
             "usage",
