@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kage_tests::claude::{ClaudeHome, Credential, binary_in, fake_oauth_token};
+use kage_tests::claude::{ClaudeHome, Credential, binary, binary_in, fake_oauth_token};
 use kage_tests::standin::{Behaviour, StandIn, Usage};
 use serde_json::Value;
 
@@ -319,6 +319,30 @@ fn without_npm_ci_the_tests_fail_saying_what_to_run() {
     );
     let installed = binary_in(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
     assert!(installed.is_ok(), "{installed:?}");
+}
+
+/// `kage claude` parses Claude Code's options from a copy of the pinned
+/// client's `--help` (crates/kage-cli/tests/fixtures): a new pin must bring
+/// a new copy, so the restart after a failover keeps every option's value.
+#[test]
+fn the_help_kage_claude_parses_options_from_is_the_pinned_clients() {
+    let empty_home = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(binary())
+        .arg("--help")
+        .env("HOME", empty_home.path())
+        .env("CLAUDE_CONFIG_DIR", empty_home.path())
+        .output()
+        .expect("run claude --help");
+    assert!(output.status.success(), "{output:?}");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/kage-cli/tests/fixtures/claude-help-2.1.197.txt");
+    let copy = std::fs::read_to_string(&fixture).expect("the fixture");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        copy,
+        "the pinned Claude Code's --help changed: write it to {} (and rename it for the new version)",
+        fixture.display()
+    );
 }
 
 /// Poll `check` every 100 ms until it holds or `timeout` passes.

@@ -11,7 +11,11 @@
 
 use std::ffi::{OsStr, OsString};
 
-/// Options that take one value.
+/// Options that take one value (repeatable ones like `--plugin-dir A
+/// --plugin-dir B` too). These lists follow the pinned Claude Code's
+/// `--help` (`tests/fixtures/claude-help-2.1.197.txt`; a test checks them
+/// against it, and the end-to-end tests check the fixture against the
+/// pinned binary).
 const VALUE_OPTIONS: &[&str] = &[
     "--model",
     "--settings",
@@ -32,6 +36,13 @@ const VALUE_OPTIONS: &[&str] = &[
     "--permission-prompt-tool",
     "--json-schema",
     "--resume-session-at",
+    "--debug-file",
+    "--effort",
+    "--name",
+    "-n",
+    "--plugin-dir",
+    "--plugin-url",
+    "--remote-control-session-name-prefix",
 ];
 
 /// Options that take every argument up to the next option.
@@ -44,12 +55,21 @@ const VARIADIC_OPTIONS: &[&str] = &[
     "--tools",
     "--mcp-config",
     "--betas",
-    "--plugin-dir",
     "--file",
 ];
 
 /// Options whose value is optional.
-const OPTIONAL_VALUE_OPTIONS: &[&str] = &["--resume", "-r", "--from-pr", "--debug", "-d"];
+const OPTIONAL_VALUE_OPTIONS: &[&str] = &[
+    "--resume",
+    "-r",
+    "--from-pr",
+    "--debug",
+    "-d",
+    "--prompt-suggestions",
+    "--remote-control",
+    "--worktree",
+    "-w",
+];
 
 /// Options that pick the session; a restart drops them and names it.
 const SESSION_OPTIONS: &[&str] = &[
@@ -231,6 +251,124 @@ pub(crate) fn resume_arguments(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `claude --help` of the pinned Claude Code (kage-tests checks that
+    /// it is still what the pinned binary prints).
+    const CLAUDE_HELP: &str = include_str!("../../tests/fixtures/claude-help-2.1.197.txt");
+
+    /// How `--help` says an option takes its value.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Takes {
+        Nothing,
+        One,
+        Many,
+        Optional,
+    }
+
+    /// Every option of the help's option lines (two spaces, then a dash;
+    /// wrapped descriptions are indented further) with what it takes.
+    fn help_options() -> Vec<(String, Takes)> {
+        let mut options = Vec::new();
+        for line in CLAUDE_HELP.lines() {
+            let Some(rest) = line.strip_prefix("  -") else {
+                continue;
+            };
+            let head = format!("-{}", rest.split("  ").next().unwrap_or_default());
+            let (names, takes) = match head.split_once(' ') {
+                Some((names, value)) if names.ends_with(',') => {
+                    // `-c, --continue`, `--a, --b <v>`: the value follows the last name.
+                    let (last, value) = value.split_once(' ').unwrap_or((value, ""));
+                    (format!("{names} {last}"), value.to_owned())
+                }
+                Some((names, value)) => (names.to_owned(), value.to_owned()),
+                None => (head.clone(), String::new()),
+            };
+            let takes = if value_is(&takes, '<', "...>") {
+                Takes::Many
+            } else if value_is(&takes, '<', ">") {
+                Takes::One
+            } else if value_is(&takes, '[', "]") {
+                Takes::Optional
+            } else {
+                Takes::Nothing
+            };
+            for name in names.split(", ") {
+                options.push((name.to_owned(), takes));
+            }
+        }
+        options
+    }
+
+    fn value_is(value: &str, open: char, close: &str) -> bool {
+        value.starts_with(open) && value.ends_with(close)
+    }
+
+    fn classified(name: &str) -> Takes {
+        if VALUE_OPTIONS.contains(&name) {
+            Takes::One
+        } else if VARIADIC_OPTIONS.contains(&name) {
+            Takes::Many
+        } else if OPTIONAL_VALUE_OPTIONS.contains(&name) {
+            Takes::Optional
+        } else {
+            Takes::Nothing
+        }
+    }
+
+    #[test]
+    fn every_option_of_the_pinned_claude_is_parsed_as_its_help_says() {
+        let options = help_options();
+        assert!(
+            options.len() > 50,
+            "too few options read from the help: {options:?}"
+        );
+        for expected in [
+            ("-n".to_owned(), Takes::One),
+            ("--add-dir".to_owned(), Takes::Many),
+            ("--resume".to_owned(), Takes::Optional),
+            ("--continue".to_owned(), Takes::Nothing),
+        ] {
+            assert!(options.contains(&expected), "{expected:?} not read");
+        }
+        let wrong: Vec<String> = options
+            .iter()
+            .filter(|(name, takes)| classified(name) != *takes)
+            .map(|(name, takes)| format!("{name}: help {takes:?}, kage {:?}", classified(name)))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "options parsed unlike the help says: {wrong:#?}"
+        );
+    }
+
+    #[test]
+    fn a_name_and_a_repeated_plugin_dir_survive_the_restart() {
+        let arguments = args(&[
+            "-n",
+            "my session",
+            "--plugin-dir",
+            "p1",
+            "--plugin-dir",
+            "p2",
+            "fix the bug",
+        ]);
+        let restarted = resume_arguments(&arguments, "S", Some("again"));
+        assert_eq!(
+            strings(&restarted),
+            [
+                "--resume",
+                "S",
+                "-n",
+                "my session",
+                "--plugin-dir",
+                "p1",
+                "--plugin-dir",
+                "p2",
+                "--",
+                "again"
+            ]
+        );
+    }
 
     fn args(words: &[&str]) -> Vec<OsString> {
         words.iter().map(OsString::from).collect()
