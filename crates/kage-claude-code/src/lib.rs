@@ -23,5 +23,5 @@ mod usage;
 
 pub use paths::{config_dir, project_folder};
 pub use reader::{Poll, TranscriptLine, TranscriptReader};
-pub use signals::{is_failover_outcome, limit_in_line, typed_prompt};
+pub use signals::{limit_in_line, typed_prompt};
 pub use usage::{MessageUsage, SYNTHETIC_MODEL, message_key, usage_in_line};

@@ -33,20 +33,7 @@ pub fn limit_in_line(line: &Value, context: &ClassifyContext) -> Option<Outcome>
         },
         context,
     )?;
-    is_failover_outcome(&outcome).then_some(outcome)
-}
-
-/// Whether the session may not go on on this subscription: a window limit,
-/// a limit on one model family (the session decides whether it is the
-/// family it uses), a rate limit or a refused credential.
-pub fn is_failover_outcome(outcome: &Outcome) -> bool {
-    matches!(
-        outcome,
-        Outcome::QuotaExhausted { .. }
-            | Outcome::ModelLimitReached { .. }
-            | Outcome::RateLimited { .. }
-            | Outcome::CredentialRejected { .. }
-    )
+    outcome.moves_work_elsewhere().then_some(outcome)
 }
 
 /// The text a person typed, when the line is one: a `user` line of the main

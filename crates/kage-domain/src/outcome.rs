@@ -166,6 +166,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether the work cannot go on on this subscription and moves to
+    /// another: a window limit, a limit on one model family (the caller
+    /// decides whether it is the family it uses), a rate limit or a refused
+    /// credential.
+    pub fn moves_work_elsewhere(&self) -> bool {
+        matches!(
+            self,
+            Self::QuotaExhausted { .. }
+                | Self::ModelLimitReached { .. }
+                | Self::RateLimited { .. }
+                | Self::CredentialRejected { .. }
+        )
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             Self::Success => "success",

@@ -112,16 +112,6 @@ fn has_time(outcome: &Outcome) -> bool {
     )
 }
 
-fn is_subscription_limit(outcome: &Outcome) -> bool {
-    matches!(
-        outcome,
-        Outcome::QuotaExhausted { .. }
-            | Outcome::ModelLimitReached { .. }
-            | Outcome::RateLimited { .. }
-            | Outcome::CredentialRejected { .. }
-    )
-}
-
 /// Reads one attempt's output.
 #[derive(Clone, Debug)]
 pub struct AttemptWatch {
@@ -312,7 +302,7 @@ impl AttemptWatch {
         // A successful result finishes the task, whatever else was seen.
         if self.result.as_ref().is_some_and(|result| !result.is_error) {
             let outcome = match &self.worst {
-                Some(worst) if is_subscription_limit(worst) => worst.clone(),
+                Some(worst) if worst.moves_work_elsewhere() => worst.clone(),
                 _ => Outcome::Success,
             };
             return end(outcome, Next::Done, "completed".to_owned());
