@@ -849,20 +849,6 @@ async fn postgres_round_trips(url: &str, count: usize) -> anyhow::Result<Sample>
     Ok(sample)
 }
 
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(base, query)| (base, Some(query)));
-    let after_scheme = base.find("://").map_or(0, |at| at + 3);
-    let base = base[after_scheme..]
-        .find('/')
-        .map_or(base, |slash| &base[..after_scheme + slash]);
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
 async fn create_database(admin_url: &str) -> anyhow::Result<(String, String)> {
     let database = format!("kage_bench_{}", Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(admin_url)
@@ -872,7 +858,7 @@ async fn create_database(admin_url: &str) -> anyhow::Result<(String, String)> {
         .execute(format!("CREATE DATABASE \"{database}\"").as_str())
         .await?;
     admin.close().await?;
-    let url = with_database(admin_url, &database);
+    let url = kage_testkit::with_database(admin_url, &database);
     Ok((database, url))
 }
 

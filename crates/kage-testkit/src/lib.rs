@@ -96,6 +96,24 @@ pub fn server_address(url: &str) -> String {
     }
 }
 
+/// `url` (`postgres://…/db?…`) with its database name replaced by
+/// `database`, the query kept: a test's own database on the test server.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |at| at + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
 /// The decision for this process, made once.
 pub fn postgres() -> &'static Postgres {
     static DECIDED: OnceLock<Postgres> = OnceLock::new();
@@ -167,6 +185,23 @@ pub fn answers(address: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_database_name_is_replaced_and_the_query_kept() {
+        use super::with_database;
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "t2"),
+            "postgres://u:p@h/t2?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5433", "t3"),
+            "postgres://h:5433/t3"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -116,7 +116,7 @@ async fn three_parallel_agents_spread_on_postgres_too() {
             .execute(format!("CREATE DATABASE \"{name}\"").as_str())
             .await
             .expect("create the database");
-        let url = with_database(&admin_url, &name);
+        let url = kage_testkit::with_database(&admin_url, &name);
         let used = tokio::spawn(async move { first_attempts(strategy, Some(&url)).await }).await;
         admin
             .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
@@ -127,22 +127,5 @@ async fn three_parallel_agents_spread_on_postgres_too() {
             Ok(used) => assert_three_different(strategy, &used),
             Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
         }
-    }
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").map_or(0, |at| at + 3);
-    let base = match base[after_scheme..].find('/') {
-        Some(slash) => &base[..after_scheme + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
     }
 }

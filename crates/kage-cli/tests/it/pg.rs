@@ -20,23 +20,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-/// `url` with its database name replaced.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").map_or(0, |at| at + 3);
-    let base = match base[after_scheme..].find('/') {
-        Some(slash) => &base[..after_scheme + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
 impl PgDatabase {
     /// `None` without a server (after the skip banner).
     pub(crate) fn create(test: &str) -> Option<Self> {
@@ -53,7 +36,7 @@ impl PgDatabase {
             admin.close().await.expect("close");
         });
         Some(Self {
-            url: with_database(&admin_url, &name),
+            url: kage_testkit::with_database(&admin_url, &name),
             admin_url,
             name,
         })

@@ -113,7 +113,7 @@ async fn postgres_a_missing_database_is_named() {
     let Some(admin_url) = pg_admin_url() else {
         return;
     };
-    let url = with_database(&admin_url, "kage_no_such_database");
+    let url = kage_testkit::with_database(&admin_url, "kage_no_such_database");
     match PostgresStore::connect_with(&url, fast()).await {
         Err(StoreError::Unavailable { detail, .. }) => {
             assert!(

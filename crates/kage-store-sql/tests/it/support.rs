@@ -147,23 +147,6 @@ pub(crate) fn pg_admin_url() -> Option<String> {
     kage_testkit::postgres_url(thread.name().unwrap_or("a PostgreSQL test"))
 }
 
-/// `url` with its database name replaced.
-pub(crate) fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").map_or(0, |at| at + 3);
-    let base = match base[after_scheme..].find('/') {
-        Some(slash) => &base[..after_scheme + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
 /// A database made for one test.
 pub(crate) struct PgTestDb {
     pub(crate) url: String,
@@ -185,7 +168,7 @@ impl PgTestDb {
             .unwrap();
         admin.close().await.unwrap();
         Some(Self {
-            url: with_database(&admin_url, &name),
+            url: kage_testkit::with_database(&admin_url, &name),
             admin_url,
             name,
         })
